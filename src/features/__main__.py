@@ -1,0 +1,32 @@
+"""python -m features as_of=DATE output=PATH -- the feature table at one snapshot."""
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from features.app import CONF_DIR, exits_cleanly, log, plain
+from features.build import build_features, plan_features
+from features.config import DataConfig, FeatureConfig
+from features.io import write_file
+from features.load import load_tables
+from features.windows import to_timestamp
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="features")
+@exits_cleanly
+def main(cfg: DictConfig) -> None:
+    as_of = to_timestamp(cfg.as_of)
+    tables, report = load_tables(DataConfig.from_mapping(plain(cfg.data)))
+    spec = plan_features(tables, as_of, FeatureConfig.from_mapping(plain(cfg.features)))
+    frame = build_features(tables, [as_of], spec, progress=cfg.progress)
+    write_file(frame, cfg.output)
+    if cfg.spec_output:
+        spec.save(cfg.spec_output)
+    for line in report.lines():
+        log.info(line)
+    log.info("as of %s: %s eligible accounts, %s features -> %s", as_of, f"{len(frame):,}", len(spec.names),
+             cfg.output)
+
+
+if __name__ == "__main__":
+    main()

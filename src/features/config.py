@@ -1,0 +1,126 @@
+"""Typed views of the config groups the feature builder reads (built from Hydra's config at the edge).
+
+The pure code below never sees OmegaConf: ``DataConfig.from_mapping(OmegaConf.to_container(cfg.data))``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+TABLES = ("accounts", "events", "conversions", "touches")
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id", "created_at"),
+    "events": ("account_id", "event", "timestamp"),
+    "conversions": ("account_id", "converted_at"),
+    "touches": ("account_id", "touch", "timestamp"),
+}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": (),
+    "events": ("user_id", "quantity"),
+    "conversions": ("amount",),
+    "touches": (),
+}
+TIME_COLUMN = {"accounts": "created_at", "events": "timestamp", "conversions": "converted_at", "touches": "timestamp"}
+OPTIONAL_TABLES = ("touches",)
+
+
+def _default_columns() -> dict[str, dict[str, str | None]]:
+    cols: dict[str, dict[str, str | None]] = {}
+    for table in TABLES:
+        names = REQUIRED_COLUMNS[table] + OPTIONAL_COLUMNS[table]
+        cols[table] = {name: name for name in names}
+        cols[table][f"{TIME_COLUMN[table]}_unit"] = None
+    return cols
+
+
+def _pick(cls: type, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keys of ``values`` that are fields of dataclass ``cls`` (unknown keys are a config error)."""
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        from .errors import ConfigError
+
+        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; known keys are {sorted(known)}")
+    return values
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the tables are and how their columns map (the `data` config group)."""
+
+    dir: str | None = None
+    duckdb: str | None = None
+    strict: bool = False
+    timezone: str = "UTC"
+    columns: dict[str, dict[str, str | None]] = field(default_factory=_default_columns)
+    export: dict[str, Any] | None = None
+    demo: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "DataConfig":
+        values = _pick(cls, values)
+        columns = _default_columns()
+        for table, mapping in (values.pop("columns", None) or {}).items():
+            columns.setdefault(table, {}).update(mapping or {})
+        return cls(columns=columns, **values)
+
+    def column(self, table: str, name: str) -> str | None:
+        """The source column that holds contract column ``name`` of ``table`` (None: not mapped)."""
+        return self.columns.get(table, {}).get(name, name)
+
+    def unit(self, table: str) -> str | None:
+        return self.columns.get(table, {}).get(f"{TIME_COLUMN[table]}_unit")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """What the feature builder makes (the `features` config group)."""
+
+    windows: tuple[int, ...] = (7, 30, 90)
+    trend_days: int = 7
+    event_types: tuple[str, ...] | None = None
+    max_event_types: int = 30
+    quantity: bool = True
+    key_events: tuple[str, ...] = ()
+    max_categories: int = 50
+    plan_limits: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "FeatureConfig":
+        values = _pick(cls, values)
+        for key in ("windows", "event_types", "key_events"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        if "windows" in values:
+            values["windows"] = tuple(sorted({int(w) for w in values["windows"]}))
+        values["plan_limits"] = {k: dict(v) for k, v in (values.get("plan_limits") or {}).items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    """The as-of grid for training (the `snapshots` config group)."""
+
+    every_days: int = 7
+    weekday: int = 0
+    first: str | None = None
+    last: str | None = None
+    min_history_days: int = 90
+    max_snapshots: int | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "SnapshotConfig":
+        return cls(**_pick(cls, values))
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """The label (the `label` config group): converts in [t, t + horizon_days)."""
+
+    horizon_days: int = 30
+    data_end: str | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "LabelConfig":
+        return cls(**_pick(cls, values))

@@ -1,0 +1,129 @@
+"""The feature spec: what a model was trained on, saved with it so scoring rebuilds the same columns.
+
+It records which event and touch types got columns (by their raw names), which fit attributes
+are numeric or categorical and the categories seen, plus every column's name, kind, group and a
+readable template (used for the reasons a sales rep reads).
+
+>>> spec = FeatureSpec(windows=(7,), event_types=("Task Created",), columns=(
+...     Column("task_created_count_7d", "count", "usage", "{value} × 'task created' in the last 7 days"),))
+>>> FeatureSpec.from_dict(spec.to_dict()) == spec
+True
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+OTHER = "(other)"
+INTENT_GROUPS = ("usage", "touch", "plan")  # intent = what the account does; fit = who it is
+FIT_GROUPS = ("fit",)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One feature column: ``kind`` is count | quantity | days | ratio | numeric | category."""
+
+    name: str
+    kind: str
+    group: str
+    text: str
+    categories: tuple[str, ...] | None = None
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.kind == "category"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything needed to rebuild a feature table with exactly the same columns and types."""
+
+    windows: tuple[int, ...]
+    event_types: tuple[str, ...] = ()
+    quantity_events: tuple[str, ...] = ()
+    touch_types: tuple[str, ...] = ()
+    key_events: tuple[str, ...] = ()
+    has_users: bool = False
+    trend_days: int = 7
+    plan_limits: dict[str, dict[str, str]] = field(default_factory=dict)
+    columns: tuple[Column, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c.name for c in self.columns if c.is_categorical]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def group_of(self, names: list[str]) -> np.ndarray:
+        """The group of each named column (for summing contributions into intent and fit)."""
+        groups = {c.name: c.group for c in self.columns}
+        return np.array([groups[n] for n in names])
+
+    # -- persistence -------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["columns"] = [{k: v for k, v in asdict(c).items() if v is not None} for c in self.columns]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureSpec":
+        data = dict(data)
+        cols = tuple(Column(**{**c, "categories": tuple(c["categories"]) if c.get("categories") is not None else None})
+                     for c in data.pop("columns", []))
+        for key in ("windows", "event_types", "quantity_events", "touch_types", "key_events"):
+            data[key] = tuple(data.get(key, ()))
+        return cls(columns=cols, **data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FeatureSpec":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    # -- checking a feature table against the spec ------------------------------------------------
+    def check(self, frame: pd.DataFrame, table: str = "features") -> None:
+        """Raise DataError when a column is missing or has the wrong type."""
+        missing = [n for n in self.names if n not in frame.columns]
+        if missing:
+            raise DataError(table, missing[0], f"is missing ({len(missing)} of {len(self.names)} spec columns "
+                                               f"missing: {missing[:5]})")
+        for col in self.columns:
+            dtype = frame[col.name].dtype
+            numeric = pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+            if col.is_categorical and numeric and not frame[col.name].isna().all():
+                raise DataError(table, col.name, f"should be categorical (text) but is {dtype}")
+            if not col.is_categorical and not (numeric or pd.api.types.is_bool_dtype(dtype)):
+                raise DataError(table, col.name, f"should be numeric but is {dtype}")
+
+    def categorize(self, values: pd.Series, column: Column) -> pd.Categorical:
+        """Cast to the spec's categories: unseen values become ``(other)`` when that exists, else missing."""
+        cats = list(column.categories or ())
+        text = values.astype("object").where(values.notna(), None)
+        text = text.map(lambda v: v if v is None else str(v))
+        if OTHER in cats:
+            text = text.where(text.isna() | text.isin(cats), OTHER)
+        return pd.Categorical(text, categories=cats)
+
+    def align(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The spec's columns, in order, with categoricals on the spec's categories (a new frame)."""
+        self.check(frame)
+        out = {}
+        for col in self.columns:
+            values = frame[col.name]
+            out[col.name] = (self.categorize(values, col) if col.is_categorical
+                             else pd.to_numeric(values, errors="coerce").astype("float64"))
+        return pd.DataFrame(out, index=frame.index)

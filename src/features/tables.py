@@ -1,0 +1,93 @@
+"""The validated tables, in the shape the feature builder works on.
+
+Accounts stay a small pandas frame; events and touches become integer-coded columns (numpy),
+because tens of millions of rows are cheaper as five arrays than as a frame of Python strings.
+Every instant is ``int64`` microseconds since the epoch, UTC (see :mod:`features.windows`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+NEVER = np.iinfo(np.int64).max  # "no conversion": later than any instant
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """Rows of (account, kind, instant), kinds coded by their index in ``names``.
+
+    ``account`` is the row number of the account in ``Tables.accounts``; ``user`` is a 64-bit hash
+    of the user id (distinct users are counted by hash: two ids collide with probability ~1e-19);
+    ``quantity`` is None when the table has no quantity column.
+    """
+
+    account: np.ndarray  # int32
+    kind: np.ndarray  # int32
+    ts: np.ndarray  # int64 us
+    names: tuple[str, ...]
+    user: np.ndarray | None = None  # uint64
+    quantity: np.ndarray | None = None  # float64
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def take(self, mask: np.ndarray) -> "EventLog":
+        """The rows where ``mask`` is true."""
+        pick = (lambda a: None if a is None else a[mask])
+        return EventLog(self.account[mask], self.kind[mask], self.ts[mask], self.names, pick(self.user),
+                        pick(self.quantity))
+
+    def code(self, name: str) -> int | None:
+        """The code of a kind by name (None if the kind never occurs)."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            return None
+
+    @classmethod
+    def empty(cls, names: tuple[str, ...] = ()) -> "EventLog":
+        return cls(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int64), names)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The four tables after mapping, validation and setting aside.
+
+    ``created_us[i]`` and ``converted_us[i]`` belong to ``accounts.iloc[i]``; ``converted_us`` is the
+    first conversion (``NEVER`` when none). ``fit_columns`` are the accounts' fit attributes.
+    ``data_end_us`` is just after the newest instant in events, conversions and touches.
+    """
+
+    accounts: pd.DataFrame
+    created_us: np.ndarray
+    converted_us: np.ndarray
+    events: EventLog
+    touches: EventLog | None
+    fit_columns: tuple[str, ...]
+    data_end_us: int
+    conversions: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.accounts)
+
+
+@dataclass
+class LoadReport:
+    """What loading read and what it set aside (reported on every run, never silently dropped)."""
+
+    source: str
+    rows_read: dict[str, int] = field(default_factory=dict)
+    set_aside: dict[str, int] = field(default_factory=dict)  # "events: exact duplicates" -> count
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Human-readable report lines."""
+        out = [f"source: {self.source}"]
+        out.append("rows read: " + ", ".join(f"{t} {n:,}" for t, n in self.rows_read.items()))
+        kept = {k: n for k, n in self.set_aside.items() if n}
+        out.append("rows set aside: " + (", ".join(f"{k} {n:,}" for k, n in kept.items()) if kept else "none"))
+        out += self.notes
+        return out

@@ -1,0 +1,222 @@
+"""Checking the canonical tables and turning them into :class:`~features.tables.Tables`.
+
+Errors (the run stops, nothing is written): a missing table or column, a null key, an
+unparseable timestamp, a duplicate account id, a non-numeric quantity or amount, an empty
+``accounts`` or ``events`` table. Rows that can be set aside safely are set aside and counted:
+exact duplicate events or touches, events before their account existed, events, conversions and
+touches of accounts missing from ``accounts``, later conversions of an account that already
+converted. ``data.strict=true`` turns every set-aside row into an error.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import TIME_COLUMN, DataConfig
+from .errors import DataError
+from .sources import Source
+from .tables import NEVER, EventLog, LoadReport, Tables
+
+_SAMPLES = 3
+
+
+def _examples(source: Source, table: str, condition: str, column: str) -> str:
+    rows = source.con.execute(
+        f"SELECT DISTINCT CAST({column} AS VARCHAR) FROM canon_{table} WHERE {condition} LIMIT {_SAMPLES}").fetchall()
+    return ", ".join(repr(r[0]) for r in rows)
+
+
+def _check_columns(source: Source, table: str, config: DataConfig, has: set[str]) -> int:
+    """Count the rows of a canonical table; raise on null keys, bad timestamps, bad numbers."""
+    time_col = TIME_COLUMN[table]
+    key = "event" if table == "events" else "touch" if table == "touches" else None
+    checks = {
+        "rows": "count(*)",
+        "null_id": "count(*) FILTER (WHERE account_id IS NULL)",
+        "null_time": f"count(*) FILTER (WHERE {time_col}__raw IS NULL)",
+        "bad_time": f"count(*) FILTER (WHERE {time_col}__raw IS NOT NULL AND {time_col} IS NULL)",
+    }
+    if key:
+        checks["null_key"] = f"count(*) FILTER (WHERE {key} IS NULL)"
+    for num in ("quantity", "amount"):
+        if num in has:
+            checks[f"bad_{num}"] = f"count(*) FILTER (WHERE {num}__raw IS NOT NULL AND {num} IS NULL)"
+    values = source.con.execute(f"SELECT {', '.join(checks.values())} FROM canon_{table}").fetchall()[0]
+    got = dict(zip(checks, values))
+    src = lambda name: config.column(table, name) or name  # noqa: E731 - the user's column name
+    if got["null_id"]:
+        raise DataError(table, src("account_id"), f"{got['null_id']:,} rows have a null account id (a key)")
+    if got.get("null_key"):
+        raise DataError(table, src(key), f"{got['null_key']:,} rows have a null {key} name (a key)")
+    if got["null_time"]:
+        raise DataError(table, src(time_col), f"{got['null_time']:,} rows have no timestamp")
+    if got["bad_time"]:
+        ex = _examples(source, table, f"{time_col}__raw IS NOT NULL AND {time_col} IS NULL", f"{time_col}__raw")
+        unit = config.unit(table)
+        how = f"epoch {unit}" if unit else "ISO-8601 timestamps"
+        raise DataError(table, src(time_col), f"{got['bad_time']:,} values cannot be read as {how}, e.g. {ex}")
+    for num in ("quantity", "amount"):
+        if got.get(f"bad_{num}"):
+            ex = _examples(source, table, f"{num}__raw IS NOT NULL AND {num} IS NULL", f"{num}__raw")
+            raise DataError(table, src(num), f"{got[f'bad_{num}']:,} values are not numbers, e.g. {ex}")
+    return int(got["rows"])
+
+
+def _columns_of(source: Source, table: str) -> set[str]:
+    return {r[0] for r in source.con.execute(f"DESCRIBE canon_{table}").fetchall()}
+
+
+def _read_accounts(source: Source, config: DataConfig, fit: list[str], report: LoadReport) -> pd.DataFrame:
+    n = _check_columns(source, "accounts", config, set())
+    if n == 0:
+        raise DataError("accounts", None, "is empty")
+    cols = ", ".join(["account_id", "created_at"] + [f'"{c}"' for c in fit])
+    frame = source.con.execute(f"SELECT {cols} FROM canon_accounts ORDER BY account_id").df()
+    dup = frame["account_id"].duplicated(keep=False)
+    if dup.any():
+        ex = ", ".join(map(repr, frame.loc[dup, "account_id"].drop_duplicates().head(_SAMPLES).tolist()))
+        raise DataError("accounts", config.column("accounts", "account_id"),
+                        f"{int(frame['account_id'].duplicated().sum()):,} duplicate account ids, e.g. {ex}")
+    for col in fit:
+        if pd.api.types.is_datetime64_any_dtype(frame[col]) or isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+            # A date attribute may lie after the as-of instant (e.g. "first_paid_at"): not safe as a fit feature.
+            frame = frame.drop(columns=col)
+            report.notes.append(f"accounts column '{col}' holds dates: not used as a fit attribute")
+    frame["created_at"] = frame["created_at"].astype("datetime64[us]")
+    report.rows_read["accounts"] = n
+    return frame.reset_index(drop=True)
+
+
+def _register_keys(source: Source, accounts: pd.DataFrame, tables: list[str]) -> str:
+    """Register account ids -> row numbers; returns the SQL expression to join account ids on.
+
+    When tables disagree on the id type (integers in one file, text in another) ids are compared as text.
+    """
+    types = set()
+    for table in tables:
+        rows = source.con.execute(f"SELECT typeof(account_id) FROM canon_{table} LIMIT 1").fetchall()
+        if rows:
+            types.add(rows[0][0])
+    as_text = len(types) > 1
+    keys = pd.DataFrame({"account_id": accounts["account_id"].astype(str) if as_text else accounts["account_id"],
+                         "k": np.arange(len(accounts), dtype=np.int32)})
+    source.con.register("account_keys", keys)
+    return "CAST(t.account_id AS VARCHAR)" if as_text else "t.account_id"
+
+
+def _duplicate_rows(row_hash: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
+    """Mask of rows that repeat an earlier row exactly (the first of each group is kept).
+
+    Sorting the 64-bit row hashes finds candidates cheaply; candidates are then compared on their
+    actual values, so a hash collision never discards a row.
+    """
+    sorted_hash = np.sort(row_hash)
+    repeated = sorted_hash[1:][sorted_hash[1:] == sorted_hash[:-1]]
+    mask = np.zeros(len(row_hash), dtype=bool)
+    if len(repeated) == 0:
+        return mask
+    candidates = np.flatnonzero(np.isin(row_hash, repeated))
+    frame = pd.DataFrame({f"c{i}": col[candidates] for i, col in enumerate(columns)})
+    mask[candidates[frame.duplicated(keep="first").to_numpy()]] = True
+    return mask
+
+
+def _read_log(source: Source, table: str, config: DataConfig, join_on: str, created_us: np.ndarray,
+              report: LoadReport, before_created: bool) -> EventLog:
+    """Events or touches as an integer-coded log, with set-aside rows removed and counted."""
+    has = _columns_of(source, table)
+    n = _check_columns(source, table, config, has)
+    report.rows_read[table] = n
+    key = "event" if table == "events" else "touch"
+    names = source.con.execute(
+        f"SELECT {key}, count(*) AS n FROM canon_{table} GROUP BY {key} ORDER BY n DESC, {key}").fetchall()
+    codes = pd.DataFrame({key: [r[0] for r in names], "code": np.arange(len(names), dtype=np.int32)})
+    source.con.register(f"{table}_codes", codes)
+    user = "user_id" in has
+    qty = "quantity" in has
+    row = ["t.account_id", f"t.{key}", "t.timestamp"] + (["t.user_id"] if user else []) + (["t.quantity"] if qty else [])
+    select = [
+        "coalesce(k.k, -1)::INTEGER AS account",
+        "c.code AS kind",
+        "epoch_us(t.timestamp) AS ts",
+        f"hash({', '.join(row)}) AS row_hash",
+    ]
+    if user:
+        select.append("CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash")
+    if qty:
+        select.append("coalesce(t.quantity, 1.0) AS quantity")
+    query = (f"SELECT {', '.join(select)} FROM canon_{table} t "
+             f"LEFT JOIN account_keys k ON {join_on} = k.account_id JOIN {table}_codes c USING ({key})")
+    arrow = source.con.sql(query).to_arrow_table()
+    col = {name: arrow[name].to_numpy() for name in arrow.column_names}
+    del arrow
+    unknown = col["account"] < 0
+    report.set_aside[f"{table}: unknown account"] = int(unknown.sum())
+    drop = unknown
+    if before_created:
+        early = ~unknown & (col["ts"] < created_us[np.where(unknown, 0, col["account"])])
+        report.set_aside[f"{table}: before the account existed"] = int(early.sum())
+        drop = drop | early
+    keep_cols = [col["account"], col["kind"], col["ts"]] + ([col["user_hash"]] if user else []) + (
+        [col["quantity"]] if qty else [])
+    dups = _duplicate_rows(np.where(drop, 0, col["row_hash"]), keep_cols) & ~drop
+    report.set_aside[f"{table}: exact duplicates"] = int(dups.sum())
+    keep = ~(drop | dups)
+    log = EventLog(col["account"].astype(np.int32), col["kind"].astype(np.int32), col["ts"].astype(np.int64),
+                   tuple(codes[key].tolist()), col.get("user_hash"), col.get("quantity"))
+    return log if keep.all() else log.take(keep)
+
+
+def _read_conversions(source: Source, config: DataConfig, accounts: pd.DataFrame, as_text: bool,
+                      report: LoadReport) -> tuple[pd.DataFrame, np.ndarray]:
+    has = _columns_of(source, "conversions")
+    n = _check_columns(source, "conversions", config, has)
+    report.rows_read["conversions"] = n
+    cols = "account_id, converted_at" + (", amount" if "amount" in has else "")
+    conv = source.con.execute(f"SELECT {cols} FROM canon_conversions").df()
+    ids = accounts["account_id"].astype(str) if as_text else accounts["account_id"]
+    key = conv["account_id"].astype(str) if as_text else conv["account_id"]
+    pos = pd.Index(ids).get_indexer(key)
+    known = pos >= 0
+    report.set_aside["conversions: unknown account"] = int((~known).sum())
+    conv = conv.assign(k=pos)[known].sort_values(["k", "converted_at"], kind="stable")
+    first = ~conv["k"].duplicated()
+    report.set_aside["conversions: repeat conversions of a converted account"] = int((~first).sum())
+    conv = conv[first]
+    converted = np.full(len(accounts), NEVER, dtype=np.int64)
+    converted[conv["k"].to_numpy()] = conv["converted_at"].astype("datetime64[us]").to_numpy().view("int64")
+    out = conv.drop(columns="k").reset_index(drop=True)
+    out["converted_at"] = out["converted_at"].astype("datetime64[us]")
+    return out, converted
+
+
+def validate(source: Source, config: DataConfig, fit: list[str], report: LoadReport) -> Tables:
+    """Check every table, set aside what can be, and return the tables the builder works on."""
+    accounts = _read_accounts(source, config, fit, report)
+    created_us = accounts["created_at"].to_numpy().view("int64")
+    logs = ["events", "conversions"] + (["touches"] if "touches" in source.tables else [])
+    join_on = _register_keys(source, accounts, ["accounts", *logs])
+    as_text = join_on.startswith("CAST")
+    events = _read_log(source, "events", config, join_on, created_us, report, before_created=True)
+    if report.rows_read["events"] == 0:
+        raise DataError("events", None, "is empty")
+    conversions, converted_us = _read_conversions(source, config, accounts, as_text, report)
+    # Marketing touches before signup are legitimate history (a lead nurtured before it signed up).
+    touches = (_read_log(source, "touches", config, join_on, created_us, report, before_created=False)
+               if "touches" in source.tables else None)
+    if config.strict:
+        bad = {k: n for k, n in report.set_aside.items() if n}
+        if bad:
+            kind, count = next(iter(bad.items()))
+            table, what = kind.split(": ", 1)
+            raise DataError(table, None, f"{count:,} rows would be set aside ({what}); data.strict=true makes "
+                                         f"this an error (all: {bad})")
+    ends = [events.ts.max() if len(events) else np.iinfo(np.int64).min]
+    if touches is not None and len(touches):
+        ends.append(touches.ts.max())
+    finite = converted_us[converted_us != NEVER]
+    if len(finite):
+        ends.append(finite.max())
+    fit_columns = tuple(c for c in accounts.columns if c not in ("account_id", "created_at"))
+    return Tables(accounts=accounts, created_us=created_us, converted_us=converted_us, events=events,
+                  touches=touches, fit_columns=fit_columns, data_end_us=int(max(ends)) + 1, conversions=conversions)

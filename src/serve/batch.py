@@ -1,0 +1,27 @@
+"""Scoring every eligible account at one as-of: the same feature builder and spec as training."""
+from __future__ import annotations
+
+import pandas as pd
+
+from features.build import build_features
+from features.tables import Tables
+from train.scorer import model_input
+
+
+def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: str,
+                   progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores table, feature table) at ``as_of``.
+
+    ``model`` is the loaded MLflow pyfunc model: its ``predict`` returns the model columns.
+    The scores table has the contract's columns: ``account_id``, ``as_of``, ``score``,
+    ``intent_score``, ``fit_score``, ``intent_tier``, ``fit_tier``, ``pql_tier``, ``rule_<name>``...,
+    ``reasons``, ``model_version``; one row per eligible account, ordered by account id.
+    """
+    features = build_features(tables, [as_of], spec, progress=progress)
+    spec.check(features)  # missing or mistyped columns: a clear error before any scoring
+    predicted = model.predict(model_input(features, spec), params={"reasons": True})
+    scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
+                        predicted.reset_index(drop=True)], axis=1)
+    scores["pql_tier"] = scores["pql_tier"].astype("Int64")
+    scores["model_version"] = str(version)
+    return scores, features

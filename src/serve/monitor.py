@@ -1,0 +1,48 @@
+"""What each scoring run records: volumes per tier, the score distribution, drift against training."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.drift import psi
+
+
+@dataclass
+class Monitoring:
+    metrics: dict[str, float]
+    drift: pd.DataFrame  # feature, psi, drifted
+    warnings: list[str] = field(default_factory=list)
+
+
+def monitor(scores: pd.DataFrame, features: pd.DataFrame, reference: dict, capacity: int, psi_warn: float) -> Monitoring:
+    """Counts per tier, score quantiles, PSI of each feature and of the score vs the training snapshots."""
+    metrics: dict[str, float] = {"accounts_scored": float(len(scores))}
+    tiers = scores["pql_tier"].astype("string").fillna("none")
+    for tier in ("1", "2", "3", "none"):
+        metrics[f"pql_tier_{tier}"] = float((tiers == tier).sum())
+    for name in ("intent_tier", "fit_tier"):
+        for value, n in scores[name].value_counts().items():
+            metrics[f"{name}_{value}"] = float(n)
+    if len(scores):
+        for q in (0.1, 0.5, 0.9, 0.99):
+            metrics[f"score_p{int(q * 100)}"] = float(np.quantile(scores["score"], q))
+        metrics["score_mean"] = float(scores["score"].mean())
+    rows = []
+    for name, ref in reference.items():
+        values = scores["score"] if name == "score" else features.get(name)
+        if values is not None and len(values):
+            rows.append({"feature": name, "psi": psi(ref, values)})
+    drift = pd.DataFrame(rows, columns=["feature", "psi"]).sort_values("psi", ascending=False, kind="stable")
+    drift["drifted"] = drift["psi"] > psi_warn
+    metrics.update({f"psi_{r.feature}": float(r.psi) for r in drift.itertuples()})
+    metrics["features_drifted"] = float(drift["drifted"].sum())
+    warnings = []
+    if drift["drifted"].any():
+        top = ", ".join(f"{r.feature} ({r.psi:.2f})" for r in drift[drift["drifted"]].head(5).itertuples())
+        warnings.append(f"drift: {int(drift['drifted'].sum())} columns have PSI > {psi_warn} vs training: {top}")
+    tier1 = metrics["pql_tier_1"]
+    if tier1 > capacity:
+        warnings.append(f"PQL tier 1 holds {int(tier1):,} accounts; sales capacity is {capacity} per week")
+    return Monitoring(metrics, drift.reset_index(drop=True), warnings)

@@ -1,0 +1,56 @@
+"""Learned vs hand-defined: the same test snapshots, the same volume.
+
+For each rule (and for "any rule"): what it flags and how many convert; the model flagging the
+same number of accounts in each snapshot (its top-k by score); and the overlap -- flagged by the
+rule only, by the model only, by both -- each with its conversion rate.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.rules import RuleSet
+
+from .evaluate import flag_stats, top_k_flags
+
+ANY = "any_rule"
+
+
+def compare_rules(rules: RuleSet, features: pd.DataFrame, score: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """One row per rule plus ``any_rule``: rule and model precision/recall/lift at equal volume, overlap."""
+    snapshot = features["as_of"].to_numpy()
+    flags = rules.evaluate(features)
+    flags[ANY] = rules.any_rule(features).to_numpy()
+    rows = []
+    for column in flags.columns:
+        rule = flags[column].to_numpy(bool)
+        per_snapshot = pd.Series(rule).groupby(snapshot).sum().to_dict()
+        model = top_k_flags(score, snapshot, per_snapshot)
+        r, m = flag_stats(rule, y), flag_stats(model, y)
+        row = {"name": column.removeprefix("rule_"), **r,
+               "model_precision": m["precision"], "model_recall": m["recall"], "model_lift": m["lift"]}
+        for label, mask in (("rule_only", rule & ~model), ("model_only", model & ~rule), ("both", rule & model)):
+            row[f"{label}"] = int(mask.sum())
+            row[f"{label}_rate"] = float(y[mask].mean()) if mask.any() else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def readable(table: pd.DataFrame) -> str:
+    """The comparison as a fixed-width text table for the end of a training run."""
+    if table.empty:
+        return "(no hand-defined rules configured)"
+    show = pd.DataFrame({
+        "rule": table["name"],
+        "flagged": table["flagged"],
+        "rule prec": table["precision"].map("{:.1%}".format),
+        "model prec": table["model_precision"].map("{:.1%}".format),
+        "rule recall": table["recall"].map("{:.1%}".format),
+        "model recall": table["model_recall"].map("{:.1%}".format),
+        "rule lift": table["lift"].map("{:.1f}".format),
+        "model lift": table["model_lift"].map("{:.1f}".format),
+        "rule only": [f"{n} ({r:.0%})" if n else "0" for n, r in zip(table["rule_only"], table["rule_only_rate"])],
+        "model only": [f"{n} ({r:.0%})" if n else "0" for n, r in zip(table["model_only"], table["model_only_rate"])],
+        "both": [f"{n} ({r:.0%})" if n else "0" for n, r in zip(table["both"], table["both_rate"])],
+    })
+    return show.to_string(index=False)

@@ -1,0 +1,44 @@
+"""Reasons a sales rep can read: the signals that raised an account's score most, with their values.
+
+They come from the model's own per-feature contributions (log-odds): the largest positive ones,
+worded with the feature's template from the spec, e.g. ``"14 users active in the last 30 days"``
+or ``"industry: fintech"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.spec import Column, FeatureSpec
+
+
+def format_value(column: Column, value: object) -> str:
+    """A value as a person would say it, by the kind of feature."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "none"
+    if column.kind == "category":
+        return str(value)
+    v = float(value)
+    if column.kind == "ratio" and column.name.endswith("_used_ratio"):
+        return f"{v:.0%}"
+    if column.kind == "ratio":
+        return f"{v:+.0%}"
+    if column.kind in ("count", "days"):
+        return f"{v:,.0f}"
+    return f"{v:,.4g}"
+
+
+def reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: int = 3) -> list[str]:
+    """Per row, up to ``n`` phrases for the features that pushed the score up most, joined by "; "."""
+    names = [c for c in contrib.columns if c != "bias"]
+    values = contrib[names].to_numpy()
+    top = np.argsort(-values, axis=1, kind="stable")[:, :n]
+    positive = np.take_along_axis(values, top, axis=1) > 0
+    phrases = np.full(top.shape, "", dtype=object)
+    # format feature by feature: only the (row, feature) pairs that are someone's reason
+    for j in np.unique(top[positive]):
+        rows, slots = np.nonzero((top == j) & positive)
+        column = spec.column(names[j])
+        picked = X[names[j]].iloc[rows].tolist()
+        phrases[rows, slots] = [column.text.format(value=format_value(column, v)) for v in picked]
+    return ["; ".join(p for p in row if p) for row in phrases]

@@ -1,0 +1,88 @@
+"""Typed views of the training config groups (built from Hydra's config in ``__main__``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from features.config import FeatureConfig, LabelConfig, SnapshotConfig, _pick
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    test_snapshots: int = 4
+    calibration_snapshots: int = 8
+    validation_fraction: float = 0.2
+    purge: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The `model` group: ``name`` picks the estimator, the rest are its settings."""
+
+    name: str = "lightgbm"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "ModelConfig":
+        values = dict(values)
+        return cls(name=values.pop("name", "lightgbm"), settings=values)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    capacity_per_week: int = 50
+    top_fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
+    ece_bins: int = 10
+    champion_metric: str = "pr_auc"
+    champion_higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    high_intent: float = 0.8
+    medium_intent: float = 0.5
+    good_fit: float = 0.6
+    medium_fit: float = 0.3
+    reasons: int = 3
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "pql-train"
+    registered_model: str = "pql-propensity"
+    serve_experiment: str = "pql-serve"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything ``python -m train`` needs besides the data."""
+
+    features: FeatureConfig
+    snapshots: SnapshotConfig
+    label: LabelConfig
+    split: SplitConfig
+    model: ModelConfig
+    calibration: str
+    evaluation: EvaluationConfig
+    tiers: TierConfig
+    rules: dict[str, dict[str, str]]
+    progress: bool = False
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> "TrainSettings":
+        """From the plain (resolved) training config."""
+        evaluation = _pick(EvaluationConfig, cfg.get("evaluation"))
+        evaluation["top_fractions"] = tuple(evaluation.get("top_fractions", (0.01, 0.05, 0.1)))
+        return cls(
+            features=FeatureConfig.from_mapping(cfg.get("features")),
+            snapshots=SnapshotConfig.from_mapping(cfg.get("snapshots")),
+            label=LabelConfig.from_mapping(cfg.get("label")),
+            split=SplitConfig(**_pick(SplitConfig, cfg.get("split"))),
+            model=ModelConfig.from_mapping(cfg.get("model") or {}),
+            calibration=str((cfg.get("calibration") or {}).get("method", "isotonic")),
+            evaluation=EvaluationConfig(**evaluation),
+            tiers=TierConfig(**_pick(TierConfig, cfg.get("tiers"))),
+            rules=dict((cfg.get("rules") or {}).get("definitions") or {}),
+            progress=bool(cfg.get("progress", False)),
+        )
