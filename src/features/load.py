@@ -1,9 +1,9 @@
 """Loading a data source: open it, map its columns, derive tables from an export, validate.
 
 >>> from features.config import DataConfig
->>> tables, report = load_tables(DataConfig(demo={"accounts": 60, "days": 60}))
+>>> tables, report = load_tables(DataConfig(demo={"accounts": 60, "days": 60, "start": "2024-01-01"}))
 >>> tables.n_accounts, report.source
-(60, 'demo world (60 accounts, 60 days, seed 7)')
+(60, 'demo world (60 accounts, 60 days from 2024-01-01, seed 7)')
 """
 from __future__ import annotations
 
@@ -28,11 +28,15 @@ def open_source(config: DataConfig) -> Source:
         return open_duckdb(config.duckdb, tuple(dict.fromkeys(wanted)))
     from .demo import DemoConfig, generate_demo
 
-    demo = DemoConfig(**config.demo)
+    settings = dict(config.demo)
+    if settings.get("start") is None:  # the world ends at today's midnight (UTC)
+        days = int(settings.get("days", DemoConfig.days))
+        settings["start"] = f"{pd.Timestamp.now(tz='UTC').floor('D').tz_localize(None) - pd.Timedelta(days=days):%Y-%m-%d}"
+    demo = DemoConfig(**settings)
     world = generate_demo(demo)
     return open_frames({"accounts": world.accounts, "events": world.events, "conversions": world.conversions,
                         "touches": world.touches},
-                       f"demo world ({demo.accounts} accounts, {demo.days} days, seed {demo.seed})")
+                       f"demo world ({demo.accounts} accounts, {demo.days} days from {demo.start}, seed {demo.seed})")
 
 
 def load_tables(config: DataConfig) -> tuple[Tables, LoadReport]:

@@ -21,10 +21,13 @@ from .config import OPTIONAL_COLUMNS, OPTIONAL_TABLES, REQUIRED_COLUMNS, TABLES,
 from .errors import ConfigError, DataError
 
 # File kinds a folder may hold per table, in the order they are looked for.
+# CSV timestamps stay text: DuckDB's sniffer would read naive and aware values of one column as
+# TIMESTAMPTZ in the session zone, ignoring data.timezone; sources.timestamp_sql parses them instead.
+_CSV = "read_csv('{path}', header = true, auto_type_candidates = ['BOOLEAN', 'BIGINT', 'DOUBLE', 'VARCHAR'])"
 _READERS = {
     ".parquet": "read_parquet('{path}')",
-    ".csv": "read_csv('{path}', header = true)",
-    ".csv.gz": "read_csv('{path}', header = true)",
+    ".csv": _CSV,
+    ".csv.gz": _CSV,
     ".jsonl": "read_json('{path}', format = 'newline_delimited')",
     ".jsonl.gz": "read_json('{path}', format = 'newline_delimited')",
     ".json": "read_json('{path}')",
