@@ -71,3 +71,9 @@ def all_figures(result) -> dict[str, plt.Figure]:
     return {"reliability.png": reliability(result.test), "gains_lift.png": gains(result.deciles),
             "pr_curve.png": pr_curve(result.test, result.comparison),
             "feature_importance.png": importance(result.importance)}
+
+
+def close(figures: dict[str, plt.Figure]) -> None:
+    """Free the figures' memory (pyplot keeps every open figure alive)."""
+    for fig in figures.values():
+        plt.close(fig)

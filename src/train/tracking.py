@@ -208,3 +208,48 @@ def log_scoring(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[
             frame.to_csv(path, index=False)
             mlflow.log_artifact(str(path), "monitoring")
     return run.info.run_id
+
+
+# -- reading runs back (notebooks, reports) ----------------------------------------------------
+
+
+@dataclass
+class TrainingRun:
+    """A logged training run, read back: summary, backtest tables, metrics, params, plot files."""
+
+    run_id: str
+    summary: dict
+    metrics: dict[str, float]
+    params: dict[str, str]
+    comparison: pd.DataFrame
+    deciles: pd.DataFrame
+    tiers: pd.DataFrame
+    importance: pd.DataFrame
+    plots: dict[str, Path]
+
+
+def latest_training_run(tracking: TrackingConfig, run_id: str | None = None) -> TrainingRun:
+    """The newest finished training run (or ``run_id``) with its artifacts downloaded."""
+    import json
+
+    mlflow = connect(tracking)
+    client = mlflow.MlflowClient()
+    if run_id is None:
+        experiment = client.get_experiment_by_name(tracking.experiment)
+        runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time DESC"], max_results=1) if experiment else []
+        if not runs:
+            raise TrackingError(f"no finished run in experiment '{tracking.experiment}' at {tracking.uri}: "
+                                f"run `python -m train` first")
+        run_id = runs[0].info.run_id
+    run = client.get_run(run_id)
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="", tracking_uri=tracking.uri))
+    read = lambda name: pd.read_csv(local / "backtest" / name)  # noqa: E731
+    return TrainingRun(
+        run_id=run_id,
+        summary=json.loads((local / "summary.json").read_text()) if (local / "summary.json").exists() else {},
+        metrics=dict(run.data.metrics), params=dict(run.data.params),
+        comparison=read("comparison.csv"), deciles=read("deciles.csv"), tiers=read("pql_tiers.csv"),
+        importance=read("importance.csv"),
+        plots={p.name: p for p in sorted((local / "plots").glob("*.png"))},
+    )

@@ -1,0 +1,53 @@
+"""The scoring job as one call: config in, scores written and the run recorded (``__main__`` and tests use it)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from features.config import DataConfig
+from features.load import load_tables
+from features.windows import to_timestamp
+from train import tracking
+from train.settings import TrackingConfig
+
+from .batch import score_accounts
+from .monitor import Monitoring, monitor
+from .write import write_scores
+
+log = logging.getLogger("pql")
+
+
+@dataclass
+class ServeJob:
+    as_of: pd.Timestamp
+    scores: pd.DataFrame
+    written_to: str
+    monitoring: Monitoring
+    monitoring_run: str
+    model_uri: str
+    model_version: str
+
+
+def run_job(config: dict[str, Any]) -> ServeJob:
+    """Resolve and load the model (before touching data), build features at ``as_of``, score, write, record."""
+    as_of = to_timestamp(config["as_of"])
+    track = TrackingConfig(**config["tracking"])
+    uri, version = tracking.resolve_model(config.get("model_uri"), track)
+    model = tracking.load_model(uri, track)
+    scorer = model.unwrap_python_model().scorer
+    tables, report = load_tables(DataConfig.from_mapping(config["data"]))
+    for line in report.lines():
+        log.info(line)
+    scores, features = score_accounts(tables, model, scorer.spec, as_of, version,
+                                      progress=bool(config.get("progress", False)))
+    where = write_scores(scores, config["output"], config.get("output_table", "pql_scores"), as_of)
+    checks = monitor(scores, features, scorer.reference, int(config["evaluation"]["capacity_per_week"]),
+                     float(config["monitoring"]["psi_warn"]))
+    for warning in checks.warnings:
+        log.warning(warning)
+    run_id = tracking.log_scoring(track, {"as_of": str(as_of), "model_uri": uri, "model_version": version,
+                                          "output": where}, checks.metrics, {"drift.csv": checks.drift})
+    return ServeJob(as_of, scores, where, checks, run_id, uri, version)
