@@ -31,3 +31,33 @@ def frames(accounts=None, events=None, conversions=None, touches=None) -> dict:
 @pytest.fixture
 def make_frames():
     return frames
+
+
+# -- one small demo world, trained once per test session ----------------------------------------
+
+DEMO = ["data.demo.accounts=3000", "data.demo.days=365", "data.demo.start=2024-01-01", "progress=false"]
+
+
+def compose_plain(command: str, overrides: list[str]) -> dict:
+    """The real Hydra config of a command, composed with overrides, as plain containers."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from features.app import CONF_DIR
+
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        return OmegaConf.to_container(compose(command, overrides=overrides), resolve=True)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A model trained on the demo world, tracked in a temporary MLflow store."""
+    from types import SimpleNamespace
+
+    from train.job import run_job
+
+    root = tmp_path_factory.mktemp("trained")
+    uri = f"sqlite:///{root}/mlflow.db"
+    config = compose_plain("train", [*DEMO, f"tracking.uri={uri}"])
+    job = run_job(config, root)
+    return SimpleNamespace(root=root, uri=uri, config=config, job=job)

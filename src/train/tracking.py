@@ -59,6 +59,18 @@ def connect(config: TrackingConfig):
     return mlflow
 
 
+def _experiment(mlflow, name: str, uri: str):
+    """The experiment, created if needed; with a SQLite store its artifacts go to ``mlruns/`` beside
+    the database file (MLflow's default is ``./mlruns`` in whatever folder the command runs in)."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.set_experiment(name)
+
+
 def flatten(config: dict, prefix: str = "") -> dict[str, str]:
     """Nested config -> {"model.params.num_leaves": "31", ...} (MLflow params are flat strings)."""
     out: dict[str, str] = {}
@@ -107,7 +119,7 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
     mlflow = connect(tracking)
     from mlflow.models import infer_signature
 
-    experiment = mlflow.set_experiment(tracking.experiment)
+    experiment = _experiment(mlflow, tracking.experiment, tracking.uri)
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
         mlflow.log_params({f"split.{k}": f"{v[0]} .. {v[1]}" for k, v in result.split.bounds().items()})
@@ -199,7 +211,7 @@ def log_scoring(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[
                 tables: dict[str, pd.DataFrame]) -> str:
     """Record one scoring run (counts per tier, score distribution, drift) in the serve experiment."""
     mlflow = connect(tracking)
-    experiment = mlflow.set_experiment(tracking.serve_experiment)
+    experiment = _experiment(mlflow, tracking.serve_experiment, tracking.uri)
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(_finite(metrics))
