@@ -60,4 +60,4 @@ def trained(tmp_path_factory):
     uri = f"sqlite:///{root}/mlflow.db"
     config = compose_plain("train", [*DEMO, f"tracking.uri={uri}"])
     job = run_job(config, root)
-    return SimpleNamespace(root=root, uri=uri, config=config, job=job)
+    return SimpleNamespace(root=root, uri=uri, config=config, job=job, demo=DEMO, compose=compose_plain)
