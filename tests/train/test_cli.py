@@ -1,0 +1,24 @@
+"""python -m train as Hydra users know it: --multirun over models gives one tracked run each."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SMALL = ["data.demo.accounts=1500", "data.demo.days=300", "data.demo.start=2024-01-01", "progress=false"]
+
+
+def test_multirun_over_models_gives_two_tracked_runs(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    out = subprocess.run([sys.executable, "-m", "train", "--multirun", "model=lightgbm,logistic", *SMALL,
+                          f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/multirun"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    from train import tracking
+    from train.settings import TrackingConfig
+
+    client = tracking.connect(TrackingConfig(uri=uri)).MlflowClient()
+    experiment = client.get_experiment_by_name("pql-train")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.params["model.name"] for r in runs) == ["lightgbm", "logistic"]
+    assert len(list((tmp_path / "multirun").glob("*/summary.json"))) == 2
+    assert "Learned model vs hand-defined PQL rules" in out.stdout
