@@ -35,7 +35,9 @@ class EventLog:
 
     def take(self, mask: np.ndarray) -> "EventLog":
         """The rows where ``mask`` is true."""
-        pick = (lambda a: None if a is None else a[mask])
+        def pick(column: np.ndarray | None) -> np.ndarray | None:
+            return None if column is None else column[mask]
+
         return EventLog(self.account[mask], self.kind[mask], self.ts[mask], self.names, pick(self.user),
                         pick(self.quantity))
 

@@ -52,7 +52,8 @@ class Tiers:
         """The raw (log-odds) thresholds behind the tiers, for the record."""
         c = self.config
         pick = lambda grid, q: float(np.quantile(np.asarray(grid), q))  # noqa: E731
-        return {"high_intent": pick(self.intent_grid, c.high_intent), "medium_intent": pick(self.intent_grid, c.medium_intent),
+        return {"high_intent": pick(self.intent_grid, c.high_intent),
+                "medium_intent": pick(self.intent_grid, c.medium_intent),
                 "good_fit": pick(self.fit_grid, c.good_fit), "medium_fit": pick(self.fit_grid, c.medium_fit)}
 
     def assign(self, contrib: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:

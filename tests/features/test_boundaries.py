@@ -82,7 +82,8 @@ def test_account_created_at_t_is_not_eligible():
     accounts = pd.DataFrame({"account_id": ["a", "b"], "created_at": [T, T - SECOND]})
     ev = pd.DataFrame({"account_id": ["b"], "event": ["x"], "timestamp": [T - SECOND]})
     ev["timestamp"] = ev["timestamp"].astype("datetime64[us]")
-    conv = pd.DataFrame({"account_id": ["a"], "converted_at": [T + 90 * DAY]}).astype({"converted_at": "datetime64[us]"})
+    conv = pd.DataFrame({"account_id": ["a"], "converted_at": [T + 90 * DAY]})
+    conv = conv.astype({"converted_at": "datetime64[us]"})
     tables, _ = load_frames({"accounts": accounts, "events": ev, "conversions": conv})
     frame = build_features(tables, [T], plan_features(tables, T, FeatureConfig()))
     assert frame["account_id"].tolist() == ["b"]

@@ -263,7 +263,7 @@ def test_ruleset_evaluate_any_rule_and_round_trip() -> None:
     )
     result = rule_set.evaluate(frame)
     assert list(result.columns) == ["rule_active_team", "rule_good_fit", "rule_seats_near_limit"]
-    assert result.index.equals(frame.index) and (result.dtypes == bool).all()
+    assert result.index.equals(frame.index) and result.dtypes.map(pd.api.types.is_bool_dtype).all()
     assert result.to_dict("list") == {
         "rule_active_team": [True, False, False, False],
         "rule_good_fit": [False, False, True, False],

@@ -106,7 +106,8 @@ def test_registry_aliases_and_champion_promotion(trained, tmp_path):
                                                "params": {**trained.config["model"]["params"], "num_leaves": 2}}},
                    tmp_path)
     assert not weak.summary["champion"]
-    assert str(client.get_model_version_by_alias("pql-propensity", "challenger").version) == weak.summary["model_version"]
+    challenger = client.get_model_version_by_alias("pql-propensity", "challenger").version
+    assert str(challenger) == weak.summary["model_version"]
     assert client.get_model_version_by_alias("pql-propensity", "champion").version == first
 
 
