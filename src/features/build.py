@@ -330,8 +330,16 @@ def _fit_frame(tables: Tables, spec: FeatureSpec, accounts: np.ndarray) -> dict[
         if col.name not in fit.columns:
             raise DataError("accounts", col.name, "is missing: the feature spec (the model) needs this fit attribute")
         values = fit[col.name].reset_index(drop=True)
-        out[col.name] = (spec.categorize(values, col) if col.is_categorical
-                         else pd.to_numeric(values, errors="coerce").astype("float64").to_numpy())
+        if col.is_categorical:
+            out[col.name] = spec.categorize(values, col)
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        unreadable = numbers.isna() & values.notna()
+        if unreadable.any():
+            example = values[unreadable].iloc[0]
+            raise DataError("accounts", col.name, f"should be numeric (the model was trained on numbers) but holds "
+                                                  f"{int(unreadable.sum()):,} text values, e.g. {example!r}")
+        out[col.name] = numbers.astype("float64").to_numpy()
     return out
 
 

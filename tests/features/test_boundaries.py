@@ -111,3 +111,17 @@ def test_snapshots_at_other_times_of_day_use_their_own_day_buckets():
     frame = build_features(tables, [T, noon], spec).set_index(["account_id", "as_of"])
     assert frame.loc[("a", noon), "task_count_7d"] == 1  # noon - 7d is inside; T - 7d is not
     assert frame.loc[("a", T), "task_count_7d"] == 2      # at T both lie in [T - 7d, T)
+
+
+def test_a_fit_attribute_that_turned_into_text_is_a_clear_error():
+    from features.errors import DataError
+
+    accounts = pd.DataFrame({"account_id": ["a", "b"], "created_at": [T - 100 * DAY] * 2, "seats": [5, 10]})
+    ev = pd.DataFrame({"account_id": ["a"], "event": ["task"], "timestamp": [T - DAY]}).astype(
+        {"timestamp": "datetime64[us]"})
+    none = pd.DataFrame({"account_id": pd.Series([], dtype=str), "converted_at": pd.Series([], dtype="datetime64[us]")})
+    trained_on, _ = load_frames({"accounts": accounts, "events": ev, "conversions": none})
+    spec = plan_features(trained_on, T, FeatureConfig())
+    later, _ = load_frames({"accounts": accounts.assign(seats=["5", "ten"]), "events": ev, "conversions": none})
+    with pytest.raises(DataError, match="table 'accounts', column 'seats': should be numeric"):
+        build_features(later, [T], spec)
