@@ -321,15 +321,15 @@ def _count_before(log: EventLog, name: str, accounts: np.ndarray, t_us: int, n_a
     return np.bincount(log.account[hit], minlength=n_accounts)[accounts]
 
 
-def _fit_frame(tables: Tables, spec: FeatureSpec, accounts: np.ndarray) -> dict[str, object]:
-    out: dict[str, object] = {}
-    fit = tables.accounts.iloc[accounts]
+def _fit_columns_of(tables: Tables, spec: FeatureSpec) -> dict[str, pd.Categorical | np.ndarray]:
+    """Every account's fit attributes as the spec types them (cast once, then taken per snapshot)."""
+    out: dict[str, pd.Categorical | np.ndarray] = {}
     for col in spec.columns:
         if col.group != "fit":
             continue
-        if col.name not in fit.columns:
+        if col.name not in tables.accounts.columns:
             raise DataError("accounts", col.name, "is missing: the feature spec (the model) needs this fit attribute")
-        values = fit[col.name].reset_index(drop=True)
+        values = tables.accounts[col.name]
         if col.is_categorical:
             out[col.name] = spec.categorize(values, col)
             continue
@@ -353,6 +353,7 @@ def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, p
                disable=None, leave=False) if progress else nullcontext()
     with bar:
         step = (lambda stage: (bar.set_postfix_str(stage), bar.update(1))) if progress else (lambda stage: None)
+        fit = _fit_columns_of(tables, spec)
         for offset in np.unique(instants % DAY_US):
             group = instants[instants % DAY_US == offset]
             block = _Block(tables, spec, group, step)
@@ -364,7 +365,8 @@ def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, p
                 for col in spec.columns:
                     if col.group != "fit":
                         data[col.name] = values[col.name]
-                data.update(_fit_frame(tables, spec, accounts))
+                for name, values in fit.items():
+                    data[name] = values[accounts]
                 frames.append(pd.DataFrame(data))
                 step(f"as of {from_us([t])[0]:%Y-%m-%d}")
     if not frames:

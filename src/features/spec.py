@@ -112,11 +112,11 @@ class FeatureSpec:
     def categorize(self, values: pd.Series, column: Column) -> pd.Categorical:
         """Cast to the spec's categories: unseen values become ``(other)`` when that exists, else missing."""
         cats = list(column.categories or ())
-        text = values.astype("object").where(values.notna(), None)
-        text = text.map(lambda v: v if v is None else str(v))
+        text = values.astype("string")
+        codes = pd.Categorical(text, categories=cats).codes.copy()
         if OTHER in cats:
-            text = text.where(text.isna() | text.isin(cats), OTHER)
-        return pd.Categorical(text, categories=cats)
+            codes[(codes == -1) & text.notna().to_numpy()] = cats.index(OTHER)
+        return pd.Categorical.from_codes(codes, categories=cats)
 
     def align(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The spec's columns, in order, with categoricals on the spec's categories (a new frame)."""
