@@ -6,8 +6,9 @@ Every fitted model gives:
 * ``response(X)`` -- the log-odds (``decision_function``: what scikit-learn's calibration maps
   to a probability for both estimators; LightGBM has it since 4.7);
 * ``contributions(X)`` -- per-feature contributions in log-odds, one column per feature plus
-  ``bias`` (LightGBM's ``pred_contrib``; for the linear model ``coef * (x - mean)`` summed back
-  onto the original feature);
+  ``bias`` (LightGBM: path attribution, see :mod:`train.attribution`, or exact TreeSHAP with
+  ``model.contributions=shap``; the linear model: ``coef * (x - mean)`` summed back onto the
+  original feature);
 * ``save(folder)`` / ``load_model(kind, folder)`` -- plain files, no pickles: LightGBM's text
   model, and for the linear model a skops file (only scikit-learn types, checked on load).
 """
@@ -29,6 +30,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.errors import ConfigError
 
+from .attribution import PathAttribution
 from .settings import ModelConfig
 
 class FittedModel(Protocol):
@@ -48,13 +50,18 @@ class FittedModel(Protocol):
 # -- LightGBM ----------------------------------------------------------------------------------
 
 
+CONTRIBUTIONS = ("path", "shap")
+
+
 @dataclass
 class LightGBMModel:
     booster: lgb.Booster
     features: list[str]
     classifier: lgb.LGBMClassifier | None = None
+    contribution_method: str = "path"
     kind: str = "lightgbm"
     FILE = "model.lgb.txt"
+    _paths: PathAttribution | None = field(default=None, repr=False)
 
     @property
     def estimator(self) -> lgb.LGBMClassifier:
@@ -66,28 +73,39 @@ class LightGBMModel:
         return self.booster.predict(X[self.features], raw_score=True)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        values = self.booster.predict(X[self.features], pred_contrib=True)
+        if self.contribution_method == "shap":
+            values = self.booster.predict(X[self.features], pred_contrib=True)
+        else:
+            if self._paths is None:
+                self._paths = PathAttribution(self.booster)
+            values = self._paths(X[self.features])
         return pd.DataFrame(values, columns=[*self.features, "bias"], index=X.index)
 
     def save(self, folder: Path) -> None:
         self.booster.save_model(str(Path(folder) / self.FILE))
+        (Path(folder) / "lightgbm.json").write_text(json.dumps({"contributions": self.contribution_method}))
 
     @classmethod
     def load(cls, folder: Path, features: list[str]) -> "LightGBMModel":
-        return cls(lgb.Booster(model_file=str(Path(folder) / cls.FILE)), features)
+        meta = json.loads((Path(folder) / "lightgbm.json").read_text())
+        return cls(lgb.Booster(model_file=str(Path(folder) / cls.FILE)), features,
+                   contribution_method=meta["contributions"])
 
 
 def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame,
                  y_val: np.ndarray) -> LightGBMModel:
     """LightGBM on pandas categoricals, early-stopped on the (newer) validation snapshots."""
     settings = dict(settings)
+    method = str(settings.pop("contributions", "path"))
+    if method not in CONTRIBUTIONS:
+        raise ConfigError(f"model.contributions: '{method}' is not one of {CONTRIBUTIONS}")
     rounds = int(settings.pop("early_stopping_rounds", 50))
     params = dict(settings.pop("params", {}) or {})
     clf = lgb.LGBMClassifier(n_estimators=int(settings.pop("n_estimators", 1000)),
                              scale_pos_weight=float(settings.pop("scale_pos_weight", 1.0)), **params, **settings)
     clf.fit(X, y, eval_X=(X_val,), eval_y=(y_val,), eval_metric="binary_logloss",
             callbacks=[lgb.early_stopping(rounds, verbose=False)])
-    return LightGBMModel(clf.booster_, list(X.columns), clf)
+    return LightGBMModel(clf.booster_, list(X.columns), clf, method)
 
 
 # -- logistic regression -----------------------------------------------------------------------

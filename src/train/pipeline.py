@@ -27,7 +27,7 @@ from .split import Split, split_snapshots
 from .tiers import Tiers
 
 log = logging.getLogger("pql")
-_SAMPLE = 200_000  # rows used for tier scales and importance (enough for stable quantiles)
+_SAMPLE = 100_000  # rows used for tier scales, drift references and importance (plenty for stable quantiles)
 
 
 @dataclass
