@@ -116,12 +116,14 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
                            f"{{value}} different product actions in the last {days} days"))
     cols.append(Column(nm.trend(config.trend_days), "ratio", "usage",
                        f"activity trend {{value}} ({config.trend_days} days vs the {config.trend_days} before)"))
-    cols.append(Column(nm.DAYS_SINCE_LAST_EVENT, "days", "usage", "last active {value} days ago"))
+    cols.append(Column(nm.DAYS_SINCE_LAST_EVENT, "days", "usage", "last active {value} days ago",
+                       missing="no product activity yet"))
     cols.append(Column(nm.DAYS_SINCE_SIGNUP, "days", "usage", "signed up {value} days ago"))
     key_slugs = dict(zip(keys, nm.unique_slugs(keys)))
     for event in keys:
+        readable = key_slugs[event].replace("_", " ")
         cols.append(Column(nm.days_to_first(key_slugs[event]), "days", "usage",
-                           f"first '{key_slugs[event].replace('_', ' ')}' {{value}} days after signup"))
+                           f"first '{readable}' {{value}} days after signup", missing=f"no '{readable}' yet"))
     touch_slugs = dict(zip(touches, nm.unique_slugs(touches)))
     for touch in touches:
         cols += _window_columns(nm.touch_prefix(touch_slugs[touch]), touch_slugs[touch].replace("_", " "), "touch",
@@ -144,7 +146,8 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
             used = _resolve(str(used), seen, f"features.plan_limits.{name}.used")
         plan_limits[name] = {"used": str(used), "limit": str(cap)}
         cols.append(Column(nm.limit_used(name), "count", "plan", f"{{value}} {name} used"))
-        cols.append(Column(nm.limit_ratio(name), "ratio", "plan", f"{name} used at {{value}} of the plan limit"))
+        cols.append(Column(nm.limit_ratio(name), "ratio", "plan", f"{name} used at {{value}} of the plan limit",
+                           missing=f"{name} limit unknown"))
     generated = {c.name for c in cols}
     for col in fit_cols:
         if col.name in generated:
@@ -164,14 +167,14 @@ def _fit_columns(tables: Tables, t: int, config: FeatureConfig) -> list[Column]:
         values = known[name]
         if pd.api.types.is_bool_dtype(values) or (pd.api.types.is_numeric_dtype(values)
                                                   and not isinstance(values.dtype, pd.CategoricalDtype)):
-            out.append(Column(name, "numeric", "fit", f"{name}: {{value}}"))
+            out.append(Column(name, "numeric", "fit", f"{name}: {{value}}", missing=f"{name}: unknown"))
             continue
         counts = values.dropna().astype(str).value_counts()
         counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
         cats = list(counts.index[: config.max_categories])
         if len(counts) > config.max_categories:
             cats.append(OTHER)
-        out.append(Column(name, "category", "fit", f"{name}: {{value}}", tuple(cats)))
+        out.append(Column(name, "category", "fit", f"{name}: {{value}}", tuple(cats), missing=f"{name}: unknown"))
     return out
 
 

@@ -27,13 +27,17 @@ FIT_GROUPS = ("fit",)
 
 @dataclass(frozen=True)
 class Column:
-    """One feature column: ``kind`` is count | quantity | days | ratio | numeric | category."""
+    """One feature column: ``kind`` is count | quantity | days | ratio | numeric | category.
+
+    ``text`` words a value for a sales rep (``{value}`` is replaced); ``missing`` words a missing one.
+    """
 
     name: str
     kind: str
     group: str
     text: str
     categories: tuple[str, ...] | None = None
+    missing: str | None = None
 
     @property
     def is_categorical(self) -> bool:

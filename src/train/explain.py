@@ -12,10 +12,12 @@ import pandas as pd
 from features.spec import Column, FeatureSpec
 
 
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
 def format_value(column: Column, value: object) -> str:
     """A value as a person would say it, by the kind of feature."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "none"
     if column.kind == "category":
         return str(value)
     v = float(value)
@@ -28,17 +30,30 @@ def format_value(column: Column, value: object) -> str:
     return f"{v:,.4g}"
 
 
+def phrase(column: Column, value: object) -> str:
+    """One reason: the column's sentence with its value (or its sentence for a missing value)."""
+    if _missing(value):
+        return column.missing or f"{column.name}: unknown"
+    return column.text.format(value=format_value(column, value))
+
+
 def reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: int = 3) -> list[str]:
     """Per row, up to ``n`` phrases for the features that pushed the score up most, joined by "; "."""
     names = [c for c in contrib.columns if c != "bias"]
     values = contrib[names].to_numpy()
-    top = np.argsort(-values, axis=1, kind="stable")[:, :n]
+    k = min(n, len(names))
+    if k == 0:
+        return [""] * len(values)
+    top = np.argpartition(-values, k - 1, axis=1)[:, :k]  # the k largest, unordered
+    order = np.argsort(-np.take_along_axis(values, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
     positive = np.take_along_axis(values, top, axis=1) > 0
     phrases = np.full(top.shape, "", dtype=object)
-    # format feature by feature: only the (row, feature) pairs that are someone's reason
+    # feature by feature, each distinct value worded once: only the (row, feature) pairs that are reasons
     for j in np.unique(top[positive]):
         rows, slots = np.nonzero((top == j) & positive)
         column = spec.column(names[j])
-        picked = X[names[j]].iloc[rows].tolist()
-        phrases[rows, slots] = [column.text.format(value=format_value(column, v)) for v in picked]
+        codes, distinct = pd.factorize(X[names[j]].iloc[rows], use_na_sentinel=False)
+        words = np.array([phrase(column, v) for v in distinct], dtype=object)
+        phrases[rows, slots] = words[codes]
     return ["; ".join(p for p in row if p) for row in phrases]

@@ -1,0 +1,142 @@
+"""Training time and peak memory of ``train.pipeline.run_training`` (split, features, LightGBM with
+early stopping, calibration, tiers, backtest) on ~1 million labelled snapshot rows, without MLflow.
+
+    python benchmarks/train_bench.py                          # 60,000 accounts x 500 days: ~1 M rows
+    python benchmarks/train_bench.py --accounts 10000         # smaller
+    python benchmarks/train_bench.py --override model=logistic --override split.test_snapshots=2
+    python benchmarks/train_bench.py --profile                # also a cProfile of the measured process
+
+The demo world is generated once into benchmarks/.cache/. The measured process is fresh: it
+composes the real Hydra config (conf/train.yaml, ``data.dir`` pointing at the cached world), loads
+the tables and calls ``run_training``. Inside it the functions the pipeline calls are wrapped with
+timers (benchmark-side only), giving the share of each part: feature building, LightGBM, ...
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import _common as c
+
+
+def worker(params: dict) -> dict:
+    st = c.Stages()
+    with st.stage("imports"):
+        import lightgbm
+        from hydra import compose, initialize_config_dir
+        from omegaconf import OmegaConf
+
+        import train.pipeline as pipeline
+        from features import drift
+        from features.config import DataConfig
+        from features.load import load_tables
+        from features.rules import RuleSet
+        from features.spec import FeatureSpec
+        from train.calibrate import Calibrator
+        from train.models import LightGBMModel, LogisticModel
+        from train.settings import TrainSettings
+        from train.tiers import Tiers
+
+    with st.stage("compose Hydra config (conf/train.yaml)"):
+        with initialize_config_dir(version_base="1.3", config_dir=c.conf_dir()):
+            cfg = compose("train", overrides=[f"data.dir={params['dir']}", "progress=false", *params["overrides"]])
+        config = OmegaConf.to_container(cfg, resolve=True)
+        settings = TrainSettings.from_mapping(config)
+
+    with st.stage("load_tables + validation", unit="events") as rec:
+        tables, _ = load_tables(DataConfig.from_mapping(config["data"]))
+        rec["count"] = len(tables.events)
+
+    # Time the parts of run_training by wrapping what it calls (exclusive time per label).
+    bd = c.Breakdown()
+    nrows = lambda a, k, out: len(out)  # noqa: E731
+    bd.patch(pipeline, "plan_features", "features: plan_features")
+    bd.patch(pipeline, "build_training_table", "features: build_training_table", count=nrows)
+    bd.patch(FeatureSpec, "align", "spec.align (dtypes, categories)")
+    bd.patch(pipeline, "fit_model", "fit model (early stopping)", count=lambda a, k, out: len(a[1]))
+    bd.patch(Calibrator, "fit", "calibrate")
+    for cls in (LightGBMModel, LogisticModel):
+        bd.patch(cls, "contributions", "contributions (tiers, importance, test)", count=lambda a, k, out: len(out))
+        bd.patch(cls, "response", "predict")
+    bd.patch(lightgbm.LGBMClassifier, "predict_proba", "predict")
+    bd.patch(Tiers, "fit", "tiers")
+    bd.patch(Tiers, "assign", "tiers")
+    bd.patch(RuleSet, "evaluate", "rules and comparison")
+    bd.patch(pipeline, "compare_rules", "rules and comparison")
+    for name in ("probability_metrics", "volume_metrics", "deciles"):
+        bd.patch(pipeline, name, "evaluation metrics")
+    bd.patch(drift, "reference", "drift reference")
+
+    with st.stage("run_training", unit="rows") as rec:
+        result = pipeline.run_training(tables, settings)
+        rec["count"] = sum(result.counts[k] for k in ("n_train", "n_calibration", "n_test"))
+    total = st.rows[-1]["seconds"]
+    parts = [{"stage": f"  - {label}", "seconds": secs, "count": bd.rows.get(label),
+              "unit": "rows", "peak_rss_mib": bd.peak[label]} for label, secs in bd.seconds.items()]
+    parts.append({"stage": "  - other (split, frames, sampling)", "seconds": total - sum(bd.seconds.values()),
+                  "count": None, "peak_rss_mib": None})
+    est = result.scorer.model.estimator
+    trees = getattr(est, "best_iteration_", None) or getattr(est, "n_estimators_", None)
+    st.info.update(counts=result.counts, snapshots={k: len(getattr(result.split, k)) for k in
+                                                    ("fit", "validation", "calibration", "test", "purged")},
+                   trees=trees, model=settings.model.name, parts=parts,
+                   feature_seconds=sum(s for label, s in bd.seconds.items() if label.startswith("features:")),
+                   metrics={k: result.metrics.get(k) for k in ("roc_auc", "pr_auc", "brier", "base_rate")})
+    return st.result()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=60_000)
+    parser.add_argument("--days", type=int, default=500,
+                        help="500 days give ~43 labelled weekly snapshots, ~1 M rows with 60,000 accounts")
+    parser.add_argument("--events-per-account", type=float, default=150.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", default="2024-01-01")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra Hydra override of the train config (repeatable)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the measured process once more under cProfile and print the top functions")
+    args = parser.parse_args(argv)
+
+    folder = c.ensure_world(args.accounts, args.days, args.events_per_account, args.seed, args.start)
+    meta = c.world_meta(folder)
+    print(f"world: {args.accounts:,} accounts, {args.days} days from {args.start}, {meta['rows']['events']:,} events "
+          f"({folder.name})\nmachine: {c.machine()}")
+    params = {"dir": str(folder), "overrides": args.override}
+    res = c.run_worker(__file__, params)
+    info = res["info"]
+    rows = [r for r in res["stages"]]
+    at = next(i for i, r in enumerate(rows) if r["stage"] == "run_training")
+    rows[at + 1:at + 1] = info["parts"]
+    rows.append({"stage": "whole measured process (peak)", "seconds": sum(r["seconds"] for r in res["stages"]),
+                 "count": None, "peak_rss_mib": res["child_maxrss_mib"]})
+    counts, snaps = info["counts"], info["snapshots"]
+    c.print_table(f"train_bench: {rows[at]['count']:,} snapshot rows ({counts['n_fit']:,} fit, "
+                  f"{counts['n_validation']:,} validation, {counts['n_calibration']:,} calibration, "
+                  f"{counts['n_test']:,} test) x {counts['n_features']} features, model {info['model']}", rows,
+                  note="peak RSS of a part: the process peak when it last returned; '-' rows are parts of run_training")
+    run = rows[at]
+    print(f"snapshots: {snaps}; trees: {info['trees']}; metrics: "
+          + ", ".join(f"{k} {v:.4f}" for k, v in info["metrics"].items() if v is not None))
+    print(f"feature building share of run_training: {info['feature_seconds']:.1f} s of {run['seconds']:.1f} s "
+          f"({100 * info['feature_seconds'] / run['seconds']:.0f} %); run_training {run['count'] / run['seconds']:,.0f} "
+          f"rows/s; process CPU {res['child_cpu_s']:.1f} s, peak RSS {res['child_maxrss_mib']:,.0f} MiB")
+
+    if args.profile:
+        import pstats
+
+        out = c.CACHE / "train_bench.prof"
+        print(f"\nprofiling the measured process (cProfile adds overhead) -> {out}")
+        c.run_worker(__file__, params, profile=str(out))
+        pstats.Stats(str(out)).sort_stats("cumulative").print_stats(35)
+        pstats.Stats(str(out)).sort_stats("tottime").print_stats(15)
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        c.worker_main(worker)
+    else:
+        main()
