@@ -116,7 +116,7 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
                            f"{{value}} different product actions in the last {days} days"))
     cols.append(Column(nm.trend(config.trend_days), "ratio", "usage",
                        f"activity trend {{value}} ({config.trend_days} days vs the {config.trend_days} before)"))
-    cols.append(Column(nm.DAYS_SINCE_LAST_EVENT, "days", "usage", "last active {value} days ago",
+    cols.append(Column(nm.DAYS_SINCE_LAST_EVENT, "days", "usage", "whole days since the last activity: {value}",
                        missing="no product activity yet"))
     cols.append(Column(nm.DAYS_SINCE_SIGNUP, "days", "usage", "signed up {value} days ago"))
     key_slugs = dict(zip(keys, nm.unique_slugs(keys)))

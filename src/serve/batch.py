@@ -7,6 +7,8 @@ from features.build import build_features
 from features.tables import Tables
 from train.scorer import model_input
 
+CHUNK = 200_000  # accounts scored at a time
+
 
 def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: str,
                    progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -19,7 +21,10 @@ def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: st
     """
     features = build_features(tables, [as_of], spec, progress=progress)
     spec.check(features)  # missing or mistyped columns: a clear error before any scoring
-    predicted = model.predict(model_input(features, spec), params={"reasons": True})
+    # in chunks: contributions and reasons of a million accounts at once would double peak memory
+    X = model_input(features, spec)
+    predicted = pd.concat([model.predict(X.iloc[i:i + CHUNK], params={"reasons": True})
+                           for i in range(0, max(len(X), 1), CHUNK)], ignore_index=True)
     scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
                         predicted.reset_index(drop=True)], axis=1)
     scores["pql_tier"] = scores["pql_tier"].astype("Int64")
