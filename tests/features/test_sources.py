@@ -12,7 +12,7 @@ from features.config import DataConfig
 from features.load import load_tables
 from features.windows import to_us
 
-SPARKIFY = Path(__file__).resolve().parents[3] / "shared" / "data" / "sparkify-sample"
+SPARKIFY = Path(__file__).resolve().parents[2] / "examples" / "sparkify"
 
 
 def _write(folder: Path, frames: dict, fmt: str) -> None:
@@ -141,7 +141,6 @@ def test_conversion_by_event_name(tmp_path):
     assert tables.converted_us.tolist() == [4 * DAY_MS * 1000]
 
 
-@pytest.mark.skipif(not SPARKIFY.exists(), reason="the shared Sparkify sample is not next to the repository")
 def test_sparkify_export_maps_onto_the_pipeline(tmp_path):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
