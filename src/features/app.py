@@ -16,6 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from .errors import PipelineError
 
+# LightGBM's OpenMP threads spin while waiting by default, which slowed training ~100x whenever
+# another process used a core (a shared scheduler box); passive waiting measured no slower alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # conf/ at the repository root (the package is installed editable: `pip install -e .`);
 # PQL_CONF_DIR points the commands at another copy of it.
 CONF_DIR = os.environ.get("PQL_CONF_DIR") or str(Path(__file__).resolve().parents[2] / "conf")
