@@ -320,3 +320,14 @@ def print_table(title: str, rows: list[dict[str, Any]], note: str | None = None)
 
 if __name__ == "__main__" and "--generate" in sys.argv:
     _generate(json.loads(sys.argv[sys.argv.index("--generate") + 1]))
+
+
+def profile(script: str | Path, params: dict[str, Any], name: str, top: int = 35) -> None:
+    """Run the measured process once more under cProfile and print its top functions."""
+    import pstats
+
+    out = CACHE / f"{name}.prof"
+    print(f"\nprofiling the measured process (cProfile adds overhead) -> {out}")
+    run_worker(script, params, profile=str(out))
+    pstats.Stats(str(out)).sort_stats("cumulative").print_stats(top)
+    pstats.Stats(str(out)).sort_stats("tottime").print_stats(15)

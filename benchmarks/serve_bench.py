@@ -164,13 +164,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{info['tiers']}; process CPU {res['child_cpu_s']:.1f} s; example reasons: {info['example']!r}")
 
     if args.profile:
-        import pstats
-
-        out = c.CACHE / "serve_bench.prof"
-        print(f"\nprofiling the measured process (cProfile adds overhead) -> {out}")
-        c.run_worker(__file__, params, profile=str(out))
-        pstats.Stats(str(out)).sort_stats("cumulative").print_stats(35)
-        pstats.Stats(str(out)).sort_stats("tottime").print_stats(15)
+        c.profile(__file__, params, "serve_bench")
 
 
 if __name__ == "__main__":

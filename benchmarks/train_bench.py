@@ -125,13 +125,7 @@ def main(argv: list[str] | None = None) -> None:
           f"rows/s; process CPU {res['child_cpu_s']:.1f} s, peak RSS {res['child_maxrss_mib']:,.0f} MiB")
 
     if args.profile:
-        import pstats
-
-        out = c.CACHE / "train_bench.prof"
-        print(f"\nprofiling the measured process (cProfile adds overhead) -> {out}")
-        c.run_worker(__file__, params, profile=str(out))
-        pstats.Stats(str(out)).sort_stats("cumulative").print_stats(35)
-        pstats.Stats(str(out)).sort_stats("tottime").print_stats(15)
+        c.profile(__file__, params, "train_bench")
 
 
 if __name__ == "__main__":
