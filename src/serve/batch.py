@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from features.build import build_features
 from features.tables import Tables
@@ -23,8 +24,10 @@ def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: st
     spec.check(features)  # missing or mistyped columns: a clear error before any scoring
     # in chunks: contributions and reasons of a million accounts at once would double peak memory
     X = model_input(features, spec)
-    predicted = pd.concat([model.predict(X.iloc[i:i + CHUNK], params={"reasons": True})
-                           for i in range(0, max(len(X), 1), CHUNK)], ignore_index=True)
+    starts = tqdm(range(0, max(len(X), 1), CHUNK), desc="scoring", unit="chunk", disable=None if progress else True,
+                  leave=False)
+    predicted = pd.concat([model.predict(X.iloc[i:i + CHUNK], params={"reasons": True}) for i in starts],
+                          ignore_index=True)
     scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
                         predicted.reset_index(drop=True)], axis=1)
     scores["pql_tier"] = scores["pql_tier"].astype("Int64")

@@ -43,6 +43,7 @@ def monitor(scores: pd.DataFrame, features: pd.DataFrame, reference: dict, capac
         top = ", ".join(f"{r.feature} ({r.psi:.2f})" for r in drift[drift["drifted"]].head(5).itertuples())
         warnings.append(f"drift: {int(drift['drifted'].sum())} columns have PSI > {psi_warn} vs training: {top}")
     tier1 = metrics["pql_tier_1"]
+    metrics["pql_tier_1_per_capacity"] = tier1 / capacity if capacity else float("nan")
     if tier1 > capacity:
         warnings.append(f"PQL tier 1 holds {int(tier1):,} accounts; sales capacity is {capacity} per week")
     return Monitoring(metrics, drift.reset_index(drop=True), warnings)
