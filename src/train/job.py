@@ -40,8 +40,10 @@ def run_job(config: dict[str, Any], out_dir: Path) -> TrainJob:
                   "importance.csv": result.importance.rename_axis("feature").rename("mean_abs_contribution")
                   .reset_index()}
     figures = plots.all_figures(result)
+    # pql_tier is empty for many accounts: declared as double, since MLflow's "long" cannot be missing
+    output_example = result.scorer.score(example).astype({"pql_tier": "float64"})
     run = tracking.log_training(result, config, tracking_config, settings.evaluation, figures, tables_out,
-                                example, result.scorer.score(example))
+                                example, output_example)
     plots.close(figures)
     data = summary(result, run.run_id, run.model_uri, run.version, run.champion)
     path = write_summary(data, Path(out_dir) / "summary.json")
