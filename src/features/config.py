@@ -69,6 +69,11 @@ class DataConfig:
         """The source column that holds contract column ``name`` of ``table`` (None: not mapped)."""
         return self.columns.get(table, {}).get(name, name)
 
+    @property
+    def on_demo(self) -> bool:
+        """True when no source is given: the built-in demo world."""
+        return not (self.dir or self.duckdb)
+
     def unit(self, table: str) -> str | None:
         return self.columns.get(table, {}).get(f"{TIME_COLUMN[table]}_unit")
 
@@ -82,20 +87,34 @@ class FeatureConfig:
     event_types: tuple[str, ...] | None = None
     max_event_types: int = 30
     quantity: bool = True
-    key_events: tuple[str, ...] = ()
+    key_events: tuple[str, ...] | None = None  # None: what the data source brings (the demo world: its own)
     max_categories: int = 50
-    plan_limits: dict[str, dict[str, str]] = field(default_factory=dict)
+    plan_limits: dict[str, dict[str, str]] | None = None  # None: what the data source brings
+    id_like_share: float | None = 0.9  # text fit columns with distinct values on this share of accounts: ids, dropped
+    exclude_columns: tuple[str, ...] = ()  # accounts columns that are not fit attributes (ids, free text, ...)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "FeatureConfig":
         values = _pick(cls, values)
-        for key in ("windows", "event_types", "key_events"):
+        for key in ("windows", "event_types", "key_events", "exclude_columns"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         if "windows" in values:
             values["windows"] = tuple(sorted({int(w) for w in values["windows"]}))
-        values["plan_limits"] = {k: dict(v) for k, v in (values.get("plan_limits") or {}).items()}
+        if values.get("plan_limits") is not None:
+            values["plan_limits"] = {k: dict(v) for k, v in values["plan_limits"].items()}
         return cls(**values)
+
+    def for_source(self, on_demo: bool) -> "FeatureConfig":
+        """Key events and plan limits left unset (None) take what the source brings: the demo world's
+        own on the demo world, none on your data (they name demo columns and events)."""
+        from dataclasses import replace
+
+        from .demo import DEMO_FEATURES
+
+        brings = DEMO_FEATURES if on_demo else {"key_events": (), "plan_limits": {}}
+        return replace(self, key_events=self.key_events if self.key_events is not None else tuple(brings["key_events"]),
+                       plan_limits=self.plan_limits if self.plan_limits is not None else dict(brings["plan_limits"]))
 
 
 @dataclass(frozen=True)
@@ -106,7 +125,8 @@ class SnapshotConfig:
     weekday: int = 0
     first: str | None = None
     last: str | None = None
-    min_history_days: int = 90
+    min_history_days: int = 7
+    start_share: float = 0.02  # the grid starts once this share of accounts exists (an early outlier cannot stretch it)
     max_snapshots: int | None = None
 
     @classmethod

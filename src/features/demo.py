@@ -43,6 +43,11 @@ EVENT_TYPES = ("session_started", "task_created", "project_created", "teammate_i
                "phone_number_bought", "billing_page_viewed")
 TOUCH_TYPES = ("email_opened", "webinar_attended", "whitepaper_downloaded", "demo_requested",
                "pricing_page_visited")
+# Feature settings that only make sense on the demo world: they travel with it (features.config.FeatureConfig.for_source).
+DEMO_FEATURES = {
+    "key_events": ("task_created", "teammate_invited", "integration_connected", "api_call", "phone_number_bought"),
+    "plan_limits": {"seats": {"used": "active_users", "limit": "seat_limit"}},
+}
 HAZARD_BASE = -7.9  # sets the 30-day base rate among eligible accounts to roughly 4%
 
 
