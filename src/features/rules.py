@@ -35,6 +35,8 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
+from .errors import ConfigError
+
 __all__ = ["Rule", "RuleError", "RuleSet"]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -50,8 +52,11 @@ _FORBIDDEN = {ast.Call: "function calls", ast.Attribute: "attribute access", ast
 _SINGLE_EQ = re.compile(r"(?<![<>=!:])=(?!=)")
 
 
-class RuleError(ValueError):
-    """Invalid rule definition or expression; the message always names the rule."""
+class RuleError(ConfigError, ValueError):
+    """Invalid rule definition or expression; the message always names the rule.
+
+    A ConfigError, so the commands report it in one line and exit 2; still a ValueError for callers.
+    """
 
 
 def _num_literal(node: ast.AST) -> bool:

@@ -192,6 +192,23 @@ def test_features_and_names() -> None:
     assert RuleSet.from_config(None).names == [] and RuleSet.from_config({}).rules == ()
 
 
+def test_a_bad_rule_is_a_config_error_the_commands_report_in_one_line(capsys) -> None:
+    from features.app import exits_cleanly
+    from features.errors import ConfigError
+
+    def task(cfg):
+        RuleSet.from_config({"broken": {"expression": "x > > 1"}})
+
+    with pytest.raises(ValueError) as info:  # existing callers catch ValueError
+        task(None)
+    assert isinstance(info.value, ConfigError) and info.value.exit_code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        exits_cleanly(task)(None)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "error: rule 'broken': invalid syntax (column 4): 'x > > 1'\n" and "Traceback" not in err
+
+
 CONFIG = {
     "active_team": {
         "description": "More than 50 tasks and 10 teammates invited in 30 days",
