@@ -5,6 +5,14 @@ window and a team-size trajectory. Product events and marketing touches are Pois
 around those latents, and the daily conversion hazard is a function of the latents only,
 so the generator knows the exact probability of converting within any horizon
 (``DemoWorld.true_probability``): the ceiling any model trained on the tables can reach.
+
+``DemoConfig`` also switches on quirks of real data (labels recorded only from some date,
+stale pools that never convert, no firmographics, a single event name, day-resolution
+timestamps, an id-like text column, no touches, no user ids); ``VARIANTS`` names ready-made
+combinations (``DemoConfig.variant("bare")``). A quirk changes what the tables show, never
+how the normal accounts behave: a variant is the quirk-free world of the same seed, seen
+through the quirk (stale accounts come from a random stream of their own; adding them
+renumbers the ids, which follow signup order in both pools alike).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -49,32 +57,80 @@ DEMO_FEATURES = {
     "plan_limits": {"seats": {"used": "active_users", "limit": "seat_limit"}},
 }
 HAZARD_BASE = -7.9  # sets the 30-day base rate among eligible accounts to roughly 4%
+SINGLE_EVENT = "activity"  # the one event name of a single_event world
+# what stale accounts do in their first week, and how often
+STALE_EVENTS = {"session_started": .6, "task_created": .2, "project_created": .1, "dashboard_viewed": .1}
+STALE_MAX_EVENTS, STALE_ACTIVE_DAYS = 5, 7
+# Random streams of the quirks that draw, apart from the main one so that the normal accounts stay the same.
+STALE_STREAM, EXTERNAL_ID_STREAM = 1, 2
+# Ready-made quirk variants: DemoConfig field overrides (DemoConfig.variant(name)); tests and benchmarks use them.
+VARIANTS: dict[str, dict] = {
+    "short_log": {"days": 140},  # a 20-week log
+    "late_labels": {"days": 365, "labels_after_days": 150},
+    "stale_pools": {"stale_share": 0.5},
+    "no_fit": {"fit_columns": False},
+    "single_event": {"single_event": True},
+    "day_resolution": {"day_resolution": True},
+    "id_column": {"id_column": True},
+    "no_touches": {"touches": False},
+    "no_user_ids": {"user_ids": False},
+    # the least data that still meets the contract
+    "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False},
+}
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Size and seed of the demo world."""
+    """Size and seed of the demo world, and the real-data quirks it shows (all off by default)."""
 
     accounts: int = 3000
     days: int = 240
     start: str = "2024-01-01"
     events_per_account: float = 150.0
     seed: int = 7
+    labels_after_days: int | None = None  # conversions in the first N days happen but are not recorded
+    stale_share: float = 0.0   # round(share * accounts) extra accounts: a few events in week one, never convert
+    fit_columns: bool = True   # False: accounts holds only account_id and created_at
+    single_event: bool = False  # True: every event is called "activity" and has quantity 1.0
+    day_resolution: bool = False  # True: every timestamp is floored to 00:00 (UTC) of its day
+    id_column: bool = False    # True: accounts gain `external_id`, 16 random hex digits per account
+    touches: bool = True       # False: no touches table (DemoWorld.touches is None)
+    user_ids: bool = True      # False: events have no user_id column
+
+    @classmethod
+    def variant(cls, name: str, **overrides) -> DemoConfig:
+        """The config of a named quirk variant (see ``VARIANTS``), with further field overrides.
+
+        >>> DemoConfig.variant("late_labels", accounts=100).labels_after_days
+        150
+        """
+        if name not in VARIANTS:
+            raise ValueError(f"unknown demo variant {name!r}; known variants: {', '.join(VARIANTS)}")
+        return cls(**{**VARIANTS[name], **overrides})
 
 
 @dataclass(frozen=True, eq=False)
 class DemoWorld:
-    """The four input tables of the contract plus the generator's exact hazard."""
+    """The four input tables of the contract (touches None without them) plus the generator's exact hazard.
+
+    The private arrays hold one row per row of ``accounts`` and describe the true process.
+    """
 
     accounts: pd.DataFrame
     events: pd.DataFrame
     conversions: pd.DataFrame
-    touches: pd.DataFrame
+    touches: pd.DataFrame | None
     config: DemoConfig
     _created: np.ndarray = field(repr=False)     # days since start, per account
-    _converted: np.ndarray = field(repr=False)   # days since start, inf when never
+    _converted: np.ndarray = field(repr=False)   # days since start, inf when never (recorded or not)
     _hazard: np.ndarray = field(repr=False)      # (accounts, days) per-day hazard rate
     _cum: np.ndarray = field(repr=False)         # (accounts, days + 1) cumulative hazard at midnights
+    _stale: np.ndarray = field(repr=False)       # per account: in the stale pool
+
+    @property
+    def stale_accounts(self) -> pd.Series:
+        """Ids of the stale-pool accounts (empty unless ``stale_share`` > 0)."""
+        return self.accounts["account_id"][self._stale].reset_index(drop=True)
 
     def _cum_at(self, x: float) -> np.ndarray:
         """Cumulative hazard of every account from the period start up to day offset x."""
@@ -91,6 +147,11 @@ class DemoWorld:
         Exact: the hazard is integrated over the horizon, fractional days included. The
         world ends with the period, so a horizon running past it is cut there (as are the
         realised conversions).
+
+        This is the truth about real conversions and exact signup times, whatever the tables
+        show: stale accounts get 0; under ``labels_after_days`` an account that converted
+        unrecorded is no longer eligible after its real conversion although the tables still
+        show it as a lead; under ``day_resolution`` the tables' times are floored.
         """
         stamps = pd.DatetimeIndex([as_of] if isinstance(as_of, (str, pd.Timestamp)) else list(as_of))
         if stamps.tz is not None:
@@ -116,11 +177,12 @@ class DemoWorld:
         return mondays.normalize()
 
     def write(self, directory: str | Path, weekly_truth: bool = True) -> Path:
-        """Write the four tables (and truth.parquet) as Parquet files into directory."""
+        """Write the tables (no touches file without touches) and truth.parquet as Parquet files into directory."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         for name in ("accounts", "events", "conversions", "touches"):
-            getattr(self, name).to_parquet(path / f"{name}.parquet", index=False)
+            if getattr(self, name) is not None:
+                getattr(self, name).to_parquet(path / f"{name}.parquet", index=False)
         if weekly_truth:
             self.true_probability(self.weekly_snapshots()).to_parquet(path / "truth.parquet", index=False)
         return path
@@ -365,8 +427,7 @@ def _touches(rng: np.random.Generator, cfg: DemoConfig, acc: dict[str, np.ndarra
 
 def generate_demo(config: DemoConfig = DemoConfig()) -> DemoWorld:
     """Generate the demo world of config; the same config always gives the same world."""
-    if config.accounts < 1 or config.days < 1 or config.events_per_account <= 0:
-        raise ValueError(f"DemoConfig needs accounts >= 1, days >= 1 and events_per_account > 0, got {config}")
+    _check(config)
     rng = np.random.default_rng(config.seed)
     acc = _accounts(rng, config)
     lat = _latents(rng, config, acc)
@@ -377,25 +438,104 @@ def generate_demo(config: DemoConfig = DemoConfig()) -> DemoWorld:
     np.cumsum(hazard * alive, axis=1, out=cum[:, 1:])
     del alive
     converted = _convert(rng, hazard, cum, acc["created"])
-    width = max(6, len(str(config.accounts - 1)))
-    ids = np.array([f"acc_{i:0{width}d}" for i in range(config.accounts)], dtype=object)
-    touches = _touch_frame(config, ids, *_touches(rng, config, acc, lat))
-    events = _event_frame(config, ids, lat["users"][:, -1], *_events(rng, config, acc, lat))
-    conversions, converted_days = _conversion_frame(rng, config, ids, acc, lat["users"], converted)
-    accounts = pd.DataFrame({
-        "account_id": _strings(ids, np.arange(config.accounts)), "created_at": _stamp(config, acc["created_us"]),
-        "industry": _strings(list(INDUSTRIES), acc["industry"]), "employees": acc["employees"],
-        "country": _strings(list(COUNTRIES), acc["country"]), "funding_stage": _strings(list(FUNDING), acc["funding"]),
-        "signup_role": _strings(list(ROLES), acc["role"]), "use_case": _strings(USE_CASES, acc["use_case"]),
-        "seat_limit": acc["seat_limit"].astype(np.int64),
-        "plan": _strings(["free", "trial"], acc["trial"].astype(np.int64))})
-    return DemoWorld(accounts, events, conversions, touches, config, _created=acc["created"],
-                     _converted=converted_days, _hazard=hazard, _cum=cum)
+    # drawn even when the variant has no touches, so that the other tables stay the same
+    touches = _touches(rng, config, acc, lat)
+    events = _events(rng, config, acc, lat)
+    buyers, conv_us, amount = _conversions(rng, acc, lat["users"], converted)
+    converted_days = np.full(config.accounts, np.inf)
+    converted_days[buyers] = conv_us / US_PER_DAY
+    truth = {"converted": converted_days, "hazard": hazard, "cum": cum,
+             "stale": np.zeros(config.accounts, bool), "team": lat["users"][:, -1]}
+    n_stale = round(config.stale_share * config.accounts)
+    if n_stale:
+        acc, truth, events, touches, buyers = _add_stale(config, n_stale, acc, truth, events, touches, buyers)
+    ids = _ids(len(acc["created"]))
+    return DemoWorld(_account_frame(config, ids, acc), _event_frame(config, ids, truth["team"], *events),
+                     _conversion_frame(config, ids, buyers, conv_us, amount),
+                     _touch_frame(config, ids, *touches) if config.touches else None, config,
+                     _created=acc["created"], _converted=truth["converted"], _hazard=truth["hazard"],
+                     _cum=truth["cum"], _stale=truth["stale"])
+
+
+def _check(cfg: DemoConfig) -> None:
+    if (cfg.accounts < 1 or cfg.days < 1 or cfg.events_per_account <= 0 or cfg.stale_share < 0
+            or (cfg.labels_after_days is not None and cfg.labels_after_days < 0)):
+        raise ValueError("DemoConfig needs accounts >= 1, days >= 1, events_per_account > 0, stale_share >= 0 "
+                         f"and labels_after_days >= 0 (or None), got {cfg}")
+
+
+def _conversions(rng: np.random.Generator, acc: dict[str, np.ndarray], users: np.ndarray,
+                 converted: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(buyer, us since start, seat-based first-year contract value) of every real conversion."""
+    buyers = np.flatnonzero(np.isfinite(converted))
+    # round up to the microsecond so that converted_at > created_at holds on the written table too
+    conv_us = np.ceil(converted[buyers] * US_PER_DAY).astype(np.int64)
+    seats = np.maximum(users[buyers, np.floor(converted[buyers]).astype(np.int64) + 1], 3)
+    price = np.where(acc["employees"][buyers] >= 200, 30.0, 15.0)  # per seat and month
+    amount = np.round(seats * price * 12 * rng.uniform(0.85, 1.0, len(buyers)), 2)
+    return buyers, conv_us, amount
+
+
+def _stale(cfg: DemoConfig, n: int) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, ...]]:
+    """n stale accounts that sign up like the others, act a few times in their first week, then never again.
+
+    Returns their account arrays and their events as ``_events`` gives them, numbered from cfg.accounts.
+    """
+    rng = np.random.default_rng([cfg.seed, STALE_STREAM])
+    acc = _accounts(rng, replace(cfg, accounts=n))
+    a = np.repeat(np.arange(n), rng.integers(1, STALE_MAX_EVENTS + 1, n))
+    after = np.floor(rng.random(len(a)) * (STALE_ACTIVE_DAYS * US_PER_DAY)).astype(np.int64)
+    ts = np.minimum(acc["created_us"][a] + after, cfg.days * US_PER_DAY - 1)  # the world ends with the period
+    kinds = np.array([EVENT_TYPES.index(e) for e in STALE_EVENTS], np.int8)
+    shares = np.array(list(STALE_EVENTS.values()))
+    etype = kinds[rng.choice(len(kinds), len(a), p=shares / shares.sum())]
+    return acc, (a + cfg.accounts, etype, ts, np.zeros(len(a), np.int64), np.ones(len(a)))
+
+
+# what the truth holds for a stale account: never converts, no hazard, a team of one
+_STALE_TRUTH = {"converted": np.inf, "hazard": 0.0, "cum": 0.0, "stale": True, "team": 1}
+
+
+def _add_stale(cfg: DemoConfig, n: int, acc: dict[str, np.ndarray], truth: dict[str, np.ndarray],
+               events: tuple[np.ndarray, ...], touches: tuple[np.ndarray, ...], buyers: np.ndarray) -> tuple:
+    """Append n stale accounts, then renumber every account in signup order (ids must not tell them apart)."""
+    stale_acc, stale_events = _stale(cfg, n)
+    acc = {k: np.concatenate([v, stale_acc[k]]) for k, v in acc.items()}
+    truth = {k: np.concatenate([v, np.full((n, *v.shape[1:]), _STALE_TRUTH[k], v.dtype)]) for k, v in truth.items()}
+    events = tuple(np.concatenate(pair) for pair in zip(events, stale_events))
+    order = np.argsort(acc["created_us"], kind="stable")
+    row = np.empty_like(order)
+    row[order] = np.arange(len(order))
+    return ({k: v[order] for k, v in acc.items()}, {k: v[order] for k, v in truth.items()},
+            (row[events[0]], *events[1:]), (row[touches[0]], *touches[1:]), row[buyers])
+
+
+def _ids(n: int) -> np.ndarray:
+    width = max(6, len(str(n - 1)))
+    return np.array([f"acc_{i:0{width}d}" for i in range(n)], dtype=object)
+
+
+def _external_ids(cfg: DemoConfig, n: int) -> pd.Series:
+    """16 random hex digits per account, all distinct: the id-like column of a CRM export."""
+    rng = np.random.default_rng([cfg.seed, EXTERNAL_ID_STREAM])
+    while True:  # a repeat among 2**64 values is all but impossible, but the ids must be unique
+        hexes = np.frombuffer(rng.bytes(8 * n).hex().encode("ascii"), dtype="S16").astype(str)
+        if len(np.unique(hexes)) == n:
+            return _strings(hexes.astype(object), np.arange(n))
 
 
 def _stamp(cfg: DemoConfig, us: np.ndarray) -> np.ndarray:
     """Microseconds since the start as naive-UTC datetime64[us]."""
     return np.datetime64(_origin(cfg).to_datetime64(), "us") + us.astype("timedelta64[us]")
+
+
+def _clock(cfg: DemoConfig, us: np.ndarray) -> np.ndarray:
+    """Microseconds since the start as the tables record them: at 00:00 of their (UTC) day under day_resolution."""
+    if not cfg.day_resolution:
+        return us
+    origin = _origin(cfg)
+    into_day = (origin - origin.normalize()) // pd.Timedelta(microseconds=1)
+    return (us + into_day) // US_PER_DAY * US_PER_DAY - into_day
 
 
 def _time_order(us: np.ndarray, acc: np.ndarray, n_accounts: int) -> np.ndarray:
@@ -406,59 +546,79 @@ def _time_order(us: np.ndarray, acc: np.ndarray, n_accounts: int) -> np.ndarray:
     return np.lexsort((acc, us))
 
 
-def _conversion_frame(rng: np.random.Generator, cfg: DemoConfig, ids: np.ndarray, acc: dict[str, np.ndarray],
-                      users: np.ndarray, converted: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """Conversions with a seat-based first-year contract value; also the rounded times in days."""
-    buyers = np.flatnonzero(np.isfinite(converted))
-    # round up to the microsecond so that converted_at > created_at holds on the written table too
-    conv_us = np.ceil(converted[buyers] * US_PER_DAY).astype(np.int64)
-    converted_days = np.full(len(converted), np.inf)
-    converted_days[buyers] = conv_us / US_PER_DAY
-    seats = np.maximum(users[buyers, np.floor(converted[buyers]).astype(np.int64) + 1], 3)
-    price = np.where(acc["employees"][buyers] >= 200, 30.0, 15.0)  # per seat and month
-    amount = np.round(seats * price * 12 * rng.uniform(0.85, 1.0, len(buyers)), 2)
-    return pd.DataFrame({"account_id": _strings(ids, buyers), "converted_at": _stamp(cfg, conv_us),
-                         "amount": amount.astype(np.float64)}), converted_days
+def _account_frame(cfg: DemoConfig, ids: np.ndarray, acc: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Accounts in id (= signup) order: id, signup, then the optional external id and firmographics."""
+    frame = {"account_id": _strings(ids, np.arange(len(ids))), "created_at": _stamp(cfg, _clock(cfg, acc["created_us"]))}
+    if cfg.id_column:
+        frame["external_id"] = _external_ids(cfg, len(ids))
+    if cfg.fit_columns:
+        frame |= {
+            "industry": _strings(list(INDUSTRIES), acc["industry"]), "employees": acc["employees"],
+            "country": _strings(list(COUNTRIES), acc["country"]), "funding_stage": _strings(list(FUNDING), acc["funding"]),
+            "signup_role": _strings(list(ROLES), acc["role"]), "use_case": _strings(USE_CASES, acc["use_case"]),
+            "seat_limit": acc["seat_limit"].astype(np.int64),
+            "plan": _strings(["free", "trial"], acc["trial"].astype(np.int64))}
+    return pd.DataFrame(frame)
+
+
+def _conversion_frame(cfg: DemoConfig, ids: np.ndarray, buyers: np.ndarray, conv_us: np.ndarray,
+                      amount: np.ndarray) -> pd.DataFrame:
+    """The recorded conversions: all, or under labels_after_days only those from start + N days on."""
+    if cfg.labels_after_days is not None:
+        recorded = conv_us >= cfg.labels_after_days * US_PER_DAY
+        buyers, conv_us, amount = buyers[recorded], conv_us[recorded], amount[recorded]
+    return pd.DataFrame({"account_id": _strings(ids, buyers), "converted_at": _stamp(cfg, _clock(cfg, conv_us)),
+                         "amount": amount.astype(np.float64)})
 
 
 def _event_frame(cfg: DemoConfig, ids: np.ndarray, team_total: np.ndarray, a: np.ndarray, etype: np.ndarray,
                  ts: np.ndarray, user: np.ndarray, qty: np.ndarray) -> pd.DataFrame:
     """Events sorted by timestamp then account, with user ids like acc_000123_u0."""
+    ts = _clock(cfg, ts)
     order = _time_order(ts, a, len(ids))
-    totals = team_total.astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(totals)[:-1]])
-    k = np.arange(int(totals.sum())) - np.repeat(offsets, totals)
-    user_names = np.strings.add(np.strings.add(np.repeat(ids.astype(str), totals), "_u"), k.astype(str))
-    return pd.DataFrame({"account_id": _strings(ids, a[order]), "event": _strings(EVENT_TYPES, etype[order]),
-                         "timestamp": _stamp(cfg, ts[order]),
-                         "user_id": _strings(user_names.astype(object), (offsets[a] + user)[order]),
-                         "quantity": qty[order]})
+    names = EVENT_TYPES
+    if cfg.single_event:  # quantity 1.0 too: api_call's quantities would give the hidden type away
+        names, etype, qty = (SINGLE_EVENT,), np.zeros_like(etype), np.ones(len(a))
+    frame = {"account_id": _strings(ids, a[order]), "event": _strings(names, etype[order]),
+             "timestamp": _stamp(cfg, ts[order])}
+    if cfg.user_ids:
+        totals = team_total.astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(totals)[:-1]])
+        k = np.arange(int(totals.sum())) - np.repeat(offsets, totals)
+        user_names = np.strings.add(np.strings.add(np.repeat(ids.astype(str), totals), "_u"), k.astype(str))
+        frame["user_id"] = _strings(user_names.astype(object), (offsets[a] + user)[order])
+    frame["quantity"] = qty[order]
+    return pd.DataFrame(frame)
 
 
 def _touch_frame(cfg: DemoConfig, ids: np.ndarray, a: np.ndarray, ttype: np.ndarray, ts: np.ndarray) -> pd.DataFrame:
     """Touches sorted by timestamp then account."""
+    ts = _clock(cfg, ts)
     order = _time_order(ts, a, len(ids))
     return pd.DataFrame({"account_id": _strings(ids, a[order]), "touch": _strings(TOUCH_TYPES, ttype[order]),
                          "timestamp": _stamp(cfg, ts[order])})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: write a demo world to a folder and print its row counts."""
+    """Command line: write a demo world (optionally a quirk variant) to a folder and print its row counts."""
     parser = argparse.ArgumentParser(prog="python -m features.demo", description=__doc__.splitlines()[0])
-    defaults = DemoConfig()
     parser.add_argument("--out", required=True, help="folder to write the Parquet tables into")
-    parser.add_argument("--accounts", type=int, default=defaults.accounts)
-    parser.add_argument("--days", type=int, default=defaults.days)
-    parser.add_argument("--start", default=defaults.start)
-    parser.add_argument("--events-per-account", type=float, default=defaults.events_per_account)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--variant", choices=list(VARIANTS), help="a ready-made real-data quirk variant")
+    parser.add_argument("--accounts", type=int)
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--start")
+    parser.add_argument("--events-per-account", type=float)
+    parser.add_argument("--seed", type=int)
     parser.add_argument("--no-truth", action="store_true", help="skip truth.parquet")
     args = parser.parse_args(argv)
+    given = {k: getattr(args, k) for k in ("accounts", "days", "start", "events_per_account", "seed")
+             if getattr(args, k) is not None}
     began = time.perf_counter()
-    world = generate_demo(DemoConfig(args.accounts, args.days, args.start, args.events_per_account, args.seed))
+    world = generate_demo(DemoConfig.variant(args.variant, **given) if args.variant else DemoConfig(**given))
     path = world.write(args.out, weekly_truth=not args.no_truth)
     for name in ("accounts", "events", "conversions", "touches"):
-        print(f"{name:12s} {len(getattr(world, name)):>12,d} rows")
+        frame = getattr(world, name)
+        print(f"{name:12s} {'none' if frame is None else f'{len(frame):,d} rows':>17s}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"wrote {path} in {time.perf_counter() - began:.1f} s, peak RSS {peak_mb:,.0f} MB")
 
