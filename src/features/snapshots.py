@@ -37,22 +37,27 @@ def is_labelled(as_of_us: int, horizon_days: int, end_us: int) -> bool:
 
 
 def grid(tables: Tables, snapshots: SnapshotConfig, label: LabelConfig) -> list[pd.Timestamp]:
-    """The training grid: 00:00 UTC on ``weekday`` every ``every_days`` days, newest last.
+    """The as-of grid: 00:00 UTC on ``weekday`` every ``every_days`` days, oldest first.
 
-    From the first grid day ``min_history_days`` after the earliest account (or ``first``) to the
-    newest grid day whose label horizon is over (or ``last``); at most ``max_snapshots``, newest kept.
+    It ends at the newest grid day before the data ends (or ``last``), labelled or not: snapshots
+    whose horizon is not over still serve as recent populations (tier sizing, health). It starts
+    ``min_history_days`` after the earliest account and once ``start_share`` of the accounts exist
+    (or at ``first``), so one stray early account cannot stretch it. At most ``max_snapshots``, newest kept.
     """
     end = data_end_us(tables, label)
     if snapshots.last:
         last = to_timestamp(snapshots.last)
     else:
-        latest = pd.Timestamp(end - label.horizon_days * DAY_US, unit="us").floor("D")
+        latest = pd.Timestamp(end - 1, unit="us").floor("D")
         last = latest - pd.Timedelta(days=(latest.weekday() - snapshots.weekday) % 7)
     if snapshots.first:
         first = to_timestamp(snapshots.first)
     else:
-        start = pd.Timestamp(int(tables.created_us.min()), unit="us").ceil("D")
-        first = start + pd.Timedelta(days=snapshots.min_history_days)
+        created = np.sort(tables.created_us)
+        earliest = pd.Timestamp(int(created[0]), unit="us").ceil("D") + pd.Timedelta(days=snapshots.min_history_days)
+        share = min(max(snapshots.start_share, 0.0), 1.0)
+        mass = pd.Timestamp(int(created[min(int(np.ceil(share * len(created))), len(created) - 1)]), unit="us")
+        first = max(earliest, mass.floor("D") + pd.Timedelta(days=1))
     if last < first:
         return []
     step = pd.Timedelta(days=snapshots.every_days)
@@ -61,3 +66,8 @@ def grid(tables: Tables, snapshots: SnapshotConfig, label: LabelConfig) -> list[
     if snapshots.max_snapshots:
         out = out[-int(snapshots.max_snapshots):]
     return [t.as_unit("us") for t in out]
+
+
+def labelled(snapshots: list[pd.Timestamp], horizon_days: int, end_us: int) -> list[pd.Timestamp]:
+    """The snapshots whose label horizon is over."""
+    return [t for t in snapshots if is_labelled(to_us(t), horizon_days, end_us)]

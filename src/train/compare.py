@@ -17,7 +17,9 @@ ANY = "any_rule"
 
 
 def compare_rules(rules: RuleSet, features: pd.DataFrame, score: np.ndarray, y: np.ndarray) -> pd.DataFrame:
-    """One row per rule plus ``any_rule``: rule and model precision/recall/lift at equal volume, overlap."""
+    """One row per rule plus ``any_rule``: rule and model precision/recall/lift at equal volume, overlap.
+
+    ``score`` only ranks accounts within each snapshot (the backtest passes the raw log-odds: no ties)."""
     snapshot = features["as_of"].to_numpy()
     flags = rules.evaluate(features)
     flags[ANY] = rules.any_rule(features).to_numpy()
@@ -31,7 +33,7 @@ def compare_rules(rules: RuleSet, features: pd.DataFrame, score: np.ndarray, y: 
                "model_precision": m["precision"], "model_recall": m["recall"], "model_lift": m["lift"]}
         for label, mask in (("rule_only", rule & ~model), ("model_only", model & ~rule), ("both", rule & model)):
             row[f"{label}"] = int(mask.sum())
-            row[f"{label}_rate"] = float(y[mask].mean()) if mask.any() else float("nan")
+            row[f"{label}_rate"] = float(y[mask].mean()) if mask.any() else 0.0
         rows.append(row)
     return pd.DataFrame(rows)
 

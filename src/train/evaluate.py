@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 
@@ -22,17 +24,41 @@ def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return float(round(gap.sum() / max(len(p), 1), 12))
 
 
+def calibration_slope(p: np.ndarray, y: np.ndarray) -> float:
+    """Slope of a logistic fit of the outcome on the score's log-odds: 1 is ideal; below 1 the scores are
+    too extreme, above 1 too timid (nan without both outcomes)."""
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    f = np.log(p / (1 - p)).reshape(-1, 1)
+    return float(LogisticRegression(C=1e6, max_iter=1000).fit(f, y).coef_[0, 0])
+
+
 def probability_metrics(p: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, float]:
-    """ROC AUC, PR AUC (average precision), Brier, log loss and ECE."""
+    """ROC AUC, PR AUC (average precision), Brier, log loss, ECE, and calibration in the large
+    (mean score, base rate, their difference) and the calibration slope."""
     p = np.clip(np.asarray(p, float), 1e-12, 1 - 1e-12)
+    y = np.asarray(y, int)
     both = len(np.unique(y)) == 2
+    mean, base = float(p.mean()) if len(p) else float("nan"), float(y.mean()) if len(y) else float("nan")
     return {
         "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
         "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
-        "brier": float(brier_score_loss(y, p)),
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])) if len(y) else float("nan"),
         "ece": ece(p, y, bins),
+        "mean_score": mean,
+        "base_rate": base,
+        "calibration_in_the_large": mean - base,
+        "calibration_slope": calibration_slope(p, y),
     }
+
+
+def rate_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a conversion rate (scipy's binomial test)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def top_k_flags(score: np.ndarray, snapshot: np.ndarray, k: int | np.ndarray | dict) -> np.ndarray:
@@ -52,9 +78,10 @@ def flag_stats(flags: np.ndarray, y: np.ndarray) -> dict[str, float]:
     n, positives = int(flags.sum()), int(y.sum())
     hits = int((flags & (y == 1)).sum())
     base = positives / max(len(y), 1)
-    precision = hits / n if n else float("nan")
-    return {"flagged": n, "precision": precision, "recall": hits / positives if positives else float("nan"),
-            "lift": precision / base if n and base > 0 else float("nan")}
+    # flagging nobody finds nobody: 0, not "undefined" (the health report warns about such a rule)
+    precision = hits / n if n else 0.0
+    return {"flagged": n, "precision": precision, "recall": hits / positives if positives else 0.0,
+            "lift": precision / base if base > 0 else 0.0}
 
 
 def volume_metrics(p: np.ndarray, y: np.ndarray, snapshot: np.ndarray, capacity: int,

@@ -1,8 +1,19 @@
 """Reasons a sales rep can read: the signals that raised an account's score most, with their values.
 
 They come from the model's own per-feature contributions (log-odds): the largest positive ones,
-worded with the feature's template from the spec, e.g. ``"14 users active in the last 30 days"``
-or ``"industry: fintech"``.
+worded with the feature's templates from the spec, e.g. ``"14 users active in the last 30 days"``,
+``"no 'cancelled' in the last 90 days"`` or ``"industry: fintech"``.
+
+>>> from features.spec import Column
+>>> col = Column("task_count_30d", "count", "usage", "'task' {value} time{s} in the last 30 days",
+...              zero="no 'task' in the last 30 days")
+>>> for value in (14.0, 1.0, 0.0, 1234.0, float("nan")):
+...     print(phrase(col, value))
+'task' 14 times in the last 30 days
+'task' 1 time in the last 30 days
+no 'task' in the last 30 days
+'task' 1,234 times in the last 30 days
+task_count_30d: unknown
 """
 from __future__ import annotations
 
@@ -31,27 +42,43 @@ def format_value(column: Column, value: object) -> str:
 
 
 def phrase(column: Column, value: object) -> str:
-    """One reason: the column's sentence with its value (or its sentence for a missing value)."""
+    """One reason: the column's sentence with its value; its ``missing`` sentence for a missing value
+    and its ``zero`` sentence (when it has one) for a value that reads as 0."""
     if _missing(value):
         return column.missing or f"{column.name}: unknown"
-    return column.text.format(value=format_value(column, value))
+    shown = format_value(column, value)
+    if column.kind != "category":
+        digits = shown.lstrip("+-").rstrip("%")
+        if column.zero is not None and digits == "0":
+            return column.zero
+        return column.text.format(value=shown, s="" if digits == "1" else "s")
+    return column.text.format(value=shown, s="s")
 
 
-def reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: int = 3) -> list[str]:
-    """Per row, up to ``n`` phrases for the features that pushed the score up most, joined by "; "."""
-    names = [c for c in contrib.columns if c != "bias"]
-    values = contrib[names].to_numpy()
+def reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: int = 3,
+            must_have: np.ndarray | None = None) -> list[str]:
+    """Per row, up to ``n`` phrases for the features that pushed the score up most, joined by "; ".
+
+    Only positive contributions are reasons, except that a row whose ``must_have`` is True gets at
+    least one: the feature with the largest contribution, even when nothing pushed its score up.
+    Only the spec's columns are worded (never a column the spec dropped, nor ``bias``).
+    """
+    known = set(spec.names)
+    names = [c for c in contrib.columns if c in known]
+    values = contrib[names].to_numpy(dtype=np.float64)
     k = min(n, len(names))
     if k == 0:
         return [""] * len(values)
     top = np.argpartition(-values, k - 1, axis=1)[:, :k]  # the k largest, unordered
     order = np.argsort(-np.take_along_axis(values, top, axis=1), axis=1, kind="stable")
     top = np.take_along_axis(top, order, axis=1)
-    positive = np.take_along_axis(values, top, axis=1) > 0
+    use = np.take_along_axis(values, top, axis=1) > 0
+    if must_have is not None:
+        use[:, 0] |= np.asarray(must_have, dtype=bool).reshape(-1)  # the largest contribution, positive or not
     phrases = np.full(top.shape, "", dtype=object)
     # feature by feature, each distinct value worded once: only the (row, feature) pairs that are reasons
-    for j in np.unique(top[positive]):
-        rows, slots = np.nonzero((top == j) & positive)
+    for j in np.unique(top[use]):
+        rows, slots = np.nonzero((top == j) & use)
         column = spec.column(names[j])
         codes, distinct = pd.factorize(X[names[j]].iloc[rows], use_na_sentinel=False)
         words = np.array([phrase(column, v) for v in distinct], dtype=object)

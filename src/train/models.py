@@ -15,6 +15,7 @@ Every fitted model gives:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,19 +93,40 @@ class LightGBMModel:
                    contribution_method=meta["contributions"])
 
 
-def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame,
-                 y_val: np.ndarray) -> LightGBMModel:
-    """LightGBM on pandas categoricals, early-stopped on the (newer) validation snapshots."""
+def _validation_rows(snapshot: np.ndarray, share: float) -> np.ndarray:
+    """The rows of the newest ``share`` of the snapshots (at least one, never all)."""
+    times = np.unique(snapshot)
+    if len(times) < 2:
+        return np.zeros(len(snapshot), dtype=bool)
+    n_val = min(max(1, math.ceil(len(times) * share)), len(times) - 1)
+    return np.isin(snapshot, times[-n_val:])
+
+
+def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray,
+                 validation_share: float) -> LightGBMModel:
+    """LightGBM on pandas categoricals. The newest snapshots pick the number of trees (early stopping);
+    the model is then refitted on every snapshot with that many trees, so no history is set aside."""
     settings = dict(settings)
     method = str(settings.pop("contributions", "path"))
     if method not in CONTRIBUTIONS:
         raise ConfigError(f"model.contributions: '{method}' is not one of {CONTRIBUTIONS}")
     rounds = int(settings.pop("early_stopping_rounds", 50))
+    n_max = int(settings.pop("n_estimators", 1000))
+    default_trees = int(settings.pop("trees_without_validation", 200))
     params = dict(settings.pop("params", {}) or {})
-    clf = lgb.LGBMClassifier(n_estimators=int(settings.pop("n_estimators", 1000)),
-                             scale_pos_weight=float(settings.pop("scale_pos_weight", 1.0)), **params, **settings)
-    clf.fit(X, y, eval_X=(X_val,), eval_y=(y_val,), eval_metric="binary_logloss",
-            callbacks=[lgb.early_stopping(rounds, verbose=False)])
+    weight = float(settings.pop("scale_pos_weight", 1.0))
+
+    def classifier(n: int) -> lgb.LGBMClassifier:
+        return lgb.LGBMClassifier(n_estimators=n, scale_pos_weight=weight, **params, **settings)
+
+    val = _validation_rows(snapshot, validation_share)
+    trees = default_trees
+    if val.any() and len(np.unique(y[val])) == 2 and len(np.unique(y[~val])) == 2:
+        probe = classifier(n_max).fit(X[~val], y[~val], eval_X=(X[val],), eval_y=(y[val],),
+                                      eval_metric="binary_logloss", callbacks=[lgb.early_stopping(rounds, verbose=False)])
+        # more rows support a few more trees at the same learning rate
+        trees = max(1, round((probe.best_iteration_ or n_max) * min(len(y) / max((~val).sum(), 1), 1.25)))
+    clf = classifier(trees).fit(X, y)
     return LightGBMModel(clf.booster_, list(X.columns), clf, method)
 
 
@@ -192,15 +214,17 @@ def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categ
 LOADERS = {"lightgbm": LightGBMModel.load, "logistic": LogisticModel.load}
 
 
-def fit_model(config: ModelConfig, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
-              categorical: list[str]) -> FittedModel:
-    """Fit the configured estimator (validation data drives early stopping where the model has it)."""
+MODELS = ("lightgbm", "logistic")
+
+
+def fit_model(config: ModelConfig, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, categorical: list[str],
+              validation_share: float = 0.2) -> FittedModel:
+    """Fit the configured estimator on every row (``snapshot``: each row's as-of, for early stopping)."""
     if config.name == "lightgbm":
-        return fit_lightgbm(config.settings, X, y, X_val, y_val)
+        return fit_lightgbm(config.settings, X, y, snapshot, validation_share)
     if config.name == "logistic":
-        # no early stopping: the validation snapshots join the training data
-        return fit_logistic(config.settings, pd.concat([X, X_val]), np.concatenate([y, y_val]), categorical)
-    raise ConfigError(f"model.name: '{config.name}' is not one of {sorted(LOADERS)}")
+        return fit_logistic(config.settings, X, y, categorical)
+    raise ConfigError(f"model.name: '{config.name}' is not one of {list(MODELS)}")
 
 
 def load_model(kind: str, folder: Path, features: list[str]) -> FittedModel:

@@ -1,126 +1,226 @@
-"""The training pipeline as plain steps on data: snapshots -> features -> split -> fit -> calibrate ->
-evaluate -> compare with the rules. No files, no MLflow: ``__main__`` and :mod:`train.tracking` do that.
+"""The training pipeline as plain steps on data: snapshots -> health -> features -> rolling backtest ->
+calibration -> production model -> evaluation against the rules. No files, no MLflow: :mod:`train.job`
+and :mod:`train.tracking` do that.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from features import drift
+from features import naming as nm
 from features.build import build_training_table, plan_features
 from features.errors import ConfigError
 from features.rules import RuleSet
-from features.snapshots import data_end_us, grid, is_labelled
+from features.snapshots import data_end_us, grid, labelled
 from features.spec import FeatureSpec
 from features.tables import Tables
-from features.windows import to_us
 
+from . import calibrate, health
+from .backtest import Design, FoldResult, fit_on, run_fold, size_tiers
 from .calibrate import Calibrator
 from .compare import compare_rules
-from .evaluate import deciles, probability_metrics, volume_metrics
-from .models import fit_model
+from .evaluate import deciles, probability_metrics, rate_interval, top_k_flags, volume_metrics
+from .folds import FoldPlan, plan_folds
 from .scorer import Scorer
 from .settings import TrainSettings
-from .split import Split, split_snapshots
-from .tiers import Tiers
 
 log = logging.getLogger("pql")
-_SAMPLE = 100_000  # rows used for tier scales, drift references and importance (plenty for stable quantiles)
+_SAMPLE = 100_000  # rows used for drift references and importance (plenty for stable quantiles)
+FOLD_METRICS = ("roc_auc", "pr_auc", "log_loss", "ece", "precision_at_capacity", "lift_at_capacity")
 
 
 @dataclass
 class TrainResult:
-    """What a training run learned and measured; ``test`` holds one row per test account-snapshot."""
+    """What a training run learned and measured; ``test`` holds one row per backtest account-snapshot."""
 
     scorer: Scorer
-    split: Split
+    plan: FoldPlan
     metrics: dict[str, float]
+    folds: list[dict]
     comparison: pd.DataFrame
     tier_rates: pd.DataFrame
     deciles: pd.DataFrame
     importance: pd.Series
     test: pd.DataFrame
+    health: dict
+    calibration: dict
     counts: dict[str, int] = field(default_factory=dict)
     input_example: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def spec(self) -> FeatureSpec:
         return self.scorer.spec
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.health["warnings"]
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
     return frame if len(frame) <= n else frame.sample(n=n, random_state=seed)
 
 
-def labelled_snapshots(tables: Tables, settings: TrainSettings) -> list[pd.Timestamp]:
-    """The training grid, restricted to snapshots whose label horizon is over."""
-    end = data_end_us(tables, settings.label)
-    horizon = settings.label.horizon_days
-    return [t for t in grid(tables, settings.snapshots, settings.label) if is_labelled(to_us(t), horizon, end)]
+def _design(tables: Tables, times: list[pd.Timestamp], spec: FeatureSpec, horizon: int,
+            progress: bool) -> tuple[pd.DataFrame, Design]:
+    frame = build_training_table(tables, times, spec, horizon, progress=progress)
+    snapshot = frame["as_of"].to_numpy().astype("datetime64[us]")
+    return frame, Design(spec.align(frame), frame["label"].to_numpy(), snapshot, sorted(pd.Timestamp(t) for t in times))
+
+
+def tier_table(test: pd.DataFrame, n_snapshots: int) -> pd.DataFrame:
+    """Accounts, conversions, weekly volume and conversion rate (95% Wilson interval) of each PQL tier."""
+    tier = test["pql_tier"].astype("string").fillna("none")
+    table = test.assign(pql_tier=tier).groupby("pql_tier").agg(accounts=("label", "size"),
+                                                               converted=("label", "sum")).reset_index()
+    table["per_snapshot"] = table["accounts"] / max(n_snapshots, 1)
+    table["conversion_rate"] = table["converted"] / table["accounts"]
+    bounds = [rate_interval(c, n) for c, n in zip(table["converted"], table["accounts"])]
+    table["rate_low"], table["rate_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return table
+
+
+def _tier_warnings(table: pd.DataFrame, capacity: int, fit_known: bool) -> list[str]:
+    out = []
+    rate = dict(zip(table["pql_tier"], table["conversion_rate"]))
+    if not fit_known:
+        out.append("no usable fit attributes (none in accounts, or the model gives them no weight): fit is unknown "
+                   "and the PQL tiers use intent only (tier 1 = high intent; tiers 2 and 3 stay empty)")
+    if "1" in rate and "3" in rate and rate["1"] <= rate["3"]:
+        out.append(f"PQL tier 1 does not convert better than tier 3 on the backtest ({rate['1']:.1%} vs {rate['3']:.1%}): "
+                   f"fit does not separate converters here; tiers.good_fit changes the fit cut")
+    volume = dict(zip(table["pql_tier"], table["per_snapshot"]))
+    if volume.get("1", 0) < 0.5 * capacity:
+        out.append(f"PQL tier 1 holds {volume.get('1', 0):.0f} accounts a week on the backtest against a capacity of "
+                   f"{capacity} (too few accounts with good fit and high intent); evaluation.capacity_per_week sizes it")
+    return out
+
+
+def _pool(results: list[FoldResult], design: Design, rules: RuleSet, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per backtest account-snapshot: ids, fold, label, raw log-odds, tiers, rule flags."""
+    parts = []
+    for r in results:
+        part = frame.loc[r.rows, ["account_id", "as_of", "label"]].reset_index(drop=True)
+        part.insert(2, "fold", r.fold.index)
+        part["log_odds"] = r.log_odds
+        if r.baseline is not None:
+            part["baseline_log_odds"] = r.baseline
+        parts.append(pd.concat([part, r.tiers], axis=1))
+    test = pd.concat(parts, ignore_index=True)
+    rows = np.concatenate([r.rows.nonzero()[0] for r in results])
+    flags = rules.evaluate(design.X.iloc[rows]).reset_index(drop=True)
+    return pd.concat([test, flags], axis=1)
 
 
 def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
-    """Train, calibrate and backtest one model on the tables."""
-    horizon = settings.label.horizon_days
-    split = split_snapshots(labelled_snapshots(tables, settings), settings.split, horizon)
-    log.info("split: fit %d, validation %d, calibration %d, test %d snapshots (%d purged)", len(split.fit),
-             len(split.validation), len(split.calibration), len(split.test), len(split.purged))
-    # Columns are chosen from data before the newest training snapshot: nothing of the test period.
-    spec = plan_features(tables, split.train[-1], settings.features)
+    """Backtest, calibrate and train the production model on the tables."""
+    horizon, cfg = settings.label.horizon_days, settings.backtest
+    end = data_end_us(tables, settings.label)
+    times = grid(tables, settings.snapshots, settings.label)
+    done = labelled(times, horizon, end)
+    censored = health.left_censored(tables, done, horizon) if cfg.exclude_censored else []
+    plan = plan_folds([t for t in done if t not in censored], cfg, horizon)
+    log.info("backtest: %d folds over %d test snapshots; the production model learns from %d snapshots",
+             len(plan.folds), len(plan.test), len(plan.final_train))
+    # Columns are chosen from rows before the newest snapshot that can reach a feature.
+    spec = plan_features(tables, times[-1], settings.features)
     rules = RuleSet.from_config(settings.rules)
     rules.validate(spec.names, spec.categorical)  # an unknown feature fails here, before any work
 
-    frame = build_training_table(tables, split.train + split.calibration + split.test, spec, horizon,
-                                 progress=settings.progress)
-    X = spec.align(frame)
-    y = frame["label"].to_numpy()
-    period = frame["as_of"]
-    part = {name: period.isin(times).to_numpy() for name, times in
-            (("fit", split.fit), ("validation", split.validation), ("calibration", split.calibration),
-             ("test", split.test))}
-    for name, mask in part.items():
-        if y[mask].sum() == 0:
-            raise ConfigError(f"the {name} snapshots hold no conversions: use more data or other split settings")
+    frame, design = _design(tables, times, spec, horizon, settings.progress)
+    is_labelled = np.isin(design.snapshot, np.array(done, dtype="datetime64[us]"))
+    per_snapshot = health.snapshot_table(frame, design.y, is_labelled, settings.snapshots.every_days, cfg.stale_days)
+    warned = health.warnings(tables, per_snapshot, censored, horizon, cfg.stale_warn, end)
 
-    model = fit_model(settings.model, X[part["fit"]], y[part["fit"]], X[part["validation"]], y[part["validation"]],
-                      spec.categorical)
-    calibrator = Calibrator.fit(model.estimator, X[part["calibration"]], y[part["calibration"]],
-                                settings.calibration)
-    train_rows = part["fit"] | part["validation"]
-    train_sample = _sample(X[train_rows], _SAMPLE)
-    tiers = Tiers.fit(model.contributions(train_sample), spec, settings.tiers)
+    results = [r for r in (run_fold(f, design, spec, settings) for f in plan.folds) if r is not None]
+    if not results:
+        raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
+                          "label.horizon_days (see the health warnings above)")
+    test = _pool(results, design, rules, frame)
+    y = test["label"].to_numpy()
+    choice = calibrate.choose(test["log_odds"].to_numpy(), y, test["fold"].to_numpy(), settings.calibration)
+    test["score"] = choice.probabilities
+    test["uncalibrated"] = 1.0 / (1.0 + np.exp(-test["log_odds"].to_numpy()))
+    calibrator = Calibrator.fit(test["log_odds"].to_numpy(), y, choice.method)
+
+    train_rows = design.rows(plan.final_train)
+    model = fit_on(design, train_rows, settings.model, spec, settings)
+    tiers = size_tiers(model, design, None, spec, settings)
     scorer = Scorer(model, calibrator, spec, tiers, rules, settings.tiers.reasons,
-                    meta={"horizon_days": horizon, "split": split.bounds(), "calibration": settings.calibration})
+                    meta={"horizon_days": horizon, "split": plan.bounds(), "calibration": choice.method})
+    train_sample = _sample(design.X[train_rows], _SAMPLE)
     scorer.reference = {name: drift.reference(train_sample[name]) for name in spec.names}
     scorer.reference["score"] = drift.reference(pd.Series(calibrator.apply(model.response(train_sample))))
 
-    test_mask = part["test"]
-    X_test, y_test = X[test_mask], y[test_mask]
-    scored = scorer.score(X_test, with_reasons=False)
-    uncalibrated = model.estimator.predict_proba(X_test)[:, 1]
-    cal_uncal = model.estimator.predict_proba(X[part["calibration"]])[:, 1]
-    metrics = probability_metrics(scored["score"].to_numpy(), y_test, 10)
-    snapshot = frame.loc[test_mask, "as_of"].to_numpy()
-    metrics.update(volume_metrics(scored["score"].to_numpy(), y_test, snapshot, settings.evaluation.capacity_per_week,
-                                  settings.evaluation.top_fractions))
-    metrics.update({f"uncalibrated_{k}": v for k, v in probability_metrics(uncalibrated, y_test).items()})
-    metrics.update({f"calibration_set_uncalibrated_{k}": v for k, v in
-                    probability_metrics(cal_uncal, y[part["calibration"]]).items()})
+    snapshot = test["as_of"].to_numpy()
+    capacity = settings.evaluation.capacity_per_week
+    # rankings use the raw log-odds: calibration keeps their order, and they have no ties
+    rank = test["log_odds"].to_numpy()
+    metrics = probability_metrics(test["score"].to_numpy(), y, settings.evaluation.ece_bins)
+    metrics.update(_volume(rank, y, snapshot, settings))
+    metrics.update({f"uncalibrated_{k}": v for k, v in probability_metrics(test["uncalibrated"].to_numpy(), y).items()})
+    if "baseline_log_odds" in test:
+        base = calibrate.cross_fitted(test["baseline_log_odds"].to_numpy(), y, test["fold"].to_numpy(), "sigmoid")
+        metrics.update({f"baseline_{k}": v for k, v in probability_metrics(base, y).items() if k in ("roc_auc", "pr_auc")})
+        metrics.update({f"baseline_{k}": v for k, v in _volume(test["baseline_log_odds"].to_numpy(), y, snapshot,
+                                                                settings).items() if k == "precision_at_capacity"})
+    folds = [_fold_summary(r, test[test["fold"] == r.fold.index], design, settings) for r in results]
+    for name in FOLD_METRICS:
+        values = np.array([f[name] for f in folds], dtype=float)
+        metrics[f"{name}_fold_mean"], metrics[f"{name}_fold_std"] = float(np.nanmean(values)), float(np.nanstd(values))
 
-    test = pd.concat([frame.loc[test_mask, ["account_id", "as_of", "label"]].reset_index(drop=True),
-                      scored.reset_index(drop=True).assign(uncalibrated=uncalibrated)], axis=1)
-    comparison = compare_rules(rules, X_test.assign(as_of=snapshot), scored["score"].to_numpy(), y_test)
-    tier_rates = (test.assign(pql_tier=test["pql_tier"].astype("string").fillna("none"))
-                  .groupby("pql_tier").agg(accounts=("label", "size"), converted=("label", "sum")).reset_index())
-    tier_rates["conversion_rate"] = tier_rates["converted"] / tier_rates["accounts"]
-    contrib = model.contributions(_sample(X_test, _SAMPLE // 5))
-    importance = contrib.drop(columns="bias").abs().mean().sort_values(ascending=False)
-    counts = {"n_fit": int(part["fit"].sum()), "n_validation": int(part["validation"].sum()),
-              "n_train": int(train_rows.sum()), "n_calibration": int(part["calibration"].sum()),
-              "n_test": int(test_mask.sum()), "n_features": len(spec.names)}
-    metrics["base_rate"] = float(y_test.mean())
-    return TrainResult(scorer, split, metrics, comparison, tier_rates, deciles(scored["score"].to_numpy(), y_test),
-                       importance, test, counts, X_test.head(5))
+    comparison = compare_rules(rules, design.X.iloc[np.concatenate([r.rows.nonzero()[0] for r in results])]
+                               .assign(as_of=snapshot), rank, y)
+    tier_rates = tier_table(test, len(plan.test))
+    warned += _tier_warnings(tier_rates, capacity, tiers.fit_known)
+    for row in comparison.itertuples():
+        if row.flagged == 0:
+            warned.append(f"rule '{row.name}' flags nobody in the backtest: its figures are 0; check its expression "
+                          f"against the feature names (python -m features) or the period (fresh accounts per fold below)")
+    constant = health.constant_columns(design.X[train_rows])
+    if constant:
+        warned.append(f"{len(constant)} feature columns are constant over the training snapshots and cannot help "
+                      f"(e.g. {constant[:5]}); features.exclude_columns / features.event_types leave them out")
+    for f in folds:
+        if f["fresh_accounts"] == 0:
+            warned.append(f"fold {f['fold']} ({f['test'][0][:10]} .. {f['test'][1][:10]}) holds no account younger "
+                          f"than {settings.snapshots.every_days} days: rules about fresh accounts cannot flag anyone there")
+    for line in warned:
+        log.warning(line)
 
+    sample = _sample(design.X[design.rows(plan.test)], _SAMPLE // 5)
+    importance = model.contributions(sample).drop(columns="bias").abs().mean().sort_values(ascending=False)
+    counts = {"n_train": int(train_rows.sum()), "n_test": int(len(test)), "n_features": len(spec.names),
+              "n_folds": len(results), "n_snapshots": len(times), "n_train_snapshots": len(plan.final_train),
+              "n_censored_snapshots": len(censored)}
+    metrics["base_rate"] = float(y.mean())
+    health_report = health.report(per_snapshot, warned, {
+        "censored_snapshots": [str(pd.Timestamp(t).date()) for t in censored], "constant_columns": constant,
+        "rules_flagging_nobody": [r for r, n in zip(comparison.get("name", []), comparison.get("flagged", [])) if n == 0],
+        "fresh_accounts_per_fold": {f["fold"]: f["fresh_accounts"] for f in folds},
+        "share_of_history_for_training": len(plan.final_train) / max(len(times), 1)})
+    return TrainResult(scorer, plan, metrics, folds, comparison, tier_rates, deciles(test["score"].to_numpy(), y),
+                       importance, test, health_report, {"method": choice.method, "log_loss": choice.log_loss},
+                       counts, design.X[design.rows(plan.test)].head(5))
+
+
+def _volume(rank: np.ndarray, y: np.ndarray, snapshot: np.ndarray, settings: TrainSettings) -> dict[str, float]:
+    return volume_metrics(rank, y, snapshot, settings.evaluation.capacity_per_week, settings.evaluation.top_fractions)
+
+
+def _fold_summary(result: FoldResult, test: pd.DataFrame, design: Design, settings: TrainSettings) -> dict:
+    y = test["label"].to_numpy()
+    age = design.X[nm.DAYS_SINCE_SIGNUP].to_numpy()[result.rows]
+    m = probability_metrics(test["score"].to_numpy(), y, settings.evaluation.ece_bins)
+    m.update(_volume(test["log_odds"].to_numpy(), y, test["as_of"].to_numpy(), settings))
+    flags = top_k_flags(test["log_odds"].to_numpy(), test["as_of"].to_numpy(), settings.evaluation.capacity_per_week)
+    n_snap = len(result.fold.test)
+    return {"fold": result.fold.index, **result.fold.bounds(), "n_train": result.n_train, "n_test": int(len(test)),
+            "trees": result.trees, "positives": int(y.sum()),
+            "tier1_per_snapshot": float((test["pql_tier"] == 1).sum() / n_snap),
+            "fresh_accounts": int((age < settings.snapshots.every_days).sum()), "flagged_at_capacity": int(flags.sum()),
+            **{k: m[k] for k in (*FOLD_METRICS, "brier", "base_rate", "mean_score", "calibration_in_the_large")}}

@@ -8,11 +8,18 @@ from features.config import FeatureConfig, LabelConfig, SnapshotConfig, _pick
 
 
 @dataclass(frozen=True)
-class SplitConfig:
-    test_snapshots: int = 4
-    calibration_snapshots: int = 8
-    validation_fraction: float = 0.2
-    purge: bool = True
+class BacktestConfig:
+    """The rolling-origin backtest (the `backtest` config group)."""
+
+    folds: int = 4                  # at most this many test folds (fewer on short data)
+    test_share: float = 0.3         # the folds cover this newest share of the labelled snapshots
+    min_train_snapshots: int = 4    # the oldest fold learns from at least this many matured snapshots
+    validation_share: float = 0.2   # newest share of a model's training snapshots that picks the number of trees
+    exclude_censored: bool = True   # drop snapshots before conversions are first recorded (left-censored labels)
+    baseline: str | None = "logistic"  # a second model backtested beside the main one (null: none)
+    reference_snapshots: int = 4    # newest snapshots before a model's cutoff that size its tiers
+    stale_days: int = 90            # health: an eligible account with no activity for this long is stale
+    stale_warn: float = 0.5         # health: warn when more than this share of eligible accounts is stale
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class TierConfig:
-    high_intent: float = 0.8
+    high_intent: float | None = None  # None: the threshold that fills tier 1 with the weekly sales capacity
     medium_intent: float = 0.5
     good_fit: float = 0.6
     medium_fit: float = 0.3
@@ -61,7 +68,7 @@ class TrainSettings:
     features: FeatureConfig
     snapshots: SnapshotConfig
     label: LabelConfig
-    split: SplitConfig
+    backtest: BacktestConfig
     model: ModelConfig
     calibration: str
     evaluation: EvaluationConfig
@@ -78,9 +85,9 @@ class TrainSettings:
             features=FeatureConfig.from_mapping(cfg.get("features")),
             snapshots=SnapshotConfig.from_mapping(cfg.get("snapshots")),
             label=LabelConfig.from_mapping(cfg.get("label")),
-            split=SplitConfig(**_pick(SplitConfig, cfg.get("split"))),
+            backtest=BacktestConfig(**_pick(BacktestConfig, cfg.get("backtest"))),
             model=ModelConfig.from_mapping(cfg.get("model") or {}),
-            calibration=str((cfg.get("calibration") or {}).get("method", "isotonic")),
+            calibration=str((cfg.get("calibration") or {}).get("method", "auto")),
             evaluation=EvaluationConfig(**evaluation),
             tiers=TierConfig(**_pick(TierConfig, cfg.get("tiers"))),
             rules=dict((cfg.get("rules") or {}).get("definitions") or {}),

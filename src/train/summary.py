@@ -5,16 +5,23 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from .compare import readable
 from .pipeline import TrainResult
 
-SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece")
+SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large",
+                   "calibration_slope")
 RULE_KEYS = ("name", "flagged", "precision", "recall", "lift", "model_precision", "model_recall", "model_lift",
              "rule_only", "rule_only_rate", "model_only", "model_only_rate", "both", "both_rate")
 
 
 def _clean(value):
     """JSON has no NaN: missing numbers are null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "item"):
@@ -23,24 +30,32 @@ def _clean(value):
 
 
 def summary(result: TrainResult, run_id: str, model_uri: str, model_version: str, champion: bool) -> dict:
-    """The machine-readable summary of a training run."""
-    return {
+    """The machine-readable summary of a training run: pooled backtest metrics, folds, health, rules, tiers."""
+    bounds = result.plan.bounds()
+    m = result.metrics
+    return _clean({
         "run_id": run_id,
         "model_uri": model_uri,
         "model_version": model_version,
         "champion": champion,
         "n_train": result.counts["n_train"],
-        "n_calibration": result.counts["n_calibration"],
         "n_test": result.counts["n_test"],
-        "base_rate": _clean(result.metrics["base_rate"]),
-        "split": result.split.bounds(),
-        "metrics": {k: _clean(result.metrics[k]) for k in SUMMARY_METRICS},
-        "metrics_uncalibrated": {k: _clean(result.metrics[f"uncalibrated_{k}"]) for k in SUMMARY_METRICS},
-        "at_capacity": {k.removesuffix("_at_capacity"): _clean(v) for k, v in result.metrics.items()
-                        if k.endswith("_at_capacity")},
-        "rules": [{k: _clean(row[k]) for k in RULE_KEYS} for row in result.comparison.to_dict("records")],
-        "pql_tiers": [{k: _clean(v) for k, v in row.items()} for row in result.tier_rates.to_dict("records")],
-    }
+        "base_rate": m["base_rate"],
+        # calibration is cross-fitted on the folds' out-of-time predictions: its period is the test period
+        "split": {"train": bounds["train"], "calibration": bounds["test"], "test": bounds["test"]},
+        "metrics": {k: m[k] for k in SUMMARY_METRICS},
+        "metrics_uncalibrated": {k: m[f"uncalibrated_{k}"] for k in SUMMARY_METRICS},
+        "baseline": {k.removeprefix("baseline_"): v for k, v in m.items() if k.startswith("baseline_")},
+        "calibration": result.calibration,
+        "at_capacity": {k.removesuffix("_at_capacity"): v for k, v in m.items() if k.endswith("_at_capacity")},
+        "folds": result.folds,
+        "fold_spread": {k: v for k, v in m.items() if k.endswith(("_fold_mean", "_fold_std"))},
+        "health": result.health,
+        "notes": result.notes,
+        "rules": [{k: row[k] for k in RULE_KEYS} for row in result.comparison.to_dict("records")],
+        "pql_tiers": result.tier_rates.to_dict("records"),
+        "counts": result.counts,
+    })
 
 
 def write_summary(data: dict, path: Path) -> Path:
@@ -48,22 +63,56 @@ def write_summary(data: dict, path: Path) -> Path:
     return path
 
 
+def _folds_text(folds: list[dict]) -> str:
+    show = pd.DataFrame([{"fold": f["fold"], "test": f"{f['test'][0][:10]} .. {f['test'][1][:10]}",
+                          "trained on": f"{f['train'][0][:10]} .. {f['train'][1][:10]}", "rows": f["n_test"],
+                          "base rate": f"{f['base_rate']:.2%}", "ROC AUC": f"{f['roc_auc']:.3f}",
+                          "PR AUC": f"{f['pr_auc']:.3f}", "prec@cap": f"{f['precision_at_capacity']:.1%}",
+                          "tier 1/wk": f"{f['tier1_per_snapshot']:.0f}"} for f in folds])
+    return show.to_string(index=False)
+
+
+def _tiers_text(table: pd.DataFrame) -> str:
+    show = pd.DataFrame({"tier": table["pql_tier"], "accounts": table["accounts"],
+                         "per week": table["per_snapshot"].map("{:.0f}".format), "converted": table["converted"],
+                         "rate": [f"{r:.1%} ({lo:.1%}-{hi:.1%})" for r, lo, hi in
+                                  zip(table["conversion_rate"], table["rate_low"], table["rate_high"])]})
+    return show.to_string(index=False)
+
+
 def report(result: TrainResult, data: dict) -> str:
-    """The readable end of a training run: metrics, learned vs rules, tiers."""
+    """The readable end of a training run: health, folds, pooled metrics, learned vs rules, tiers."""
     m = result.metrics
+    baseline = ""
+    if "baseline_roc_auc" in m:
+        baseline = (f"\nbaseline ({result.folds and 'logistic'}): ROC AUC {m['baseline_roc_auc']:.3f}  "
+                    f"PR AUC {m['baseline_pr_auc']:.3f}  precision at capacity {m['baseline_precision_at_capacity']:.1%}")
     lines = [
-        f"test snapshots {data['split']['test'][0]} .. {data['split']['test'][1]}: {data['n_test']:,} account-snapshots, "
-        f"base rate {m['base_rate']:.2%}",
-        f"ROC AUC {m['roc_auc']:.3f}  PR AUC {m['pr_auc']:.3f}  Brier {m['brier']:.4f}  log loss {m['log_loss']:.4f}  "
-        f"ECE {m['ece']:.4f} (uncalibrated {m['uncalibrated_ece']:.4f})",
-        f"at capacity: precision {m['precision_at_capacity']:.1%}, recall {m['recall_at_capacity']:.1%}, "
-        f"lift {m['lift_at_capacity']:.1f}",
+        "Data health:" if result.warnings else "Data health: no warnings",
+        *(f"  - {w}" for w in result.warnings),
+        *result.notes,
         "",
-        "Learned model vs hand-defined PQL rules (test snapshots; the model flags as many accounts as each rule):",
+        f"Rolling backtest: {len(result.folds)} folds, each scored by a model trained only on snapshots whose labels had "
+        f"matured before it ({result.counts['n_train_snapshots']} of {result.counts['n_snapshots']} snapshots train "
+        f"the production model):",
+        _folds_text(result.folds),
+        "",
+        f"pooled over folds ({data['split']['test'][0][:10]} .. {data['split']['test'][1][:10]}): "
+        f"{data['n_test']:,} account-snapshots, base rate {m['base_rate']:.2%}",
+        f"ROC AUC {m['roc_auc']:.3f} (folds {m['roc_auc_fold_mean']:.3f} ± {m['roc_auc_fold_std']:.3f})  "
+        f"PR AUC {m['pr_auc']:.3f}  Brier {m['brier']:.4f}  log loss {m['log_loss']:.4f}",
+        f"calibration ({result.calibration['method']}, chosen on held-out log loss): mean score {m['mean_score']:.2%} vs "
+        f"base rate {m['base_rate']:.2%}, slope {m['calibration_slope']:.2f}, ECE {m['ece']:.4f} "
+        f"(uncalibrated {m['uncalibrated_ece']:.4f})",
+        f"at capacity ({result.scorer.tiers.capacity} a week): precision {m['precision_at_capacity']:.1%}, "
+        f"recall {m['recall_at_capacity']:.1%}, lift {m['lift_at_capacity']:.1f}" + baseline,
+        "",
+        "Learned model vs hand-defined PQL rules (backtest folds; the model flags as many accounts as each rule):",
         readable(result.comparison),
         "",
-        "Conversion rate by PQL tier (1 = high intent + good fit, 2 = good fit + low intent, 3 = high intent + poor fit):",
-        result.tier_rates.to_string(index=False),
+        "Conversion rate by PQL tier (1 = high intent + good fit, 2 = good fit + low intent, 3 = high intent + poor fit;"
+        " 95% interval):",
+        _tiers_text(result.tier_rates),
         "",
         f"model {data['model_uri']} (run {data['run_id']}){' is the new champion' if data['champion'] else ''}",
     ]

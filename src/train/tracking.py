@@ -114,7 +114,7 @@ def _metric_of_version(client, name: str, version: str, metric: str) -> float | 
 
 def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evaluation: EvaluationConfig,
                  figures: dict, tables: dict[str, pd.DataFrame], input_example: pd.DataFrame,
-                 output_example: pd.DataFrame) -> RunInfo:
+                 output_example: pd.DataFrame, artifacts: list[Path] = ()) -> RunInfo:
     """Log a training run and its model, register it and set the aliases."""
     mlflow = connect(tracking)
     from mlflow.models import infer_signature
@@ -122,8 +122,15 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
     experiment = _experiment(mlflow, tracking.experiment, tracking.uri)
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
-        mlflow.log_params({f"split.{k}": f"{v[0]} .. {v[1]}" for k, v in result.split.bounds().items()})
+        mlflow.log_params({f"split.{k}": f"{v[0]} .. {v[1]}" for k, v in result.plan.bounds().items()})
+        mlflow.log_param("calibration.chosen", result.calibration["method"])
         mlflow.log_metrics(_finite({**result.metrics, **result.counts}))
+        for fold in result.folds:  # one step per fold: MLflow charts the spread across folds
+            mlflow.log_metrics(_finite({f"fold_{k}": v for k, v in fold.items() if isinstance(v, (int, float))}),
+                               step=int(fold["fold"]))
+        mlflow.log_dict(result.health, "health.json")
+        for path in artifacts:
+            mlflow.log_artifact(str(path), "backtest")
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"plots/{name}")
         for name, frame in tables.items():

@@ -1,4 +1,4 @@
-"""Calibration: the stored function is scikit-learn's; it lowers calibration error."""
+"""Calibration: the stored function is scikit-learn's; it lowers calibration error; auto keeps the ranking."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
-from train.calibrate import Calibrator
+from train.calibrate import Calibrator, choose, cross_fitted
 from train.evaluate import ece
 
 
@@ -24,7 +24,7 @@ def _overconfident_model():
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
 def test_stored_calibration_equals_scikit_learn(method):
     clf, X, y = _overconfident_model()
-    cal = Calibrator.fit(clf, X[:1500], y[:1500], method)
+    cal = Calibrator.fit(clf.decision_function(X[:1500]), y[:1500], method)
     ccv = CalibratedClassifierCV(FrozenEstimator(clf), method=method).fit(X[:1500], y[:1500])
     ours = cal.apply(clf.decision_function(X[1500:]))
     np.testing.assert_allclose(ours, ccv.predict_proba(X[1500:])[:, 1], rtol=1e-9, atol=1e-12)
@@ -34,7 +34,42 @@ def test_stored_calibration_equals_scikit_learn(method):
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
 def test_calibration_lowers_ece(method):
     clf, X, y = _overconfident_model()
-    cal = Calibrator.fit(clf, X[:1500], y[:1500], method)
+    cal = Calibrator.fit(clf.decision_function(X[:1500]), y[:1500], method)
     before = ece(clf.predict_proba(X[1500:])[:, 1], y[1500:])
     after = ece(cal.apply(clf.decision_function(X[1500:])), y[1500:])
     assert after < before / 3
+
+
+def test_none_is_the_models_own_probability():
+    f = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_allclose(Calibrator("none").apply(f), 1 / (1 + np.exp(-f)))
+
+
+def test_auto_repairs_an_overconfident_model_and_keeps_a_calibrated_one():
+    clf, X, y = _overconfident_model()
+    groups = np.arange(len(y)) % 4
+    choice = choose(clf.decision_function(X), y, groups)
+    assert choice.method in ("sigmoid", "isotonic") and choice.log_loss[choice.method] < choice.log_loss["none"]
+    # log-odds that are already calibrated: nothing beats "none" by enough to be chosen
+    rng = np.random.default_rng(3)
+    f = rng.normal(-3, 1, 20000)
+    yy = (rng.uniform(size=f.size) < 1 / (1 + np.exp(-f))).astype(int)
+    assert choose(f, yy, np.arange(f.size) % 4).method == "none"
+
+
+def test_cross_fitting_never_uses_a_groups_own_labels():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=400)
+    y = (rng.uniform(size=400) < 0.3).astype(int)
+    groups = np.repeat([0, 1], 200)
+    p = cross_fitted(f, y, groups, "sigmoid")
+    flipped = y.copy()
+    flipped[:200] = 1 - flipped[:200]  # change group 0's labels: its own probabilities must not move
+    np.testing.assert_allclose(cross_fitted(f, flipped, groups, "sigmoid")[:200], p[:200])
+
+
+def test_sigmoid_keeps_distinct_scores():
+    clf, X, y = _overconfident_model()
+    cal = Calibrator.fit(clf.decision_function(X[:1500]), y[:1500], "sigmoid")
+    scores = cal.apply(clf.decision_function(X[1500:]))
+    assert len(np.unique(scores)) > 0.9 * len(scores)
