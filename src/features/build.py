@@ -1,6 +1,7 @@
 """The one function that makes the feature table, for training (many snapshots) and scoring (one).
 
-``plan_features`` decides the columns from the data before the newest as-of (never after it);
+``plan_features`` decides the columns from the rows that can reach a feature at or before the
+newest as-of (never from later rows, nor from an account's rows after its conversion);
 ``build_features`` computes them for every eligible account at every as-of, in one shared pass
 over the events (:mod:`features.rollup`). Every value at ``t`` reads only rows before ``t``.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from contextlib import nullcontext
 from typing import Iterable, Sequence
 
@@ -27,21 +29,51 @@ from .windows import DAY_US, SegmentGrid, from_us, to_us
 log = logging.getLogger("pql")
 
 # ----------------------------------------------------------------------------------------------
-# Planning: which columns, from the data before the newest as-of
+# Planning: which columns, from the rows that can reach a feature
 # ----------------------------------------------------------------------------------------------
 
+ID_MIN_DISTINCT = 20  # fewer distinct values than this never make a column an identifier
 
-def _kinds_before(log: EventLog | None, before_us: int) -> list[str]:
-    """Kind names seen before an instant, most frequent first (ties by name)."""
-    if log is None or len(log) == 0:
+
+def _can_be_eligible(tables: Tables, before_us: int) -> np.ndarray:
+    """Per account: eligible at some as-of ``s <= before_us`` (created before ``s``, not converted
+    before ``s``), i.e. ``created < min(before_us, converted)``."""
+    return tables.created_us < np.minimum(tables.converted_us, before_us)
+
+
+def _reachable(tables: Tables, log_: EventLog, before_us: int) -> np.ndarray:
+    """Per row of an event log: can it reach a feature at some as-of ``s <= before_us``?
+
+    A row of account ``a`` at ``ts`` is in a feature at ``s`` iff ``ts < s`` and ``a`` is eligible
+    at ``s`` (``created[a] < s <= converted[a]``); such an ``s`` exists iff
+    ``max(ts, created[a]) < min(before_us, converted[a])``. Rows after the newest as-of or after
+    the account's conversion are never reachable, so they can change no column choice.
+
+    >>> from features.tables import NEVER
+    >>> tables = Tables(pd.DataFrame({"account_id": ["a", "b"]}), created_us=np.array([0, 0]),
+    ...                 converted_us=np.array([50, NEVER]), events=EventLog.empty(), touches=None,
+    ...                 fit_columns=(), data_end_us=200)
+    >>> log_ = EventLog(np.array([0, 0, 1, 1]), np.zeros(4, np.int32), np.array([10, 60, 60, 100]), ("x",))
+    >>> _reachable(tables, log_, 100).tolist()  # a after its conversion; b at the as-of itself
+    [True, False, True, False]
+    """
+    account = log_.account
+    created, converted = tables.created_us[account], tables.converted_us[account]
+    return np.maximum(log_.ts, created) < np.minimum(converted, before_us)
+
+
+def _kinds_before(log_: EventLog | None, keep: np.ndarray | None) -> list[str]:
+    """Kind names among the rows ``keep`` (all rows when None), most frequent first (ties by name)."""
+    if log_ is None or len(log_) == 0:
         return []
-    counts = np.bincount(log.kind[log.ts < before_us], minlength=len(log.names))
-    order = sorted((-int(n), name) for name, n in zip(log.names, counts) if n > 0)
+    kinds = log_.kind if keep is None else log_.kind[keep]
+    counts = np.bincount(kinds, minlength=len(log_.names))
+    order = sorted((-int(n), name) for name, n in zip(log_.names, counts) if n > 0)
     return [name for _, name in order]
 
 
 def _resolve(wanted: str, seen: Sequence[str], what: str) -> str:
-    """A configured event name (raw or snake_case) matched against the names seen before the as-of.
+    """A configured event name (raw or snake_case) matched against the names seen in reachable rows.
 
     A name not seen yet is kept as configured (its columns stay empty until it occurs) and noted:
     erroring would make the columns depend on rows after the as-of.
@@ -66,33 +98,58 @@ def _code(log_: EventLog, name: str) -> int | None:
     return code
 
 
-def _window_columns(prefix: str, label: str, group: str, windows: Iterable[int | None], kind: str = "count",
-                    unit: str = "") -> list[Column]:
+def _when(days: int | None) -> str:
+    return "since signup" if days is None else f"in the last {days} days"
+
+
+def _window_columns(prefix: str, group: str, windows: Iterable[int | None], text: str, zero: str,
+                    kind: str = "count") -> list[Column]:
+    """One column per window; ``text`` and ``zero`` are templates with ``{when}`` ("in the last 30
+    days"; "since signup" for all history, whose zero wording says "ever"/"yet" instead).
+
+    >>> [c.name for c in _window_columns("task", "usage", [7, None], "'task' {{value}} time{{s}} {when}",
+    ...                                  "no 'task' {when}")]
+    ['task_count_7d', 'task_count_all']
+    >>> _window_columns("task", "usage", [None], "'task' {{value}} time{{s}} {when}", "no 'task' {when}")[0].zero
+    "no 'task' ever"
+    """
     out = []
     for days in windows:
         name = nm.count_name(prefix, days) if kind == "count" else nm.quantity_name(prefix, days)
-        when = "ever" if days is None else f"in the last {days} days"
-        out.append(Column(name, kind, group, f"{{value}} {unit}'{label}' {when}"))
+        out.append(Column(name, kind, group, text.format(when=_when(days)),
+                          zero=zero.format(when="ever" if days is None else _when(days))))
     return out
 
 
+def _readable(slug: str) -> str:
+    return slug.replace("_", " ")
+
+
+def _template_safe(text: str) -> str:
+    """Text from the data, safe inside a ``str.format`` template (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
-    """The feature spec for a build whose newest as-of is ``as_of_max``, from rows before it only."""
+    """The feature spec for a build whose newest as-of is ``as_of_max``, from the rows that can reach
+    a feature at or before it only (see :func:`_reachable`): rows after ``as_of_max`` or after an
+    account's conversion change no column. ``key_events``/``plan_limits`` of None mean none."""
     t = to_us(as_of_max) if not isinstance(as_of_max, (int, np.integer)) else int(as_of_max)
     events = tables.events
-    seen = _kinds_before(events, t)
+    reach = _reachable(tables, events, t)
+    seen = _kinds_before(events, reach)
     if config.event_types is not None:
         chosen = [_resolve(e, seen, "features.event_types") for e in config.event_types]
     else:
         chosen = seen[: config.max_event_types]
     quantity = []
     if config.quantity and events.quantity is not None:
-        before = events.ts < t
         varies = np.zeros(len(events.names), dtype=bool)
-        np.logical_or.at(varies, events.kind[before], events.quantity[before] != 1.0)
+        np.logical_or.at(varies, events.kind[reach], events.quantity[reach] != 1.0)
         quantity = [e for e in chosen if _code(events, e) is not None and varies[_code(events, e)]]
-    touches = _kinds_before(tables.touches, t)[: config.max_event_types]
-    keys = [_resolve(k, seen, "features.key_events") for k in config.key_events]
+    touch_reach = _reachable(tables, tables.touches, t) if tables.touches is not None else None
+    touches = _kinds_before(tables.touches, touch_reach)[: config.max_event_types]
+    keys = [_resolve(k, seen, "features.key_events") for k in (config.key_events or ())]
     has_users = events.user is not None  # the schema decides, not the rows (rows after t must not matter)
     windows = tuple(config.windows)
     all_windows: list[int | None] = [*windows, None]
@@ -100,44 +157,59 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
     cols: list[Column] = []
     slugs = dict(zip(chosen, nm.unique_slugs(chosen)))
     for event in chosen:
-        cols += _window_columns(slugs[event], slugs[event].replace("_", " "), "usage", all_windows)
+        e = _readable(slugs[event])
+        cols += _window_columns(slugs[event], "usage", all_windows, f"'{e}' {{{{value}}}} time{{{{s}}}} {{when}}",
+                                f"no '{e}' {{when}}")
     for event in quantity:
-        cols += _window_columns(slugs[event], slugs[event].replace("_", " "), "usage", all_windows, "quantity",
-                                "quantity of ")
-    cols += _window_columns(nm.ALL_EVENTS, "any event", "usage", all_windows)
+        e = _readable(slugs[event])
+        cols += _window_columns(slugs[event], "usage", all_windows, f"total quantity of '{e}' {{when}}: {{{{value}}}}",
+                                f"no quantity of '{e}' {{when}}", kind="quantity")
+    cols += _window_columns(nm.ALL_EVENTS, "usage", windows, "{{value}} product action{{s}} {when}",
+                            "no activity {when}")
+    cols.append(Column(nm.count_name(nm.ALL_EVENTS, None), "count", "usage",
+                       "{value} product action{s} since signup", zero="no product activity yet"))
     for days in windows:
-        cols.append(Column(nm.active_days(days), "count", "usage", f"active on {{value}} of the last {days} days"))
+        cols.append(Column(nm.active_days(days), "count", "usage", f"active on {{value}} of the last {days} days",
+                           zero=f"not active in the last {days} days"))
     if has_users:
         for days in all_windows:
-            when = "ever" if days is None else f"in the last {days} days"
-            cols.append(Column(nm.active_users(days), "count", "usage", f"{{value}} users active {when}"))
+            cols.append(Column(nm.active_users(days), "count", "usage", f"{{value}} user{{s}} active {_when(days)}",
+                               zero="no users active yet" if days is None else f"no users active {_when(days)}"))
     for days in windows:
         cols.append(Column(nm.event_types(days), "count", "usage",
-                           f"{{value}} different product actions in the last {days} days"))
-    cols.append(Column(nm.trend(config.trend_days), "ratio", "usage",
-                       f"activity trend {{value}} ({config.trend_days} days vs the {config.trend_days} before)"))
-    cols.append(Column(nm.DAYS_SINCE_LAST_EVENT, "days", "usage", "whole days since the last activity: {value}",
-                       missing="no product activity yet"))
-    cols.append(Column(nm.DAYS_SINCE_SIGNUP, "days", "usage", "signed up {value} days ago"))
+                           f"{{value}} different product action{{s}} in the last {days} days",
+                           zero=f"no activity in the last {days} days"))
+    n = config.trend_days
+    cols.append(Column(nm.trend(n), "ratio", "usage", f"activity trend {{value}} (last {n} days vs the {n} before)",
+                       zero=f"activity flat (last {n} days vs the {n} before)"))
+    cols.append(Column(nm.DAYS_SINCE_LAST_EVENT, "days", "usage", "last active {value} day{s} ago",
+                       missing="no product activity yet", zero="active in the last 24 hours"))
+    cols.append(Column(nm.DAYS_SINCE_SIGNUP, "days", "usage", "signed up {value} day{s} ago",
+                       zero="signed up less than a day ago"))
     key_slugs = dict(zip(keys, nm.unique_slugs(keys)))
     for event in keys:
-        readable = key_slugs[event].replace("_", " ")
+        readable = _readable(key_slugs[event])
         cols.append(Column(nm.days_to_first(key_slugs[event]), "days", "usage",
-                           f"first '{readable}' {{value}} days after signup", missing=f"no '{readable}' yet"))
+                           f"first '{readable}' {{value}} day{{s}} after signup", missing=f"no '{readable}' yet",
+                           zero=f"first '{readable}' less than a day after signup"))
     touch_slugs = dict(zip(touches, nm.unique_slugs(touches)))
     for touch in touches:
-        cols += _window_columns(nm.touch_prefix(touch_slugs[touch]), touch_slugs[touch].replace("_", " "), "touch",
-                                all_windows)
+        readable = _readable(touch_slugs[touch])
+        cols += _window_columns(nm.touch_prefix(touch_slugs[touch]), "touch", all_windows,
+                                f"'{readable}' {{{{value}}}} time{{{{s}}}} {{when}}", f"no '{readable}' {{when}}")
     if tables.touches is not None:
-        cols += _window_columns(nm.ALL_TOUCHES, "any marketing touch", "touch", all_windows)
+        cols += _window_columns(nm.ALL_TOUCHES, "touch", all_windows,
+                                "touched by marketing {{value}} time{{s}} {when}", "no marketing touch {when}")
 
-    fit_cols = _fit_columns(tables, t, config)
+    fit_cols, dropped = _fit_columns(tables, t, config)
     numeric_fit = {c.name for c in fit_cols if not c.is_categorical}
     plan_limits: dict[str, dict[str, str]] = {}
-    for name, limit in config.plan_limits.items():
+    for name, limit in (config.plan_limits or {}).items():
         used, cap = limit.get("used"), limit.get("limit")
         if cap not in numeric_fit:
-            raise ConfigError(f"features.plan_limits.{name}.limit: '{cap}' is not a numeric accounts column "
+            why = (" (it was dropped: excluded or identifier-like, see features.exclude_columns and "
+                   "features.id_like_share)" if cap in dropped else "")
+            raise ConfigError(f"features.plan_limits.{name}.limit: '{cap}' is not a numeric accounts column{why} "
                               f"(numeric fit columns: {sorted(numeric_fit)})")
         if used == "active_users":
             if not has_users:
@@ -145,9 +217,11 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
         else:
             used = _resolve(str(used), seen, f"features.plan_limits.{name}.used")
         plan_limits[name] = {"used": str(used), "limit": str(cap)}
-        cols.append(Column(nm.limit_used(name), "count", "plan", f"{{value}} {name} used"))
-        cols.append(Column(nm.limit_ratio(name), "ratio", "plan", f"{name} used at {{value}} of the plan limit",
-                           missing=f"{name} limit unknown"))
+        label = _readable(name)
+        safe = _template_safe(label)
+        cols.append(Column(nm.limit_used(name), "count", "plan", f"{safe} used: {{value}}", zero=f"no {label} used"))
+        cols.append(Column(nm.limit_ratio(name), "ratio", "plan", f"{safe}: {{value}} of the plan limit used",
+                           missing=f"{label}: plan limit unknown"))
     generated = {c.name for c in cols}
     for col in fit_cols:
         if col.name in generated:
@@ -156,26 +230,79 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
                        touch_types=tuple(touches), key_events=tuple(keys), has_users=has_users,
                        trend_days=config.trend_days,
                        plan_limits=plan_limits,
-                       columns=tuple(cols + fit_cols))
+                       columns=tuple(cols + fit_cols), dropped_columns=dropped)
 
 
-def _fit_columns(tables: Tables, t: int, config: FeatureConfig) -> list[Column]:
-    """Numeric accounts columns stay numeric; text becomes categorical (top categories + ``(other)``)."""
-    known = tables.accounts[tables.created_us < t]
-    out = []
+_ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$")
+
+
+def _id_like_name(name: str) -> bool:
+    """``id``, ``account_id``, ``accountId``, ``userID``, ``uuid``, ``crm_key`` (not ``paid``, ``valid``).
+
+    >>> [_id_like_name(n) for n in ("id", "ID", "org_id", "accountId", "uuid", "hubspot_key", "paid", "seats")]
+    [True, True, True, True, True, True, False, False]
+    """
+    return bool(_ID_NAME.search(nm.slug(name)))
+
+
+def _fit_columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column], tuple[str, ...]]:
+    """Numeric accounts columns stay numeric; text becomes categorical (top categories + ``(other)``).
+
+    Planned from the accounts that can be eligible before ``t`` only. Skipped, and returned as the
+    second value: ``config.exclude_columns``, and identifiers -- text whose distinct values cover at
+    least ``config.id_like_share`` of its values, or numbers all distinct under an id-like name (both
+    only with at least ``ID_MIN_DISTINCT`` distinct values; ``id_like_share=None`` keeps them).
+    """
+    known = tables.accounts[_can_be_eligible(tables, t)]
+    excluded = set(config.exclude_columns or ())
+    unknown = sorted(excluded - set(tables.fit_columns))
+    if unknown:
+        log.warning("features.exclude_columns: %s %s not a fit attribute of accounts (fit attributes: %s)",
+                    unknown, "is" if len(unknown) == 1 else "are", list(tables.fit_columns))
+    out, dropped = [], []
     for name in tables.fit_columns:
+        if name in excluded:
+            dropped.append(name)
+            continue
         values = known[name]
-        if pd.api.types.is_bool_dtype(values) or (pd.api.types.is_numeric_dtype(values)
-                                                  and not isinstance(values.dtype, pd.CategoricalDtype)):
-            out.append(Column(name, "numeric", "fit", f"{name}: {{value}}", missing=f"{name}: unknown"))
+        numeric = pd.api.types.is_bool_dtype(values) or (pd.api.types.is_numeric_dtype(values)
+                                                         and not isinstance(values.dtype, pd.CategoricalDtype))
+        why = _identifier(name, values, numeric, config.id_like_share)
+        if why:
+            log.warning("accounts column '%s' looks like an identifier (%s): not used as a fit attribute. "
+                        "features.id_like_share=null keeps it; features.exclude_columns=[...] drops other "
+                        "columns", name, why)
+            dropped.append(name)
+            continue
+        label = _readable(name)
+        if numeric:
+            out.append(Column(name, "numeric", "fit", f"{_template_safe(label)}: {{value}}", missing=f"{label}: unknown"))
             continue
         counts = values.dropna().astype(str).value_counts()
         counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
         cats = list(counts.index[: config.max_categories])
         if len(counts) > config.max_categories:
             cats.append(OTHER)
-        out.append(Column(name, "category", "fit", f"{name}: {{value}}", tuple(cats), missing=f"{name}: unknown"))
-    return out
+        out.append(Column(name, "category", "fit", f"{_template_safe(label)}: {{value}}", tuple(cats),
+                          missing=f"{label}: unknown"))
+    return out, tuple(dropped)
+
+
+def _identifier(name: str, values: pd.Series, numeric: bool, share: float | None) -> str | None:
+    """Why a fit column is an identifier (None: it is not one)."""
+    if share is None:
+        return None
+    present = values.dropna()
+    if pd.api.types.is_bool_dtype(values) or len(present) == 0:
+        return None
+    distinct = int(present.astype(str).nunique()) if not numeric else int(present.nunique())
+    if distinct < ID_MIN_DISTINCT:
+        return None
+    if not numeric and distinct >= share * len(present):
+        return f"{distinct:,} distinct values in {len(present):,} accounts, features.id_like_share={share}"
+    if numeric and _id_like_name(name) and distinct == len(present):
+        return f"an id-like name and {distinct:,} distinct numbers in {len(present):,} accounts"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------

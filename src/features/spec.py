@@ -1,13 +1,24 @@
 """The feature spec: what a model was trained on, saved with it so scoring rebuilds the same columns.
 
 It records which event and touch types got columns (by their raw names), which fit attributes
-are numeric or categorical and the categories seen, plus every column's name, kind, group and a
-readable template (used for the reasons a sales rep reads).
+are numeric or categorical and the categories seen, which accounts columns were left out (excluded
+by config or identifier-like), plus every column's name, kind, group and readable templates (used
+for the reasons a sales rep reads).
 
 >>> spec = FeatureSpec(windows=(7,), event_types=("Task Created",), columns=(
-...     Column("task_created_count_7d", "count", "usage", "{value} × 'task created' in the last 7 days"),))
->>> FeatureSpec.from_dict(spec.to_dict()) == spec
+...     Column("task_created_count_7d", "count", "usage", "'task created' {value} time{s} in the last 7 days",
+...            zero="no 'task created' in the last 7 days"),), dropped_columns=("crm_id",))
+>>> FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 True
+>>> "missing" in spec.to_dict()["columns"][0]  # None fields are left out
+False
+
+A spec saved before a field existed still loads, with that field's default:
+
+>>> old = {"windows": [7], "columns": [{"name": "n_count_7d", "kind": "count", "group": "usage",
+...                                    "text": "{value} 'n' in the last 7 days"}]}
+>>> FeatureSpec.from_dict(old).dropped_columns, FeatureSpec.from_dict(old).columns[0].zero
+((), None)
 """
 from __future__ import annotations
 
@@ -29,7 +40,9 @@ FIT_GROUPS = ("fit",)
 class Column:
     """One feature column: ``kind`` is count | quantity | days | ratio | numeric | category.
 
-    ``text`` words a value for a sales rep (``{value}`` is replaced); ``missing`` words a missing one.
+    ``text`` words a value for a sales rep (``{value}`` is replaced by the value, ``{s}`` by "s"
+    unless the value reads as 1); ``missing`` words a missing value and ``zero`` one that reads as
+    0 (``text`` is used when ``zero`` is None).
     """
 
     name: str
@@ -38,6 +51,7 @@ class Column:
     text: str
     categories: tuple[str, ...] | None = None
     missing: str | None = None
+    zero: str | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -57,6 +71,7 @@ class FeatureSpec:
     trend_days: int = 7
     plan_limits: dict[str, dict[str, str]] = field(default_factory=dict)
     columns: tuple[Column, ...] = ()
+    dropped_columns: tuple[str, ...] = ()  # accounts columns left out: excluded by config or identifiers
 
     @property
     def names(self) -> list[str]:
@@ -85,7 +100,7 @@ class FeatureSpec:
         data = dict(data)
         cols = tuple(Column(**{**c, "categories": tuple(c["categories"]) if c.get("categories") is not None else None})
                      for c in data.pop("columns", []))
-        for key in ("windows", "event_types", "quantity_events", "touch_types", "key_events"):
+        for key in ("windows", "event_types", "quantity_events", "touch_types", "key_events", "dropped_columns"):
             data[key] = tuple(data.get(key, ()))
         return cls(columns=cols, **data)
 

@@ -32,3 +32,142 @@ def test_no_positive_push_gives_no_reason():
                       "industry": pd.Categorical(["software"], categories=["fintech", "software"])})
     contrib = pd.DataFrame({c: [-0.1] for c in X.columns} | {"bias": [-2.0]})
     assert reasons(contrib, X, SPEC) == [""]
+
+
+ZERO_SPEC = FeatureSpec(windows=(90,), columns=(
+    Column("cancelled_count_90d", "count", "usage", "'cancelled' {value} time{s} in the last 90 days",
+           zero="no 'cancelled' in the last 90 days"),
+    Column("legacy_count_90d", "count", "usage", "{value} 'legacy' in the last 90 days"),  # an old spec: no zero
+    Column("days_since_last_event", "days", "usage", "last active {value} day{s} ago",
+           missing="no product activity yet", zero="active in the last 24 hours"),
+))
+
+
+def test_a_zero_is_worded_as_none_and_one_as_singular():
+    X = pd.DataFrame({"cancelled_count_90d": [0.0, 1.0, 3.0], "legacy_count_90d": [0.0, 0.0, 0.0],
+                      "days_since_last_event": [0.0, 1.0, np.nan]})
+    contrib = pd.DataFrame({"cancelled_count_90d": [0.5, 0.5, 0.5], "legacy_count_90d": [0.4, 0.4, 0.4],
+                            "days_since_last_event": [0.3, 0.3, 0.3]})
+    assert reasons(contrib, X, ZERO_SPEC) == [
+        "no 'cancelled' in the last 90 days; 0 'legacy' in the last 90 days; active in the last 24 hours",
+        "'cancelled' 1 time in the last 90 days; 0 'legacy' in the last 90 days; last active 1 day ago",
+        "'cancelled' 3 times in the last 90 days; 0 'legacy' in the last 90 days; no product activity yet",
+    ]
+
+
+def test_must_have_rows_get_their_largest_contribution_even_when_negative():
+    X = pd.DataFrame({"cancelled_count_90d": [0.0, 0.0, 2.0], "legacy_count_90d": [5.0, 5.0, 5.0],
+                      "days_since_last_event": [4.0, 4.0, 4.0]})
+    contrib = pd.DataFrame({"cancelled_count_90d": [-0.5, -0.5, 0.2], "legacy_count_90d": [-0.1, -0.1, -0.3],
+                            "days_since_last_event": [-0.2, -0.2, 0.1], "bias": [1.0, 1.0, 1.0]})
+    out = reasons(contrib, X, ZERO_SPEC, must_have=np.array([True, False, True]))
+    assert out[0] == "5 'legacy' in the last 90 days"  # the largest (least negative), worded the same way
+    assert out[1] == ""  # not a must-have: only positive contributions
+    assert out[2] == "'cancelled' 2 times in the last 90 days; last active 4 days ago"  # positive ones only
+    assert reasons(contrib, X, ZERO_SPEC) == ["", "", out[2]]
+
+
+def test_only_positive_contributions_without_must_have():
+    rng = np.random.default_rng(3)
+    n = 500
+    X = pd.DataFrame({c.name: rng.integers(0, 4, n).astype(float) for c in ZERO_SPEC.columns})
+    contrib = pd.DataFrame(rng.normal(0, 1, (n, 3)), columns=X.columns)
+    out = reasons(contrib, X, ZERO_SPEC, n=3)
+    for i, text in enumerate(out):
+        assert len([p for p in text.split("; ") if p]) == int((contrib.iloc[i] > 0).sum())
+    must = reasons(contrib, X, ZERO_SPEC, n=3, must_have=np.ones(n, bool))
+    assert all(must) and [m for m, o in zip(must, out) if o] == [o for o in out if o]
+
+
+def test_a_dropped_identifier_never_appears_in_reasons():
+    from features.build import build_features, plan_features
+    from features.config import FeatureConfig
+    from features.load import load_frames
+
+    t = pd.Timestamp("2024-03-01").as_unit("us")
+    n = 40
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(n)], "created_at": t - pd.Timedelta(days=30),
+                             "email": [f"person{i}@example.com" for i in range(n)],
+                             "industry": ["fintech", "retail"] * (n // 2)}).astype({"created_at": "datetime64[us]"})
+    events = pd.DataFrame({"account_id": accounts["account_id"], "event": "task",
+                           "timestamp": t - pd.Timedelta(days=2)}).astype({"timestamp": "datetime64[us]"})
+    conversions = pd.DataFrame({"account_id": pd.Series([], dtype=str),
+                                "converted_at": pd.Series([], dtype="datetime64[us]")})
+    tables, _ = load_frames({"accounts": accounts, "events": events, "conversions": conversions})
+    spec = plan_features(tables, t, FeatureConfig(windows=(7,)))
+    assert spec.dropped_columns == ("email",) and "email" not in spec.names
+    X = build_features(tables, [t], spec)[spec.names]
+    rng = np.random.default_rng(0)
+    contrib = pd.DataFrame(rng.normal(0, 1, (n, len(spec.names))), columns=spec.names)
+    contrib["email"] = 10.0  # even a contribution for it (a stray column) is never worded
+    contrib["bias"] = -2.0
+    for out in (reasons(contrib, X.assign(email=accounts["email"]), spec, n=5),
+                reasons(contrib, X.assign(email=accounts["email"]), spec, n=5, must_have=np.ones(n, bool))):
+        assert all(out) and not any("person" in r or "email" in r for r in out)
+
+
+def test_planned_texts_read_like_a_person():
+    from features.build import plan_features
+    from features.config import FeatureConfig
+    from features.load import load_frames
+    from train.explain import phrase
+
+    t = pd.Timestamp("2024-03-01").as_unit("us")
+    accounts = pd.DataFrame({"account_id": ["a", "b"], "created_at": t - pd.Timedelta(days=30), "seats": [3, 5]}
+                            ).astype({"created_at": "datetime64[us]"})
+    events = pd.DataFrame({"account_id": ["a", "b"], "event": ["Task Created", "Cancelled"],
+                           "timestamp": t - pd.Timedelta(days=2), "user_id": ["u1", "u2"]}
+                          ).astype({"timestamp": "datetime64[us]"})
+    touches = pd.DataFrame({"account_id": ["a"], "touch": ["Webinar Attended"], "timestamp": [t - pd.Timedelta(days=1)]}
+                           ).astype({"timestamp": "datetime64[us]"})
+    conversions = pd.DataFrame({"account_id": pd.Series([], dtype=str),
+                                "converted_at": pd.Series([], dtype="datetime64[us]")})
+    tables, _ = load_frames({"accounts": accounts, "events": events, "conversions": conversions, "touches": touches})
+    spec = plan_features(tables, t, FeatureConfig(windows=(7, 30), key_events=("Task Created",),
+                                                  plan_limits={"seats": {"used": "active_users", "limit": "seats"}}))
+    say = lambda name, value: phrase(spec.column(name), value)  # noqa: E731
+    assert say("cancelled_count_30d", 0) == "no 'cancelled' in the last 30 days"
+    assert say("cancelled_count_all", 0) == "no 'cancelled' ever"
+    assert say("task_created_count_7d", 14) == "'task created' 14 times in the last 7 days"
+    assert say("events_count_7d", 0) == "no activity in the last 7 days"
+    assert say("events_count_30d", 1) == "1 product action in the last 30 days"
+    assert say("touches_count_30d", 0) == "no marketing touch in the last 30 days"
+    assert say("touch_webinar_attended_count_30d", 2) == "'webinar attended' 2 times in the last 30 days"
+    assert say("active_users_30d", 0) == "no users active in the last 30 days"
+    assert say("active_users_30d", 1) == "1 user active in the last 30 days"
+    assert say("active_days_7d", 0) == "not active in the last 7 days"
+    assert say("active_days_7d", 3) == "active on 3 of the last 7 days"
+    assert say("event_types_7d", 2) == "2 different product actions in the last 7 days"
+    assert say("days_since_last_event", 3) == "last active 3 days ago"
+    assert say("days_since_last_event", 0) == "active in the last 24 hours"
+    assert say("days_since_last_event", np.nan) == "no product activity yet"
+    assert say("days_since_signup", 12.2) == "signed up 12 days ago"
+    assert say("days_to_first_task_created", 2) == "first 'task created' 2 days after signup"
+    assert say("days_to_first_task_created", np.nan) == "no 'task created' yet"
+    assert say("seats_used", 0) == "no seats used"
+    assert say("seats_used", 4) == "seats used: 4"
+    assert say("seats_used_ratio", 0.8) == "seats: 80% of the plan limit used"
+    assert say("events_trend_7d", 0.5) == "activity trend +50% (last 7 days vs the 7 before)"
+    assert say("seats", 5) == "seats: 5"
+    assert say("seats", np.nan) == "seats: unknown"
+
+
+def test_fit_columns_are_worded_by_their_readable_name_even_with_braces():
+    from features.build import plan_features
+    from features.config import FeatureConfig
+    from features.load import load_frames
+    from train.explain import phrase
+
+    t = pd.Timestamp("2024-03-01").as_unit("us")
+    accounts = pd.DataFrame({"account_id": ["a", "b"], "created_at": t - pd.Timedelta(days=30),
+                             "funding_stage": ["seed", "series_a"], "size {band}": [1.0, 2.0]}
+                            ).astype({"created_at": "datetime64[us]"})
+    events = pd.DataFrame({"account_id": ["a"], "event": ["task"], "timestamp": [t - pd.Timedelta(days=2)]}
+                          ).astype({"timestamp": "datetime64[us]"})
+    conversions = pd.DataFrame({"account_id": pd.Series([], dtype=str),
+                                "converted_at": pd.Series([], dtype="datetime64[us]")})
+    tables, _ = load_frames({"accounts": accounts, "events": events, "conversions": conversions})
+    spec = plan_features(tables, t, FeatureConfig(windows=(7,)))
+    assert phrase(spec.column("funding_stage"), "seed") == "funding stage: seed"
+    assert phrase(spec.column("size {band}"), 2.0) == "size {band}: 2"
+    assert phrase(spec.column("size {band}"), np.nan) == "size {band}: unknown"
