@@ -15,6 +15,7 @@ import pandas as pd
 from .config import TIME_COLUMN, DataConfig
 from .errors import DataError
 from .sources import Source
+from .windows import DAY_US
 from .tables import NEVER, EventLog, LoadReport, Tables
 
 _SAMPLES = 3
@@ -168,8 +169,14 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
         drop = drop | early
     keep_cols = [col["account"], col["kind"], col["ts"]] + ([col["user_hash"]] if user else []) + (
         [col["quantity"]] if qty else [])
-    dups = _duplicate_rows(np.where(drop, 0, _row_hash(keep_cols)), keep_cols) & ~drop
-    report.set_aside[f"{table}: exact duplicates"] = int(dups.sum())
+    if len(col["ts"]) and not (col["ts"] % DAY_US).any():
+        # dates without a time of day: two identical rows are two actions on one day, not a double export
+        dups = np.zeros(len(col["ts"]), dtype=bool)
+        report.notes.append(f"{table}: timestamps carry dates only (day resolution): repeated rows are counted as "
+                            f"separate actions, not set aside as duplicates")
+    else:
+        dups = _duplicate_rows(np.where(drop, 0, _row_hash(keep_cols)), keep_cols) & ~drop
+        report.set_aside[f"{table}: exact duplicates"] = int(dups.sum())
     keep = ~(drop | dups)
     log = EventLog(col["account"].astype(np.int32), col["kind"].astype(np.int32), col["ts"].astype(np.int64),
                    tuple(codes[key].tolist()), col.get("user_hash"), col.get("quantity"))

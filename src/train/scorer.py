@@ -48,10 +48,12 @@ class Scorer:
             return pd.DataFrame({c: pd.Series([], dtype="float64") for c in self.output_columns()})
         p = self.calibrator.apply(self.model.response(X))
         contrib = self.model.contributions(X)
-        out = pd.concat([pd.DataFrame({"score": p}, index=X.index), self.tiers.assign(contrib, self.spec),
-                         self.rules.evaluate(X)], axis=1)
+        tiers = self.tiers.assign(contrib, self.spec)
+        out = pd.concat([pd.DataFrame({"score": p}, index=X.index), tiers, self.rules.evaluate(X)], axis=1)
         if with_reasons:
-            out["reasons"] = reasons(contrib, X, self.spec, self.n_reasons)
+            # an account a rep is asked to act on (tiers 1-3) always gets at least one reason
+            out["reasons"] = reasons(contrib, X, self.spec, self.n_reasons,
+                                     must_have=tiers["pql_tier"].notna().to_numpy())
         return out
 
     # -- persistence -------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ def model():
     logit = -2 + 0.6 * X["f0"] - 0.4 * X["f1"] + 0.2 * X["f2"] * X["f3"] + (X["cat"] == "a") * 1.5
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
     settings = {"n_estimators": 80, "early_stopping_rounds": 10, "params": {"num_leaves": 15, "verbosity": -1}}
-    return fit_lightgbm(settings, X[:3000], y[:3000], X[3000:], y[3000:]), X
+    snapshot = np.repeat(np.arange(4), n // 4)  # four "weeks": the newest picks the number of trees
+    return fit_lightgbm(settings, X, y, snapshot, 0.25), X
 
 
 def test_contributions_sum_to_the_raw_score(model):
