@@ -105,14 +105,14 @@ class FeatureConfig:
             values["plan_limits"] = {k: dict(v) for k, v in values["plan_limits"].items()}
         return cls(**values)
 
-    def for_source(self, on_demo: bool) -> "FeatureConfig":
+    def for_source(self, data: "DataConfig") -> "FeatureConfig":
         """Key events and plan limits left unset (None) take what the source brings: the demo world's
         own on the demo world, none on your data (they name demo columns and events)."""
         from dataclasses import replace
 
-        from .demo import DEMO_FEATURES
+        from .demo import demo_features
 
-        brings = DEMO_FEATURES if on_demo else {"key_events": (), "plan_limits": {}}
+        brings = demo_features(data.demo) if data.on_demo else {"key_events": (), "plan_limits": {}}
         return replace(self, key_events=self.key_events if self.key_events is not None else tuple(brings["key_events"]),
                        plan_limits=self.plan_limits if self.plan_limits is not None else dict(brings["plan_limits"]))
 

@@ -56,6 +56,16 @@ DEMO_FEATURES = {
     "key_events": ("task_created", "teammate_invited", "integration_connected", "api_call", "phone_number_bought"),
     "plan_limits": {"seats": {"used": "active_users", "limit": "seat_limit"}},
 }
+
+
+def demo_features(settings: dict) -> dict:
+    """What a demo world of these ``data.demo`` settings brings: its key events unless every event has one
+    name, its seat limit unless the accounts carry no fit columns."""
+    single, fit = bool(settings.get("single_event", False)), bool(settings.get("fit_columns", True))
+    return {"key_events": () if single else DEMO_FEATURES["key_events"],
+            "plan_limits": DEMO_FEATURES["plan_limits"] if fit and settings.get("user_ids", True) else {}}
+
+
 HAZARD_BASE = -7.9  # sets the 30-day base rate among eligible accounts to roughly 4%
 SINGLE_EVENT = "activity"  # the one event name of a single_event world
 # what stale accounts do in their first week, and how often

@@ -20,6 +20,9 @@ def compare_rules(rules: RuleSet, features: pd.DataFrame, score: np.ndarray, y: 
     """One row per rule plus ``any_rule``: rule and model precision/recall/lift at equal volume, overlap.
 
     ``score`` only ranks accounts within each snapshot (the backtest passes the raw log-odds: no ties)."""
+    if not rules.names:
+        return pd.DataFrame(columns=["name", "flagged", "precision", "recall", "lift", "model_precision",
+                                     "model_recall", "model_lift"])
     snapshot = features["as_of"].to_numpy()
     flags = rules.evaluate(features)
     flags[ANY] = rules.any_rule(features).to_numpy()

@@ -114,6 +114,10 @@ def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snaps
     n_max = int(settings.pop("n_estimators", 1000))
     default_trees = int(settings.pop("trees_without_validation", 200))
     params = dict(settings.pop("params", {}) or {})
+    if params.get("min_child_samples") == "auto":
+        # large leaves resist the noise of many correlated weekly rows; on a short log they must still
+        # be able to isolate a small pocket of converters (a rare but strong usage pattern)
+        params["min_child_samples"] = int(np.clip(len(y) / 400, 20, 300))
     weight = float(settings.pop("scale_pos_weight", 1.0))
 
     def classifier(n: int) -> lgb.LGBMClassifier:

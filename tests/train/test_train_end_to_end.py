@@ -148,3 +148,31 @@ def test_shuffled_labels_give_chance_auc(trained):
                       frame["as_of"].to_numpy()[train], spec.categorical)
     auc = roc_auc_score(y[test], model.response(X[test]))
     assert abs(auc - 0.5) < 0.06
+
+
+def test_backtest_predictions_are_saved_for_recomputing_any_metric(trained):
+    saved = pd.read_parquet(trained.job.summary_path.parent / "predictions.parquet")
+    assert {"account_id", "as_of", "fold", "score", "label", "pql_tier", "intent_tier", "fit_tier"} <= set(saved.columns)
+    assert any(c.startswith("rule_") for c in saved.columns)
+    assert len(saved) == trained.job.summary["n_test"]
+    auc = roc_auc_score(saved["label"], saved["score"])
+    assert abs(auc - trained.job.summary["metrics"]["roc_auc"]) < 1e-9
+
+
+def test_calibration_keeps_the_ranking_and_reports_calibration_in_the_large(trained):
+    test, m = trained.job.result.test, trained.job.result.metrics
+    assert test["score"].nunique() > 0.5 * len(test)  # no collapse into a few values
+    assert abs(m["calibration_in_the_large"]) < 0.25 * m["base_rate"]
+    assert 0.7 < m["calibration_slope"] < 1.3
+    assert trained.job.summary["calibration"]["method"] in ("none", "sigmoid", "isotonic")
+
+
+def test_tier_one_weekly_volume_is_close_to_capacity(trained):
+    capacity = trained.config["evaluation"]["capacity_per_week"]
+    weekly = [f["tier1_per_snapshot"] for f in trained.job.summary["folds"]]
+    assert all(0.6 * capacity <= w <= 1.5 * capacity for w in weekly), weekly
+
+
+def test_lightgbm_defaults_beat_the_logistic_baseline_on_the_demo_world(trained):
+    m = trained.job.summary
+    assert m["metrics"]["roc_auc"] > m["baseline"]["roc_auc"]

@@ -1,0 +1,47 @@
+"""The data health report: left-censored labels, stale pools, constant columns."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.load import load_frames
+from train import health
+
+
+def _tables(first_conversion: str):
+    created = pd.date_range("2024-01-01", periods=40, freq="3D").as_unit("us")
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(40)], "created_at": created})
+    events = pd.DataFrame({"account_id": accounts["account_id"], "event": "x", "timestamp": created + pd.Timedelta("1h")})
+    conversions = pd.DataFrame({"account_id": ["a1", "a2"],
+                                "converted_at": [pd.Timestamp(first_conversion), pd.Timestamp(first_conversion) + pd.Timedelta("30D")]})
+    return load_frames({"accounts": accounts, "events": events, "conversions": conversions,
+                        "touches": None})[0]
+
+
+def test_snapshots_before_conversions_are_recorded_are_left_censored():
+    tables = _tables("2024-04-01")
+    snaps = list(pd.date_range("2024-01-08", "2024-05-06", freq="7D").as_unit("us"))
+    censored = health.left_censored(tables, snaps, 30)
+    assert censored == [t for t in snaps if t < pd.Timestamp("2024-04-01")]
+
+
+def test_a_natural_first_conversion_is_not_censoring():
+    tables = _tables("2024-01-20")  # within one horizon of the first snapshot: nothing to exclude
+    snaps = list(pd.date_range("2024-01-08", "2024-03-04", freq="7D").as_unit("us"))
+    assert health.left_censored(tables, snaps, 30) == []
+
+
+def test_snapshot_table_counts_eligible_positives_stale_and_fresh():
+    frame = pd.DataFrame({"as_of": np.repeat(pd.to_datetime(["2024-03-04", "2024-03-11"]), 3),
+                          "days_since_last_event": [1.0, 100.0, np.nan, 2.0, 120.0, np.nan],
+                          "days_since_signup": [10.0, 200.0, 3.0, 17.0, 207.0, 100.0]})
+    table = health.snapshot_table(frame, np.array([1, 0, 0, 0, 0, 1]), np.array([True] * 3 + [False] * 3), 7, 90)
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["eligible"] == 3 and first["positives"] == 1 and first["fresh"] == 1
+    assert abs(first["stale_share"] - 1 / 3) < 1e-9 and abs(second["stale_share"] - 2 / 3) < 1e-9
+    assert pd.isna(second["positives"])  # not labelled yet: positives unknown, not zero
+
+
+def test_constant_columns():
+    X = pd.DataFrame({"a": [1, 1, 1], "b": [1, 2, 3], "c": [np.nan] * 3})
+    assert health.constant_columns(X) == ["a", "c"]

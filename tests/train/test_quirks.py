@@ -1,0 +1,118 @@
+"""The pipeline on demo worlds with real-data quirks (features.demo.VARIANTS): each quirk handled as the
+issue "Your own data, trusted" asks, with default settings (no MLflow: ``run_training`` directly)."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.load import load_tables
+from train.job import settings_for
+from train.pipeline import run_training
+
+SMALL = ["data.demo.accounts=1200", "data.demo.start=2024-01-01", "progress=false", "backtest.baseline=null"]
+
+
+@functools.lru_cache(maxsize=None)
+def trained(*overrides: str):
+    """(result, load report) of a training run on a demo variant (cached: several tests read one run)."""
+    from features.app import CONF_DIR
+    from tests.conftest import compose_plain
+
+    config = compose_plain("train", [*SMALL, *overrides])
+    settings, data, notes = settings_for(config, CONF_DIR)
+    tables, report = load_tables(data)
+    result = run_training(tables, settings)
+    result.notes.extend(notes)
+    return result, report
+
+
+def beats_chance(result) -> None:
+    m = result.metrics
+    assert m["roc_auc"] > 0.6 and m["precision_at_capacity"] > 2 * m["base_rate"], m
+
+
+def test_a_twenty_week_log_trains_and_backtests_at_thirty_days():
+    result, _ = trained("data.demo.days=140")
+    assert len(result.folds) >= 3
+    assert result.health["share_of_history_for_training"] >= 0.6
+    beats_chance(result)
+
+
+def test_labels_recorded_late_are_excluded_with_a_warning_naming_the_dates():
+    result, _ = trained("data.demo.days=300", "data.demo.labels_after_days=120")
+    first = pd.Timestamp("2024-01-01") + pd.Timedelta(days=120)
+    censored = pd.to_datetime(result.health["censored_snapshots"])
+    assert len(censored) > 0 and (censored < first).all()
+    assert min(result.plan.final_train) >= first - pd.Timedelta(days=7)
+    warning = next(w for w in result.warnings if "recorded only from" in w)
+    assert "backtest.exclude_censored=false" in warning and str(censored[0].date()) in warning
+    beats_chance(result)
+
+
+def test_a_stale_pool_is_reported():
+    result, _ = trained("data.demo.days=240", "data.demo.stale_share=1.0", "backtest.stale_warn=0.3")
+    newest = result.health["snapshots"][-1]
+    assert newest["stale_share"] > 0.3
+    assert any("stale" in w and "backtest.stale_warn" in w for w in result.warnings)
+    beats_chance(result)
+
+
+def test_without_fit_columns_fit_is_unknown_and_tier_one_is_sized_by_capacity():
+    result, _ = trained("data.demo.days=240", "data.demo.fit_columns=false", "rules=none",
+                        "evaluation.capacity_per_week=20")
+    test = result.test
+    assert (test["fit_tier"] == "unknown").all()
+    assert set(test["pql_tier"].dropna().unique()) <= {1}
+    assert any("fit is unknown" in w for w in result.warnings)
+    weekly = np.mean([f["tier1_per_snapshot"] for f in result.folds])
+    assert 0.6 * 20 <= weekly <= 1.5 * 20, weekly
+    rates = result.tier_rates.set_index("pql_tier")["conversion_rate"]
+    assert rates["1"] > rates["none"]
+
+
+def test_a_single_event_type():
+    result, _ = trained("data.demo.days=240", "data.demo.single_event=true", "rules=none")
+    assert result.spec.event_types == ("activity",)
+    beats_chance(result)
+
+
+def test_day_resolution_timestamps_keep_repeated_rows():
+    result, report = trained("data.demo.days=240", "data.demo.day_resolution=true")
+    assert "events: exact duplicates" not in report.set_aside
+    assert any("day resolution" in note for note in report.notes)
+    beats_chance(result)
+
+
+def test_an_id_like_column_is_neither_a_feature_nor_a_reason():
+    result, _ = trained("data.demo.days=240", "data.demo.id_column=true")
+    assert "external_id" in result.spec.dropped_columns and "external_id" not in result.spec.names
+
+
+def test_bare_data_meeting_only_the_contract():
+    result, _ = trained("data.demo.days=200", "data.demo.fit_columns=false", "data.demo.single_event=true",
+                        "data.demo.touches=false", "data.demo.user_ids=false", "rules=none")
+    assert result.comparison.empty
+    beats_chance(result)
+
+
+def test_a_rule_that_flags_nobody_reports_zero_and_a_warning(tmp_path):
+    path = tmp_path / "my_rules.yaml"
+    path.write_text("definitions:\n  never:\n    expression: events_count_7d > 1000000\n"
+                    "  active:\n    expression: events_count_7d >= 20\n")
+    result, _ = trained("data.demo.days=140", f"rules.file={path}")
+    row = result.comparison.set_index("name").loc["never"]
+    assert row["flagged"] == 0 and row["precision"] == 0 and row["lift"] == 0
+    assert any("'never' flags nobody" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("variant", ["short_log", "late_labels", "no_fit"])
+def test_the_model_is_at_least_as_good_as_chance_on_every_fold(variant):
+    overrides = {"short_log": ("data.demo.days=140",),
+                 "late_labels": ("data.demo.days=300", "data.demo.labels_after_days=120"),
+                 "no_fit": ("data.demo.days=240", "data.demo.fit_columns=false", "rules=none",
+                            "evaluation.capacity_per_week=20")}[variant]
+    result, _ = trained(*overrides)
+    assert all(f["roc_auc"] > 0.55 for f in result.folds), [f["roc_auc"] for f in result.folds]
