@@ -27,6 +27,7 @@ def worker(params: dict) -> dict:
         from hydra import compose, initialize_config_dir
         from omegaconf import OmegaConf
 
+        import train.backtest as backtest
         import train.pipeline as pipeline
         from features import drift
         from features.config import DataConfig
@@ -54,8 +55,9 @@ def worker(params: dict) -> dict:
     bd.patch(pipeline, "plan_features", "features: plan_features")
     bd.patch(pipeline, "build_training_table", "features: build_training_table", count=nrows)
     bd.patch(FeatureSpec, "align", "spec.align (dtypes, categories)")
-    bd.patch(pipeline, "fit_model", "fit model (early stopping)", count=lambda a, k, out: len(a[1]))
-    bd.patch(Calibrator, "fit", "calibrate")
+    bd.patch(backtest, "fit_model", "fit models (folds + production; early stopping, refit)",
+             count=lambda a, k, out: len(a[1]))
+    bd.patch(Calibrator, "fit", "calibrate (cross-fitted choice + final)")
     for cls in (LightGBMModel, LogisticModel):
         bd.patch(cls, "contributions", "contributions (tiers, importance, test)", count=lambda a, k, out: len(out))
         bd.patch(cls, "response", "predict")
@@ -70,16 +72,16 @@ def worker(params: dict) -> dict:
 
     with st.stage("run_training", unit="rows") as rec:
         result = pipeline.run_training(tables, settings)
-        rec["count"] = sum(result.counts[k] for k in ("n_train", "n_calibration", "n_test"))
+        rec["count"] = result.counts["n_train"]
     total = st.rows[-1]["seconds"]
     parts = [{"stage": f"  - {label}", "seconds": secs, "count": bd.rows.get(label),
               "unit": "rows", "peak_rss_mib": bd.peak[label]} for label, secs in bd.seconds.items()]
-    parts.append({"stage": "  - other (split, frames, sampling)", "seconds": total - sum(bd.seconds.values()),
+    parts.append({"stage": "  - other (folds, frames, sampling)", "seconds": total - sum(bd.seconds.values()),
                   "count": None, "peak_rss_mib": None})
     est = result.scorer.model.estimator
     trees = getattr(est, "best_iteration_", None) or getattr(est, "n_estimators_", None)
-    st.info.update(counts=result.counts, snapshots={k: len(getattr(result.split, k)) for k in
-                                                    ("fit", "validation", "calibration", "test", "purged")},
+    st.info.update(counts=result.counts, snapshots={"folds": len(result.folds), "test": len(result.plan.test),
+                                                    "production_train": len(result.plan.final_train)},
                    trees=trees, model=settings.model.name, parts=parts,
                    feature_seconds=sum(s for label, s in bd.seconds.items() if label.startswith("features:")),
                    metrics={k: result.metrics.get(k) for k in ("roc_auc", "pr_auc", "brier", "base_rate")})

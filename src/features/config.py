@@ -53,6 +53,7 @@ class DataConfig:
     duckdb: str | None = None
     strict: bool = False
     timezone: str = "UTC"
+    duplicates: str = "auto"
     columns: dict[str, dict[str, str | None]] = field(default_factory=_default_columns)
     export: dict[str, Any] | None = None
     demo: dict[str, Any] = field(default_factory=dict)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TIME_COLUMN, DataConfig
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .sources import Source
 from .windows import DAY_US
 from .tables import NEVER, EventLog, LoadReport, Tables
@@ -133,6 +133,19 @@ def _duplicate_rows(row_hash: np.ndarray, columns: list[np.ndarray]) -> np.ndarr
     return mask
 
 
+DAY_RESOLUTION_MIN_ROWS = 1000  # a handful of rows at midnight is a hand-made table, not a date-only export
+
+
+def _keeps_repeats(setting: str, ts: np.ndarray) -> bool:
+    """Whether identical rows are kept (``data.duplicates``): ``keep``; ``set_aside``; ``auto`` keeps them
+    when every timestamp is a date (00:00) in a table of some size (day-resolution data)."""
+    if setting not in ("auto", "keep", "set_aside"):
+        raise ConfigError(f"data.duplicates: '{setting}' is not one of ['auto', 'keep', 'set_aside']")
+    if setting != "auto":
+        return setting == "keep"
+    return len(ts) >= DAY_RESOLUTION_MIN_ROWS and not (ts % DAY_US).any()
+
+
 def _read_log(source: Source, table: str, config: DataConfig, join_on: str, created_us: np.ndarray,
               report: LoadReport, before_created: bool) -> EventLog:
     """Events or touches as an integer-coded log, with set-aside rows removed and counted."""
@@ -169,7 +182,7 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
         drop = drop | early
     keep_cols = [col["account"], col["kind"], col["ts"]] + ([col["user_hash"]] if user else []) + (
         [col["quantity"]] if qty else [])
-    if len(col["ts"]) and not (col["ts"] % DAY_US).any():
+    if _keeps_repeats(config.duplicates, col["ts"]):
         # dates without a time of day: two identical rows are two actions on one day, not a double export
         dups = np.zeros(len(col["ts"]), dtype=bool)
         report.notes.append(f"{table}: timestamps carry dates only (day resolution): repeated rows are counted as "

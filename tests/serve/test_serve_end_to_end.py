@@ -67,7 +67,6 @@ def test_tiers_follow_their_thresholds(served):
 
 
 def test_rule_flags_and_reasons(served, trained):
-    from features.rules import RuleSet
 
     s = served[0].scores
     features = served[0].monitoring  # monitoring exists; features are rebuilt below for the rule check

@@ -12,8 +12,8 @@ def _tables(first_conversion: str):
     created = pd.date_range("2024-01-01", periods=40, freq="3D").as_unit("us")
     accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(40)], "created_at": created})
     events = pd.DataFrame({"account_id": accounts["account_id"], "event": "x", "timestamp": created + pd.Timedelta("1h")})
-    conversions = pd.DataFrame({"account_id": ["a1", "a2"],
-                                "converted_at": [pd.Timestamp(first_conversion), pd.Timestamp(first_conversion) + pd.Timedelta("30D")]})
+    first = pd.Timestamp(first_conversion)
+    conversions = pd.DataFrame({"account_id": ["a1", "a2"], "converted_at": [first, first + pd.Timedelta("30D")]})
     return load_frames({"accounts": accounts, "events": events, "conversions": conversions,
                         "touches": None})[0]
 
