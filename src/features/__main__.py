@@ -16,8 +16,10 @@ from features.windows import to_timestamp
 @exits_cleanly
 def main(cfg: DictConfig) -> None:
     as_of = to_timestamp(cfg.as_of)
-    tables, report = load_tables(DataConfig.from_mapping(plain(cfg.data)))
-    spec = plan_features(tables, as_of, FeatureConfig.from_mapping(plain(cfg.features)))
+    data = DataConfig.from_mapping(plain(cfg.data))
+    features = FeatureConfig.from_mapping(plain(cfg.features)).for_source(data)  # what the source brings
+    tables, report = load_tables(data)
+    spec = plan_features(tables, as_of, features)
     frame = build_features(tables, [as_of], spec, progress=cfg.progress)
     write_file(frame, cfg.output)
     if cfg.spec_output:

@@ -68,13 +68,13 @@ def _folds_text(folds: list[dict]) -> str:
                           "trained on": f"{f['train'][0][:10]} .. {f['train'][1][:10]}", "rows": f["n_test"],
                           "base rate": f"{f['base_rate']:.2%}", "ROC AUC": f"{f['roc_auc']:.3f}",
                           "PR AUC": f"{f['pr_auc']:.3f}", "prec@cap": f"{f['precision_at_capacity']:.1%}",
-                          "tier 1/wk": f"{f['tier1_per_snapshot']:.0f}"} for f in folds])
+                          "tier 1/snapshot": f"{f['tier1_per_snapshot']:.0f}"} for f in folds])
     return show.to_string(index=False)
 
 
 def _tiers_text(table: pd.DataFrame) -> str:
     show = pd.DataFrame({"tier": table["pql_tier"], "accounts": table["accounts"],
-                         "per week": table["per_snapshot"].map("{:.0f}".format), "converted": table["converted"],
+                         "per snapshot": table["per_snapshot"].map("{:.0f}".format), "converted": table["converted"],
                          "rate": [f"{r:.1%} ({lo:.1%}-{hi:.1%})" for r, lo, hi in
                                   zip(table["conversion_rate"], table["rate_low"], table["rate_high"])]})
     return show.to_string(index=False)
@@ -104,7 +104,7 @@ def report(result: TrainResult, data: dict) -> str:
         f"calibration ({result.calibration['method']}, chosen on held-out log loss): mean score {m['mean_score']:.2%} vs "
         f"base rate {m['base_rate']:.2%}, slope {m['calibration_slope']:.2f}, ECE {m['ece']:.4f} "
         f"(uncalibrated {m['uncalibrated_ece']:.4f})",
-        f"at capacity ({result.scorer.tiers.capacity} a week): precision {m['precision_at_capacity']:.1%}, "
+        f"at capacity ({result.scorer.tiers.capacity} per snapshot): precision {m['precision_at_capacity']:.1%}, "
         f"recall {m['recall_at_capacity']:.1%}, lift {m['lift_at_capacity']:.1f}" + baseline,
         "",
         "Learned model vs hand-defined PQL rules (backtest folds; the model flags as many accounts as each rule):",
