@@ -8,7 +8,7 @@ calibration is then chosen and cross-fitted on them (:mod:`train.calibrate`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -43,8 +43,16 @@ class Design:
 
 def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureSpec,
            settings: TrainSettings) -> FittedModel:
-    return fit_model(config, design.X[rows], design.y[rows], design.snapshot[rows], spec.categorical,
+    """A model of the spec's columns on the given rows."""
+    return fit_model(config, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows], spec.categorical,
                      settings.backtest.validation_share)
+
+
+def known_at(spec: FeatureSpec, planned: FeatureSpec) -> FeatureSpec:
+    """The spec's columns that a plan made at an earlier instant also has: the column *set* a fold's model
+    would have had in production (an event type first seen after the fold began gets no column)."""
+    names = set(planned.names)
+    return replace(spec, columns=tuple(c for c in spec.columns if c.name in names))
 
 
 def size_tiers(model: FittedModel, design: Design, before: pd.Timestamp | None, spec: FeatureSpec,
@@ -64,6 +72,7 @@ class FoldResult:
     baseline: np.ndarray | None
     n_train: int
     trees: int | None
+    features: list[str]
 
 
 def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSettings) -> FoldResult | None:
@@ -82,4 +91,4 @@ def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSetti
         baseline = other.response(X_test)
     trees = model.booster.num_trees() if hasattr(model, "booster") else None
     return FoldResult(fold, test, model.response(X_test), tiers.reset_index(drop=True), baseline,
-                      int(train.sum()), trees)
+                      int(train.sum()), trees, spec.names)

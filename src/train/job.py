@@ -33,7 +33,10 @@ def settings_for(config: dict[str, Any], conf_dir: str | Path) -> tuple[TrainSet
     data = DataConfig.from_mapping(config["data"])
     settings = TrainSettings.from_mapping(config)
     rules = resolve_rules(config.get("rules"), data.on_demo, conf_dir)
-    settings = replace(settings, rules=rules.definitions, features=settings.features.for_source(data))
+    chosen = config.get("rules") or {}
+    auto = data.on_demo and chosen.get("definitions") is None and not chosen.get("file")
+    settings = replace(settings, rules=rules.definitions, features=settings.features.for_source(data),
+                       rules_fit_the_source=auto)
     return settings, data, [rules.note] if rules.note else []
 
 

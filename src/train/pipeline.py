@@ -14,13 +14,13 @@ from features import drift
 from features import naming as nm
 from features.build import build_training_table, plan_features
 from features.errors import ConfigError
-from features.rules import RuleSet
+from features.rules import RuleError, RuleSet
 from features.snapshots import data_end_us, grid, labelled
 from features.spec import FeatureSpec
 from features.tables import Tables
 
 from . import calibrate, health
-from .backtest import Design, FoldResult, fit_on, run_fold, size_tiers
+from .backtest import Design, FoldResult, fit_on, known_at, run_fold, size_tiers
 from .calibrate import Calibrator
 from .compare import compare_rules
 from .evaluate import deciles, probability_metrics, rate_interval, top_k_flags, volume_metrics
@@ -59,6 +59,23 @@ class TrainResult:
     @property
     def warnings(self) -> list[str]:
         return self.health["warnings"]
+
+
+def _rules_for(settings: TrainSettings, spec: FeatureSpec) -> tuple[RuleSet, list[str]]:
+    """The rule set, checked against the features before any work (an unknown feature fails here).
+    Rules the source brought along (the demo's, by rules=auto) that its variant cannot evaluate are left out."""
+    rules = RuleSet.from_config(settings.rules)
+    if not settings.rules_fit_the_source:
+        rules.validate(spec.names, spec.categorical)
+        return rules, []
+    keep, dropped = {}, []
+    for name, definition in settings.rules.items():
+        try:
+            RuleSet.from_config({name: definition}).validate(spec.names, spec.categorical)
+            keep[name] = definition
+        except RuleError:
+            dropped.append(name)
+    return RuleSet.from_config(keep), dropped
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
@@ -128,15 +145,19 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
              len(plan.folds), len(plan.test), len(plan.final_train))
     # Columns are chosen from rows before the newest snapshot that can reach a feature.
     spec = plan_features(tables, times[-1], settings.features)
-    rules = RuleSet.from_config(settings.rules)
-    rules.validate(spec.names, spec.categorical)  # an unknown feature fails here, before any work
+    rules, dropped = _rules_for(settings, spec)
 
     frame, design = _design(tables, times, spec, horizon, settings.progress)
     is_labelled = np.isin(design.snapshot, np.array(done, dtype="datetime64[us]"))
     per_snapshot = health.snapshot_table(frame, design.y, is_labelled, settings.snapshots.every_days, cfg.stale_days)
     warned = health.warnings(tables, per_snapshot, censored, horizon, cfg.stale_warn, end)
+    if dropped:
+        warned.append(f"the demo's rules {dropped} read features this demo variant lacks and are left out "
+                      f"(rules=none or rules.file=PATH chooses the rules yourself)")
 
-    results = [r for r in (run_fold(f, design, spec, settings) for f in plan.folds) if r is not None]
+    # each fold's model gets the columns a plan at its first as-of would have chosen (point in time)
+    fold_specs = [known_at(spec, plan_features(tables, f.test[0], settings.features)) for f in plan.folds]
+    results = [r for r in (run_fold(f, design, s, settings) for f, s in zip(plan.folds, fold_specs)) if r is not None]
     if not results:
         raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
                           "label.horizon_days (see the health warnings above)")
@@ -220,7 +241,7 @@ def _fold_summary(result: FoldResult, test: pd.DataFrame, design: Design, settin
     flags = top_k_flags(test["log_odds"].to_numpy(), test["as_of"].to_numpy(), settings.evaluation.capacity_per_week)
     n_snap = len(result.fold.test)
     return {"fold": result.fold.index, **result.fold.bounds(), "n_train": result.n_train, "n_test": int(len(test)),
-            "trees": result.trees, "positives": int(y.sum()),
+            "trees": result.trees, "n_features": len(result.features), "positives": int(y.sum()),
             "tier1_per_snapshot": float((test["pql_tier"] == 1).sum() / n_snap),
             "fresh_accounts": int((age < settings.snapshots.every_days).sum()), "flagged_at_capacity": int(flags.sum()),
             **{k: m[k] for k in (*FOLD_METRICS, "brier", "base_rate", "mean_score", "calibration_in_the_large")}}

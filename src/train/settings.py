@@ -75,6 +75,9 @@ class TrainSettings:
     tiers: TierConfig
     rules: dict[str, dict[str, str]]
     progress: bool = False
+    # the rules are the demo's own, picked by rules=auto: on a demo variant without the features a rule
+    # reads (no fit columns, one event type) that rule is left out with a note instead of failing the run
+    rules_fit_the_source: bool = False
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "TrainSettings":

@@ -116,3 +116,31 @@ def test_the_model_is_at_least_as_good_as_chance_on_every_fold(variant):
                             "evaluation.capacity_per_week=20")}[variant]
     result, _ = trained(*overrides)
     assert all(f["roc_auc"] > 0.55 for f in result.folds), [f["roc_auc"] for f in result.folds]
+
+
+def test_the_demo_rules_a_variant_cannot_evaluate_are_left_out_with_a_warning():
+    result, _ = trained("data.demo.days=240", "data.demo.fit_columns=false")  # rules=auto: the demo's own
+    names = set(result.comparison["name"])
+    assert "good_fit" not in names and "active_team" in names  # good_fit reads industry, which is not there
+    assert any("good_fit" in w and "rules=none" in w for w in result.warnings)
+
+
+def test_a_fold_model_has_only_the_columns_known_when_its_fold_began():
+    from features.config import DataConfig
+    from features.load import load_frames
+    from features.demo import DemoConfig, generate_demo
+    from features.app import CONF_DIR
+    from tests.conftest import compose_plain
+
+    world = generate_demo(DemoConfig(accounts=1200, days=240, start="2024-01-01"))
+    events = world.events.copy()
+    late = (events["event"] == "billing_page_viewed") & (events["timestamp"] >= pd.Timestamp("2024-08-01"))
+    events.loc[late, "event"] = "new_feature_used"  # an event type that exists only in the newest weeks
+    config = compose_plain("train", [*SMALL, "data.demo.days=240", "rules=none"])
+    settings, _, _ = settings_for(config, CONF_DIR)
+    tables, _ = load_frames({"accounts": world.accounts, "events": events, "conversions": world.conversions,
+                             "touches": world.touches}, DataConfig())
+    result = run_training(tables, settings)
+    assert "new_feature_used_count_7d" in result.spec.names
+    early = [f for f in result.folds if f["test"][0] < "2024-08-01"]
+    assert early and all(f["n_features"] < len(result.spec.names) for f in early)
