@@ -5,6 +5,7 @@ and :mod:`train.tracking` do that.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +77,16 @@ def _rules_for(settings: TrainSettings, spec: FeatureSpec) -> tuple[RuleSet, lis
         except RuleError:
             dropped.append(name)
     return RuleSet.from_config(keep), dropped
+
+
+@contextmanager
+def _quiet():
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
@@ -156,7 +167,8 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
                       f"(rules=none or rules.file=PATH chooses the rules yourself)")
 
     # each fold's model gets the columns a plan at its first as-of would have chosen (point in time)
-    fold_specs = [known_at(spec, plan_features(tables, f.test[0], settings.features)) for f in plan.folds]
+    with _quiet():  # the production plan above already said what planning has to say
+        fold_specs = [known_at(spec, plan_features(tables, f.test[0], settings.features)) for f in plan.folds]
     results = [r for r in (run_fold(f, design, s, settings) for f, s in zip(plan.folds, fold_specs)) if r is not None]
     if not results:
         raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
