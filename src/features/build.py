@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import naming as nm
 from .config import FeatureConfig
 from .errors import ConfigError, DataError
-from .rollup import LastSeen, active_day_prefix, prefix_counts, window
+from .rollup import ExactSums, LastSeen, active_day_prefix, prefix_counts, window
 from .snapshots import eligible
 from .spec import OTHER, Column, FeatureSpec
 from .tables import EventLog, Tables
@@ -347,8 +347,9 @@ class _Block:
                     qcol[_code(ev, name)] = i
             q = qcol[kind]
             has = q >= 0
-            self.quantity = prefix_counts(row[has], seg[has], q[has], (n, n_segs, len(spec.quantity_events)),
-                                          weights=ev.quantity[keep][has])
+            # exact window sums: a huge old quantity cannot erase a small recent one (rollup.ExactSums)
+            self.quantity = ExactSums.build(row[has], seg[has], q[has], (n, n_segs, len(spec.quantity_events)),
+                                            ev.quantity[keep][has])
         step("users and breadth")
         self.users = None
         if spec.has_users:
@@ -389,7 +390,7 @@ class _Block:
                 out[nm.count_name(s, days)] = counts[:, j]
             out[nm.count_name(nm.ALL_EVENTS, days)] = window(self.total, grid, i, days, r)
             if self.quantity is not None:
-                qty = window(self.quantity, grid, i, days, r)
+                qty = self.quantity.window(grid, i, days, r)
                 qslugs = dict(zip(spec.event_types, slugs))
                 for j, name in enumerate(spec.quantity_events):
                     out[nm.quantity_name(qslugs[name], days)] = qty[:, j]

@@ -2,10 +2,12 @@
 
 Errors (the run stops, nothing is written): a missing table or column, a null key, an
 unparseable timestamp, a duplicate account id, a non-numeric quantity or amount, an empty
-``accounts`` or ``events`` table. Rows that can be set aside safely are set aside and counted:
-exact duplicate events or touches, events before their account existed, events, conversions and
-touches of accounts missing from ``accounts``, later conversions of an account that already
-converted. ``data.strict=true`` turns every set-aside row into an error.
+``accounts`` or ``events`` table, a table none of whose rows can be kept, account ids whose types
+differ between tables unless they match without loss. Rows that can be set aside safely are set
+aside and counted: exact duplicate events or touches, events before their account existed, events
+or touches whose quantity is NaN or infinite, events, conversions and touches of accounts missing
+from ``accounts``, later conversions of an account that already converted. ``data.strict=true``
+turns every set-aside row into an error. Accounts created long before the bulk are noted.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import pandas as pd
 
 from .config import TIME_COLUMN, DataConfig
 from .errors import ConfigError, DataError
-from .sources import Source
-from .windows import DAY_US
+from .sources import Source, quote
+from .windows import DAY_US, from_us, to_us
 from .tables import NEVER, EventLog, LoadReport, Tables
 
 _SAMPLES = 3
@@ -71,7 +73,7 @@ def _read_accounts(source: Source, config: DataConfig, fit: list[str], report: L
     n = _check_columns(source, "accounts", config, set())
     if n == 0:
         raise DataError("accounts", None, "is empty")
-    cols = ", ".join(["account_id", "created_at"] + [f'"{c}"' for c in fit])
+    cols = ", ".join(["account_id", "created_at"] + [quote(c) for c in fit])
     frame = source.con.execute(f"SELECT {cols} FROM canon_accounts ORDER BY account_id").df()
     dup = frame["account_id"].duplicated(keep=False)
     if dup.any():
@@ -88,21 +90,95 @@ def _read_accounts(source: Source, config: DataConfig, fit: list[str], report: L
     return frame.reset_index(drop=True)
 
 
-def _register_keys(source: Source, accounts: pd.DataFrame, tables: list[str]) -> str:
-    """Register account ids -> row numbers; returns the SQL expression to join account ids on.
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
 
-    When tables disagree on the id type (integers in one file, text in another) ids are compared as text.
+
+def _id_kind(dtype: str) -> str:
+    """``integer``, ``float``, ``text`` or ``other`` for a DuckDB type."""
+    base = dtype.upper().split("(")[0].strip()
+    if base in _INTEGER_TYPES:
+        return "integer"
+    if base in _FLOAT_TYPES:
+        return "float"
+    return "text" if base == "VARCHAR" else "other"
+
+
+def _key_type(source: Source, table: str) -> str:
+    rows = source.con.execute(f"DESCRIBE canon_{table}").fetchall()
+    return next(r[1] for r in rows if r[0] == "account_id")
+
+
+def _create_keys(source: Source, expr: str) -> None:
+    """``account_keys``: the (normalised) id of every account and its row in the accounts frame, which
+    :func:`_read_accounts` ordered by ``account_id`` (ids are unique, so the order is the same)."""
+    source.con.execute(f"CREATE OR REPLACE TEMP TABLE account_keys AS SELECT {expr} AS account_id, "
+                       f"(row_number() OVER (ORDER BY t.account_id) - 1)::INTEGER AS k FROM canon_accounts t")
+
+
+def _register_keys(source: Source, tables: list[str], config: DataConfig,
+                   report: LoadReport) -> dict[str, str]:
+    """Register account ids -> row numbers as ``account_keys``; returns, per table, the SQL expression
+    (on alias ``t``) whose value is joined on ``account_keys.account_id``.
+
+    Tables whose id columns have one kind (integers of any width, floats, text) are joined as they are.
+    Mixed kinds are matched only when that is lossless, and the report says so: whole-number floats
+    and text that is the plain form of an integer (``'12'``, not ``'000012'`` or ``'12.0'``) match
+    integers; text matches another type when every value is that type's own text form. Anything else
+    is a DataError naming both tables and types: guessing would set rows aside or pair the wrong ones.
     """
-    types = set()
+    plain = {table: "t.account_id" for table in tables}
+    # A table without rows (or of untyped NULLs) has no ids to match: its column type does not count.
+    tables = [t for t in tables if t == "accounts" or (
+        _key_type(source, t) != '"NULL"' and source.con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM canon_{t} WHERE account_id IS NOT NULL LIMIT 1)").fetchall()[0][0])]
+    types = {table: _key_type(source, table) for table in tables}
+    kinds = {table: _id_kind(dtype) for table, dtype in types.items()}
+    if len(set(kinds.values())) == 1 and (len(set(types.values())) == 1 or kinds["accounts"] != "other"):
+        _create_keys(source, "t.account_id")
+        return plain
+    numeric = {"integer", "float"} & set(kinds.values())
+    others = {types[t] for t in tables if kinds[t] not in ("integer", "float", "text")}
+    if numeric and not others:
+        target = "BIGINT"
+    elif len(others) == 1 and set(kinds.values()) == {"other", "text"}:
+        target = others.pop()
+    else:
+        a, b = [t for t in tables if kinds[t] == kinds["accounts"]][0], next(
+            t for t in tables if kinds[t] != kinds["accounts"])
+        raise DataError(b, config.column(b, "account_id"), f"account ids are {types[b]} but '{a}' ids are "
+                        f"{types[a]}: they cannot be matched; give account_id one type in every table")
+    exprs: dict[str, str] = dict(plain)
+    converted = []
     for table in tables:
-        rows = source.con.execute(f"SELECT typeof(account_id) FROM canon_{table} LIMIT 1").fetchall()
-        if rows:
-            types.add(rows[0][0])
-    as_text = len(types) > 1
-    keys = pd.DataFrame({"account_id": accounts["account_id"].astype(str) if as_text else accounts["account_id"],
-                         "k": np.arange(len(accounts), dtype=np.int32)})
-    source.con.register("account_keys", keys)
-    return "CAST(t.account_id AS VARCHAR)" if as_text else "t.account_id"
+        kind = kinds[table]
+        if kind == "integer" or types[table] == target:
+            exprs[table] = f"CAST(t.account_id AS {target})"
+            continue
+        cast = f"TRY_CAST(account_id AS {target})"
+        if kind == "text":
+            lossy = f"account_id IS NOT NULL AND CAST({cast} AS VARCHAR) IS DISTINCT FROM account_id"
+            what = f"text that is not the plain form of a {target} value"
+        else:  # floats (or decimals) against integers: whole numbers only
+            lossy = f"account_id IS NOT NULL AND ({cast} IS NULL OR {cast} <> account_id)"
+            what = "not whole numbers"
+        bad = source.con.execute(f"SELECT count(*) FROM canon_{table} WHERE {lossy}").fetchall()[0][0]
+        if bad:
+            other = "accounts" if table != "accounts" else next(t for t in tables if kinds[t] != kinds["accounts"])
+            ex = _examples(source, table, lossy, "account_id")
+            other_ex = _examples(source, other, "account_id IS NOT NULL", "account_id")
+            raise DataError(table, config.column(table, "account_id"),
+                            f"account ids are {types[table]} (e.g. {ex}) but '{other}' ids are {types[other]} "
+                            f"(e.g. {other_ex}): {bad:,} ids are {what}, so the tables cannot be matched without "
+                            f"guessing; give account_id one type in every table")
+        exprs[table] = f"TRY_CAST(t.account_id AS {target})"
+        converted.append(f"{table} ({types[table]})")
+    kept = [f"{t} ({types[t]})" for t in tables if f"{t} ({types[t]})" not in converted]
+    report.notes.append(f"account ids: {', '.join(converted)} matched as {target} with {', '.join(kept)}: "
+                        f"every id converts without loss")
+    _create_keys(source, exprs["accounts"])
+    return exprs
 
 
 def _row_hash(columns: list[np.ndarray]) -> np.ndarray:
@@ -175,11 +251,17 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
     del arrow
     unknown = col["account"] < 0
     report.set_aside[f"{table}: unknown account"] = int(unknown.sum())
+    _not_all_unknown(table, config, n, int(unknown.sum()))
     drop = unknown
     if before_created:
         early = ~unknown & (col["ts"] < created_us[np.where(unknown, 0, col["account"])])
         report.set_aside[f"{table}: before the account existed"] = int(early.sum())
         drop = drop | early
+    if qty:
+        # NaN or inf would turn every window sum it reaches into NaN/inf (see rollup.ExactSums)
+        bad = ~np.isfinite(col["quantity"])
+        report.set_aside[f"{table}: non-finite quantity"] = int((bad & ~drop).sum())
+        drop = drop | bad
     keep_cols = [col["account"], col["kind"], col["ts"]] + ([col["user_hash"]] if user else []) + (
         [col["quantity"]] if qty else [])
     if _keeps_repeats(config.duplicates, col["ts"]):
@@ -196,42 +278,72 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
     return log if keep.all() else log.take(keep)
 
 
-def _read_conversions(source: Source, config: DataConfig, accounts: pd.DataFrame, as_text: bool,
+def _not_all_unknown(table: str, config: DataConfig, n: int, unknown: int) -> None:
+    """A table none of whose rows belongs to a known account is an error (as an empty table is): it is
+    almost always a key that does not match (another column, another id format), not data to ignore."""
+    if n and unknown == n:
+        raise DataError(table, config.column(table, "account_id"),
+                        f"none of its {n:,} rows has an account id that is in accounts (all would be set aside "
+                        f"as unknown accounts): check the account id column, its format and its mapping "
+                        f"(data.columns.{table}.account_id)")
+
+
+def _read_conversions(source: Source, config: DataConfig, n_accounts: int, join_on: str,
                       report: LoadReport) -> tuple[pd.DataFrame, np.ndarray]:
     has = _columns_of(source, "conversions")
     n = _check_columns(source, "conversions", config, has)
     report.rows_read["conversions"] = n
-    cols = "account_id, converted_at" + (", amount" if "amount" in has else "")
-    conv = source.con.execute(f"SELECT {cols} FROM canon_conversions").df()
-    ids = accounts["account_id"].astype(str) if as_text else accounts["account_id"]
-    key = conv["account_id"].astype(str) if as_text else conv["account_id"]
-    pos = pd.Index(ids).get_indexer(key)
-    known = pos >= 0
+    cols = "t.account_id, t.converted_at" + (", t.amount" if "amount" in has else "")
+    conv = source.con.execute(f"SELECT {cols}, coalesce(k.k, -1)::INTEGER AS k FROM canon_conversions t "
+                              f"LEFT JOIN account_keys k ON {join_on} = k.account_id").df()
+    known = conv["k"].to_numpy() >= 0
     report.set_aside["conversions: unknown account"] = int((~known).sum())
-    conv = conv.assign(k=pos)[known].sort_values(["k", "converted_at"], kind="stable")
+    _not_all_unknown("conversions", config, n, int((~known).sum()))
+    conv = conv[known].sort_values(["k", "converted_at"], kind="stable")
     first = ~conv["k"].duplicated()
     report.set_aside["conversions: repeat conversions of a converted account"] = int((~first).sum())
     conv = conv[first]
-    converted = np.full(len(accounts), NEVER, dtype=np.int64)
+    converted = np.full(n_accounts, NEVER, dtype=np.int64)
     converted[conv["k"].to_numpy()] = conv["converted_at"].astype("datetime64[us]").to_numpy().view("int64")
     out = conv.drop(columns="k").reset_index(drop=True)
     out["converted_at"] = out["converted_at"].astype("datetime64[us]")
     return out, converted
 
 
+OUTLIER_BEFORE = "2000-01-01"  # accounts created before this are reported as outliers whatever the bulk
+OUTLIER_GAP_DAYS = 365  # ... as are accounts created this long before the first percentile of created_at
+
+
+def _note_outliers(created_us: np.ndarray, report: LoadReport) -> None:
+    """A note counting accounts created long before the bulk (a 1970 default date, a test account):
+    they do not stretch the snapshot grid (``snapshots.start_share``), but they should be seen."""
+    if len(created_us) < 2:
+        return
+    ordered = np.sort(created_us)
+    bulk = int(ordered[min(int(np.ceil(0.01 * len(ordered))), len(ordered) - 1)])  # as snapshots.grid counts
+    early = (created_us < bulk - OUTLIER_GAP_DAYS * DAY_US) | (created_us < to_us(OUTLIER_BEFORE))
+    if early.any():
+        first = from_us([int(ordered[0])])[0]
+        report.notes.append(
+            f"accounts: {int(early.sum()):,} account{'s' if early.sum() > 1 else ''} created long before the bulk "
+            f"(before {OUTLIER_BEFORE} or over {OUTLIER_GAP_DAYS} days before the first percentile of created_at, "
+            f"{from_us([bulk])[0]:%Y-%m-%d}); the earliest on {first:%Y-%m-%d}: check created_at of these accounts "
+            f"(the snapshot grid starts where the accounts are, see snapshots.start_share)")
+
+
 def validate(source: Source, config: DataConfig, fit: list[str], report: LoadReport) -> Tables:
     """Check every table, set aside what can be, and return the tables the builder works on."""
     accounts = _read_accounts(source, config, fit, report)
     created_us = accounts["created_at"].to_numpy().view("int64")
+    _note_outliers(created_us, report)
     logs = ["events", "conversions"] + (["touches"] if "touches" in source.tables else [])
-    join_on = _register_keys(source, accounts, ["accounts", *logs])
-    as_text = join_on.startswith("CAST")
-    events = _read_log(source, "events", config, join_on, created_us, report, before_created=True)
+    join_on = _register_keys(source, ["accounts", *logs], config, report)
+    events = _read_log(source, "events", config, join_on["events"], created_us, report, before_created=True)
     if report.rows_read["events"] == 0:
         raise DataError("events", None, "is empty")
-    conversions, converted_us = _read_conversions(source, config, accounts, as_text, report)
+    conversions, converted_us = _read_conversions(source, config, len(accounts), join_on["conversions"], report)
     # Marketing touches before signup are legitimate history (a lead nurtured before it signed up).
-    touches = (_read_log(source, "touches", config, join_on, created_us, report, before_created=False)
+    touches = (_read_log(source, "touches", config, join_on["touches"], created_us, report, before_created=False)
                if "touches" in source.tables else None)
     if config.strict:
         bad = {k: n for k, n in report.set_aside.items() if n}
