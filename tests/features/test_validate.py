@@ -142,3 +142,20 @@ def test_ids_of_different_types_are_matched_as_text(make_frames):
     events = _events(account_id=["1", "2"])
     tables, report = _load(make_frames, accounts=accounts, events=events)
     assert len(tables.events) == 2 and not any(report.set_aside.values())
+
+
+def test_an_account_created_in_1970_is_reported_as_an_outlier(make_frames):
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(50)] + ["old"],
+                             "created_at": [ts("2024-01-01") + pd.Timedelta(days=i) for i in range(50)]
+                             + [ts("1970-01-01")]})
+    events = _events(account_id=["a1", "old"])
+    _, report = _load(make_frames, accounts=accounts, events=events)
+    notes = [line for line in report.lines() if "created long before the bulk" in line]
+    assert len(notes) == 1 and "1 account " in notes[0] and "1970-01-01" in notes[0]
+
+
+def test_no_outlier_note_for_accounts_spread_evenly(make_frames):
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(50)],
+                             "created_at": [ts("2022-01-01") + pd.Timedelta(days=15 * i) for i in range(50)]})
+    _, report = _load(make_frames, accounts=accounts, events=_events(account_id=["a1", "a2"]))
+    assert not any("before the bulk" in line for line in report.lines())
