@@ -7,8 +7,9 @@ from omegaconf import DictConfig
 from features.app import CONF_DIR, exits_cleanly, log, plain
 from features.build import build_features, plan_features
 from features.config import DataConfig, FeatureConfig
-from features.io import write_file
+from features.io import check_output, write_file
 from features.load import load_tables
+from features.sources import input_files
 from features.windows import to_timestamp
 
 
@@ -17,6 +18,10 @@ from features.windows import to_timestamp
 def main(cfg: DictConfig) -> None:
     as_of = to_timestamp(cfg.as_of)
     data = DataConfig.from_mapping(plain(cfg.data))
+    inputs = input_files(data)  # outputs are checked before any work: never over an input, never a folder
+    check_output(cfg.output, inputs)
+    if cfg.spec_output:
+        check_output(cfg.spec_output, inputs, None, key="spec_output")
     features = FeatureConfig.from_mapping(plain(cfg.features)).for_source(data)  # what the source brings
     tables, report = load_tables(data)
     spec = plan_features(tables, as_of, features)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import DataConfig, _default_columns
 from .errors import ConfigError, DataError
-from .sources import Source, literal, quote, timestamp_sql
+from .sources import Source, encoding_of, literal, mapped, quote, shown, table_name, timestamp_sql
 
 
 def _condition(spec: dict[str, Any], event_col: str, available: dict[str, str]) -> str:
@@ -27,8 +27,9 @@ def _condition(spec: dict[str, Any], event_col: str, available: dict[str, str]) 
     column, values = spec.get("column"), spec.get("values")
     if column is None or not values:
         raise ConfigError("data.export.conversions: give either `event: NAME` or `column: COL` with `values: [...]`")
+    column = str(column)
     if column not in available:
-        raise DataError("events", column, f"is not there (data.export.conversions.column); "
+        raise DataError("events", shown(column), f"is not there (data.export.conversions.column); "
                         f"the export has columns {sorted(available)}")
     options = ", ".join(literal(v) for v in values)
     return f"CAST({quote(column)} AS VARCHAR) IN ({options})"
@@ -38,18 +39,19 @@ def apply_export(source: Source, config: DataConfig) -> tuple[DataConfig, int]:
     """Define raw accounts/conversions/events views from the export; returns the config to map them
     with and the number of anonymous rows set aside."""
     spec = dict(config.export or {})
-    table = spec.get("table", "events")
+    table = table_name(spec.get("table", "events"), "data.export.table")
+    source.read_pending(encoding_of(config))
     if table not in source.tables:
-        raise DataError(table, None, f"(the export, data.export.table) is missing from {source.description}")
+        raise DataError(shown(table), None, f"(the export, data.export.table) is missing from {source.description}")
     con = source.con
     # raw_events becomes the export without its anonymous rows
     con.execute(f"CREATE OR REPLACE VIEW raw_export AS SELECT * FROM {source.origin[table]}")
     available = {r[0]: r[1] for r in con.execute("DESCRIBE raw_export").fetchall()}
-    acc_col, ts_col = config.column("events", "account_id"), config.column("events", "timestamp")
-    event_col = config.column("events", "event")
+    acc_col, ts_col = mapped(config, "events", "account_id"), mapped(config, "events", "timestamp")
+    event_col = mapped(config, "events", "event")
     for name, col in (("account_id", acc_col), ("timestamp", ts_col), ("event", event_col)):
         if col not in available:
-            raise DataError("events", col, f"is not there (data.columns.events.{name}); the export has columns "
+            raise DataError("events", shown(col), f"is not there (data.columns.events.{name}); the export has columns "
                             f"{sorted(available)}")
     acc, ts = quote(acc_col), timestamp_sql(ts_col, available[ts_col], config.unit("events"), config.timezone, "events")
     known = f"{acc} IS NOT NULL AND trim(CAST({acc} AS VARCHAR)) <> ''"
@@ -57,17 +59,17 @@ def apply_export(source: Source, config: DataConfig) -> tuple[DataConfig, int]:
     source.add("events", f"(SELECT * FROM raw_export WHERE {known})")
 
     accounts = dict(spec.get("accounts") or {})
-    created = accounts.get("created_at")
+    created = None if accounts.get("created_at") is None else str(accounts["created_at"])
     if created is not None and created not in available:
-        raise DataError("events", created, "is not there (data.export.accounts.created_at)")
+        raise DataError("events", shown(created), "is not there (data.export.accounts.created_at)")
     created_ts = (timestamp_sql(created, available[created], accounts.get("created_at_unit"), config.timezone, "accounts")
                   if created else None)
     first_event = f"min({ts})"
     created_sql = f"coalesce(min({created_ts}), {first_event})" if created_ts else first_event
     attrs = []
-    for col in accounts.get("attributes") or []:
+    for col in map(str, accounts.get("attributes") or []):
         if col not in available:
-            raise DataError("events", col, "is not there (data.export.accounts.attributes)")
+            raise DataError("events", shown(col), "is not there (data.export.accounts.attributes)")
         not_blank = f"{quote(col)} IS NOT NULL AND trim(CAST({quote(col)} AS VARCHAR)) <> ''"
         attrs.append(f"arg_min({quote(col)}, {ts}) FILTER (WHERE {not_blank}) AS {quote(col)}")
     source.add("accounts", f"""(SELECT {acc} AS account_id, {created_sql} AS created_at{''.join(', ' + a for a in attrs)}

@@ -31,3 +31,31 @@ def write_file(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_output(output: str | os.PathLike, inputs: list[Path], formats: tuple[str, ...] | None = FILE_FORMATS,
+                 key: str = "output") -> Path:
+    """Refuse, before any work, an output file that cannot or must not be written (ConfigError).
+
+    The suffix must be one of ``formats`` (None: any), the path must not be a folder, its nearest
+    existing ancestor must be a writable folder, and it must not be (or lie inside) any input of the
+    data source (``inputs``: table files, part folders, the DuckDB database).
+    """
+    path = Path(output).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{key}: '{path}' is a folder, not a file")
+    if formats is not None and path.suffix.lower() not in formats:
+        raise ConfigError(f"{key}: '{path}' must end in {' or '.join(formats)}")
+    resolved = path.resolve()
+    for source in inputs:
+        if resolved == source or source in resolved.parents:
+            raise ConfigError(f"{key}: '{path}' is an input of the data source ({source}); "
+                              f"writing there would destroy it: choose another path")
+    ancestor = resolved.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{key}: '{path}' cannot be created: '{ancestor}' is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}: '{path}' cannot be written: folder '{ancestor}' is not writable")
+    return path

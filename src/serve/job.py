@@ -9,13 +9,14 @@ import pandas as pd
 
 from features.config import DataConfig
 from features.load import load_tables
+from features.sources import input_files
 from features.windows import to_timestamp
 from train import tracking
 from train.settings import TrackingConfig
 
 from .batch import score_accounts
 from .monitor import Monitoring, monitor
-from .write import write_scores
+from .write import LOCK_WAIT_SECONDS, check_target, write_scores
 
 log = logging.getLogger("pql")
 
@@ -32,18 +33,22 @@ class ServeJob:
 
 
 def run_job(config: dict[str, Any]) -> ServeJob:
-    """Resolve and load the model (before touching data), build features at ``as_of``, score, write, record."""
+    """Check the output, resolve and load the model (before touching data), build features at ``as_of``,
+    score, write, record."""
     as_of = to_timestamp(config["as_of"])
+    data = DataConfig.from_mapping(config["data"])
+    check_target(config["output"], as_of, input_files(data))  # a bad output fails before any work
     track = TrackingConfig(**config["tracking"])
     uri, version = tracking.resolve_model(config.get("model_uri"), track)
     model = tracking.load_model(uri, track)
     scorer = model.unwrap_python_model().scorer
-    tables, report = load_tables(DataConfig.from_mapping(config["data"]))
+    tables, report = load_tables(data)
     for line in report.lines():
         log.info(line)
     scores, features = score_accounts(tables, model, scorer.spec, as_of, version,
                                       progress=bool(config.get("progress", False)))
-    where = write_scores(scores, config["output"], config.get("output_table", "pql_scores"), as_of)
+    where = write_scores(scores, config["output"], config.get("output_table", "pql_scores"), as_of,
+                         float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
     checks = monitor(scores, features, scorer.reference, int(config["evaluation"]["capacity_per_week"]),
                      float(config["monitoring"]["psi_warn"]))
     for warning in checks.warnings:

@@ -1,0 +1,95 @@
+"""Paths are literal (no DuckDB globbing) and text files are read in the configured encoding."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.config import DataConfig
+from features.errors import ConfigError, DataError
+from features.load import load_tables
+from features.sources import encoding_of, open_folder
+
+
+def _accounts(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"account_id": [f"a{i}" for i in range(n)],
+                         "created_at": pd.Timestamp("2024-01-01").as_unit("us")})
+
+
+def _world(folder: Path, n: int, fmt: str) -> Path:
+    folder.mkdir(parents=True)
+    events = pd.DataFrame({"account_id": ["a0"], "event": ["x"], "timestamp": [pd.Timestamp("2024-01-02")]})
+    conversions = pd.DataFrame({"account_id": pd.Series([], dtype=str),
+                                "converted_at": pd.Series([], dtype="datetime64[us]")})
+    for name, frame in (("accounts", _accounts(n)), ("events", events), ("conversions", conversions)):
+        if fmt == "csv":
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        elif fmt == "parquet":
+            frame.to_parquet(folder / f"{name}.parquet")
+        else:  # a folder of parts whose names hold glob characters too
+            (folder / name).mkdir()
+            frame.to_parquet(folder / name / "part[1]*.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "parts"])
+def test_a_folder_name_with_glob_characters_is_read_literally(tmp_path, fmt):
+    _world(tmp_path / "exportsa", 120, fmt)
+    _world(tmp_path / "exportsb", 7, fmt)
+    weird = _world(tmp_path / "exports[ab]", 300, fmt)
+    tables, _ = load_tables(DataConfig(dir=str(weird)))
+    assert tables.n_accounts == 300
+
+
+def test_parts_are_the_files_found_not_a_pattern(tmp_path):
+    folder = _world(tmp_path / "data{1,2}?", 5, "parts")
+    extra = _accounts(3).assign(account_id=["z0", "z1", "z2"])
+    (folder / "accounts" / "nested").mkdir()
+    extra.to_parquet(folder / "accounts" / "nested" / "part-2.parquet")
+    (folder / "accounts" / "_SUCCESS").write_text("")
+    tables, _ = load_tables(DataConfig(dir=str(folder)))
+    assert tables.n_accounts == 8
+
+
+def _latin1_world(folder: Path) -> Path:
+    _world(folder, 2, "csv")
+    (folder / "accounts.csv").write_bytes("account_id,created_at,city\na0,2024-01-01,München\n"
+                                          "a1,2024-01-01,Zürich\n".encode("latin-1"))
+    return folder
+
+
+def test_a_non_utf8_csv_is_one_line_naming_table_file_and_line(tmp_path):
+    folder = _latin1_world(tmp_path / "data")
+    with pytest.raises(DataError) as err:
+        load_tables(DataConfig(dir=str(folder)))
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("table 'accounts'") and "accounts.csv" in message and "line 2" in message
+    assert "data.encoding" in message
+
+
+def test_a_latin1_csv_reads_with_the_encoding_setting(tmp_path):
+    folder = _latin1_world(tmp_path / "data")
+    source = open_folder(folder)
+    source.read_pending("latin-1")
+    cities = source.con.execute("SELECT city FROM raw_accounts ORDER BY account_id").fetchall()
+    assert [c[0] for c in cities] == ["München", "Zürich"]
+
+
+def test_data_encoding_end_to_end(tmp_path):
+    if "encoding" not in DataConfig.__dataclass_fields__:
+        pytest.skip("DataConfig has no `encoding` field yet (config.py)")
+    folder = _latin1_world(tmp_path / "data")
+    tables, _ = load_tables(DataConfig.from_mapping({"dir": str(folder), "encoding": "latin-1"}))
+    assert tables.accounts["city"].tolist() == ["München", "Zürich"]
+
+
+def test_an_unknown_encoding_is_a_config_error():
+    class Config:
+        encoding = "klingon"
+
+    with pytest.raises(ConfigError, match="data.encoding"):
+        encoding_of(Config())  # type: ignore[arg-type]
+    Config.encoding = "LATIN1"
+    assert encoding_of(Config()) == "latin-1"  # type: ignore[arg-type]
