@@ -474,11 +474,18 @@ def _fit_columns_of(tables: Tables, spec: FeatureSpec) -> dict[str, pd.Categoric
     return out
 
 
+_OUTPUT_COLUMNS = frozenset({"account_id", "as_of", "label"})  # beside the features in the tables built here
+
+
 def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, progress: bool = False) -> pd.DataFrame:
     """The feature table: one row per eligible account per as-of: ``account_id``, ``as_of``, then the
     spec's columns in order. Rows are ordered by as-of, then by account id."""
     instants = np.array(sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of}),
                         dtype=np.int64)
+    clash = [name for name in spec.names if name in _OUTPUT_COLUMNS]
+    if clash:
+        raise DataError("accounts", clash[0], f"has the name of a column the pipeline writes ({sorted(_OUTPUT_COLUMNS)});"
+                                              f" rename it in the data or list it in features.exclude_columns")
     frames = []
     bar = tqdm(total=len(instants) + 4 * len(np.unique(instants % DAY_US)), desc="features", unit="step",
                disable=None, leave=False) if progress else nullcontext()

@@ -17,39 +17,84 @@
 fit attributes                     every other ``accounts`` column, under its own name
 =================================  ==========================================================
 
-Event and touch names become snake_case: ``"Submit Upgrade"`` -> ``submit_upgrade``,
-``"NextSong"`` -> ``next_song``.
+Event and touch names become snake_case ASCII identifiers (so hand-written rules can name them):
+``"Submit Upgrade"`` -> ``submit_upgrade``, ``"NextSong"`` -> ``next_song``, accents are dropped
+(``"Créer"`` -> ``creer``). Letters with no ASCII form keep the name apart with a stable 8-hex
+hash of the raw name (``"タスク作成"`` -> ``ev_<hash>``, ``"Отчет PDF"`` -> ``pdf_<hash>``); a name
+starting with a digit gets ``e_``; slugs longer than 60 characters are cut, with the hash as suffix.
+Names are unique by construction: an event slug never equals a total's prefix (``events``,
+``touches``) nor starts with ``touch_`` (both get ``e_``), so event, touch and total columns cannot
+meet; two names with one slug are told apart by ``_2``, ``_3``, ... (never a slug another name has).
 
->>> slug("NextSong"), slug("Submit Upgrade"), slug("3d-view")
-('next_song', 'submit_upgrade', 'e_3d_view')
+>>> slug("NextSong"), slug("Submit Upgrade"), slug("3d-view"), slug("Créer un projet")
+('next_song', 'submit_upgrade', 'e_3d_view', 'creer_un_projet')
+>>> slug("events"), slug("touch_demo"), slug("e_events")   # reserved: totals and touch columns
+('e_events', 'e_touch_demo', 'e_events')
+>>> slug("タスク作成"), slug("Создать задачу"), slug("Отчет PDF")
+('ev_c96baf98', 'ev_6d25d626', 'pdf_d7bfffc2')
+>>> unique_slugs(["Task Created", "task_created_2", "task created"])
+['task_created', 'task_created_2', 'task_created_3']
+>>> len(slug("x" * 200)), slug("x" * 200)[-9:]
+(60, '_d31851a3')
 >>> count_name("task_created", 30), count_name("task_created", None)
 ('task_created_count_30d', 'task_created_count_all')
 """
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from typing import Iterable
 
 from .windows import window_suffix
 
+MAX_SLUG = 60
+ALL_EVENTS = "events"
+ALL_TOUCHES = "touches"
+_RESERVED = {ALL_EVENTS, ALL_TOUCHES}  # prefixes of the totals' columns
+_RESERVED_PREFIX = "touch_"  # touch columns are touch_<touch>_count_...
+# Latin letters that NFKD does not decompose into an ASCII letter and a mark
+_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ł": "l",
+                       "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "ı": "i"})
 
-def slug(name: str) -> str:
-    """snake_case identifier for an event or touch name."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name).strip())
+
+def short_hash(name: object) -> str:
+    """8 hex digits of a name, the same on every run and machine (not Python's salted ``hash``)."""
+    return hashlib.blake2s(str(name).encode("utf-8"), digest_size=4).hexdigest()
+
+
+def slug(name: object) -> str:
+    """snake_case ASCII identifier for an event or touch name (see the module doc); idempotent."""
+    raw = str(name)
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", raw.strip().translate(_FOLD))
+                   if not unicodedata.combining(ch))
+    lost = any(ch.isalnum() and not ch.isascii() for ch in text)  # letters or digits with no ASCII form
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
     text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
-    if not text or text[0].isdigit():
+    if lost or not text:
+        text = f"{text}_{short_hash(raw)}" if text else f"ev_{short_hash(raw)}"
+    if text[0].isdigit() or text in _RESERVED or text.startswith(_RESERVED_PREFIX):
         text = f"e_{text}"
+    if len(text) > MAX_SLUG:
+        text = f"{text[:MAX_SLUG - 9].rstrip('_')}_{short_hash(raw)}"
     return text
 
 
 def unique_slugs(names: Iterable[str]) -> list[str]:
-    """Slugs of names, made unique with a numeric suffix where two names map to the same slug."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        base = slug(name)
-        seen[base] = seen.get(base, 0) + 1
-        out.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    """Slugs of names, in order; where names share a slug, the first keeps it and the others get
+    ``_2``, ``_3``, ... skipping any slug another name has, so every result is distinct (and the
+    same for the same names in the same order)."""
+    names = list(names)
+    bases = [slug(n) for n in names]
+    reserved, taken, out = set(bases), set(), []
+    for base in bases:
+        candidate, k = base, 1
+        while candidate in taken or (k > 1 and candidate in reserved):
+            k += 1
+            suffix = f"_{k}"
+            candidate = f"{base[:MAX_SLUG - len(suffix)]}{suffix}"
+        taken.add(candidate)
+        out.append(candidate)
     return out
 
 
@@ -63,10 +108,6 @@ def quantity_name(prefix: str, days: int | None) -> str:
 
 def touch_prefix(touch_slug: str) -> str:
     return f"touch_{touch_slug}"
-
-
-ALL_EVENTS = "events"
-ALL_TOUCHES = "touches"
 
 
 def active_days(days: int) -> str:
