@@ -50,6 +50,11 @@ _FORBIDDEN = {ast.Call: "function calls", ast.Attribute: "attribute access", ast
               ast.BinOp: "this operator (use + - * /)", ast.UnaryOp: "this operator (use not, -, +)"}
 # A lone "=" (not part of ==, <=, >=, !=, :=) is almost always a mistyped "==".
 _SINGLE_EQ = re.compile(r"(?<![<>=!:])=(?!=)")
+# Limits far above any hand-written rule, checked before the parser and the recursive checks can
+# exhaust memory or the stack: length first (before ``ast.parse``), then nesting depth and node count.
+MAX_EXPRESSION_CHARS = 10_000
+MAX_DEPTH = 100
+MAX_NODES = 5_000
 
 
 class RuleError(ConfigError, ValueError):
@@ -96,13 +101,23 @@ class Rule:
             raise RuleError(f"rule {self.name!r}: name must be snake_case matching {_NAME_RE.pattern}")
         if not isinstance(self.expression, str) or not self.expression.strip():
             raise RuleError(f"rule '{self.name}': expression must be a non-empty string")
+        if len(self.expression) > MAX_EXPRESSION_CHARS:
+            raise RuleError(f"rule '{self.name}': expression is {len(self.expression):,} characters long; "
+                            f"at most {MAX_EXPRESSION_CHARS:,} are allowed (split it into several rules)")
         try:
             tree = ast.parse(self.expression.strip(), mode="eval").body
+        except (RecursionError, MemoryError):
+            raise RuleError(f"rule '{self.name}': expression is nested too deeply to parse "
+                            f"(at most {MAX_DEPTH} levels are allowed)") from None
         except SyntaxError as exc:
+            if "too many nested" in str(exc.msg):
+                raise RuleError(f"rule '{self.name}': expression is nested too deeply ({exc.msg}; "
+                                f"at most {MAX_DEPTH} levels are allowed)") from None
             hint = " (use '==' to compare, not '=')" if _SINGLE_EQ.search(self.expression) else ""
             where = f" (column {exc.offset - 1})" if exc.offset else ""
             raise RuleError(f"rule '{self.name}': invalid syntax{hint}{where}: {self.expression!r}") from None
         object.__setattr__(self, "_tree", tree)
+        self._check_size(tree)
         self._check_syntax(tree)
         if not _is_condition(tree):
             self._fail(tree, "expression must be a condition (comparison, and/or/not, or a feature)")
@@ -112,6 +127,20 @@ class Rule:
     def _fail(self, node: ast.AST, message: str) -> NoReturn:
         fragment = ast.get_source_segment(self.expression.strip(), node) or ast.unparse(node)
         raise RuleError(f"rule '{self.name}': {message}: '{fragment}' (column {node.col_offset})")
+
+    def _check_size(self, tree: ast.AST) -> None:
+        """Depth and node count, measured without recursion (the later checks and evaluation recurse)."""
+        nodes, stack = 0, [(tree, 1)]
+        while stack:
+            node, depth = stack.pop()
+            nodes += 1
+            if depth > MAX_DEPTH:
+                raise RuleError(f"rule '{self.name}': expression is nested more than {MAX_DEPTH} levels deep "
+                                f"(simplify it or split it into several rules)")
+            if nodes > MAX_NODES:
+                raise RuleError(f"rule '{self.name}': expression has more than {MAX_NODES:,} terms and "
+                                f"operators (split it into several rules)")
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
     def _check_syntax(self, node: ast.AST) -> None:
         """Whitelist walk: reject anything that is not part of the grammar."""
