@@ -10,7 +10,6 @@ so validation can tell a missing value from an unparseable one.
 from __future__ import annotations
 
 import gzip
-import logging
 import os
 import re
 import zoneinfo
@@ -42,7 +41,6 @@ ENCODINGS = ("utf-8", "utf-16", "latin-1")
 _ENCODING_ALIASES = {"utf8": "utf-8", "utf16": "utf-16", "latin1": "latin-1", "iso-8859-1": "latin-1",
                      "iso8859-1": "latin-1"}
 _GLOB = re.compile(r"([\[\]*?{}])")
-log = logging.getLogger("pql")
 _EPOCH_FACTOR = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
             "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
@@ -338,13 +336,6 @@ def canonical_views(source: Source, config: DataConfig) -> dict[str, list[str]]:
                 select.append(f"CAST({quote(src)} AS VARCHAR) AS {name}")
         if table == "accounts":
             extra[table] = [c for c in available if c not in used]
-            # validate.py (_read_accounts) still pastes fit names as "name" without doubling quotes:
-            # until it quotes them, a name holding a double quote is left out (never executed), with a warning.
-            unsafe = [c for c in extra[table] if '"' in c]
-            if unsafe:
-                extra[table] = [c for c in extra[table] if c not in unsafe]
-                log.warning("accounts: %d column(s) with a double quote in the name left out of the fit "
-                            "attributes: %s", len(unsafe), ", ".join(repr(c) for c in unsafe))
             select += [quote(c) for c in extra[table]]
         source.con.execute(f"CREATE OR REPLACE VIEW canon_{table} AS SELECT {', '.join(select)} "
                            f"FROM {quote('raw_' + table)}")

@@ -58,13 +58,10 @@ def test_hostile_accounts_headers_are_never_executed(tmp_path, make_frames, inde
     tables = _load_or_clean_error(DataConfig(dir=str(_write(tmp_path / "data", frames))))
     assert not (tmp_path / "pwned.csv").exists()
     assert tables is not None  # a header is data: the load works, whatever the name holds
-    if '"' not in header:  # names with a double quote wait for validate.py to quote them (see sources.py)
-        assert header in tables.fit_columns
-        assert tables.accounts[header].tolist() == ["x", "y"]
+    assert header in tables.fit_columns
+    assert tables.accounts[header].tolist() == ["x", "y"]
 
 
-@pytest.mark.xfail(reason="validate.py _read_accounts pastes fit names as \"name\" unescaped (line 74); "
-                          "sources.py leaves such names out until it quotes them", strict=False)
 def test_a_header_with_double_quotes_is_a_fit_attribute(tmp_path, make_frames):
     frames = make_frames()
     frames["accounts"] = frames["accounts"].assign(**{'plan "tier"': ["pro", "free"]})
