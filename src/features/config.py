@@ -54,6 +54,7 @@ class DataConfig:
     strict: bool = False
     timezone: str = "UTC"
     duplicates: str = "auto"
+    encoding: str = "utf-8"  # CSV files: utf-8, utf-16 or latin-1
     columns: dict[str, dict[str, str | None]] = field(default_factory=_default_columns)
     export: dict[str, Any] | None = None
     demo: dict[str, Any] = field(default_factory=dict)

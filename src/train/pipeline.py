@@ -185,9 +185,11 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     tiers = size_tiers(model, design, None, spec, settings)
     scorer = Scorer(model, calibrator, spec, tiers, rules, settings.tiers.reasons,
                     meta={"horizon_days": horizon, "split": plan.bounds(), "calibration": choice.method})
-    train_sample = _sample(design.X[train_rows], _SAMPLE)
-    scorer.reference = {name: drift.reference(train_sample[name]) for name in spec.names}
-    scorer.reference["score"] = drift.reference(pd.Series(calibrator.apply(model.response(train_sample))))
+    # drift is judged against the newest population the model saw, not the whole history: accounts age and the
+    # pool grows, so a reference of all training rows would flag account age as drift every night
+    recent = _sample(design.X[design.rows(design.reference(None, cfg.reference_snapshots))], _SAMPLE)
+    scorer.reference = {name: drift.reference(recent[name]) for name in spec.names}
+    scorer.reference["score"] = drift.reference(pd.Series(calibrator.apply(model.response(recent))))
 
     snapshot = test["as_of"].to_numpy()
     capacity = settings.evaluation.capacity_per_week

@@ -193,3 +193,10 @@ def test_each_scoring_run_is_recorded_with_drift_and_tier_counts(served, trained
     assert {"pql_tier_1", "pql_tier_2", "pql_tier_3", "psi_score", "score_p50"} <= set(run.data.metrics)
     drift = served[0].monitoring.drift
     assert "score" in set(drift["feature"]) and drift["psi"].ge(0).all()
+
+
+def test_no_drift_warning_fires_by_construction_on_the_day_after_training(served):
+    # drift is judged against the newest snapshots training saw: account age alone is no drift
+    drift = served[0].monitoring.drift.set_index("feature")
+    assert drift.loc["days_since_signup", "psi"] < 0.2
+    assert not any("tier 1" in w for w in served[0].monitoring.warnings)
