@@ -88,9 +88,57 @@ class LightGBMModel:
 
     @classmethod
     def load(cls, folder: Path, features: list[str]) -> "LightGBMModel":
+        """The saved booster, checked: the file is complete before LightGBM parses it (its parser aborts
+        the process on some damaged files) and its own feature names are ``features``, in order."""
         meta = json.loads((Path(folder) / "lightgbm.json").read_text())
-        return cls(lgb.Booster(model_file=str(Path(folder) / cls.FILE)), features,
-                   contribution_method=meta["contributions"])
+        method = meta.get("contributions") if isinstance(meta, dict) else None
+        if method not in CONTRIBUTIONS:
+            raise ValueError(f"lightgbm.json: contributions {method!r} is not one of {CONTRIBUTIONS}")
+        path = Path(folder) / cls.FILE
+        _check_lightgbm_file(path)
+        booster = lgb.Booster(model_file=str(path))
+        _check_names(path.name, [str(n) for n in booster.feature_name()], features, _lightgbm_name)
+        return cls(booster, features, contribution_method=method)
+
+
+def _lightgbm_name(name: str) -> str:
+    # LightGBM stores feature names with spaces replaced by underscores (other characters as given)
+    return str(name).replace(" ", "_")
+
+
+def _check_names(what: str, own: list[str], features: list[str], normalise=str) -> None:
+    """The model's own feature names are the spec's, in the same order (no swaps, gaps or extras)."""
+    expected = [normalise(f) for f in features]
+    if own == expected:
+        return
+    if len(own) != len(expected):
+        raise ValueError(f"{what} has {len(own)} features but the feature spec names {len(expected)}")
+    wrong = [(i, o, e) for i, (o, e) in enumerate(zip(own, expected)) if o != e]
+    i, o, e = wrong[0]
+    raise ValueError(f"the feature spec does not match {what}: {len(wrong)} feature name(s) differ, "
+                     f"e.g. position {i} is '{e}' in the spec and '{o}' in the model")
+
+
+def _check_lightgbm_file(path: Path) -> None:
+    """A complete LightGBM text model: header, trees, ``end of trees``, parameters, and the final
+    ``pandas_categorical:`` line with valid JSON (a truncated file fails here, not inside LightGBM)."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - (1 << 20)))
+        tail = handle.read()
+    if not head.startswith(b"tree\n"):
+        raise ValueError(f"{path.name} is not a LightGBM text model")
+    if b"\nend of trees\n" not in tail or b"\nend of parameters\n" not in tail:
+        raise ValueError(f"{path.name} is incomplete (truncated: no 'end of trees'/'end of parameters')")
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    if not last.startswith(b"pandas_categorical:"):
+        raise ValueError(f"{path.name} is incomplete (truncated: no final 'pandas_categorical' line)")
+    try:
+        json.loads(last.removeprefix(b"pandas_categorical:"))
+    except ValueError:
+        raise ValueError(f"{path.name} is incomplete (truncated inside its 'pandas_categorical' line)") from None
 
 
 def _validation_rows(snapshot: np.ndarray, share: float) -> np.ndarray:
@@ -191,8 +239,19 @@ class LogisticModel:
         if untrusted:
             raise ValueError(f"refusing to load {path}: it holds types outside scikit-learn/numpy: {untrusted}")
         pipeline = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        if not isinstance(pipeline, Pipeline) or set(pipeline.named_steps) != {"prep", "clf"}:
+            raise ValueError(f"{path.name} does not hold this pipeline's logistic model")
+        _check_names(path.name, [str(n) for n in getattr(pipeline, "feature_names_in_", [])], features)
         meta = json.loads((Path(folder) / "logistic.json").read_text())
-        return cls(pipeline, features, meta["categorical"], np.asarray(meta["means"]))
+        categorical = [str(c) for c in meta["categorical"]]
+        if not set(categorical) <= set(features):
+            raise ValueError("logistic.json names categorical features the feature spec does not have: "
+                             f"{sorted(set(categorical) - set(features))[:5]}")
+        means = np.asarray(meta["means"], dtype=float)
+        width = len(pipeline.named_steps["clf"].coef_[0])
+        if means.shape != (width,):
+            raise ValueError(f"logistic.json holds {means.size} column means for a model of {width} columns")
+        return cls(pipeline, features, categorical, means)
 
 
 def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categorical: list[str]) -> LogisticModel:
@@ -232,4 +291,7 @@ def fit_model(config: ModelConfig, X: pd.DataFrame, y: np.ndarray, snapshot: np.
 
 
 def load_model(kind: str, folder: Path, features: list[str]) -> FittedModel:
-    return LOADERS[kind](Path(folder), features)
+    """A saved model, checked against ``features`` (the spec's names, in order); ValueError when damaged."""
+    if kind not in LOADERS:
+        raise ValueError(f"unknown model kind {kind!r} (expected one of {list(LOADERS)})")
+    return LOADERS[kind](Path(folder), list(features))

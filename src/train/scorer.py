@@ -1,14 +1,23 @@
 """Everything scoring needs, in one folder of plain files that travels with the model.
 
 ``bundle/``: the model (LightGBM text or skops), ``calibrator.json``, ``spec.json`` (the
-feature spec), ``tiers.json``, ``rules.json`` and ``meta.json``. ``Scorer.score`` turns a
+feature spec), ``tiers.json``, ``rules.json``, ``meta.json`` and ``manifest.json`` (the sha256 of
+every other file, and of the pyfunc code file the bundle is logged with). ``Scorer.score`` turns a
 feature table into the scores table's model columns.
+
+Loading checks before it parses anything: every file the manifest lists is there with its hash
+and nothing else is (a truncated or edited file never reaches LightGBM, whose parser can abort the
+process); then each JSON file parses, the model file is complete, and the spec's feature names are
+the model's own (a swapped name would silently move values between features). Any failure is a
+:class:`BundleError`: one line, exit code 4.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +28,9 @@ from .calibrate import Calibrator
 from .explain import reasons
 from .models import FittedModel, load_model
 from .tiers import Tiers
+from .tracking import TrackingError
 
+MANIFEST = "manifest.json"
 SCORE_COLUMNS = ("score", "intent_score", "fit_score", "intent_tier", "fit_tier", "pql_tier")
 
 
@@ -57,7 +68,8 @@ class Scorer:
         return out
 
     # -- persistence -------------------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, code_file: str | Path | None = None) -> Path:
+        """Write the bundle and its manifest (``code_file``: the pyfunc code it is logged with)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save(folder)
@@ -68,23 +80,116 @@ class Scorer:
         (folder / "reference.json").write_text(json.dumps(self.reference))
         (folder / "meta.json").write_text(json.dumps({**self.meta, "model_kind": self.model.kind,
                                                       "n_reasons": self.n_reasons}, indent=1, default=str))
+        write_manifest(folder, code_file)
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Scorer":
+    def load(cls, folder: str | Path, code_file: str | Path | None = None) -> "Scorer":
+        """The bundle in ``folder``, verified against its manifest first (and ``code_file``, the pyfunc
+        code it was logged with, when given); a damaged or edited bundle is a :class:`BundleError`."""
         folder = Path(folder)
-        meta = json.loads((folder / "meta.json").read_text())
-        spec = FeatureSpec.load(folder / "spec.json")
-        return cls(
-            model=load_model(meta["model_kind"], folder, spec.names),
-            calibrator=Calibrator.from_dict(json.loads((folder / "calibrator.json").read_text())),
-            spec=spec,
-            tiers=Tiers.from_dict(json.loads((folder / "tiers.json").read_text())),
-            rules=RuleSet.from_config(json.loads((folder / "rules.json").read_text())),
-            n_reasons=int(meta.get("n_reasons", 3)),
-            meta=meta,
-            reference=json.loads((folder / "reference.json").read_text()) if (folder / "reference.json").exists() else {},
-        )
+        verify_bundle(folder, code_file)
+        try:
+            meta = _json(folder, "meta.json")
+            kind = meta.get("model_kind")
+            if kind not in ("lightgbm", "logistic"):
+                raise ValueError(f"meta.json: unknown model kind {kind!r}")
+            _json(folder, "spec.json")  # a clear message for broken JSON before FeatureSpec reads it
+            spec = FeatureSpec.load(folder / "spec.json")
+            return cls(
+                model=load_model(kind, folder, spec.names),
+                calibrator=Calibrator.from_dict(_json(folder, "calibrator.json")),
+                spec=spec,
+                tiers=Tiers.from_dict(_json(folder, "tiers.json")),
+                rules=RuleSet.from_config(_json(folder, "rules.json")),
+                n_reasons=int(meta.get("n_reasons", 3)),
+                meta=meta,
+                reference=_json(folder, "reference.json") if (folder / "reference.json").exists() else {},
+            )
+        except BundleError:
+            raise
+        except Exception as exc:  # a bundle is input from outside this process: never a traceback
+            raise BundleError(f"model bundle {folder} cannot be loaded: {_one_line(exc)}") from exc
+
+
+class BundleError(TrackingError):
+    """A model bundle that is not exactly what this pipeline wrote: damaged, edited or incomplete (exit 4)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _json(folder: Path, name: str) -> Any:
+    try:
+        return json.loads((folder / name).read_text())
+    except FileNotFoundError:
+        raise BundleError(f"model bundle {folder}: {name} is missing") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"model bundle {folder}: {name} is not valid JSON ({_one_line(exc)})") from None
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _bundle_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+                  and p.name != MANIFEST)
+
+
+def write_manifest(folder: str | Path, code_file: str | Path | None = None) -> str:
+    """Write ``manifest.json`` (sha256 of every bundle file, and of ``code_file``); return its digest."""
+    folder = Path(folder)
+    manifest = {"files": {name: sha256_file(folder / name) for name in _bundle_files(folder)}}
+    if code_file is not None:
+        manifest["code"] = {Path(code_file).name: sha256_file(code_file)}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return bundle_digest(folder)
+
+
+def bundle_digest(folder: str | Path) -> str:
+    """The bundle's content hash: the sha256 of its manifest (which hashes every other file)."""
+    return sha256_file(Path(folder) / MANIFEST)
+
+
+def verify_bundle(folder: str | Path, code_file: str | Path | None = None, digest: str | None = None) -> None:
+    """Every file the manifest lists is present and unchanged, nothing else is there; ``code_file``
+    (when given) is the code the manifest names; ``digest`` (when given) is the manifest's own hash."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise BundleError(f"model bundle {folder} has no {MANIFEST}: it was not written by this pipeline "
+                          f"(or before bundles carried one); retrain with `python -m train`")
+    if digest is not None and bundle_digest(folder) != digest:
+        raise BundleError(f"model bundle {folder}: its content hash does not match the one recorded at "
+                          f"registration; refusing to load it")
+    manifest = _json(folder, MANIFEST)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"model bundle {folder}: {MANIFEST} lists no files")
+    extra = sorted(set(_bundle_files(folder)) - set(files))
+    if extra:
+        raise BundleError(f"model bundle {folder} holds files its manifest does not list: {extra[:5]}")
+    for name, expected in sorted(files.items()):
+        path = folder / name
+        if not path.is_file():
+            raise BundleError(f"model bundle {folder}: {name} is missing")
+        if sha256_file(path) != expected:
+            raise BundleError(f"model bundle {folder}: {name} was changed or damaged after it was written "
+                              f"(its sha256 differs from the manifest's)")
+    if code_file is not None:
+        code = manifest.get("code") or {}
+        expected = code.get(Path(code_file).name)
+        if expected is None:
+            raise BundleError(f"model bundle {folder}: its manifest records no hash for {Path(code_file).name}")
+        if not Path(code_file).is_file() or sha256_file(code_file) != expected:
+            raise BundleError(f"model code {code_file} was changed after the model was written "
+                              f"(its sha256 differs from the bundle manifest's); refusing to run it")
 
 
 def model_input(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
@@ -95,4 +200,5 @@ def model_input(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return X.astype({n: "float64" for n in spec.names if n not in spec.categorical})
 
 
-__all__ = ["Scorer", "model_input", "SCORE_COLUMNS"]
+__all__ = ["Scorer", "BundleError", "model_input", "verify_bundle", "write_manifest", "bundle_digest",
+           "SCORE_COLUMNS"]

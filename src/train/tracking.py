@@ -2,16 +2,29 @@
 
 Training logs a run (params = the flattened config, metrics, plots, the comparison CSV, the spec,
 ``summary.json``), logs the model as a pyfunc (models-from-code + plain-file bundle: no pickles,
-nothing for skops to refuse), registers it with alias ``challenger`` and moves ``champion`` to it
-only when it beats the current champion on the configured metric (the first model always does).
-Scoring loads a model by URI and records each scoring run in its own experiment.
+nothing for skops to refuse), registers it with alias ``challenger`` and its content hash (tag
+``pql.content_sha256``), and -- last, once the run's artifacts are complete (:func:`promote`) --
+moves ``champion`` to it when it beats the current champion on the configured metric (the first
+model always does). Runs carry their process (``pql.pid``, ``pql.host``): the next run marks runs
+whose process died while RUNNING as FAILED.
+
+Scoring loads a model by URI only after checking it is one this pipeline wrote (:func:`load_model`):
+the python_function flavor with the models-from-code loader, no pickled model, and the bundle and
+code file matching the content hash recorded at registration. Whoever can write to the registry and
+its artifact store can still register a model: that is the trust boundary.
+
+A new SQLite store is created under an inter-process lock (``<db>.lock``) in a temporary file that
+is moved into place once fully migrated: a kill leaves no store or a usable one, never half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import socket
 import tempfile
+import time
 import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,6 +40,9 @@ from .settings import EvaluationConfig, TrackingConfig
 log = logging.getLogger("pql")
 MODEL_CODE = str(Path(__file__).with_name("pyfunc_model.py"))
 CHAMPION, CHALLENGER = "champion", "challenger"
+HASH_TAG, PID_TAG, HOST_TAG = "pql.content_sha256", "pql.pid", "pql.host"
+STALE_AFTER_S = 2 * 24 * 3600  # a RUNNING run of another host (or without a pid) this old is abandoned
+CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
 _REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "duckdb", "skops", "mlflow")
 
 
@@ -46,7 +62,8 @@ def _mlflow():
 
 
 def connect(config: TrackingConfig):
-    """Point MLflow at the tracking store; an unreachable server is a clear error, not a long retry."""
+    """Point MLflow at the tracking store; an unreachable server is a clear error, not a long retry.
+    A SQLite store that does not exist yet is created whole (see :func:`ensure_sqlite_store`)."""
     uri = config.uri
     if uri.startswith(("http://", "https://")):
         try:
@@ -54,21 +71,124 @@ def connect(config: TrackingConfig):
         except OSError as exc:
             raise TrackingError(f"tracking server {uri} is unreachable ({exc}); check tracking.uri") from exc
     mlflow = _mlflow()
+    if _sqlite_path(uri) is not None:
+        ensure_sqlite_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///path`` URI (None for other stores and in-memory SQLite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout_s: float = 300.0):
+    """An exclusive inter-process lock on ``path`` (``fcntl.flock``; released when the process dies)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TrackingError(f"another job holds {path} for more than {timeout_s:.0f} s; "
+                                        f"try again when it has finished") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_sqlite_store(uri: str) -> None:
+    """Create a new SQLite tracking store atomically: under ``<db>.lock``, migrate a temporary file
+    in the same folder to MLflow's full schema, then ``os.replace`` it into place. Concurrent
+    commands wait for one another; a kill leaves either no store or a complete one."""
+    db = _sqlite_path(uri)
+    if db is None or (db.is_file() and db.stat().st_size > 0):
+        return
+    db = db.resolve()
+    with _file_lock(db.with_name(db.name + ".lock")):
+        if db.is_file() and db.stat().st_size > 0:
+            return  # another process created it while this one waited
+        for leftover in db.parent.glob(f".{db.name}.tmp-*"):  # a creator killed half-way (we hold the lock)
+            leftover.unlink(missing_ok=True)
+        tmp = db.with_name(f".{db.name}.tmp-{os.getpid()}")
+        try:
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            store = SqlAlchemyStore(f"sqlite:///{tmp}", (db.parent / "mlruns").as_uri())
+            store.engine.dispose()
+            os.replace(tmp, db)
+        except Exception as exc:
+            raise TrackingError(f"cannot create the tracking store {db}: {' '.join(str(exc).split())[:300]}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 def _experiment(mlflow, name: str, uri: str):
     """The experiment, created if needed; with a SQLite store its artifacts go to ``mlruns/`` beside
-    the database file (MLflow's default is ``./mlruns`` in whatever folder the command runs in)."""
+    the database file (MLflow's default is ``./mlruns`` in whatever folder the command runs in).
+    Two commands creating it at once both get it (the loser of the race reads the winner's)."""
+    from mlflow.exceptions import MlflowException
+
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         location = None
-        if uri.startswith("sqlite:///"):
-            location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
+        db = _sqlite_path(uri)
+        if db is not None:
+            location = (db.resolve().parent / "mlruns").as_uri()
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            if mlflow.get_experiment_by_name(name) is None:
+                raise
     return mlflow.set_experiment(name)
+
+
+def _process_tags() -> dict[str, str]:
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_abandoned_runs(client, experiment_id: str, now_ms: int | None = None) -> list[str]:
+    """Mark FAILED the RUNNING runs whose process is gone: on this host, their ``pql.pid`` is not
+    alive; elsewhere (or without the tag), they started more than ``STALE_AFTER_S`` ago."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    host, failed = socket.gethostname(), []
+    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    for run in runs:
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) == host and pid.isdigit():
+            dead = int(pid) != os.getpid() and not _alive(int(pid))
+        else:
+            dead = now_ms - int(run.info.start_time or now_ms) > STALE_AFTER_S * 1000
+        if dead:
+            client.set_terminated(run.info.run_id, "FAILED")
+            client.set_tag(run.info.run_id, "pql.abandoned", "process ended while the run was RUNNING")
+            log.warning("run %s was left RUNNING by a process that ended (killed?): marked FAILED",
+                        run.info.run_id)
+            failed.append(run.info.run_id)
+    return failed
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, str]:
@@ -114,13 +234,22 @@ def _metric_of_version(client, name: str, version: str, metric: str) -> float | 
 
 def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evaluation: EvaluationConfig,
                  figures: dict, tables: dict[str, pd.DataFrame], input_example: pd.DataFrame,
-                 output_example: pd.DataFrame, artifacts: list[Path] = ()) -> RunInfo:
-    """Log a training run and its model, register it and set the aliases."""
+                 output_example: pd.DataFrame, artifacts: list[Path] = (), promote_now: bool = True) -> RunInfo:
+    """Log a training run and its model, register it (alias ``challenger``, content hash tag).
+
+    ``promote_now=False`` leaves ``champion`` alone: call :func:`promote` once the run's artifacts
+    (``summary.json``) are complete. ``RunInfo.champion`` then says whether the model beats the current
+    champion now (what :func:`promote` will do unless another run promotes first)."""
     mlflow = connect(tracking)
     from mlflow.models import infer_signature
 
+    from .scorer import bundle_digest
+
     experiment = _experiment(mlflow, tracking.experiment, tracking.uri)
-    with mlflow.start_run(experiment_id=experiment.experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+    client = mlflow.MlflowClient()
+    fail_abandoned_runs(client, experiment.experiment_id)
+    with mlflow.start_run(experiment_id=experiment.experiment_id, tags=_process_tags()) as run, \
+            tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
         mlflow.log_params({f"split.{k}": f"{v[0]} .. {v[1]}" for k, v in result.plan.bounds().items()})
         mlflow.log_param("calibration.chosen", result.calibration["method"])
@@ -138,22 +267,41 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
             frame.to_csv(path, index=False)
             mlflow.log_artifact(str(path), "backtest")
         mlflow.log_dict(result.spec.to_dict(), "feature_spec.json")
-        bundle = result.scorer.save(Path(tmp) / "bundle")
+        bundle = result.scorer.save(Path(tmp) / "bundle", code_file=MODEL_CODE)
+        digest = bundle_digest(bundle)
+        mlflow.set_tag(HASH_TAG, digest)
         info = mlflow.pyfunc.log_model(
             name="model", python_model=MODEL_CODE, artifacts={"bundle": str(bundle)},
             signature=infer_signature(input_example, output_example, params={"reasons": True}),
             input_example=input_example, pip_requirements=_requirements())
-        version = mlflow.register_model(info.model_uri, tracking.registered_model)
-    client = mlflow.MlflowClient()
+        version = mlflow.register_model(info.model_uri, tracking.registered_model, tags={HASH_TAG: digest})
     name = tracking.registered_model
+    client.set_model_version_tag(name, version.version, HASH_TAG, digest)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
-    champion = _promote(client, name, version.version, result.metrics, evaluation)
-    return RunInfo(run.info.run_id, f"models:/{name}/{version.version}", str(version.version), champion,
-                   experiment.experiment_id)
+    run_info = RunInfo(run.info.run_id, f"models:/{name}/{version.version}", str(version.version), False,
+                       experiment.experiment_id)
+    if promote_now:
+        champion = _promote(client, name, version.version, result.metrics, evaluation)
+    else:
+        champion = _beats_champion(client, name, result.metrics, evaluation)[0]
+    return RunInfo(run_info.run_id, run_info.model_uri, run_info.version, champion, run_info.experiment_id)
 
 
-def _promote(client, name: str, version: str, metrics: dict, evaluation: EvaluationConfig) -> bool:
-    """Make ``version`` champion when it beats the current one on the champion metric (or there is none)."""
+def promote(run: RunInfo, tracking: TrackingConfig, evaluation: EvaluationConfig) -> bool:
+    """Move ``champion`` to the run's model version when it beats the current champion -- called last,
+    once the run's artifacts are complete: a run without ``summary.json`` is never promoted."""
+    mlflow = connect(tracking)
+    client = mlflow.MlflowClient()
+    logged = {a.path for a in client.list_artifacts(run.run_id)}
+    if "summary.json" not in logged:
+        log.warning("model version %s is not promoted: its run %s has no summary.json", run.version, run.run_id)
+        return False
+    metrics = dict(client.get_run(run.run_id).data.metrics)
+    return _promote(client, tracking.registered_model, run.version, metrics, evaluation)
+
+
+def _beats_champion(client, name: str, metrics: dict, evaluation: EvaluationConfig):
+    """(better, current champion version, its metric) on the champion metric."""
     metric = evaluation.champion_metric
     try:
         current = client.get_model_version_by_alias(name, CHAMPION).version
@@ -162,10 +310,20 @@ def _promote(client, name: str, version: str, metrics: dict, evaluation: Evaluat
     new = metrics.get(metric)
     old = _metric_of_version(client, name, current, metric) if current else None
     better = old is None or new is None or (new > old if evaluation.champion_higher_is_better else new < old)
+    return better, current, old
+
+
+def _promote(client, name: str, version: str, metrics: dict, evaluation: EvaluationConfig) -> bool:
+    """Make ``version`` champion when it beats the current one on the champion metric (or there is none)."""
+    metric = evaluation.champion_metric
+    new = metrics.get(metric)
+    better, current, old = _beats_champion(client, name, metrics, evaluation)
+    if str(current) == str(version):
+        return True
     if better:
         client.set_registered_model_alias(name, CHAMPION, version)
-        log.info("model version %s is the new champion (%s %.4f vs %s)", version, metric, new or float("nan"),
-                 "none" if old is None else f"{old:.4f}")
+        log.info("model version %s is the new champion (%s %.4f vs %s)", version, metric,
+                 float("nan") if new is None else new, "none" if old is None else f"{old:.4f}")
     else:
         log.info("model version %s stays challenger: %s %.4f does not beat champion v%s (%.4f)", version, metric,
                  new, current, old)
@@ -203,15 +361,118 @@ def resolve_model(uri: str | None, tracking: TrackingConfig) -> tuple[str, str]:
     return uri, uri
 
 
+_PICKLE_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib", ".dill")
+
+
+def _registered_version(client, uri: str):
+    """(name, version, content hash tag) of a ``models:/name@alias`` or ``models:/name/version`` URI;
+    None for other URIs (``runs:/``, paths)."""
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith("models:/"):
+        return None
+    rest = uri.removeprefix("models:/")
+    try:
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, version = rest.split("/", 1)
+            mv = client.get_model_version(name, version)
+    except (MlflowException, ValueError) as exc:
+        raise TrackingError(f"model {uri} is not in the registry: {' '.join(str(exc).split())[:200]}") from exc
+    return mv.name, str(mv.version), (mv.tags or {}).get(HASH_TAG)
+
+
+def _run_hash(client, uri: str) -> str | None:
+    if not uri.startswith("runs:/"):
+        return None
+    run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+    try:
+        return client.get_run(run_id).data.tags.get(HASH_TAG)
+    except Exception:
+        return None
+
+
+def verify_model_dir(local: str | Path, uri: str, digest: str | None = None) -> None:
+    """Refuse a downloaded model this pipeline did not write, before any of its code or data is loaded:
+    exactly the python_function flavor with MLflow's models-from-code loader and our code file, no
+    pickled model anywhere, and the bundle and code file matching their manifest (and ``digest``, the
+    content hash recorded at registration, when there is one)."""
+    import yaml
+
+    from .scorer import BundleError, verify_bundle
+
+    local = Path(local)
+
+    def refuse(why: str):
+        raise TrackingError(f"refusing to load model {uri}: {why}")
+
+    mlmodel = local / "MLmodel"
+    if not mlmodel.is_file():
+        refuse("it has no MLmodel file (not an MLflow model)")
+    try:
+        spec = yaml.safe_load(mlmodel.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        refuse(f"its MLmodel file does not parse ({type(exc).__name__})")
+    flavors = spec.get("flavors") if isinstance(spec, dict) else None
+    if not isinstance(flavors, dict) or set(flavors) != {"python_function"}:
+        refuse(f"its flavors are {sorted(flavors) if isinstance(flavors, dict) else flavors}, "
+               f"not this pipeline's python_function model")
+    pyfunc = flavors["python_function"] or {}
+    if "python_model" in pyfunc or pyfunc.get("loader_module") != CODE_LOADER:
+        refuse(f"it is a pickled or foreign pyfunc (loader {pyfunc.get('loader_module')!r}), "
+               f"not this pipeline's models-from-code model")
+    code_name = Path(str(pyfunc.get("model_code_path") or "")).name
+    if code_name != Path(MODEL_CODE).name:
+        refuse(f"its model code is {code_name or 'missing'!r}, not {Path(MODEL_CODE).name}")
+    if pyfunc.get("code"):
+        refuse("it ships extra code paths")
+    artifacts = pyfunc.get("artifacts") or {}
+    if set(artifacts) != {"bundle"} or (artifacts["bundle"] or {}).get("path") != "artifacts/bundle":
+        refuse("its artifacts are not this pipeline's scoring bundle")
+    pickles = sorted(p.relative_to(local).as_posix() for p in local.rglob("*")
+                     if p.suffix.lower() in _PICKLE_SUFFIXES)
+    if pickles:
+        refuse(f"it holds pickled objects: {pickles[:3]}")
+    try:
+        verify_bundle(local / "artifacts" / "bundle", local / code_name, digest)
+    except BundleError as exc:
+        refuse(str(exc))
+
+
 def load_model(uri: str, tracking: TrackingConfig):
-    """The logged pyfunc model; ``.unwrap_python_model().scorer`` is the bundle its ``predict`` uses."""
+    """The logged pyfunc model; ``.unwrap_python_model().scorer`` is the bundle its ``predict`` uses.
+
+    The model is downloaded and checked (:func:`verify_model_dir`) before MLflow loads it -- a
+    registered version must carry the content hash recorded at registration -- and loaded from that
+    same checked copy. Anything else is a :class:`TrackingError` (exit 4), in one line."""
     mlflow = connect(tracking)
     from mlflow.exceptions import MlflowException
 
-    try:
-        return mlflow.pyfunc.load_model(uri)
-    except (MlflowException, OSError) as exc:
-        raise TrackingError(f"cannot load model {uri}: {exc}") from exc
+    client = mlflow.MlflowClient()
+    registered = _registered_version(client, uri)
+    if registered is not None:
+        name, version, digest = registered
+        source = f"models:/{name}/{version}"  # the alias resolved once: what is checked is what is loaded
+        if not digest:
+            raise TrackingError(f"refusing to load model {uri}: version {version} of '{name}' was registered "
+                                f"without a content hash (not by this pipeline); retrain with `python -m train`")
+    else:
+        source, digest = uri, _run_hash(client, uri)
+    with tempfile.TemporaryDirectory(prefix="pql-model-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp)
+        except (MlflowException, OSError) as exc:
+            raise TrackingError(f"cannot load model {uri}: {' '.join(str(exc).split())[:300]}") from exc
+        verify_model_dir(local, uri, digest)
+        try:
+            return mlflow.pyfunc.load_model(local)
+        except PipelineError:
+            raise
+        except Exception as exc:  # verified, yet not loadable: still one line, never a traceback
+            raise TrackingError(f"cannot load model {uri}: {type(exc).__name__}: "
+                                f"{' '.join(str(exc).split())[:300]}") from exc
 
 
 def log_scoring(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[str, float],
@@ -219,7 +480,9 @@ def log_scoring(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[
     """Record one scoring run (counts per tier, score distribution, drift) in the serve experiment."""
     mlflow = connect(tracking)
     experiment = _experiment(mlflow, tracking.serve_experiment, tracking.uri)
-    with mlflow.start_run(experiment_id=experiment.experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+    fail_abandoned_runs(mlflow.MlflowClient(), experiment.experiment_id)
+    with mlflow.start_run(experiment_id=experiment.experiment_id, tags=_process_tags()) as run, \
+            tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(_finite(metrics))
         for name, frame in tables.items():
