@@ -1,21 +1,20 @@
 """python -m features as_of=DATE output=PATH -- the feature table at one snapshot."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from features.app import CONF_DIR, exits_cleanly, log, plain
-from features.build import build_features, plan_features
-from features.config import DataConfig, FeatureConfig
-from features.io import check_output, write_file
-from features.load import load_tables
-from features.sources import input_files
-from features.windows import to_timestamp
+from features.app import command, log, plain
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="features")
-@exits_cleanly
+@command("features")
 def main(cfg: DictConfig) -> None:
+    from features.build import build_features, plan_features  # loaded once the config has been checked
+    from features.config import DataConfig, FeatureConfig
+    from features.io import check_output, write_file
+    from features.load import load_tables
+    from features.sources import input_files
+    from features.windows import to_timestamp
+
     as_of = to_timestamp(cfg.as_of)
     data = DataConfig.from_mapping(plain(cfg.data))
     inputs = input_files(data)  # outputs are checked before any work: never over an input, never a folder
