@@ -1,17 +1,30 @@
-"""python -m serve as_of=DATE -- the nightly batch job: score every eligible account, write atomically."""
+"""python -m serve as_of=DATE -- the nightly batch job: score every eligible account, write atomically.
+
+Its log goes to the console and to ``serve.log`` in Hydra's run folder (``hydra.run.dir``, default
+``outputs/<date>/<time>/``), failures included: the one-line reason a scheduler sees on stderr is
+logged there too, as an ERROR line.
+"""
 from __future__ import annotations
 
 import hydra
 from omegaconf import DictConfig
 
 from features.app import CONF_DIR, exits_cleanly, log, plain
+from features.errors import PipelineError
 from serve.job import run_job
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="serve")
 @exits_cleanly
 def main(cfg: DictConfig) -> None:
-    job = run_job(plain(cfg))
+    try:
+        job = run_job(plain(cfg))
+    except PipelineError as exc:  # the reason in the run's log file too (stderr gets it from exits_cleanly)
+        log.error("failed (exit %d): %s", exc.exit_code, exc)
+        raise
+    except Exception as exc:
+        log.error("failed (exit 1): %s: %s", type(exc).__name__, " ".join(str(exc).split())[:500])
+        raise
     tiers = job.scores["pql_tier"].value_counts().sort_index()
     log.info("as of %s: %s accounts scored with %s (version %s) -> %s", job.as_of, f"{len(job.scores):,}",
              job.model_uri, job.model_version, job.written_to)

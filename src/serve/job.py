@@ -16,7 +16,7 @@ from train.settings import TrackingConfig
 
 from .batch import score_accounts
 from .monitor import Monitoring, monitor
-from .write import LOCK_WAIT_SECONDS, check_target, write_scores
+from .write import LOCK_WAIT_SECONDS, check_target, output_of, write_scores
 
 log = logging.getLogger("pql")
 
@@ -37,7 +37,8 @@ def run_job(config: dict[str, Any]) -> ServeJob:
     score, write, record."""
     as_of = to_timestamp(config["as_of"])
     data = DataConfig.from_mapping(config["data"])
-    check_target(config["output"], as_of, input_files(data))  # a bad output fails before any work
+    output = output_of(config)  # output, or output_dir + output_pattern
+    check_target(output, as_of, input_files(data))  # a bad output fails before any work
     track = TrackingConfig(**config["tracking"])
     uri, version = tracking.resolve_model(config.get("model_uri"), track)
     model = tracking.load_model(uri, track)
@@ -47,7 +48,7 @@ def run_job(config: dict[str, Any]) -> ServeJob:
         log.info(line)
     scores, features = score_accounts(tables, model, scorer.spec, as_of, version,
                                       progress=bool(config.get("progress", False)))
-    where = write_scores(scores, config["output"], config.get("output_table", "pql_scores"), as_of,
+    where = write_scores(scores, output, config.get("output_table", "pql_scores"), as_of,
                          float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
     checks = monitor(scores, features, scorer.reference, int(config["evaluation"]["capacity_per_week"]),
                      float(config["monitoring"]["psi_warn"]))

@@ -1,0 +1,206 @@
+"""Ops details of python -m serve: file permissions follow the umask, a date in the output path without
+quoting gymnastics (what the README's "Scheduling serve" shows, run as printed), the run's log file,
+and a missing PostgreSQL driver named as the extra to install."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.errors import ConfigError
+from serve.write import check_target, output_of, sql_url, target, write_scores
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = pd.Timestamp("2024-12-02")
+
+
+def scheduling_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Scheduling `serve`")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def cron_lines() -> list[str]:
+    """The crontab lines of the README's scheduling section (comments left out)."""
+    block = re.search(r"^```cron\n(.*?)^```", scheduling_section(), re.S | re.M).group(1)
+    return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def cron_command(line: str, replace: dict[str, str], extra: list[str]) -> str:
+    """What cron hands to /bin/sh for ``line``: the schedule fields dropped, ``\\%`` unescaped (cron
+    turns a bare % into a newline); ``replace`` moves the README's paths and hosts to the test's own,
+    and ``extra`` overrides go right after ``python -m serve``'s arguments (before the redirection)."""
+    command = line.split(None, 5)[5].replace("\\%", "%")
+    for old, new in replace.items():
+        assert old in command, (old, command)
+        command = command.replace(old, new)
+    head, redirect, tail = command.partition(" >> ")
+    return f"{head} {' '.join(shlex.quote(e) for e in extra)}{redirect}{tail}"
+
+
+def serve_overrides(trained, run_dir: Path) -> list[str]:
+    return [*trained.demo, f"tracking.uri={trained.uri}", f"hydra.run.dir={run_dir}"]
+
+
+def _scores(as_of=AS_OF) -> pd.DataFrame:
+    return pd.DataFrame({"account_id": ["a", "b"], "as_of": [as_of, as_of], "score": [0.1, 0.2]})
+
+
+def _mode(path: Path) -> str:
+    return stat.filemode(path.stat().st_mode)
+
+
+# -- permissions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("mask, expected", [(0o022, "-rw-r--r--"), (0o027, "-rw-r-----"), (0o002, "-rw-rw-r--")])
+def test_output_files_honour_the_umask(tmp_path, suffix, mask, expected):
+    out = tmp_path / f"scores{suffix}"
+    old = os.umask(mask)
+    try:
+        write_scores(_scores(), str(out), "pql_scores", AS_OF)
+        assert _mode(out) == expected
+        out.chmod(0o600)  # yesterday's file, written before this fix: today's run gives it the umask's mode
+        write_scores(_scores(), str(out), "pql_scores", AS_OF)
+        assert _mode(out) == expected
+    finally:
+        os.umask(old)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left behind
+
+
+# -- a date in the output path ------------------------------------------------------------------
+
+
+def test_output_dir_with_a_pattern_gives_one_file_per_day():
+    config = {"output": None, "output_dir": "/srv/scores", "output_pattern": "scores_{date}.parquet"}
+    assert target(output_of(config), pd.Timestamp("2025-06-09 02:15")) == "/srv/scores/scores_2025-06-09.parquet"
+    assert target("s/{as_of}.csv", AS_OF) == "s/2024-12-02.csv"
+    assert output_of({"output": None, "output_dir": None}) == "scores.parquet"  # the default is unchanged
+    assert output_of({"output": "x.csv", "output_dir": None}) == "x.csv"
+
+
+def test_output_dir_mistakes_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="give one of them"):
+        output_of({"output": "x.parquet", "output_dir": "scores"})
+    with pytest.raises(ConfigError, match="must be a file name"):
+        output_of({"output": None, "output_dir": "scores", "output_pattern": "a/{date}.parquet"})
+    with pytest.raises(ConfigError, match=r"\{day\}"):
+        check_target(str(tmp_path / "{day}.parquet"), AS_OF, [])
+
+
+def _cfg_output(args: list[str], shell: bool = False) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "serve", *args, "--cfg", "job"]
+    if shell:  # the arguments exactly as a shell reads them from the README
+        return subprocess.run(["/bin/sh", "-c", " ".join([shlex.quote(sys.executable), "-m", "serve", *args,
+                                                          "--cfg", "job"])],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_bare_braces_fail_in_hydra_as_the_readme_says():
+    section = scheduling_section()
+    bare = "output=scores/{date}.parquet"
+    assert f"bare `{bare}` fails" in " ".join(section.split())
+    out = _cfg_output([bare])
+    assert out.returncode != 0 and "mismatched input '{'" in out.stderr
+
+
+def test_the_readme_quoting_of_a_date_in_output_works(trained, tmp_path):
+    quoted = re.search(r"`(\"output='[^`]*\{date\}[^`]*'\")`", scheduling_section()).group(1)
+    assert quoted == "\"output='scores/{date}.parquet'\""
+    shown = _cfg_output([quoted], shell=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "output: scores/{date}.parquet" in shown.stdout
+    # and a real run with it, from a shell, as printed
+    command = " ".join([shlex.quote(sys.executable), "-m", "serve", "as_of=2024-12-02", quoted,
+                        *map(shlex.quote, serve_overrides(trained, tmp_path / "run"))])
+    run = subprocess.run(["/bin/sh", "-c", f"umask 022 && {command}"], capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    written = tmp_path / "scores" / "2024-12-02.parquet"
+    assert len(pd.read_parquet(written)) > 0 and _mode(written) == "-rw-r--r--"
+
+
+def test_the_readme_cron_line_with_output_dir_runs_as_printed(trained, tmp_path):
+    line = next(line for line in cron_lines() if "output_dir=" in line)
+    work, scores, cron_log, run_dir = tmp_path / "pql", tmp_path / "scores", tmp_path / "cron.log", tmp_path / "run"
+    work.mkdir()
+    command = cron_command(line, {"cd /opt/pql": f"cd {shlex.quote(str(work))}",
+                                  ".venv/bin/python": shlex.quote(sys.executable),
+                                  "/srv/pql/scores": shlex.quote(str(scores)),
+                                  "/var/log/pql-serve.log": shlex.quote(str(cron_log))},
+                           serve_overrides(trained, run_dir))
+    old = os.umask(0o077)  # the line's own `umask 022` must win over the caller's
+    try:
+        run = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=600)
+    finally:
+        os.umask(old)
+    assert run.returncode == 0, cron_log.read_text()[-3000:] if cron_log.exists() else run.stderr
+    today = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+    written = scores / f"scores_{today}.parquet"
+    frame = pd.read_parquet(written)
+    assert len(frame) > 0 and (frame["as_of"] == pd.Timestamp(today)).all()
+    assert _mode(written) == "-rw-r--r--"
+    assert f"scores_{today}.parquet" in cron_log.read_text()  # console output went to the redirect
+    # the run's own log file, in its run folder, holds the run's lines
+    log = (run_dir / "serve.log").read_text()
+    assert "accounts scored" in log and str(written) in log and "PQL tiers" in log
+    assert (run_dir / ".hydra" / "overrides.yaml").is_file()
+
+
+# -- the run's log file -------------------------------------------------------------------------
+
+
+def test_a_failed_run_leaves_its_reason_in_serve_log(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "serve", f"tracking.uri=sqlite:///{tmp_path}/none.db",
+                          f"output={tmp_path}/s.parquet", f"hydra.run.dir={tmp_path}/run"],
+                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert out.returncode == 4
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1  # the scheduler's one line is unchanged
+    log = (tmp_path / "run" / "serve.log").read_text()
+    assert "ERROR" in log and "failed (exit 4)" in log and "python -m train" in log
+
+
+def test_the_default_run_folder_holds_serve_log(trained, tmp_path):
+    """Without hydra.run.dir the log lands where the README says: outputs/YYYY-MM-DD/HH-MM-SS/serve.log."""
+    out = subprocess.run([sys.executable, "-m", "serve", *trained.demo, f"tracking.uri={trained.uri}",
+                          "as_of=2024-12-02", f"output={tmp_path}/s.csv"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    logs = list((tmp_path / "outputs").glob("*/*/serve.log"))
+    assert len(logs) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", "/".join(logs[0].parts[-3:-1]))
+    assert "accounts scored" in logs[0].read_text()
+
+
+# -- PostgreSQL without its driver ----------------------------------------------------------------
+
+
+def test_postgresql_urls_use_psycopg():
+    assert sql_url("postgresql://pql@db/crm").drivername == "postgresql+psycopg"
+    assert sql_url("postgres://pql@db/crm").drivername == "postgresql+psycopg"
+    assert sql_url("postgresql+psycopg://pql@db/crm").drivername == "postgresql+psycopg"
+    assert sql_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_a_missing_postgresql_driver_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` raises ImportError
+    with pytest.raises(ConfigError, match=re.escape("pip install -e '.[postgres]'")) as err:
+        check_target("postgresql://pql@db/crm", AS_OF, [])
+    assert err.value.exit_code == 2 and "\n" not in str(err.value)
+
+
+def test_the_postgres_extra_is_declared_and_in_dev():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    psycopg = [r for r in extras["postgres"] if r.startswith("psycopg[binary]")]
+    assert psycopg and set(psycopg) <= set(extras["dev"])  # the README's `.[dev]` test command covers it
