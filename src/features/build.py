@@ -121,7 +121,11 @@ def _window_columns(prefix: str, group: str, windows: Iterable[int | None], text
     return out
 
 
-def _readable(slug: str) -> str:
+def _readable(slug: str, raw: str | None = None) -> str:
+    """How a reason names an event type: its snake_case words, or its own name when the slug is a hash
+    (a name in a script with no ASCII form); braces are dropped so the name is safe in a template."""
+    if raw is not None and nm.short_hash(raw) in slug:
+        return " ".join(raw.split())[:60].replace("{", "(").replace("}", ")").replace("'", "’")
     return slug.replace("_", " ")
 
 
@@ -157,11 +161,11 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
     cols: list[Column] = []
     slugs = dict(zip(chosen, nm.unique_slugs(chosen)))
     for event in chosen:
-        e = _readable(slugs[event])
+        e = _readable(slugs[event], event)
         cols += _window_columns(slugs[event], "usage", all_windows, f"'{e}' {{{{value}}}} time{{{{s}}}} {{when}}",
                                 f"no '{e}' {{when}}")
     for event in quantity:
-        e = _readable(slugs[event])
+        e = _readable(slugs[event], event)
         cols += _window_columns(slugs[event], "usage", all_windows, f"total quantity of '{e}' {{when}}: {{{{value}}}}",
                                 f"no quantity of '{e}' {{when}}", kind="quantity")
     cols += _window_columns(nm.ALL_EVENTS, "usage", windows, "{{value}} product action{{s}} {when}",
@@ -188,13 +192,13 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
                        zero="signed up less than a day ago"))
     key_slugs = dict(zip(keys, nm.unique_slugs(keys)))
     for event in keys:
-        readable = _readable(key_slugs[event])
+        readable = _readable(key_slugs[event], event)
         cols.append(Column(nm.days_to_first(key_slugs[event]), "days", "usage",
                            f"first '{readable}' {{value}} day{{s}} after signup", missing=f"no '{readable}' yet",
                            zero=f"first '{readable}' less than a day after signup"))
     touch_slugs = dict(zip(touches, nm.unique_slugs(touches)))
     for touch in touches:
-        readable = _readable(touch_slugs[touch])
+        readable = _readable(touch_slugs[touch], touch)
         cols += _window_columns(nm.touch_prefix(touch_slugs[touch]), "touch", all_windows,
                                 f"'{readable}' {{{{value}}}} time{{{{s}}}} {{when}}", f"no '{readable}' {{when}}")
     if tables.touches is not None:

@@ -126,3 +126,19 @@ def test_a_fit_column_named_like_an_output_column_is_an_error(column):
     spec = plan_features(tables, T, FeatureConfig(windows=(7,)))
     with pytest.raises(DataError, match=f"column '{column}': has the name of a column the pipeline writes"):
         build_features(tables, [T], spec)
+
+
+def test_reasons_name_a_non_latin_event_by_its_own_name(make_frames):
+    import pandas as pd
+
+    from features.build import plan_features
+    from features.config import FeatureConfig
+    from features.load import load_frames
+
+    frames = make_frames()
+    frames["events"] = pd.DataFrame({"account_id": ["a"], "event": ["タスク作成"], "timestamp": [pd.Timestamp("2024-01-10")],
+                                     "user_id": ["u1"], "quantity": [1.0]})
+    tables, _ = load_frames(frames)
+    spec = plan_features(tables, "2024-02-01", FeatureConfig())
+    column = next(c for c in spec.columns if c.name.endswith("_count_7d") and c.name.startswith("ev_"))
+    assert "タスク作成" in column.text and "タスク作成" in column.zero
