@@ -6,17 +6,16 @@ logged there too, as an ERROR line.
 """
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from features.app import CONF_DIR, exits_cleanly, log, plain
+from features.app import command, log, plain
 from features.errors import PipelineError
-from serve.job import run_job
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="serve")
-@exits_cleanly
+@command("serve")
 def main(cfg: DictConfig) -> None:
+    from serve.job import run_job  # MLflow, LightGBM: loaded once the config has been checked
+
     try:
         job = run_job(plain(cfg))
     except PipelineError as exc:  # the reason in the run's log file too (stderr gets it from exits_cleanly)
