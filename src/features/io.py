@@ -26,6 +26,10 @@ def write_file(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
+        # mkstemp creates the file 0600: give it the mode a plain open() would have (0666 less the umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)  # atomic on POSIX within one file system
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
