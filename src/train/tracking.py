@@ -56,6 +56,8 @@ def _mlflow():
     # imported lazily: `import mlflow` costs ~3 s, and only commands that track need it
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # no download progress bars on stderr: an error must stay the one line there
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     return mlflow
@@ -435,10 +437,11 @@ def verify_model_dir(local: str | Path, uri: str, digest: str | None = None) -> 
                      if p.suffix.lower() in _PICKLE_SUFFIXES)
     if pickles:
         refuse(f"it holds pickled objects: {pickles[:3]}")
+    bundle = local / "artifacts" / "bundle"
     try:
-        verify_bundle(local / "artifacts" / "bundle", local / code_name, digest)
-    except BundleError as exc:
-        refuse(str(exc))
+        verify_bundle(bundle, local / code_name, digest)
+    except BundleError as exc:  # name the model, not the temporary folder it was checked in
+        refuse(str(exc).replace(f"model bundle {bundle}", "its bundle").replace(f"model code {local}/", "its code "))
 
 
 def load_model(uri: str, tracking: TrackingConfig):

@@ -7,6 +7,7 @@ before LightGBM or MLflow reads any of it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,25 @@ from train import tracking
 from train.scorer import BundleError, Scorer, write_manifest
 from train.settings import TrackingConfig
 from train.tracking import TrackingError
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_uris():
+    """tracking.connect() points MLflow (and, through MLFLOW_*_URI, every later subprocess) at a test's
+    own store: put the session's back afterwards so later tests still find their models."""
+    import mlflow
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {name: os.environ.get(name) for name in names}
+    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    yield
+    mlflow.set_tracking_uri(uris[0])
+    mlflow.set_registry_uri(uris[1])
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
@@ -239,5 +259,6 @@ def test_serve_refuses_a_cloudpickle_model_uri(trained, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 4, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith("error: refusing to load model")
+    assert "Downloading artifacts" not in done.stderr
     assert "Traceback" not in done.stderr
     assert not out.exists() and not marker.exists()
