@@ -159,6 +159,10 @@ def check_config(cfg: DictConfig, command: str | None = None) -> None:
         except (oc_errors.ValidationError, oc_errors.ConfigKeyError, oc_errors.ConfigAttributeError,
                 oc_errors.ConfigTypeError) as exc:
             raise schema_error(exc, group, OmegaConf.structured(schema)) from exc
+    if cfg.get("evaluation") is not None and "champion_metric" in cfg.evaluation:
+        from train.settings import check_champion_metric
+
+        check_champion_metric(cfg.evaluation.champion_metric)
     for key in ("progress", "debug"):
         if key in cfg and not OmegaConf.is_missing(cfg, key) and not isinstance(cfg[key], bool):
             raise ConfigError(f"config key '{key}': {cfg[key]!r} is not true or false")

@@ -35,13 +35,29 @@ class ModelConfig:
         return cls(name=values.pop("name", "lightgbm"), settings=values)
 
 
+# metrics a new model can be promoted on, and whether higher is better (all measured on the same rows)
+CHAMPION_METRICS = {"pr_auc": True, "roc_auc": True, "precision_at_capacity": True, "lift_at_capacity": True,
+                    "log_loss": False, "brier": False}
+
+
+def check_champion_metric(name: object) -> None:
+    """An unknown ``evaluation.champion_metric`` is a config error (it would otherwise promote every model)."""
+    if name not in CHAMPION_METRICS:
+        from features.errors import ConfigError
+
+        raise ConfigError(f"evaluation.champion_metric: '{name}' is not one of {sorted(CHAMPION_METRICS)}")
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
     capacity_per_week: int = 50
     top_fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
     ece_bins: int = 10
     champion_metric: str = "pr_auc"
-    champion_higher_is_better: bool = True
+    champion_higher_is_better: bool = True  # kept for old configs; the metric decides (CHAMPION_METRICS)
+
+    def __post_init__(self) -> None:
+        check_champion_metric(self.champion_metric)
 
 
 @dataclass(frozen=True)
