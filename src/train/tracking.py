@@ -176,7 +176,11 @@ def fail_abandoned_runs(client, experiment_id: str, now_ms: int | None = None) -
     alive; elsewhere (or without the tag), they started more than ``STALE_AFTER_S`` ago."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     host, failed = socket.gethostname(), []
-    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    try:
+        runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    except Exception as exc:  # housekeeping: never the reason a run fails
+        log.warning("could not look for abandoned runs: %s", " ".join(str(exc).split())[:200])
+        return failed
     for run in runs:
         tags = run.data.tags
         pid = tags.get(PID_TAG, "")
