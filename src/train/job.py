@@ -64,11 +64,13 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     # pql_tier is empty for many accounts: declared as double, since MLflow's "long" cannot be missing
     output_example = result.scorer.score(example).astype({"pql_tier": "float64"})
     run = tracking.log_training(result, config, tracking_config, settings.evaluation, figures, tables_out,
-                                example, output_example, [predictions])
+                                example, output_example, [predictions], promote_now=False)
     plots.close(figures)
     data_out = summary(result, run.run_id, run.model_uri, run.version, run.champion)
     path = write_summary(data_out, out_dir / "summary.json")
     tracking.log_summary(run.run_id, path, tracking_config)
+    # the champion alias moves last: a run killed before this point never becomes the model serve loads
+    tracking.promote(run, tracking_config, settings.evaluation)
     return TrainJob(result, data_out, path, report(result, data_out))
 
 
