@@ -192,13 +192,46 @@ def verify_bundle(folder: str | Path, code_file: str | Path | None = None, diges
                               f"(its sha256 differs from the bundle manifest's); refusing to run it")
 
 
+def cast_input(frame: pd.DataFrame, spec: FeatureSpec, table: str = "model input") -> pd.DataFrame:
+    """The spec's columns of ``frame``, in order, as the model scores them: numeric columns as
+    float64 (integer counts, floats, booleans, numbers as text, nulls), fit categoricals as text or
+    None (``category``, ``string``, object; numbers in a text column are read as their text).
+    Other columns (``account_id``, ``as_of``, ...) are left out. A missing column or a value that is
+    not a number in a numeric column is a :class:`~features.errors.DataError` (one line).
+
+    Accepts what ``python -m features`` writes, as it is, and what JSON gives a model server."""
+    from features.errors import DataError
+
+    missing = [n for n in spec.names if n not in frame.columns]
+    if missing:
+        raise DataError(table, missing[0], f"is missing ({len(missing)} of {len(spec.names)} spec columns "
+                                           f"missing: {missing[:5]})")
+    categorical = set(spec.categorical)
+    out = {}
+    for name in spec.names:
+        values = frame[name]
+        if name in categorical:
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype("object")
+            text = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+            out[name] = text.astype("object").where(values.notna(), None)
+        elif pd.api.types.is_bool_dtype(values.dtype) or (pd.api.types.is_numeric_dtype(values.dtype)
+                                                          and not isinstance(values.dtype, pd.CategoricalDtype)):
+            out[name] = values.astype("float64")
+        else:
+            try:
+                out[name] = pd.to_numeric(values.astype("object").where(values.notna(), None),
+                                          errors="raise").astype("float64")
+            except (ValueError, TypeError):
+                bad = values[pd.to_numeric(values.astype("object"), errors="coerce").isna() & values.notna()]
+                raise DataError(table, name, f"should be numeric but holds {str(bad.iloc[0])[:40]!r}") from None
+    return pd.DataFrame(out, index=frame.index)
+
+
 def model_input(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """The spec's columns with categoricals as text: the pyfunc signature's input (strings and doubles)."""
-    X = spec.align(features)
-    for name in spec.categorical:
-        X[name] = X[name].astype("object").where(X[name].notna(), None)
-    return X.astype({n: "float64" for n in spec.names if n not in spec.categorical})
+    """The spec's columns with categoricals as text and numbers as doubles (see :func:`cast_input`)."""
+    return cast_input(features, spec, table="features")
 
 
-__all__ = ["Scorer", "BundleError", "model_input", "verify_bundle", "write_manifest", "bundle_digest",
+__all__ = ["Scorer", "BundleError", "model_input", "cast_input", "verify_bundle", "write_manifest", "bundle_digest",
            "SCORE_COLUMNS"]

@@ -43,7 +43,9 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 HASH_TAG, PID_TAG, HOST_TAG = "pql.content_sha256", "pql.pid", "pql.host"
 STALE_AFTER_S = 2 * 24 * 3600  # a RUNNING run of another host (or without a pid) this old is abandoned
 CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
-_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "duckdb", "skops", "mlflow")
+# what the model's code (pyfunc_model.py and the modules it ships, train.model_code) imports to load and
+# predict: scipy is scikit-learn's, pyarrow pandas' string and Parquet backend; duckdb is never imported there
+_REQUIREMENTS = ("mlflow", "lightgbm", "scikit-learn", "scipy", "pandas", "numpy", "pyarrow", "skops")
 
 
 class TrackingError(PipelineError):
@@ -247,8 +249,10 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
     (``summary.json``) are complete. ``RunInfo.champion`` then says whether the model beats the current
     champion now (what :func:`promote` will do unless another run promotes first)."""
     mlflow = connect(tracking)
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
 
+    from . import model_code
     from .scorer import bundle_digest
 
     experiment = _experiment(mlflow, tracking.experiment, tracking.uri)
@@ -274,12 +278,20 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
             mlflow.log_artifact(str(path), "backtest")
         mlflow.log_dict(result.spec.to_dict(), "feature_spec.json")
         bundle = result.scorer.save(Path(tmp) / "bundle", code_file=MODEL_CODE)
+        # the project modules the model code imports ship with it (code_paths), hashed into the manifest:
+        # the model loads without this project installed, and the content hash covers that code too
+        code_paths = model_code.stage(Path(tmp) / "code")
+        model_code.add_to_manifest(bundle, model_code.file_hashes(Path(tmp) / "code"))
         digest = bundle_digest(bundle)
         mlflow.set_tag(HASH_TAG, digest)
+        # inputs: every spec column by name, of MLflow's Any type -- predict casts (pyfunc_model.py's
+        # docstring): MLflow's own enforcement refuses int64 counts as double and pandas categoricals
+        inferred = infer_signature(input_example, output_example, params={"reasons": True})
+        signature = ModelSignature(Schema([ColSpec(AnyType(), n) for n in result.spec.names]),
+                                   inferred.outputs, inferred.params)
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=MODEL_CODE, artifacts={"bundle": str(bundle)},
-            signature=infer_signature(input_example, output_example, params={"reasons": True}),
-            input_example=input_example, pip_requirements=_requirements())
+            name="model", python_model=MODEL_CODE, artifacts={"bundle": str(bundle)}, code_paths=code_paths,
+            signature=signature, input_example=input_example, pip_requirements=_requirements())
         version = mlflow.register_model(info.model_uri, tracking.registered_model, tags={HASH_TAG: digest})
     name = tracking.registered_model
     client.set_model_version_tag(name, version.version, HASH_TAG, digest)
@@ -404,10 +416,15 @@ def verify_model_dir(local: str | Path, uri: str, digest: str | None = None) -> 
     """Refuse a downloaded model this pipeline did not write, before any of its code or data is loaded:
     exactly the python_function flavor with MLflow's models-from-code loader and our code file, no
     pickled model anywhere, and the bundle and code file matching their manifest (and ``digest``, the
-    content hash recorded at registration, when there is one)."""
+    content hash recorded at registration, when there is one), and the code it ships (``code_paths``)
+    exactly the files and sha256 its manifest lists."""
+    import json
+
     import yaml
 
-    from .scorer import BundleError, verify_bundle
+    from .model_code import MANIFEST_KEY as SHIPPED_KEY
+    from .model_code import verify_shipped_code
+    from .scorer import MANIFEST, BundleError, verify_bundle
 
     local = Path(local)
 
@@ -432,8 +449,9 @@ def verify_model_dir(local: str | Path, uri: str, digest: str | None = None) -> 
     code_name = Path(str(pyfunc.get("model_code_path") or "")).name
     if code_name != Path(MODEL_CODE).name:
         refuse(f"its model code is {code_name or 'missing'!r}, not {Path(MODEL_CODE).name}")
-    if pyfunc.get("code"):
-        refuse("it ships extra code paths")
+    shipped = pyfunc.get("code")
+    if shipped not in (None, "code"):
+        refuse(f"its code paths are in {shipped!r}, not this pipeline's 'code' folder")
     artifacts = pyfunc.get("artifacts") or {}
     if set(artifacts) != {"bundle"} or (artifacts["bundle"] or {}).get("path") != "artifacts/bundle":
         refuse("its artifacts are not this pipeline's scoring bundle")
@@ -446,6 +464,15 @@ def verify_model_dir(local: str | Path, uri: str, digest: str | None = None) -> 
         verify_bundle(bundle, local / code_name, digest)
     except BundleError as exc:  # name the model, not the temporary folder it was checked in
         refuse(str(exc).replace(f"model bundle {bundle}", "its bundle").replace(f"model code {local}/", "its code "))
+    # the code it ships (code_paths, put first on sys.path at load): exactly the files the manifest --
+    # covered by the registration hash, checked above -- lists with their sha256, nothing else
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    if shipped:
+        why = verify_shipped_code(local / shipped, manifest, code_name)
+        if why:
+            refuse(why)
+    elif manifest.get(SHIPPED_KEY):
+        refuse("the code its manifest lists is not shipped with it (no code paths)")
 
 
 def load_model(uri: str, tracking: TrackingConfig):
