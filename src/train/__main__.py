@@ -10,7 +10,11 @@ from features.app import command, log, plain, run_dir
 def main(cfg: DictConfig) -> None:
     from train.job import run_job  # LightGBM, MLflow: loaded once the config has been checked
 
-    job = run_job(plain(cfg), run_dir())
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra = HydraConfig.get()
+    job = run_job(plain(cfg), run_dir(), overrides=list(hydra.overrides.task), sweep=hydra.mode == RunMode.MULTIRUN)
     print(job.report)
     log.info("summary: %s", job.summary_path)
 

@@ -1,19 +1,24 @@
 """The training job as one call: config in, tracked run and ``summary.json`` out (``__main__`` and tests use it)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from features.build import build_features
 from features.config import DataConfig
+from features.errors import PipelineError
 from features.load import load_tables
 from features.rulesets import resolve_rules
 
 from . import plots, tracking
 from .pipeline import TrainResult, run_training
+from .promotion import Decision, compare, incompatibility
 from .scorer import model_input
-from .settings import TrackingConfig, TrainSettings
+from .settings import EvaluationConfig, TrackingConfig, TrainSettings
 from .summary import report, summary, write_summary
 
 log = logging.getLogger("pql")
@@ -40,9 +45,11 @@ def settings_for(config: dict[str, Any], conf_dir: str | Path) -> tuple[TrainSet
     return settings, data, [rules.note] if rules.note else []
 
 
-def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None = None) -> TrainJob:
+def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None = None,
+            overrides: list[str] = (), sweep: bool = False) -> TrainJob:
     """Load the data, backtest and train, log everything to MLflow, write ``out_dir/summary.json`` and
-    ``out_dir/predictions.parquet`` (the backtest's predictions)."""
+    ``out_dir/predictions.parquet`` (the backtest's predictions), then decide the promotion.
+    ``sweep``: a job of a ``--multirun`` sweep (it never moves the champion unless forced)."""
     from features.app import CONF_DIR
 
     settings, data, notes = settings_for(config, conf_dir or CONF_DIR)
@@ -52,8 +59,10 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
         log.info(line)
     result = run_training(tables, settings)
     result.notes.extend(notes)
+    result.scorer.meta.update(data_source=data_source(data), data_fingerprint=fingerprint(config["data"]))
     example = model_input(result.input_example, result.spec)
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     predictions = out_dir / "predictions.parquet"
     result.test.to_parquet(predictions, index=False)
     tables_out = {"comparison.csv": result.comparison, "deciles.csv": result.deciles,
@@ -64,14 +73,74 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     # pql_tier is empty for many accounts: declared as double, since MLflow's "long" cannot be missing
     output_example = result.scorer.score(example).astype({"pql_tier": "float64"})
     run = tracking.log_training(result, config, tracking_config, settings.evaluation, figures, tables_out,
-                                example, output_example, [predictions], promote_now=False)
+                                example, output_example, [predictions], promote_now=False,
+                                overrides=list(overrides))
     plots.close(figures)
-    data_out = summary(result, run.run_id, run.model_uri, run.version, run.champion)
+    decision = decide(result, tables, run.version, tracking_config, settings.evaluation, sweep)
+    data_out = summary(result, run.run_id, run.model_uri, run.version, decision.promote)
+    data_out["promotion"] = decision.to_dict()
     path = write_summary(data_out, out_dir / "summary.json")
     tracking.log_summary(run.run_id, path, tracking_config)
     # the champion alias moves last: a run killed before this point never becomes the model serve loads
-    tracking.promote(run, tracking_config, settings.evaluation)
+    tracking.promote(run, tracking_config, decision)
     return TrainJob(result, data_out, path, report(result, data_out))
+
+
+def data_source(data: DataConfig) -> str:
+    """Where the data came from, for people (tags, descriptions)."""
+    if data.dir:
+        return f"folder {Path(data.dir).resolve()}"
+    if data.duckdb:
+        return f"DuckDB {Path(data.duckdb).resolve()}"
+    return "demo world"
+
+
+def fingerprint(data_config: dict) -> str:
+    """A short hash of the data source and its mapping: two models with different fingerprints did not
+    learn from the same data (paths are made absolute; the demo world's size and seed count)."""
+    cfg = dict(data_config)
+    for key in ("dir", "duckdb"):
+        if cfg.get(key):
+            cfg[key] = str(Path(cfg[key]).resolve())
+    if cfg.get("dir") or cfg.get("duckdb"):
+        cfg.pop("demo", None)
+    text = json.dumps(cfg, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def decide(result: TrainResult, tables, version: str, tracking_config: TrackingConfig,
+           evaluation: EvaluationConfig, sweep: bool) -> Decision:
+    """Whether the new version replaces the champion: both scored on the new model's backtest rows."""
+    force = evaluation.promote == "force"
+    if evaluation.promote == "never":
+        return Decision(False, "evaluation.promote=never")
+    if sweep and not force:
+        return Decision(False, "a --multirun sweep never moves the champion (evaluation.promote=force does)")
+    current = tracking.current_champion(tracking_config)
+    if current is None:
+        return Decision(True, "there is no champion yet")
+    old_version, champion = current
+    if str(old_version) == str(version):
+        return Decision(True, "it is the champion already")
+    why = incompatibility(champion.meta, result.scorer.meta)
+    if why:
+        return Decision(force, f"not compared with champion v{old_version}: {why}"
+                               + ("; replaced anyway (evaluation.promote=force)" if force else
+                                  "; evaluation.promote=force replaces it anyway"))
+    rows = result.test[["account_id", "as_of"]]
+    try:
+        features = build_features(tables, sorted(rows["as_of"].unique()), champion.spec)
+    except PipelineError as exc:
+        return Decision(force, f"champion v{old_version}'s features cannot be built on this data ({exc})")
+    features = rows.merge(features, on=["account_id", "as_of"], how="left", validate="one_to_one")
+    scores = champion.score(features, with_reasons=False)["score"].to_numpy()
+    train_end = (champion.meta.get("split") or {}).get("train", [None, None])[1]
+    verdict = compare(result.test, scores, evaluation.champion_metric, evaluation.capacity_per_week, train_end,
+                      int(result.scorer.meta.get("horizon_days", 30)))
+    reason = f"v{version} vs champion v{old_version}: {verdict.reason}"
+    if force and not verdict.promote:
+        reason += "; promoted anyway (evaluation.promote=force)"
+    return replace(verdict, promote=verdict.promote or force, reason=reason)
 
 
 def _frame(rows: list[dict]):

@@ -55,9 +55,14 @@ class EvaluationConfig:
     ece_bins: int = 10
     champion_metric: str = "pr_auc"
     champion_higher_is_better: bool = True  # kept for old configs; the metric decides (CHAMPION_METRICS)
+    promote: str = "auto"  # auto: a single run that beats the champion on the same rows; never; force
 
     def __post_init__(self) -> None:
         check_champion_metric(self.champion_metric)
+        if self.promote not in ("auto", "never", "force"):
+            from features.errors import ConfigError
+
+            raise ConfigError(f"evaluation.promote: '{self.promote}' is not one of ['auto', 'never', 'force']")
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,8 @@ def report(result: TrainResult, data: dict) -> str:
         " 95% interval):",
         _tiers_text(result.tier_rates),
         "",
-        f"model {data['model_uri']} (run {data['run_id']}){' is the new champion' if data['champion'] else ''}",
+        f"model {data['model_uri']} (run {data['run_id']}) "
+        f"{'is the new champion' if data['champion'] else 'is the challenger'}: "
+        f"{data.get('promotion', {}).get('reason', '')}",
     ]
     return "\n".join(lines)

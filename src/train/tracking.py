@@ -40,6 +40,7 @@ from .settings import EvaluationConfig, TrackingConfig
 log = logging.getLogger("pql")
 MODEL_CODE = str(Path(__file__).with_name("pyfunc_model.py"))
 CHAMPION, CHALLENGER = "champion", "challenger"
+EXPERIMENT_KIND = "mlflow.experimentKind"
 HASH_TAG, PID_TAG, HOST_TAG = "pql.content_sha256", "pql.pid", "pql.host"
 STALE_AFTER_S = 2 * 24 * 3600  # a RUNNING run of another host (or without a pid) this old is abandoned
 CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
@@ -152,10 +153,13 @@ def _experiment(mlflow, name: str, uri: str):
         if db is not None:
             location = (db.resolve().parent / "mlruns").as_uri()
         try:
-            mlflow.create_experiment(name, artifact_location=location)
+            # the UI opens an experiment of this kind on its runs (not on the GenAI traces page)
+            mlflow.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: "custom_model_development"})
         except MlflowException:
             if mlflow.get_experiment_by_name(name) is None:
                 raise
+    elif EXPERIMENT_KIND not in (experiment.tags or {}):
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, "custom_model_development")
     return mlflow.set_experiment(name)
 
 
@@ -242,7 +246,8 @@ def _metric_of_version(client, name: str, version: str, metric: str) -> float | 
 
 def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evaluation: EvaluationConfig,
                  figures: dict, tables: dict[str, pd.DataFrame], input_example: pd.DataFrame,
-                 output_example: pd.DataFrame, artifacts: list[Path] = (), promote_now: bool = True) -> RunInfo:
+                 output_example: pd.DataFrame, artifacts: list[Path] = (), promote_now: bool = True,
+                 overrides: list[str] = ()) -> RunInfo:
     """Log a training run and its model, register it (alias ``challenger``, content hash tag).
 
     ``promote_now=False`` leaves ``champion`` alone: call :func:`promote` once the run's artifacts
@@ -258,9 +263,12 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
     experiment = _experiment(mlflow, tracking.experiment, tracking.uri)
     client = mlflow.MlflowClient()
     fail_abandoned_runs(client, experiment.experiment_id)
-    with mlflow.start_run(experiment_id=experiment.experiment_id, tags=_process_tags()) as run, \
+    meta = result.scorer.meta
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=_run_name(result, meta),
+                          tags={**_process_tags(), **_run_tags(result, meta, overrides)}) as run, \
             tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
+        _log_input(mlflow, result, meta)
         mlflow.log_params({f"split.{k}": f"{v[0]} .. {v[1]}" for k, v in result.plan.bounds().items()})
         mlflow.log_param("calibration.chosen", result.calibration["method"])
         mlflow.log_metrics(_finite({**result.metrics, **result.counts}))
@@ -295,7 +303,11 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
         version = mlflow.register_model(info.model_uri, tracking.registered_model, tags={HASH_TAG: digest})
     name = tracking.registered_model
     client.set_model_version_tag(name, version.version, HASH_TAG, digest)
-    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    for key, value in _run_tags(result, meta, overrides).items():
+        client.set_model_version_tag(name, version.version, key, value)
+    client.update_model_version(name, version.version, description=_description(result, meta))
+    if promote_now:
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
     run_info = RunInfo(run.info.run_id, f"models:/{name}/{version.version}", str(version.version), False,
                        experiment.experiment_id)
     if promote_now:
@@ -305,17 +317,88 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
     return RunInfo(run_info.run_id, run_info.model_uri, run_info.version, champion, run_info.experiment_id)
 
 
-def promote(run: RunInfo, tracking: TrackingConfig, evaluation: EvaluationConfig) -> bool:
-    """Move ``champion`` to the run's model version when it beats the current champion -- called last,
-    once the run's artifacts are complete: a run without ``summary.json`` is never promoted."""
+def promote(run: RunInfo, tracking: TrackingConfig, decision) -> bool:
+    """Apply a :class:`train.promotion.Decision` -- called last, once the run's artifacts are complete:
+    a run without ``summary.json`` is never promoted. The winner becomes ``champion``; a model that did
+    not win becomes ``challenger`` (the newest version that did not win)."""
     mlflow = connect(tracking)
     client = mlflow.MlflowClient()
+    name = tracking.registered_model
     logged = {a.path for a in client.list_artifacts(run.run_id)}
+    promote_it = bool(decision.promote)
     if "summary.json" not in logged:
         log.warning("model version %s is not promoted: its run %s has no summary.json", run.version, run.run_id)
-        return False
-    metrics = dict(client.get_run(run.run_id).data.metrics)
-    return _promote(client, tracking.registered_model, run.version, metrics, evaluation)
+        promote_it = False
+    client.set_registered_model_alias(name, CHAMPION if promote_it else CHALLENGER, run.version)
+    client.set_tag(run.run_id, "pql.promotion", decision.reason[:5000])
+    client.set_model_version_tag(name, run.version, "pql.promotion", decision.reason[:5000])
+    for key in ("challenger", "champion"):
+        value = getattr(decision, key)
+        if value is not None and math.isfinite(value):
+            client.log_metric(run.run_id, f"promotion_{key}_{decision.metric}", value)
+    if promote_it:
+        log.info("model version %s is the new champion: %s", run.version, decision.reason)
+    else:
+        log.info("model version %s is the challenger (champion unchanged): %s", run.version, decision.reason)
+    return promote_it
+
+
+def current_champion(tracking: TrackingConfig):
+    """(version, scorer) of the registered champion, loaded through the same checks as serve; None when
+    there is none. A champion that cannot be loaded is reported and treated as absent."""
+    mlflow = connect(tracking)
+    client = mlflow.MlflowClient()
+    name = tracking.registered_model
+    try:
+        version = str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except Exception:  # no registered model or no champion alias yet
+        return None
+    try:
+        model = load_model(f"models:/{name}/{version}", tracking)
+    except PipelineError as exc:
+        log.warning("the current champion cannot be loaded (%s): it is replaced", exc)
+        return None
+    return version, model.unwrap_python_model().scorer
+
+
+def _run_name(result, meta: dict) -> str:
+    kind = result.scorer.model.kind
+    return f"{kind}-{meta.get('horizon_days')}d-{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}"
+
+
+def _run_tags(result, meta: dict, overrides: list[str]) -> dict[str, str]:
+    bounds = result.plan.bounds()
+    return {"pql.model": result.scorer.model.kind, "pql.horizon_days": str(meta.get("horizon_days")),
+            "pql.calibration": str(meta.get("calibration")), "pql.data": str(meta.get("data_source", ""))[:500],
+            "pql.data_fingerprint": str(meta.get("data_fingerprint", "")),
+            "pql.backtest": f"{bounds['test'][0]} .. {bounds['test'][1]}",
+            "pql.overrides": " ".join(overrides)[:5000] or "(none)", "pql.code_version": _code_version()}
+
+
+def _description(result, meta: dict) -> str:
+    m, bounds = result.metrics, result.plan.bounds()
+    return (f"{result.scorer.model.kind} (calibration {meta.get('calibration')}), P(convert within "
+            f"{meta.get('horizon_days')} days). Backtest {bounds['test'][0][:10]} .. {bounds['test'][1][:10]} "
+            f"({len(result.folds)} folds): ROC AUC {m['roc_auc']:.3f}, PR AUC {m['pr_auc']:.3f}, precision at "
+            f"capacity {m['precision_at_capacity']:.1%}. Data: {meta.get('data_source', '?')} "
+            f"(fingerprint {meta.get('data_fingerprint', '?')}). Code {_code_version()}.")
+
+
+def _code_version() -> str:
+    try:
+        return metadata.version("pql-pipeline")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _log_input(mlflow, result, meta: dict) -> None:
+    """The training data as an MLflow dataset input (its name, source and a digest; the rows stay where they are)."""
+    from mlflow.data import from_pandas
+
+    sample = result.test[["account_id", "as_of", "label"]].head(1000)
+    dataset = from_pandas(sample, source=str(meta.get("data_source", "demo world")),
+                          name=f"snapshots-{meta.get('data_fingerprint', 'data')}", targets="label")
+    mlflow.log_input(dataset, context="training")
 
 
 def _beats_champion(client, name: str, metrics: dict, evaluation: EvaluationConfig):

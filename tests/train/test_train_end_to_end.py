@@ -108,12 +108,15 @@ def test_registry_aliases_and_champion_promotion(trained, tmp_path):
     mlflow = tracking.connect(TrackingConfig(uri=trained.uri))
     client = mlflow.MlflowClient()
     first = client.get_model_version_by_alias("pql-propensity", "champion").version
-    assert client.get_model_version_by_alias("pql-propensity", "challenger").version == first
-    # a deliberately weak model: registered as challenger, the champion stays
+    assert trained.job.summary["promotion"]["reason"] == "there is no champion yet"
+    # a deliberately weak model: compared with the champion on its own backtest rows, it stays challenger
     weak = run_job({**trained.config, "model": {**trained.config["model"], "n_estimators": 1,
                                                "params": {**trained.config["model"]["params"], "num_leaves": 2}}},
                    tmp_path)
     assert not weak.summary["champion"]
+    promotion = weak.summary["promotion"]
+    assert promotion["metric"] == "pr_auc" and promotion["champion"] > promotion["challenger"]
+    assert promotion["rows"] > 0 and "same" in promotion["reason"]
     challenger = client.get_model_version_by_alias("pql-propensity", "challenger").version
     assert str(challenger) == weak.summary["model_version"]
     assert client.get_model_version_by_alias("pql-propensity", "champion").version == first

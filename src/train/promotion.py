@@ -1,0 +1,78 @@
+"""Whether a new model may replace the champion: the same rows, the same label, the same data.
+
+Each run's own backtest metric is not comparable with another run's (other test weeks, another base
+rate). The champion's stored model is therefore scored on the new model's backtest rows and both are
+measured there -- on the rows the champion had not learned from when there are such rows. A champion
+trained for another horizon or on another data source is never compared silently: promotion is
+refused with the reason unless forced (``evaluation.promote=force``). Sweeps (``--multirun``) never
+move the champion unless forced.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .evaluate import probability_metrics, volume_metrics
+from .settings import CHAMPION_METRICS
+
+MODES = ("auto", "never", "force")
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    metric: str = ""
+    challenger: float | None = None
+    champion: float | None = None
+    rows: int = 0
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"promote": self.promote, "reason": self.reason, "metric": self.metric,
+                "challenger": self.challenger, "champion": self.champion, "rows": self.rows, **self.details}
+
+
+def incompatibility(champion: dict, challenger: dict) -> str | None:
+    """Why two models' scores do not mean the same thing (None: they do). ``champion``/``challenger``
+    are bundle metadata: ``horizon_days`` and ``data_fingerprint``."""
+    if champion.get("horizon_days") != challenger.get("horizon_days"):
+        return (f"the champion predicts conversion within {champion.get('horizon_days')} days, this model within "
+                f"{challenger.get('horizon_days')} days")
+    if champion.get("data_fingerprint") and champion.get("data_fingerprint") != challenger.get("data_fingerprint"):
+        return "the champion was trained on another data source"
+    return None
+
+
+def metric_value(name: str, score: np.ndarray, y: np.ndarray, snapshot: np.ndarray, capacity: int) -> float:
+    """One champion metric of scores on rows (volume metrics per snapshot, like the backtest)."""
+    if name in ("precision_at_capacity", "lift_at_capacity"):
+        return volume_metrics(score, y, snapshot, capacity, ())[name]
+    return probability_metrics(score, y)[name]
+
+
+def unseen_rows(as_of: pd.Series, champion_train_end: str | None, horizon_days: int) -> np.ndarray:
+    """Rows whose labels the champion cannot have learned (as-of at least one horizon after its last
+    training snapshot); all rows when there are none such."""
+    if not champion_train_end:
+        return np.ones(len(as_of), dtype=bool)
+    cutoff = pd.Timestamp(champion_train_end).tz_localize(None) + pd.Timedelta(days=horizon_days)
+    unseen = (pd.to_datetime(as_of) >= cutoff).to_numpy()
+    return unseen if unseen.any() else np.ones(len(as_of), dtype=bool)
+
+
+def compare(test: pd.DataFrame, champion_score: np.ndarray, metric: str, capacity: int,
+            champion_train_end: str | None, horizon_days: int) -> Decision:
+    """Both models on the same backtest rows: the challenger's out-of-time scores vs the champion's."""
+    rows = unseen_rows(test["as_of"], champion_train_end, horizon_days)
+    y, snap = test["label"].to_numpy()[rows], test["as_of"].to_numpy()[rows]
+    new = metric_value(metric, test["score"].to_numpy()[rows], y, snap, capacity)
+    old = metric_value(metric, np.asarray(champion_score)[rows], y, snap, capacity)
+    higher = CHAMPION_METRICS[metric]
+    better = bool(np.isfinite(new)) and (not np.isfinite(old) or (new > old if higher else new < old))
+    seen = "" if rows.all() and champion_train_end else " (rows the champion had not learned from)"
+    verdict = "beats" if better else "does not beat"
+    return Decision(better, f"{metric} {new:.4f} {verdict} the champion's {old:.4f} on the same {int(rows.sum()):,} "
+                            f"backtest rows{seen}", metric, float(new), float(old), int(rows.sum()))

@@ -1,0 +1,72 @@
+"""Promotion: compared on the same rows, refused across horizons, never by a sweep; the alias moves last."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from train.promotion import compare, incompatibility, unseen_rows
+
+SMALL = ["data.demo.accounts=900", "data.demo.days=240", "data.demo.start=2024-01-01", "progress=false",
+         "backtest.baseline=null"]
+
+
+def test_incompatible_horizons_and_data_sources_are_named():
+    assert "45 days" in incompatibility({"horizon_days": 30}, {"horizon_days": 45})
+    assert "data source" in incompatibility({"horizon_days": 30, "data_fingerprint": "a"},
+                                            {"horizon_days": 30, "data_fingerprint": "b"})
+    same = {"horizon_days": 30, "data_fingerprint": "a"}
+    assert incompatibility(same, dict(same)) is None
+
+
+def test_both_models_are_measured_on_the_same_rows_the_champion_had_not_learned():
+    rng = np.random.default_rng(0)
+    as_of = np.repeat(pd.date_range("2024-06-03", periods=6, freq="7D"), 200)
+    y = (rng.uniform(size=len(as_of)) < 0.1).astype(int)
+    good, noise = np.clip(0.1 + 0.5 * y + rng.normal(0, 0.2, len(y)), 0.001, 0.999), rng.uniform(size=len(y))
+    test = pd.DataFrame({"as_of": as_of, "label": y, "score": good})
+    decision = compare(test, noise, "pr_auc", 50, "2024-05-27T00:00:00Z", 30)
+    assert decision.promote and decision.challenger > decision.champion
+    assert decision.rows == int(unseen_rows(test["as_of"], "2024-05-27T00:00:00Z", 30).sum()) < len(test)
+    assert not compare(test.assign(score=noise), good, "pr_auc", 50, None, 30).promote
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    from tests.conftest import compose_plain
+
+    root = tmp_path_factory.mktemp("promotion")
+    config = compose_plain("train", [*SMALL, f"tracking.uri=sqlite:///{root}/mlflow.db"])
+    return root, config
+
+
+def _aliases(config):
+    from train import tracking
+    from train.settings import TrackingConfig
+
+    client = tracking.connect(TrackingConfig(**config["tracking"])).MlflowClient()
+    out = {}
+    for alias in ("champion", "challenger"):
+        try:
+            out[alias] = str(client.get_model_version_by_alias("pql-propensity", alias).version)
+        except Exception:
+            out[alias] = None
+    return out
+
+
+def test_a_sweep_or_another_horizon_never_moves_the_champion(registry):
+    from train.job import run_job
+
+    root, config = registry
+    first = run_job(config, root / "a")
+    assert first.summary["champion"] and _aliases(config)["champion"] == first.summary["model_version"]
+    swept = run_job(config, root / "b", sweep=True)
+    assert not swept.summary["champion"] and "--multirun" in swept.summary["promotion"]["reason"]
+    assert _aliases(config) == {"champion": first.summary["model_version"],
+                                "challenger": swept.summary["model_version"]}
+    longer = run_job({**config, "label": {**config["label"], "horizon_days": 45}}, root / "c")
+    assert not longer.summary["champion"] and "45" in longer.summary["promotion"]["reason"]
+    assert _aliases(config)["champion"] == first.summary["model_version"]
+    forced = run_job({**config, "label": {**config["label"], "horizon_days": 45},
+                      "evaluation": {**config["evaluation"], "promote": "force"}}, root / "d")
+    assert forced.summary["champion"] and _aliases(config)["champion"] == forced.summary["model_version"]
