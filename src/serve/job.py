@@ -40,9 +40,22 @@ def run_job(config: dict[str, Any]) -> ServeJob:
     output = output_of(config)  # output, or output_dir + output_pattern
     check_target(output, as_of, input_files(data))  # a bad output fails before any work
     track = TrackingConfig(**config["tracking"])
+    params = {"as_of": str(as_of), "output": str(output)}
+    try:
+        return _score(config, as_of, data, output, track, params)
+    except Exception as exc:  # recorded as a FAILED run with the reason, then reported as usual
+        tracking.log_scoring_failure(track, params, exc)
+        raise
+
+
+def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output, track: TrackingConfig,
+           params: dict[str, str]) -> ServeJob:
     uri, version = tracking.resolve_model(config.get("model_uri"), track)
+    params.update(model_uri=uri, model_version=version)
     model = tracking.load_model(uri, track)
     scorer = model.unwrap_python_model().scorer
+    log.info("scores are P(convert within %s days) of model %s (version %s)", scorer.meta.get("horizon_days"), uri,
+             version)
     tables, report = load_tables(data)
     for line in report.lines():
         log.info(line)
@@ -54,6 +67,7 @@ def run_job(config: dict[str, Any]) -> ServeJob:
                      float(config["monitoring"]["psi_warn"]))
     for warning in checks.warnings:
         log.warning(warning)
-    run_id = tracking.log_scoring(track, {"as_of": str(as_of), "model_uri": uri, "model_version": version,
-                                          "output": where}, checks.metrics, {"drift.csv": checks.drift})
+    run_id = tracking.log_scoring(track, {**params, "output": where,
+                                          "horizon_days": str(scorer.meta.get("horizon_days"))},
+                                  checks.metrics, {"drift.csv": checks.drift})
     return ServeJob(as_of, scores, where, checks, run_id, uri, version)

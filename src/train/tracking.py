@@ -592,13 +592,37 @@ def load_model(uri: str, tracking: TrackingConfig):
                                 f"{' '.join(str(exc).split())[:300]}") from exc
 
 
+def log_scoring_failure(tracking: TrackingConfig, params: dict[str, Any], error: BaseException) -> str | None:
+    """Record a scoring run that failed as a FAILED run of the serve experiment, with the one-line reason
+    (tags) and the traceback (``error.txt``). Never raises: None when the store cannot take it."""
+    import traceback
+
+    try:
+        mlflow = connect(tracking)
+        experiment = _experiment(mlflow, tracking.serve_experiment, tracking.uri)
+        client = mlflow.MlflowClient()
+        reason = " ".join(str(error).split())[:5000] or type(error).__name__
+        run = client.create_run(experiment.experiment_id, run_name=f"serve-{params.get('as_of', '')[:10]}-failed",
+                                tags={**_process_tags(), "pql.error": reason, "pql.error_type": type(error).__name__,
+                                      "pql.exit_code": str(getattr(error, "exit_code", 1))})
+        for key, value in flatten(params).items():
+            client.log_param(run.info.run_id, key, value)
+        client.log_text(run.info.run_id, "".join(traceback.format_exception(error)), "error.txt")
+        client.set_terminated(run.info.run_id, "FAILED")
+        return run.info.run_id
+    except Exception as exc:  # the original error is what the user must see
+        log.warning("could not record the failed scoring run: %s", " ".join(str(exc).split())[:200])
+        return None
+
+
 def log_scoring(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[str, float],
                 tables: dict[str, pd.DataFrame]) -> str:
     """Record one scoring run (counts per tier, score distribution, drift) in the serve experiment."""
     mlflow = connect(tracking)
     experiment = _experiment(mlflow, tracking.serve_experiment, tracking.uri)
     fail_abandoned_runs(mlflow.MlflowClient(), experiment.experiment_id)
-    with mlflow.start_run(experiment_id=experiment.experiment_id, tags=_process_tags()) as run, \
+    with mlflow.start_run(experiment_id=experiment.experiment_id, tags=_process_tags(),
+                          run_name=f"serve-{str(params.get('as_of', ''))[:10]}") as run, \
             tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(_finite(metrics))

@@ -200,3 +200,17 @@ def test_no_drift_warning_fires_by_construction_on_the_day_after_training(served
     drift = served[0].monitoring.drift.set_index("feature")
     assert drift.loc["days_since_signup", "psi"] < 0.2
     assert not any("tier 1" in w for w in served[0].monitoring.warnings)
+
+
+def test_a_failed_scoring_run_is_recorded_as_failed_with_its_reason(trained, tmp_path):
+    from train import tracking
+    from train.settings import TrackingConfig
+
+    with pytest.raises(TrackingError):
+        run_job(_config(trained, tmp_path / "s.parquet", model_uri="models:/pql-propensity/999"))
+    mlflow = tracking.connect(TrackingConfig(uri=trained.uri))
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("pql-serve")
+    failed = client.search_runs([experiment.experiment_id], "attributes.status = 'FAILED'")
+    assert any("999" in r.data.tags.get("pql.error", "") and r.data.tags.get("pql.exit_code") == "4" for r in failed)
+    assert not (tmp_path / "s.parquet").exists()
