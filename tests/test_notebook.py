@@ -41,7 +41,7 @@ def test_notebook_is_committed_clean():
 def test_notebook_runs_on_a_fresh_training_run(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path.as_posix()}/mlflow.db"
     command = [sys.executable, "-m", "train", f"tracking.uri='{uri}'", "data.demo.accounts=1500",
-               "data.demo.days=300", "data.demo.start=2024-01-01", "progress=false",
+               "data.demo.days=300", "data.demo.start=2024-01-01", "progress=false", "backtest.baseline=null",
                f"hydra.run.dir='{(tmp_path / 'run').as_posix()}'"]
     trained = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                              env={**os.environ, "MPLBACKEND": "Agg"})

@@ -7,7 +7,7 @@ import pytest
 
 from train.promotion import compare, incompatibility, unseen_rows
 
-SMALL = ["data.demo.accounts=900", "data.demo.days=240", "data.demo.start=2024-01-01", "progress=false",
+SMALL = ["data.demo.accounts=500", "data.demo.days=200", "data.demo.start=2024-01-01", "progress=false",
          "backtest.baseline=null"]
 
 

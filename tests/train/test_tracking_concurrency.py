@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from train import tracking
-from train.settings import EvaluationConfig, TrackingConfig
+from train.promotion import Decision
+from train.settings import TrackingConfig
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,7 @@ def _spawn(uri: str, start: float) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("attempt", range(2))
 def test_two_processes_creating_one_new_store_both_succeed(tmp_path, attempt):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     start = time.time() + 12  # past both processes' imports, even on a busy machine
@@ -75,7 +75,7 @@ def test_two_processes_creating_one_new_store_both_succeed(tmp_path, attempt):
     assert not list(tmp_path.glob(".mlflow.db.tmp-*"))
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.0, 2.0])
+@pytest.mark.parametrize("delay", [0.3, 1.5])
 def test_a_kill_while_creating_the_store_leaves_none_or_a_usable_one(tmp_path, delay):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = _spawn(uri, 0)
@@ -119,7 +119,7 @@ def test_promote_waits_for_the_summary(tmp_path):
         mlflow.log_metric("pr_auc", 0.3)
     version = _version(client, "m", run.info.run_id)
     info = tracking.RunInfo(run.info.run_id, f"models:/m/{version}", version, False, experiment.experiment_id)
-    evaluation = EvaluationConfig()
+    evaluation = Decision(True, "there is no champion yet")
     assert tracking.promote(info, track, evaluation) is False  # killed before summary.json: never champion
     with pytest.raises(Exception):
         client.get_model_version_by_alias("m", "champion")

@@ -74,7 +74,8 @@ def test_calibration_lowers_ece_of_a_model_trained_with_reweighted_positives(tra
     from train.pipeline import run_training
     from train.settings import TrainSettings
 
-    config = {**trained.config, "model": {**trained.config["model"], "scale_pos_weight": 5.0}}
+    config = {**trained.config, "model": {**trained.config["model"], "scale_pos_weight": 5.0},
+              "backtest": {**trained.config["backtest"], "baseline": None}}
     tables, _ = load_tables(DataConfig.from_mapping(config["data"]))
     m = run_training(tables, TrainSettings.from_mapping(config)).metrics
     assert m["ece"] < m["uncalibrated_ece"] / 2
@@ -111,8 +112,8 @@ def test_registry_aliases_and_champion_promotion(trained, tmp_path):
     assert trained.job.summary["promotion"]["reason"] == "there is no champion yet"
     # a deliberately weak model: compared with the champion on its own backtest rows, it stays challenger
     weak = run_job({**trained.config, "model": {**trained.config["model"], "n_estimators": 1,
-                                               "params": {**trained.config["model"]["params"], "num_leaves": 2}}},
-                   tmp_path)
+                                               "params": {**trained.config["model"]["params"], "num_leaves": 2}},
+                    "backtest": {**trained.config["backtest"], "baseline": None}}, tmp_path)
     assert not weak.summary["champion"]
     promotion = weak.summary["promotion"]
     assert promotion["metric"] == "pr_auc" and promotion["champion"] > promotion["challenger"]
