@@ -16,7 +16,7 @@ from features.rulesets import resolve_rules
 
 from . import plots, tracking
 from .pipeline import TrainResult, run_training
-from .promotion import Decision, compare, incompatibility
+from .promotion import Decision, compare, compare_backtests, has_unseen_rows, incompatibility
 from .scorer import model_input
 from .settings import EvaluationConfig, TrackingConfig, TrainSettings
 from .summary import report, summary, write_summary
@@ -127,6 +127,19 @@ def decide(result: TrainResult, tables, version: str, tracking_config: TrackingC
         return Decision(force, f"not compared with champion v{old_version}: {why}"
                                + ("; replaced anyway (evaluation.promote=force)" if force else
                                   "; evaluation.promote=force replaces it anyway"))
+    train_end = (champion.meta.get("split") or {}).get("train", [None, None])[1]
+    horizon = int(result.scorer.meta.get("horizon_days", 30))
+    if not has_unseen_rows(result.test["as_of"], train_end, horizon):
+        # the champion learned every row of this backtest: its stored model would be judged on rows it has
+        # seen, so compare what both backtests predicted out of time on their common rows instead
+        previous = tracking.backtest_predictions(tracking_config, old_version)
+        if previous is not None:
+            verdict = compare_backtests(result.test, previous, evaluation.champion_metric,
+                                        evaluation.capacity_per_week)
+            reason = f"v{version} vs champion v{old_version}: {verdict.reason}"
+            if force and not verdict.promote:
+                reason += "; promoted anyway (evaluation.promote=force)"
+            return replace(verdict, promote=verdict.promote or force, reason=reason)
     rows = result.test[["account_id", "as_of"]]
     try:
         features = build_features(tables, sorted(rows["as_of"].unique()), champion.spec)
@@ -134,9 +147,8 @@ def decide(result: TrainResult, tables, version: str, tracking_config: TrackingC
         return Decision(force, f"champion v{old_version}'s features cannot be built on this data ({exc})")
     features = rows.merge(features, on=["account_id", "as_of"], how="left", validate="one_to_one")
     scores = champion.score(features, with_reasons=False)["score"].to_numpy()
-    train_end = (champion.meta.get("split") or {}).get("train", [None, None])[1]
     verdict = compare(result.test, scores, evaluation.champion_metric, evaluation.capacity_per_week, train_end,
-                      int(result.scorer.meta.get("horizon_days", 30)))
+                      horizon)
     reason = f"v{version} vs champion v{old_version}: {verdict.reason}"
     if force and not verdict.promote:
         reason += "; promoted anyway (evaluation.promote=force)"

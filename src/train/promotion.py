@@ -1,9 +1,11 @@
 """Whether a new model may replace the champion: the same rows, the same label, the same data.
 
 Each run's own backtest metric is not comparable with another run's (other test weeks, another base
-rate). The champion's stored model is therefore scored on the new model's backtest rows and both are
-measured there -- on the rows the champion had not learned from when there are such rows. A champion
-trained for another horizon or on another data source is never compared silently: promotion is
+rate). The champion's stored model is therefore scored on the new model's backtest rows it had not
+learned from (as-of at least one horizon after its training ended) and both are measured there. When
+the champion has learned from every such row (a retrain on the same data), both runs' out-of-time
+backtest predictions are compared on their common rows instead: never a model on rows whose labels it
+saw. A champion trained for another horizon or on another data source is never compared silently: promotion is
 refused with the reason unless forced (``evaluation.promote=force``). Sweeps (``--multirun``) never
 move the champion unless forced.
 """
@@ -61,6 +63,31 @@ def unseen_rows(as_of: pd.Series, champion_train_end: str | None, horizon_days: 
     cutoff = pd.Timestamp(champion_train_end).tz_localize(None) + pd.Timedelta(days=horizon_days)
     unseen = (pd.to_datetime(as_of) >= cutoff).to_numpy()
     return unseen if unseen.any() else np.ones(len(as_of), dtype=bool)
+
+
+def has_unseen_rows(as_of: pd.Series, champion_train_end: str | None, horizon_days: int) -> bool:
+    """True when some rows are at least one horizon after the champion's last training snapshot."""
+    if not champion_train_end:
+        return False
+    cutoff = pd.Timestamp(champion_train_end).tz_localize(None) + pd.Timedelta(days=horizon_days)
+    return bool((pd.to_datetime(as_of) >= cutoff).any())
+
+
+def compare_backtests(test: pd.DataFrame, champion_test: pd.DataFrame, metric: str, capacity: int) -> Decision:
+    """Both models' out-of-time backtest predictions on the rows both backtests scored: the fair comparison
+    when the champion has learned from every row of the new backtest (e.g. a retrain on the same data)."""
+    both = test.merge(champion_test[["account_id", "as_of", "score"]].rename(columns={"score": "champion_score"}),
+                      on=["account_id", "as_of"], how="inner")
+    if both.empty:
+        return Decision(False, "no backtest rows in common with the champion and none it had not learned from: "
+                               "no fair comparison (evaluation.promote=force replaces it anyway)", metric)
+    y, snap = both["label"].to_numpy(), both["as_of"].to_numpy()
+    new = metric_value(metric, both["score"].to_numpy(), y, snap, capacity)
+    old = metric_value(metric, both["champion_score"].to_numpy(), y, snap, capacity)
+    better = bool(np.isfinite(new)) and (not np.isfinite(old) or (new > old if CHAMPION_METRICS[metric] else new < old))
+    verdict = "beats" if better else "does not beat"
+    return Decision(better, f"{metric} {new:.4f} {verdict} the champion's {old:.4f}, both out-of-time backtest "
+                            f"predictions on the same {len(both):,} rows", metric, float(new), float(old), len(both))
 
 
 def compare(test: pd.DataFrame, champion_score: np.ndarray, metric: str, capacity: int,

@@ -361,6 +361,21 @@ def current_champion(tracking: TrackingConfig):
     return version, model.unwrap_python_model().scorer
 
 
+def backtest_predictions(tracking: TrackingConfig, version: str) -> pd.DataFrame | None:
+    """The out-of-time backtest predictions (``backtest/predictions.parquet``) of a registered version's
+    training run; None when it has none."""
+    mlflow = connect(tracking)
+    client = mlflow.MlflowClient()
+    try:
+        run_id = client.get_model_version(tracking.registered_model, version).run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="backtest/predictions.parquet",
+                                                       dst_path=tmp)
+            return pd.read_parquet(path)
+    except Exception:  # an older run without the artifact: nothing to compare on
+        return None
+
+
 def _run_name(result, meta: dict) -> str:
     kind = result.scorer.model.kind
     return f"{kind}-{meta.get('horizon_days')}d-{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}"

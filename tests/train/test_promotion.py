@@ -70,3 +70,19 @@ def test_a_sweep_or_another_horizon_never_moves_the_champion(registry):
     forced = run_job({**config, "label": {**config["label"], "horizon_days": 45},
                       "evaluation": {**config["evaluation"], "promote": "force"}}, root / "d")
     assert forced.summary["champion"] and _aliases(config)["champion"] == forced.summary["model_version"]
+
+
+def test_a_retrain_on_the_same_data_is_judged_on_both_backtests_common_rows():
+    from train.promotion import compare_backtests, has_unseen_rows
+
+    rng = np.random.default_rng(1)
+    as_of = np.repeat(pd.date_range("2024-06-03", periods=4, freq="7D"), 300)
+    y = (rng.uniform(size=len(as_of)) < 0.1).astype(int)
+    ids = np.tile([f"a{i}" for i in range(300)], 4)
+    good = np.clip(0.1 + 0.5 * y + rng.normal(0, 0.2, len(y)), 0.001, 0.999)
+    new = pd.DataFrame({"account_id": ids, "as_of": as_of, "label": y, "score": good})
+    old = new.assign(score=rng.uniform(size=len(y))).iloc[300:]  # its backtest started a week later
+    assert not has_unseen_rows(new["as_of"], "2024-07-01T00:00:00Z", 30)
+    decision = compare_backtests(new, old, "pr_auc", 50)
+    assert decision.promote and decision.rows == 900 and "out-of-time" in decision.reason
+    assert not compare_backtests(new.assign(score=old["score"].reindex(new.index).fillna(0.5)), new, "pr_auc", 50).promote
