@@ -78,8 +78,6 @@ def test_a_latin1_csv_reads_with_the_encoding_setting(tmp_path):
 
 
 def test_data_encoding_end_to_end(tmp_path):
-    if "encoding" not in DataConfig.__dataclass_fields__:
-        pytest.skip("DataConfig has no `encoding` field yet (config.py)")
     folder = _latin1_world(tmp_path / "data")
     tables, _ = load_tables(DataConfig.from_mapping({"dir": str(folder), "encoding": "latin-1"}))
     assert tables.accounts["city"].tolist() == ["München", "Zürich"]

@@ -7,7 +7,6 @@ before LightGBM or MLflow reads any of it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,23 +19,7 @@ from train.settings import TrackingConfig
 from train.tracking import TrackingError
 
 
-@pytest.fixture(autouse=True)
-def _restore_mlflow_uris():
-    """tracking.connect() points MLflow (and, through MLFLOW_*_URI, every later subprocess) at a test's
-    own store: put the session's back afterwards so later tests still find their models."""
-    import mlflow
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    env = {name: os.environ.get(name) for name in names}
-    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    yield
-    mlflow.set_tracking_uri(uris[0])
-    mlflow.set_registry_uri(uris[1])
-    for name, value in env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+pytestmark = pytest.mark.usefixtures("restore_mlflow_uris")
 
 
 @pytest.fixture(scope="module")

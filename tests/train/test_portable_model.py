@@ -35,23 +35,7 @@ from train.tracking import TrackingError
 AS_OF = "2024-11-04"
 
 
-@pytest.fixture(autouse=True)
-def _restore_mlflow_uris():
-    """tracking.connect() points MLflow (and, through MLFLOW_*_URI, every later subprocess) at a test's
-    own store: put the session's back afterwards."""
-    import mlflow
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    env = {name: os.environ.get(name) for name in names}
-    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    yield
-    mlflow.set_tracking_uri(uris[0])
-    mlflow.set_registry_uri(uris[1])
-    for name, value in env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+pytestmark = pytest.mark.usefixtures("restore_mlflow_uris")
 
 
 @pytest.fixture(scope="module")
