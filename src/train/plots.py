@@ -77,3 +77,50 @@ def close(figures: dict[str, plt.Figure]) -> None:
     """Free the figures' memory (pyplot keeps every open figure alive)."""
     for fig in figures.values():
         plt.close(fig)
+
+
+# -- the revenue leader's report: plain axes (accounts a week, percent), no model jargon ------------------
+
+_KIND_STYLE = {"rule": ("o", "#d62728"), "any": ("s", "#9467bd"), "learned": ("D", "#2ca02c"),
+               "model": ("*", "#1f77b4")}
+
+
+def volume(curve: pd.DataFrame, points: pd.DataFrame, capacity: int) -> plt.Figure:
+    """Share converting (left) and converting accounts a week (right) against accounts called a week: the
+    model's ranking as a line, each PQL definition as a labelled point, the sales capacity as a dashed line."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    top = max(float(points["per_week"].max()) if len(points) else 0.0, 2.0 * capacity) * 1.1
+    shown = curve[curve["per_week"] <= top]
+    for ax, column, label in ((left, "precision", "share that converts"),
+                              (right, "conversions_per_week", "converting accounts a week")):
+        scale = 100.0 if column == "precision" else 1.0
+        ax.plot(shown["per_week"], shown[column] * scale, color="#1f77b4", lw=2, label="model (its top accounts)")
+        for row in points.itertuples():
+            marker, color = _KIND_STYLE.get(row.kind, ("o", "#7f7f7f"))
+            ax.scatter(row.per_week, getattr(row, column) * scale, marker=marker, s=70, color=color, zorder=3)
+            ax.annotate(str(row.name), (row.per_week, getattr(row, column) * scale), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.axvline(capacity, color="grey", ls="--", lw=1, label=f"sales capacity ({capacity} a week)")
+        ax.set(xlabel="accounts handed to sales a week", ylabel=label + (" (%)" if scale == 100 else ""),
+               xlim=(0, top))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    left.set_title("How many of the accounts called convert")
+    right.set_title("How many converting accounts sales reaches")
+    left.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_bars(bands: pd.DataFrame) -> plt.Figure:
+    """Per score band: the average score given and the share that converted, side by side, in percent."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    x = np.arange(len(bands))
+    ax.bar(x - 0.2, bands["mean_score"] * 100, width=0.4, label="score given (average)", color="#9ecae1")
+    ax.bar(x + 0.2, bands["converted"] * 100, width=0.4, label="converted", color="#1f77b4")
+    ax.set_xticks(x, [f"{lo:.1%}-{hi:.1%}" if hi < 0.1 else f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(bands["low"], bands["high"])], fontsize=8)
+    ax.set(xlabel="accounts grouped by their score", ylabel="percent", title="Scores against what happened")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

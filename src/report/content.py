@@ -1,0 +1,142 @@
+"""What the revenue leader's report says, as data: the headline, the capacity figures, the tiers in
+words, the funnel summary, the definitions, calibration in plain words. No HTML here (:mod:`report.html`).
+
+>>> bands = calibration_bands(np.array([0.1, 0.1, 0.3, 0.3]), np.array([0, 0, 1, 0]), bands=2)
+>>> calibration_words(bands)[-1]
+'Of the 2 accounts scored 30% (30% to 30%), 50% converted.'
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from train.capacity import at_capacity, definition_points, model_curve
+from train.funnel import funnel_of
+
+TIER_WORDS = {"1": "Tier 1 - call now (high intent, good fit)", "2": "Tier 2 - help them adopt (good fit, low intent)",
+              "3": "Tier 3 - self-serve or marketing (high intent, poor fit)", "none": "No tier"}
+
+
+def per_week(every_days: int) -> float:
+    return 7.0 / max(int(every_days), 1)
+
+
+def capacity_tables(result, every_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The model's volume curve and one point per definition (CSV-ready)."""
+    return model_curve(result.test, every_days), definition_points(result.test, every_days)
+
+
+def report_tables(result, tables, settings) -> dict[str, pd.DataFrame]:
+    """The report's tables as CSVs for MLflow: the funnel, the capacity curve, the definitions at volume."""
+    curve, points = capacity_tables(result, settings.snapshots.every_days)
+    return {"funnel.csv": funnel(result, tables, settings), "capacity_curve.csv": curve,
+            "capacity_definitions.csv": points}
+
+
+def funnel(result, tables, settings) -> pd.DataFrame:
+    """The weekly sign-up cohort funnel of a run (matured cohorts only; see :mod:`train.funnel`)."""
+    from features.snapshots import data_end_us
+
+    end = pd.Timestamp(int(data_end_us(tables, settings.label)), unit="us")
+    return funnel_of(result, tables, settings.label.horizon_days, end)
+
+
+def headline(capacity: dict, weeks: int) -> str:
+    """One sentence: what the model adds at the sales capacity over the best PQL definition."""
+    cap, model = capacity["capacity_per_week"], capacity["model_conversions_per_week"]
+    if capacity["best_definition"] is None:
+        return (f"At {cap} accounts a week the model finds {model:.1f} converting accounts a week "
+                f"(no PQL definitions to compare with; measured over {weeks} backtest weeks).")
+    added = capacity["added_conversions_per_week"]
+    more = "more" if added >= 0 else "fewer"
+    return (f"At {cap} accounts a week the model finds {abs(added):.1f} {more} converting accounts a week than "
+            f"your best PQL definition ({capacity['best_definition']}): {model:.1f} against "
+            f"{capacity['best_conversions_per_week']:.1f} (measured over {weeks} backtest weeks).")
+
+
+def tier_rows(tier_rates: pd.DataFrame, every_days: int) -> list[dict]:
+    """The tier table in words: accounts a week, conversions, rate with its 95% interval."""
+    rows = []
+    for row in tier_rates.to_dict("records"):
+        key = str(row["pql_tier"]).removesuffix(".0")
+        rows.append({"tier": TIER_WORDS.get(key, f"Tier {key}"), "per_week": f"{row['per_snapshot'] * per_week(every_days):.0f}",
+                     "accounts": f"{int(row['accounts']):,}", "converted": f"{int(row['converted']):,}",
+                     "rate": f"{row['conversion_rate']:.1%}",
+                     "interval": f"{row['rate_low']:.1%} to {row['rate_high']:.1%}"
+                     if np.isfinite(row["rate_low"]) else "n/a"})
+    return rows
+
+
+def funnel_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The funnel pooled over cohorts per definition (weighted by accounts; PQL-to-customer by PQLs)."""
+    if table.empty:
+        return pd.DataFrame(columns=["definition", "cohorts", "accounts", "pql_7d", "pql_30d", "pqls",
+                                     "median_days_to_pql", "pql_to_customer"])
+    rows = []
+    for name, group in table.groupby("definition", sort=False):
+        w = group["accounts"].to_numpy(float)
+        pqls = group["pqls"].to_numpy(float)
+        won = np.nansum(group["pql_to_customer"].fillna(0).to_numpy() * pqls)
+        rows.append({"definition": name, "cohorts": len(group), "accounts": int(w.sum()),
+                     "pql_7d": float(np.average(group["pql_7d"], weights=w)),
+                     "pql_30d": float(np.average(group["pql_30d"], weights=w)), "pqls": int(pqls.sum()),
+                     "median_days_to_pql": float(np.nanmedian(group["median_days_to_pql"]))
+                     if group["median_days_to_pql"].notna().any() else float("nan"),
+                     "pql_to_customer": float(won / pqls.sum()) if pqls.sum() else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def calibration_bands(score: np.ndarray, y: np.ndarray, bands: int = 8) -> pd.DataFrame:
+    """Accounts grouped into (up to) ``bands`` equal-sized score bands: range, accounts, average score,
+    share converted."""
+    frame = pd.DataFrame({"score": np.asarray(score, float), "y": np.asarray(y, float)})
+    frame["band"] = pd.qcut(frame["score"].rank(method="first"), min(bands, max(len(frame), 1)), labels=False)
+    out = frame.groupby("band").agg(low=("score", "min"), high=("score", "max"), accounts=("y", "size"),
+                                    mean_score=("score", "mean"), converted=("y", "mean"))
+    return out.reset_index(drop=True)
+
+
+def calibration_words(bands: pd.DataFrame) -> list[str]:
+    """One sentence per band: "Of the 1,204 accounts scored 20% (15% to 25%), 19% converted."."""
+    return [f"Of the {int(b.accounts):,} accounts scored {_p(b.mean_score)} ({_p(b.low)} to {_p(b.high)}), "
+            f"{_p(b.converted)} converted." for b in bands.itertuples()]
+
+
+def _p(share: float) -> str:
+    """A share as a percent, with a decimal below 10% (2.5%, not 2%)."""
+    return f"{share:.1%}" if 0 < share < 0.1 else f"{share:.0%}"
+
+
+def definitions(result) -> pd.DataFrame:
+    """The PQL definitions in words: the hand rules (description, expression, backtest precision), and the
+    learned list when the run learned one (``result.definitions``: words and stability)."""
+    rows = []
+    comparison = result.comparison.set_index("name") if len(result.comparison) else pd.DataFrame()
+    rules = getattr(getattr(result, "scorer", None), "rules", None)
+    for rule in getattr(rules, "rules", ()):
+        stats = comparison.loc[rule.name] if rule.name in comparison.index else None
+        rows.append({"source": "hand-written", "name": rule.name, "words": rule.description or rule.expression,
+                     "expression": rule.expression, "stability": "",
+                     "flagged": "" if stats is None else f"{int(stats['flagged']):,}",
+                     "precision": "" if stats is None else f"{stats['precision']:.1%}"})
+    learned = getattr(result, "definitions", None)
+    if isinstance(learned, pd.DataFrame) and len(learned):
+        for row in learned.to_dict("records"):
+            stability = row.get("stability", "")
+            rows.append({"source": "learned", "name": str(row.get("name", "")),
+                         "words": str(row.get("words") or row.get("expression", "")),
+                         "expression": str(row.get("expression", "")),
+                         "stability": f"{stability:.0%}" if isinstance(stability, (int, float)) and
+                         np.isfinite(stability) else str(stability or ""),
+                         "flagged": f"{int(row['flagged']):,}" if pd.notna(row.get("flagged")) else "",
+                         "precision": f"{row['precision']:.1%}" if pd.notna(row.get("precision")) else ""})
+    return pd.DataFrame(rows, columns=["source", "name", "words", "expression", "stability", "flagged", "precision"])
+
+
+def weeks_of(test: pd.DataFrame, every_days: int) -> int:
+    """Backtest length in weeks."""
+    return int(round(test["as_of"].nunique() / per_week(every_days)))
+
+
+def capacity_of(result, settings) -> dict:
+    return at_capacity(result.test, settings.evaluation.capacity_per_week, settings.snapshots.every_days)
