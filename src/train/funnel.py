@@ -27,7 +27,7 @@ DAY = pd.Timedelta(days=1)
 def signup_week(created: pd.Series) -> pd.Series:
     """The Monday 00:00 UTC starting each sign-up's week.
 
-    >>> signup_week(pd.Series(pd.to_datetime(["2024-01-03 10:00", "2024-01-08"]))).dt.date.astype(str).tolist()
+    >>> signup_week(pd.Series(pd.to_datetime(["2024-01-03 10:00", "2024-01-08 00:00"]))).dt.date.astype(str).tolist()
     ['2024-01-01', '2024-01-08']
     """
     day = pd.to_datetime(created).dt.floor("D")
