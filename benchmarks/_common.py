@@ -22,7 +22,8 @@ from typing import Any, Iterator
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-CACHE = BENCH_DIR / ".cache"
+# PQL_BENCH_CACHE: where generated worlds live (e.g. /tmp/pql_bench, to keep 20 M-event tables out of the checkout)
+CACHE = Path(os.environ.get("PQL_BENCH_CACHE") or BENCH_DIR / ".cache")
 MiB = 1024 * 1024
 
 
@@ -182,7 +183,7 @@ def ensure_world(accounts: int, days: int, events_per_account: float, seed: int 
     sizes = [accounts] if not chunk or chunk >= accounts else \
         [min(chunk, accounts - i) for i in range(0, accounts, chunk)]
     print(f"generating demo world {folder.name} ({len(sizes)} part{'s' if len(sizes) > 1 else ''}) "
-          f"into {folder.relative_to(REPO)} (once; cached) ...", flush=True)
+          f"into {folder} (once; cached) ...", flush=True)
     peak = 0.0
     for k, size in enumerate(sizes):
         params = {"out": str(tmp), "accounts": size, "days": days, "events_per_account": events_per_account,
@@ -331,3 +332,40 @@ def profile(script: str | Path, params: dict[str, Any], name: str, top: int = 35
     run_worker(script, params, profile=str(out))
     pstats.Stats(str(out)).sort_stats("cumulative").print_stats(top)
     pstats.Stats(str(out)).sort_stats("tottime").print_stats(15)
+
+
+def with_duplicates(folder: Path, n: int, seed: int = 11) -> Path:
+    """A copy of a world (symlinks) whose events carry ``n`` extra exact copies of random events.
+
+    The copies go into a second Parquet part (``events/part-dup.parquet``), so the original file is
+    read unchanged; validation must find and set aside exactly ``n`` rows (the issue's table had
+    1,281 exact duplicates in 20 M events).
+    """
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    out = folder.with_name(f"{folder.name}-dup{n}")
+    if (out / "meta.json").exists() or n <= 0:
+        return out if n > 0 else folder
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "events").mkdir(parents=True)
+    for entry in folder.iterdir():
+        if entry.name not in ("events.parquet", "events", "meta.json"):
+            (tmp / entry.name).symlink_to(entry.resolve())
+    parts = [folder / "events.parquet"] if (folder / "events.parquet").exists() else sorted((folder / "events").glob("*.parquet"))
+    for k, part in enumerate(parts):
+        (tmp / "events" / f"part-{k:03d}.parquet").symlink_to(part.resolve())
+    first = pq.ParquetFile(parts[0])
+    rows = first.metadata.num_rows
+    pick = np.sort(np.random.default_rng(seed).choice(rows, size=n, replace=False))
+    table = first.read().take(pick)
+    pq.write_table(table, tmp / "events" / "part-dup.parquet")
+    meta = world_meta(folder)
+    meta["rows"]["events"] += n
+    meta["duplicates"] = n
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out

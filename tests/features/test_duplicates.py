@@ -1,0 +1,48 @@
+"""Exact-duplicate detection at scale: the sorted-hash search agrees with pandas, collisions are compared."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.validate import _duplicate_rows, _row_hash, _rows_with_hash
+
+
+def _columns(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    account = rng.integers(0, 50, n).astype(np.int32)
+    kind = rng.integers(0, 3, n).astype(np.int32)
+    ts = rng.integers(0, 40, n).astype(np.int64)  # few values: many exact repeats
+    quantity = rng.choice([1.0, 2.5, -0.0, 0.0], n)
+    return [account, kind, ts, quantity]
+
+
+def test_matches_pandas_duplicated() -> None:
+    cols = _columns(20_000, seed=3)
+    expected = pd.DataFrame({i: c for i, c in enumerate(cols)}).duplicated(keep="first").to_numpy()
+    got = _duplicate_rows(_row_hash(cols), cols)
+    assert expected.sum() > 100
+    assert (got == expected).all()
+
+
+def test_no_duplicates_and_tiny_inputs() -> None:
+    cols = [np.arange(1000, dtype=np.int64), np.zeros(1000)]
+    assert not _duplicate_rows(_row_hash(cols), cols).any()
+    one = [np.array([1]), np.array([2.0])]
+    assert _duplicate_rows(_row_hash(one), one).tolist() == [False]
+
+
+def test_a_hash_collision_never_sets_a_row_aside() -> None:
+    cols = [np.array([1, 2, 1, 3], dtype=np.int64), np.array([0.5, 0.5, 0.5, 0.5])]
+    colliding = np.full(4, 12345, dtype=np.uint64)  # every row shares one hash
+    assert _duplicate_rows(colliding, cols).tolist() == [False, False, True, False]
+
+
+def test_rows_with_hash_finds_exactly_the_wanted_hashes() -> None:
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 2**63, 100_000, dtype=np.int64).view(np.uint64) * np.uint64(2)
+    wanted = np.unique(hashes[rng.choice(len(hashes), 50, replace=False)])
+    found = _rows_with_hash(hashes, wanted)
+    assert (found == np.flatnonzero(np.isin(hashes, wanted))).all()
+    # same top bits, other value: passes the table, stopped by the exact search
+    near = np.append(hashes, wanted[0] + np.uint64(1))
+    assert len(_rows_with_hash(near, wanted)) == len(found)
