@@ -1,0 +1,48 @@
+"""An engine moves the data and runs the one feature kernel (``features.build``) over it.
+
+Both engines answer the same five calls with the same frames; only where the work runs differs:
+``local`` on this machine in memory, ``spark`` per partition of accounts on a Spark cluster.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol, Sequence
+
+import pandas as pd
+
+from features.config import DataConfig, FeatureConfig
+from features.spec import FeatureSpec
+from features.tables import LoadReport, Tables
+
+from .settings import EngineConfig
+
+
+class Engine(Protocol):
+    """What training, scoring and ``python -m features`` ask of the data plane."""
+
+    name: str
+
+    def load_tables(self, data: DataConfig) -> tuple[Tables, LoadReport]:
+        """Read, map, validate and set aside; the tables on the driver (accounts, conversions, time bounds)."""
+
+    def plan_features(self, tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
+        """The columns, from the rows that can reach a feature at or before ``as_of_max``."""
+
+    def build_features(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
+                       progress: bool = False) -> pd.DataFrame:
+        """One row per eligible account per as-of, ordered by as-of then account id."""
+
+    def build_training_table(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
+                             progress: bool = False) -> pd.DataFrame:
+        """The feature table plus ``label``."""
+
+
+def engine_for(config: EngineConfig | Mapping[str, Any] | None) -> Engine:
+    """The engine a config names; Spark is imported only when it is chosen."""
+    settings = config if isinstance(config, EngineConfig) else EngineConfig.from_mapping(config)
+    if settings.name == "spark":
+        from .spark import SparkEngine
+
+        return SparkEngine(settings)
+    from .local import LocalEngine
+
+    return LocalEngine()

@@ -1,0 +1,31 @@
+"""The embedded engine: today's functions in ``features``, on this machine, in memory."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from features import build, load
+from features.config import DataConfig, FeatureConfig
+from features.spec import FeatureSpec
+from features.tables import LoadReport, Tables
+
+
+class LocalEngine:
+    """numpy / DuckDB in this process (the default)."""
+
+    name = "local"
+
+    def load_tables(self, data: DataConfig) -> tuple[Tables, LoadReport]:
+        return load.load_tables(data)
+
+    def plan_features(self, tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
+        return build.plan_features(tables, as_of_max, config)
+
+    def build_features(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
+                       progress: bool = False) -> pd.DataFrame:
+        return build.build_features(tables, as_of, spec, progress=progress)
+
+    def build_training_table(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
+                             progress: bool = False) -> pd.DataFrame:
+        return build.build_training_table(tables, as_of, spec, horizon_days, progress=progress)

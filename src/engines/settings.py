@@ -1,0 +1,59 @@
+"""The engine settings (config group ``engine``): which engine runs the data plane, and Spark's settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from features.errors import ConfigError
+
+ENGINES = ("local", "spark")
+STORAGE_LEVELS = ("MEMORY_AND_DISK", "MEMORY_AND_DISK_DESER", "DISK_ONLY", "MEMORY_ONLY", "NONE")
+TABLE_NAMES = ("accounts", "events", "conversions", "touches")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """``local`` (default) or ``spark``; the other fields only matter for Spark.
+
+    >>> EngineConfig.from_mapping({"name": "spark", "partitions": 0})
+    Traceback (most recent call last):
+    ...
+    features.errors.ConfigError: engine.partitions: 0 must be a positive number of account buckets (or null: automatic)
+    """
+
+    name: str = "local"
+    master: str | None = "local[2]"
+    app_name: str = "pql-pipeline"
+    conf: dict[str, Any] = field(default_factory=dict)
+    partitions: int | None = None
+    storage_level: str = "MEMORY_AND_DISK"
+    tables: dict[str, str] = field(default_factory=dict)
+    scores_table: str | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "EngineConfig":
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key 'engine.{unknown[0]}'; known keys of 'engine': {', '.join(sorted(known))}")
+        config = cls(**{k: v for k, v in values.items() if v is not None or k in ("master", "partitions",
+                                                                                    "scores_table")})
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.name not in ENGINES:
+            raise ConfigError(f"engine.name: '{self.name}' is not one of {list(ENGINES)}")
+        if self.partitions is not None and int(self.partitions) < 1:
+            raise ConfigError(f"engine.partitions: {self.partitions} must be a positive number of account buckets "
+                              f"(or null: automatic)")
+        if str(self.storage_level).upper() not in STORAGE_LEVELS:
+            raise ConfigError(f"engine.storage_level: '{self.storage_level}' is not one of {list(STORAGE_LEVELS)}")
+        bad = sorted(set(self.tables or {}) - set(TABLE_NAMES))
+        if bad:
+            raise ConfigError(f"engine.tables.{bad[0]}: not a table of the contract ({', '.join(TABLE_NAMES)})")
+        missing = [t for t in ("accounts", "events", "conversions") if self.tables and t not in self.tables]
+        if missing:
+            raise ConfigError(f"engine.tables: give a catalog table for {missing[0]} too (accounts, events and "
+                              f"conversions are required; touches is optional)")

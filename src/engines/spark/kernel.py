@@ -1,0 +1,198 @@
+"""What runs on one partition of accounts (a *bucket*): the local engine's own loader and builder.
+
+A bucket holds some accounts with all of their events, conversions and touches (rows are routed by
+a hash of the account id), so every per-account rule -- point in time, eligibility, labels, set-aside
+rows, duplicates -- holds within it. This module is plain pandas/numpy (no pyspark): Spark calls it
+from ``applyInPandas``/``mapInPandas``, tests call it directly.
+
+``features.load.load_frames`` refuses tables that are fine as a whole but may be degenerate in one
+bucket (a bucket without events, or whose conversions all belong to unknown accounts). So each
+bucket gets one *sentinel* account, with one event (and one conversion / touch when the bucket has
+any), copied from the bucket's own rows so they have the source's types and formats; the sentinel
+is taken out of the tables and out of the counts afterwards. Whole-table checks run on the driver.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.build import build_features, build_training_table
+from features.config import DataConfig
+from features.errors import PipelineError
+from features.load import load_frames
+from features.spec import FeatureSpec
+from features.tables import NEVER, EventLog, LoadReport, Tables
+from features.windows import DAY_US
+
+SENTINEL_TEXT = "\x00pql-engine-sentinel"
+TABLES = ("accounts", "events", "conversions", "touches")
+OUTLIER_NOTE = "created long before the bulk"  # recomputed over all accounts on the driver
+
+
+@dataclass
+class BucketResult:
+    """A validated bucket: its tables, what loading read and set aside, and the planning statistics."""
+
+    tables: Tables | None
+    report: LoadReport
+    error: tuple[str, int] | None = None  # (message, exit code) of a PipelineError
+    reach: dict[str, pd.DataFrame] = field(default_factory=dict)  # per log: kind, day, n, varies
+    reach_at: dict[str, dict[int, pd.DataFrame]] = field(default_factory=dict)  # per log, per instant: kind, n, varies
+
+
+def id_column(config: DataConfig, table: str) -> str:
+    return config.column(table, "account_id") or "account_id"
+
+
+def _is_number(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def sentinel_ids(frames: dict[str, pd.DataFrame | None], config: DataConfig) -> dict[str, object]:
+    """An account id found in none of the bucket's tables, in each table's own id type: a number above
+    every id when any table's ids are numbers (text tables get its plain text form), else a text id."""
+    ids = {t: f[id_column(config, t)] for t, f in frames.items() if f is not None and id_column(config, t) in f}
+    numeric = [s for s in ids.values() if _is_number(s)]
+    if numeric:
+        top = [pd.to_numeric(s, errors="coerce").max() for s in ids.values()]
+        value = int(np.nanmax([v for v in top if v == v] or [0])) + 1
+        return {t: (s.dtype.type(value) if _is_number(s) else str(value)) for t, s in ids.items()}
+    text = SENTINEL_TEXT
+    while any((s.astype(str) == text).any() for s in ids.values()):
+        text += "~"
+    return {t: text for t in ids}
+
+
+def _one_row(frame: pd.DataFrame, anchor: pd.DataFrame | None) -> pd.DataFrame | None:
+    source = frame if len(frame) else anchor
+    return None if source is None or not len(source) else source.iloc[[0]].reset_index(drop=True)
+
+
+def with_sentinel(frames: dict[str, pd.DataFrame | None], anchors: dict[str, pd.DataFrame], config: DataConfig
+                  ) -> tuple[dict[str, pd.DataFrame | None], dict[str, object], set[str]]:
+    """The bucket's frames plus the sentinel's rows; returns the frames, the sentinel ids and the tables
+    that got a sentinel row. An empty frame takes its types from the table's anchor row."""
+    typed = {t: (anchors[t] if f is not None and not len(f) and t in anchors else f) for t, f in frames.items()}
+    ids = sentinel_ids(typed, config)
+    out, added = dict(frames), set()
+    for table in TABLES:
+        frame = frames.get(table)
+        if frame is None:
+            continue
+        required = table in ("accounts", "events")  # conversions / touches: only where the bucket has rows
+        row = _one_row(frame, anchors.get(table) if required else None)
+        if row is None:
+            continue
+        row[id_column(config, table)] = ids[table] if table in ids else row[id_column(config, table)]
+        quantity = config.column("events", "quantity") if table == "events" else None
+        if quantity and quantity in row:  # a finite quantity: the sentinel is never set aside for it
+            row[quantity] = row[quantity].dtype.type(1) if _is_number(row[quantity]) else "1"
+        out[table] = pd.concat([frame, row], ignore_index=True) if len(frame) else row
+        added.add(table)
+    return out, ids, added
+
+
+def _drop_account(log: EventLog | None, k: int) -> tuple[EventLog | None, bool]:
+    """The log without account row ``k`` (later rows renumbered); whether ``k`` had a row."""
+    if log is None:
+        return None, False
+    mine = log.account == k
+    kept = log.take(~mine) if mine.any() else log
+    account = np.where(kept.account > k, kept.account - 1, kept.account).astype(np.int32)
+    return replace(kept, account=account), bool(mine.any())
+
+
+def without_sentinel(tables: Tables, report: LoadReport, ids: dict[str, object], added: set[str]) -> Tables:
+    """Take the sentinel out of the tables and of the report's counts."""
+    accounts = tables.accounts
+    k = int(np.flatnonzero((accounts["account_id"] == ids["accounts"]).to_numpy())[0])
+    events, kept = _drop_account(tables.events, k)
+    if not kept:  # the sentinel's event came before its account existed, so it was set aside
+        report.set_aside["events: before the account existed"] -= 1
+    touches, _ = _drop_account(tables.touches, k)
+    conversions = tables.conversions
+    if "conversions" in added:
+        conversions = conversions[conversions["account_id"] != ids["conversions"]].reset_index(drop=True)
+    for table in added:
+        report.rows_read[table] -= 1
+    report.notes[:] = [n for n in report.notes if OUTLIER_NOTE not in n]
+    created = np.delete(tables.created_us, k)
+    converted = np.delete(tables.converted_us, k)
+    ends = [int(log.ts.max()) for log in (events, touches) if log is not None and len(log)]
+    finite = converted[converted != NEVER]
+    ends += [int(finite.max())] if len(finite) else []
+    return replace(tables, accounts=accounts.drop(index=k).reset_index(drop=True), created_us=created,
+                   converted_us=converted, events=events, touches=touches, conversions=conversions,
+                   data_end_us=(max(ends) + 1) if ends else np.iinfo(np.int64).min)
+
+
+def _load(frames: dict, config: DataConfig) -> tuple[Tables, LoadReport]:
+    present = {t: f for t, f in frames.items() if f is not None}
+    return load_frames(present, config, "bucket")
+
+
+def validate_bucket(frames: dict[str, pd.DataFrame | None], anchors: dict[str, pd.DataFrame], config: DataConfig,
+                    touches_duplicates: str | None = None, instants: Sequence[int] = ()) -> BucketResult:
+    """Load one bucket as the local engine loads a source; ``config.duplicates`` (and
+    ``touches_duplicates``) are already decided over the whole tables, ``config.strict`` is applied on the
+    driver to the summed counts. ``instants``: as-ofs whose planning statistics are wanted exactly."""
+    frames, ids, added = with_sentinel(frames, anchors, config)
+    try:
+        tables, report = _load(frames, replace(config, strict=False))
+        if touches_duplicates and touches_duplicates != config.duplicates and tables.touches is not None:
+            other, other_report = _load(frames, replace(config, strict=False, duplicates=touches_duplicates))
+            tables = replace(tables, touches=other.touches)
+            report.set_aside.update({k: v for k, v in other_report.set_aside.items() if k.startswith("touches:")})
+            report.set_aside = {k: v for k, v in report.set_aside.items()
+                                if not k.startswith("touches:") or k in other_report.set_aside}
+            report.notes = [n for n in report.notes if not n.startswith("touches:")] + [
+                n for n in other_report.notes if n.startswith("touches:")]
+        tables = without_sentinel(tables, report, ids, added)
+    except PipelineError as exc:
+        return BucketResult(None, LoadReport("bucket"), (str(exc), exc.exit_code))
+    result = BucketResult(tables, report)
+    for name in ("events", "touches"):
+        log = getattr(tables, name)
+        if log is not None:
+            result.reach[name] = reach_by_day(tables, log)
+            result.reach_at[name] = {int(t): reach_before(tables, log, int(t)) for t in instants}
+    return result
+
+
+def _reachable_rows(tables: Tables, log: EventLog) -> tuple[np.ndarray, np.ndarray]:
+    """The instant from which each row can reach a feature, ``max(ts, created)``, and whether it can at all
+    (before the account's conversion): a row reaches a feature at ``t`` iff ``key < min(t, converted)``, the
+    rule of ``features.build._reachable``."""
+    key = np.maximum(log.ts, tables.created_us[log.account])
+    return key, key < tables.converted_us[log.account]
+
+
+def _summary(log: EventLog, kinds: np.ndarray, rows: np.ndarray, by: list[np.ndarray] = ()) -> pd.DataFrame:
+    varies = (log.quantity[rows] != 1.0) if log.quantity is not None else np.zeros(rows.sum(), dtype=bool)
+    frame = pd.DataFrame({"kind": kinds[rows], **{f"k{i}": b for i, b in enumerate(by)}, "varies": varies})
+    keys = ["kind", *[f"k{i}" for i in range(len(by))]]
+    out = frame.groupby(keys, sort=True).agg(n=("varies", "size"), varies=("varies", "any")).reset_index()
+    out["kind"] = np.asarray(log.names, dtype=object)[out["kind"].to_numpy()] if len(out) else out["kind"]
+    return out.rename(columns={"k0": "day"})
+
+
+def reach_by_day(tables: Tables, log: EventLog) -> pd.DataFrame:
+    """Reachable rows per (kind, day of ``max(ts, created)``): counts at any midnight as-of are cumulative sums."""
+    key, ok = _reachable_rows(tables, log)
+    return _summary(log, log.kind, ok, [key[ok] // DAY_US])
+
+
+def reach_before(tables: Tables, log: EventLog, t: int) -> pd.DataFrame:
+    """Rows per kind that can reach a feature at some as-of ``<= t`` (and whether their quantity varies)."""
+    key, ok = _reachable_rows(tables, log)
+    return _summary(log, log.kind, ok & (key < t))
+
+
+def features_of(tables: Tables, as_of: Sequence[int], spec: FeatureSpec, horizon_days: int | None) -> pd.DataFrame:
+    """The local builder on one bucket: the feature table, with labels when ``horizon_days`` is given."""
+    if horizon_days is None:
+        return build_features(tables, list(as_of), spec)
+    return build_training_table(tables, list(as_of), spec, horizon_days)

@@ -1,0 +1,69 @@
+"""The four tables as Spark DataFrames: Parquet files or folders (any Hadoop path), catalog tables, or
+the demo world (generated on the driver)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from features.config import TABLES, DataConfig
+from features.errors import ConfigError, DataError
+
+from ..settings import EngineConfig
+
+OPTIONAL = ("touches",)
+
+
+def _exists(spark: Any, path: str) -> bool:
+    """Whether a Hadoop-compatible path (file://, hdfs://, s3a://, abfss://, a plain path) exists."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(fs.exists(hadoop_path))
+
+
+def _join(folder: str, name: str) -> str:
+    return folder.rstrip("/") + "/" + name
+
+
+def read_tables(spark: Any, data: DataConfig, engine: EngineConfig) -> tuple[dict[str, Any], str]:
+    """Each table of the source as a DataFrame (``touches`` None when absent), and a description."""
+    if data.export:
+        raise ConfigError("data.export (one raw event export) is not supported with engine=spark: derive accounts "
+                          "and conversions in the lake, or run it with engine=local")
+    if engine.tables:
+        frames = {t: spark.table(engine.tables[t]) if t in engine.tables else None for t in TABLES}
+        return frames, "catalog tables " + ", ".join(f"{t}={n}" for t, n in engine.tables.items())
+    if data.duckdb:
+        raise ConfigError("data.duckdb is not read by engine=spark: give data.dir (Parquet) or engine.tables")
+    if data.dir:
+        frames = {}
+        for table in TABLES:
+            candidates = [_join(data.dir, f"{table}.parquet"), _join(data.dir, table)]
+            found = next((p for p in candidates if _exists(spark, p)), None)
+            if found is None:
+                if table in OPTIONAL:
+                    frames[table] = None
+                    continue
+                other = [_join(data.dir, f"{table}{s}") for s in (".csv", ".csv.gz", ".jsonl", ".json")]
+                if any(_exists(spark, p) for p in other):
+                    raise DataError(table, None, f"engine=spark reads Parquet ({candidates[0]} or a folder "
+                                                 f"{candidates[1]}/ of parts) or catalog tables (engine.tables); "
+                                                 f"convert the text file or use engine=local")
+                raise DataError(table, None, f"not found: no {candidates[0]} and no folder {candidates[1]}/")
+            frames[table] = spark.read.parquet(found)
+        return frames, f"Parquet folder {data.dir} (Spark)"
+    return _demo(spark, data)
+
+
+def _demo(spark: Any, data: DataConfig) -> tuple[dict[str, Any], str]:
+    from features.demo import DemoConfig, generate_demo
+
+    settings = dict(data.demo)
+    if settings.get("start") is None:  # as features.load.open_source: the world ends at today's midnight (UTC)
+        days = int(settings.get("days", DemoConfig.days))
+        settings["start"] = f"{pd.Timestamp.now(tz='UTC').floor('D').tz_localize(None) - pd.Timedelta(days=days):%Y-%m-%d}"
+    demo = DemoConfig(**settings)
+    world = generate_demo(demo)
+    frames = {t: (spark.createDataFrame(getattr(world, t)) if getattr(world, t) is not None else None) for t in TABLES}
+    return frames, f"demo world ({demo.accounts} accounts, {demo.days} days from {demo.start}, seed {demo.seed}) on Spark"

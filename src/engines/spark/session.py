@@ -1,0 +1,46 @@
+"""The SparkSession of a run, from the ``engine`` config (one per process; tests share one)."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from features.errors import ConfigError
+
+from ..settings import EngineConfig
+
+# What the engine relies on: naive timestamps are UTC on both sides of Arrow, and Arrow moves the frames.
+REQUIRED_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",  # a scoring day replaces only its own partition
+}
+DEFAULT_CONF = {"spark.ui.showConsoleProgress": "false", "spark.sql.adaptive.enabled": "true"}
+
+
+def spark_session(settings: EngineConfig) -> Any:
+    """The active session when there is one (spark-submit, a notebook, the tests), else a new one from
+    ``engine.master``, ``engine.app_name`` and ``engine.conf``; the required settings are set either way."""
+    try:
+        from pyspark.sql import SparkSession
+    except ModuleNotFoundError as exc:
+        raise ConfigError("engine=spark needs pyspark: pip install -e '.[spark]' (and Java 17)") from exc
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter (this venv)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    session = SparkSession.getActiveSession()
+    if session is None:
+        builder = SparkSession.builder.appName(settings.app_name)
+        if settings.master:
+            builder = builder.master(settings.master)
+        for key, value in {**DEFAULT_CONF, **{str(k): str(v) for k, v in (settings.conf or {}).items()},
+                           **REQUIRED_CONF}.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # noqa: BLE001 - no Java, a bad master URL: one line, exit 2
+            raise ConfigError(f"engine=spark: Spark did not start with master '{settings.master}' "
+                              f"({' '.join(str(exc).split())[:200]}); Java 17 must be installed (java -version)") from exc
+        session.sparkContext.setLogLevel("ERROR")
+    for key, value in REQUIRED_CONF.items():
+        session.conf.set(key, value)
+    return session
