@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from features.build import build_features
+from engines.base import engine_for
+from engines.dispatch import build_features  # on the engine that loaded the tables
 from features.config import DataConfig
 from features.errors import PipelineError
-from features.load import load_tables
 from features.rulesets import resolve_rules
 
 from . import plots, tracking
@@ -54,7 +54,7 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
 
     settings, data, notes = settings_for(config, conf_dir or CONF_DIR)
     tracking_config = TrackingConfig(**config["tracking"])
-    tables, load_report = load_tables(data)
+    tables, load_report = engine_for(config.get("engine")).load_tables(data)  # engine=local or spark
     for line in load_report.lines() + notes:
         log.info(line)
     result = run_training(tables, settings)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from features import drift
 from features import naming as nm
-from features.build import build_training_table, plan_features
+from engines.dispatch import build_training_table, plan_features  # on the engine that loaded the tables
 from features.errors import ConfigError
 from features.rules import RuleError, RuleSet
 from features.snapshots import data_end_us, grid, labelled
