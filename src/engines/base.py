@@ -21,8 +21,9 @@ class Engine(Protocol):
 
     name: str
 
-    def load_tables(self, data: DataConfig) -> tuple[Tables, LoadReport]:
-        """Read, map, validate and set aside; the tables on the driver (accounts, conversions, time bounds)."""
+    def load_tables(self, data: DataConfig, instants: Sequence[object] = ()) -> tuple[Tables, LoadReport]:
+        """Read, map, validate and set aside; the tables on the driver (accounts, conversions, time bounds).
+        ``instants``: as-ofs the caller will plan at (an engine may prepare their statistics while loading)."""
 
     def plan_features(self, tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
         """The columns, from the rows that can reach a feature at or before ``as_of_max``."""

@@ -16,7 +16,7 @@ class LocalEngine:
 
     name = "local"
 
-    def load_tables(self, data: DataConfig) -> tuple[Tables, LoadReport]:
+    def load_tables(self, data: DataConfig, instants: Sequence[object] = ()) -> tuple[Tables, LoadReport]:
         return load.load_tables(data)
 
     def plan_features(self, tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:

@@ -8,10 +8,9 @@ from features.app import command, log, plain
 
 @command("features")
 def main(cfg: DictConfig) -> None:
-    from features.build import build_features, plan_features  # loaded once the config has been checked
+    from engines.base import engine_for  # loaded once the config has been checked
     from features.config import DataConfig, FeatureConfig
     from features.io import check_output, write_file
-    from features.load import load_tables
     from features.sources import input_files
     from features.windows import to_timestamp
 
@@ -22,9 +21,10 @@ def main(cfg: DictConfig) -> None:
     if cfg.spec_output:
         check_output(cfg.spec_output, inputs, None, key="spec_output")
     features = FeatureConfig.from_mapping(plain(cfg.features)).for_source(data)  # what the source brings
-    tables, report = load_tables(data)
-    spec = plan_features(tables, as_of, features)
-    frame = build_features(tables, [as_of], spec, progress=cfg.progress)
+    engine = engine_for(plain(cfg.get("engine")))  # local, or spark (engine=spark)
+    tables, report = engine.load_tables(data, instants=[as_of])
+    spec = engine.plan_features(tables, as_of, features)
+    frame = engine.build_features(tables, [as_of], spec, progress=cfg.progress)
     write_file(frame, cfg.output)
     if cfg.spec_output:
         spec.save(cfg.spec_output)

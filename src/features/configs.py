@@ -88,6 +88,7 @@ def schema_of(cls: type, nested: dict[str, type] | None = None, optional: tuple[
 @functools.lru_cache(maxsize=1)
 def group_schemas() -> dict[str, type]:
     """The config groups that have a typed view, each with its schema."""
+    from engines.settings import EngineConfig
     from train.settings import BacktestConfig, EvaluationConfig, TierConfig, TrackingConfig
 
     from .config import DataConfig, FeatureConfig, LabelConfig, SnapshotConfig
@@ -103,6 +104,7 @@ def group_schemas() -> dict[str, type]:
         "evaluation": schema_of(EvaluationConfig),
         "tiers": schema_of(TierConfig),
         "tracking": schema_of(TrackingConfig),
+        "engine": schema_of(EngineConfig, optional=("master",)),
     }
 
 
@@ -159,6 +161,10 @@ def check_config(cfg: DictConfig, command: str | None = None) -> None:
         except (oc_errors.ValidationError, oc_errors.ConfigKeyError, oc_errors.ConfigAttributeError,
                 oc_errors.ConfigTypeError) as exc:
             raise schema_error(exc, group, OmegaConf.structured(schema)) from exc
+    if cfg.get("engine") is not None:
+        from engines.settings import EngineConfig
+
+        EngineConfig.from_mapping(OmegaConf.to_container(cfg.engine, resolve=True))  # values: name, partitions...
     if cfg.get("evaluation") is not None and "champion_metric" in cfg.evaluation:
         from train.settings import check_champion_metric
 

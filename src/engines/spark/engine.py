@@ -129,7 +129,8 @@ class SparkEngine:
         state = SparkState(validated=validated.select("bucket", "tables"), buckets=n, reach=_sum_reach(metas),
                            reach_at=_sum_reach_at(metas), names=_names(metas),
                            has_user=any(m.get("has_user") for _, m in metas),
-                           has_quantity=any(m.get("has_quantity") for _, m in metas), has_touches=has_touches)
+                           has_quantity=any(m.get("has_quantity") for _, m in metas), has_touches=has_touches,
+                           engine=self)
         return SparkTables(**{f: getattr(tables, f) for f in tables.__dataclass_fields__}, state=state), report
 
     # -- planning and building -------------------------------------------------------------------

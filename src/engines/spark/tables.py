@@ -22,6 +22,7 @@ class SparkState:
     has_user: bool = False
     has_quantity: bool = False
     has_touches: bool = False
+    engine: Any = None  # the SparkEngine that loaded them (engines.dispatch runs their features there)
 
 
 @dataclass(frozen=True)
