@@ -11,7 +11,8 @@ import difflib
 import logging
 import re
 from contextlib import nullcontext
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 from . import naming as nm
 from .config import FeatureConfig
 from .errors import ConfigError, DataError
-from .rollup import ExactSums, LastSeen, active_day_prefix, prefix_counts, window
+from .rollup import DayRuns, ExactSums, LastSeen, add_counts
 from .snapshots import eligible
 from .spec import OTHER, Column, FeatureSpec
 from .tables import EventLog, Tables
@@ -315,7 +316,14 @@ def _identifier(name: str, values: pd.Series, numeric: bool, share: float | None
 
 
 class _Block:
-    """The prefix arrays of one group of snapshots that share a time of day."""
+    """One sweep over the events of a group of snapshots that share a time of day.
+
+    Events are put in day order once; the sweep then adds them up segment by segment (see
+    :class:`~features.windows.SegmentGrid`), keeping running totals per account. A window
+    ``[t - w, t)`` is the running total at ``t`` minus the one saved at ``t - w``; a saved total is
+    freed once no later snapshot needs it. Memory therefore grows with the accounts and the longest
+    window, not with the number of snapshots, and each snapshot costs a few array differences.
+    """
 
     def __init__(self, tables: Tables, spec: FeatureSpec, as_of_us: np.ndarray, step) -> None:
         self.spec, self.tables = spec, tables
@@ -324,87 +332,162 @@ class _Block:
         self.rows = [eligible(tables, int(t)) for t in as_of_us]
         union = np.unique(np.concatenate(self.rows)) if self.rows else np.empty(0, np.int64)
         self.n = n = len(union)
-        self.row_of = np.full(tables.n_accounts, -1, dtype=np.int64)
-        self.row_of[union] = np.arange(n)
+        self.row_of = np.full(tables.n_accounts, -1, dtype=np.int32)
+        self.row_of[union] = np.arange(n, dtype=np.int32)
         n_segs = grid.n_segments
 
         ev = tables.events
         day = grid.day_of(ev.ts)
-        seg = grid.segment_of_day(day)
         row = self.row_of[ev.account]
-        keep = (seg >= 0) & (row >= 0)
-        row, seg, day, kind = row[keep], seg[keep], day[keep], ev.kind[keep]
+        keep = np.flatnonzero((day < grid.edges[-1]) & (row >= 0))  # nothing at or after the last as-of
+        row, day, kind = row[keep], day[keep], ev.kind[keep]
+        seg = grid.segment_of_day(day).astype(np.int32)
         # Each event type with a column gets its own code; the rest share one code, counted in totals only.
-        self.col_of_kind = np.full(len(ev.names) + 1, len(spec.event_types), dtype=np.int64)
+        self.col_of_kind = np.full(len(ev.names) + 1, len(spec.event_types), dtype=np.int32)
         for i, name in enumerate(spec.event_types):
             code = _code(ev, name)
             if code is not None:
                 self.col_of_kind[code] = i
         step("events")
-        self.counts = prefix_counts(row, seg, self.col_of_kind[kind], (n, n_segs, len(spec.event_types) + 1))
-        self.total = self.counts.sum(axis=2, dtype=np.int64)
-        self.quantity = None
-        if spec.quantity_events and ev.quantity is not None:
-            qcol = np.full(len(ev.names) + 1, -1, dtype=np.int64)
-            for i, name in enumerate(spec.quantity_events):
-                if _code(ev, name) is not None:
-                    qcol[_code(ev, name)] = i
-            q = qcol[kind]
-            has = q >= 0
-            # exact window sums: a huge old quantity cannot erase a small recent one (rollup.ExactSums)
-            self.quantity = ExactSums.build(row[has], seg[has], q[has], (n, n_segs, len(spec.quantity_events)),
-                                            ev.quantity[keep][has])
-        step("users and breadth")
         self.users = None
         if spec.has_users:
             user = ev.user[keep]
             named = user != 0
             self.users = LastSeen.build(row[named], user[named], seg[named], n, n_segs)
+            del user, named
         self.breadth = LastSeen.build(row, kind, seg, n, n_segs)
+        del seg
+        step("users and breadth")
+        self.q_runs = None
+        self.q_rest = None
+        if spec.quantity_events and ev.quantity is not None:
+            qcol = np.full(len(ev.names) + 1, -1, dtype=np.int32)
+            for i, name in enumerate(spec.quantity_events):
+                if _code(ev, name) is not None:
+                    qcol[_code(ev, name)] = i
+            q = qcol[kind]
+            has = np.flatnonzero(q >= 0)
+            weights = ev.quantity[keep[has]]
+            # exact window sums: a huge old quantity cannot erase a small recent one (rollup.ExactSums)
+            levels, rest = ExactSums.split(weights)
+            self.q_runs = q_runs = DayRuns.of(day[has])
+            self.q_row, self.q_code = row[has][q_runs.order], q[has][q_runs.order]
+            self.q_levels = [level[q_runs.order] for level in levels] or [np.zeros(len(has))]
+            if rest is not None:  # never for real data: summed per segment, as ExactSums does
+                self.q_rest = ExactSums.build(row[has], grid.segment_of_day(day[has]), q[has],
+                                              (n, n_segs, len(spec.quantity_events)), weights).rest
+            del q, has, weights, levels
+        runs = DayRuns.of(day)
+        self.ev_runs = runs
+        self.ev_row = row[runs.order]
+        self.ev_code = self.col_of_kind[kind[runs.order]]
+        del row, day, kind, keep, runs
         step("active days")
-        self.active_days, self.last_day = active_day_prefix(row, day, grid, n)
-        del row, seg, day, kind
-        step("touches")
-        self.touches = None
+        self.tl = None
         if tables.touches is not None:
             tl = tables.touches
-            tseg = grid.segment_of_day(grid.day_of(tl.ts))
+            tday = grid.day_of(tl.ts)
             trow = self.row_of[tl.account]
-            tkeep = (tseg >= 0) & (trow >= 0)
-            tcol = np.full(len(tl.names) + 1, len(spec.touch_types), dtype=np.int64)
+            tkeep = np.flatnonzero((tday < grid.edges[-1]) & (trow >= 0))
+            tcol = np.full(len(tl.names) + 1, len(spec.touch_types), dtype=np.int32)
             for i, name in enumerate(spec.touch_types):
                 if _code(tl, name) is not None:
                     tcol[_code(tl, name)] = i
-            self.touches = prefix_counts(trow[tkeep], tseg[tkeep], tcol[tl.kind[tkeep]],
-                                         (n, n_segs, len(spec.touch_types) + 1))
+            truns = DayRuns.of(tday[tkeep])
+            self.tl = (truns, trow[tkeep][truns.order], tcol[tl.kind[tkeep]][truns.order])
+        step("touches")
         self.first_key = {name: _first_occurrence(ev, name, tables.n_accounts) for name in spec.key_events}
 
-    def snapshot(self, i: int) -> dict[str, np.ndarray]:
+    def snapshots(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """``(i, features)`` for every snapshot ``i`` of the block, oldest first (see :meth:`_features`)."""
+        spec, grid, n = self.spec, self.grid, self.n
+        spans = [*spec.windows, spec.trend_days, 2 * spec.trend_days]
+        n_segs = grid.n_segments
+        his = [int(grid.edge(int(t))) for t in grid.snapshot_days]
+        # the saved totals each snapshot reads, and the last snapshot (by its edge) that reads each one
+        needs = {hi: sorted({int(grid.edge(int(t) - w)) for w in spans if w}) for hi, t in zip(his, grid.snapshot_days)}
+        last_use: dict[int, int] = {}
+        for hi, los in needs.items():
+            for lo in los:
+                last_use[lo] = max(last_use.get(lo, -1), hi)
+        counts = np.zeros((n, len(spec.event_types) + 1), dtype=np.int32)
+        levels = [np.zeros((n, len(spec.quantity_events))) for _ in self.q_levels] if self.q_runs else []
+        touches = np.zeros((n, len(spec.touch_types) + 1), dtype=np.int32) if self.tl is not None else None
+        days = np.zeros(n, dtype=np.int32)
+        last_day = np.full(n, -10**9, dtype=np.int64)
+        hit = np.zeros(n, dtype=bool)
+        saved: dict[int, _Totals] = {}
+        snapshot_at = {hi: i for i, hi in enumerate(his)}
+        edges = grid.edges
+        for s in range(n_segs):
+            lo_day = None if s == 0 else int(edges[s - 1])
+            hi_day = int(edges[s])
+            a, b = self.ev_runs.span(-2**62 if lo_day is None else lo_day, hi_day)
+            add_counts(counts, self.ev_row[a:b], self.ev_code[a:b])
+            if self.q_runs is not None:
+                qa, qb = self.q_runs.span(-2**62 if lo_day is None else lo_day, hi_day)
+                for total, weights in zip(levels, self.q_levels):
+                    add_counts(total, self.q_row[qa:qb], self.q_code[qa:qb], weights[qa:qb])
+            if touches is not None:
+                truns, trow, tcode = self.tl
+                ta, tb = truns.span(-2**62 if lo_day is None else lo_day, hi_day)
+                add_counts(touches, trow[ta:tb], tcode[ta:tb])
+            # days, one at a time: distinct active days (segment 0 is never inside a finite window,
+            # so its days only move the last active day) and the last active day
+            first = self.ev_runs.first if lo_day is None else lo_day
+            for d in range(max(first, self.ev_runs.first), hi_day):
+                da, db = self.ev_runs.span(d, d + 1)
+                if da == db:
+                    continue
+                rows = self.ev_row[da:db]
+                last_day[rows] = d
+                if s > 0:
+                    hit[:] = False
+                    hit[rows] = True
+                    days += hit
+            if s in last_use or s in snapshot_at:
+                state = _Totals(counts, levels, touches, days)
+                if s in last_use:
+                    saved[s] = state.copy()
+                if s in snapshot_at:
+                    i = snapshot_at[s]
+                    yield i, self._features(i, state, saved, last_day)
+                    for lo in [lo for lo, last in last_use.items() if last <= s and lo in saved]:
+                        del saved[lo]
+
+    def _features(self, i: int, now: "_Totals", saved: dict[int, "_Totals"], last_day: np.ndarray) -> dict[str, np.ndarray]:
         """Every generated (non-fit) feature of snapshot ``i``, for its eligible accounts."""
         spec, grid = self.spec, self.grid
         accounts = self.rows[i]
         r = self.row_of[accounts]
-        t_us = self.grid.anchor_us + int(grid.snapshot_days[i]) * DAY_US
+        t_day = int(grid.snapshot_days[i])
+        t_us = self.grid.anchor_us + t_day * DAY_US
+
+        def win(days: int | None) -> "_Totals":
+            return now.take(r) if days is None else now.minus(saved[int(grid.edge(t_day - days))], r)
+
         out: dict[str, np.ndarray] = {}
         all_windows: list[int | None] = [*spec.windows, None]
         slugs = nm.unique_slugs(spec.event_types)
+        totals: dict[int | None, np.ndarray] = {}
         for days in all_windows:
-            counts = window(self.counts, grid, i, days, r)
+            w = win(days)
+            counts = w.counts
             for j, s in enumerate(slugs):
                 out[nm.count_name(s, days)] = counts[:, j]
-            out[nm.count_name(nm.ALL_EVENTS, days)] = window(self.total, grid, i, days, r)
-            if self.quantity is not None:
-                qty = self.quantity.window(grid, i, days, r)
+            out[nm.count_name(nm.ALL_EVENTS, days)] = totals[days] = w.total
+            if self.q_runs is not None:
+                qty = ExactSums.combine(w.levels + ([] if self.q_rest is None else [self._rest(r, t_day, days)]))
                 qslugs = dict(zip(spec.event_types, slugs))
                 for j, name in enumerate(spec.quantity_events):
                     out[nm.quantity_name(qslugs[name], days)] = qty[:, j]
-            if self.touches is not None:
-                touches = window(self.touches, grid, i, days, r)
+            if w.touches is not None:
+                touches = w.touches
                 for j, s in enumerate(nm.unique_slugs(spec.touch_types)):
                     out[nm.count_name(nm.touch_prefix(s), days)] = touches[:, j]
                 out[nm.count_name(nm.ALL_TOUCHES, days)] = touches.sum(axis=1, dtype=np.int64)
-        for days in spec.windows:
-            out[nm.active_days(days)] = window(self.active_days, grid, i, days, r)
+            if days is not None:
+                out[nm.active_days(days)] = w.days
         breadth = self.breadth.counts(grid, i, list(spec.windows), self.n)
         for days in spec.windows:
             out[nm.event_types(days)] = breadth[days][r]
@@ -412,14 +495,14 @@ class _Block:
             users = self.users.counts(grid, i, all_windows, self.n)
             for days in all_windows:
                 out[nm.active_users(days)] = users[days][r]
-        recent = window(self.total, grid, i, spec.trend_days, r).astype(np.float64)
-        both = window(self.total, grid, i, 2 * spec.trend_days, r).astype(np.float64)
+        trend = spec.trend_days
+        recent = (totals[trend] if trend in totals else win(trend).total).astype(np.float64)
+        both = (totals[2 * trend] if 2 * trend in totals else win(2 * trend).total).astype(np.float64)
         before = both - recent
         with np.errstate(invalid="ignore", divide="ignore"):
             out[nm.trend(spec.trend_days)] = np.where(both > 0, (recent - before) / np.where(both > 0, both, 1), 0.0)
-        t_day = int(grid.snapshot_days[i])
-        last = self.last_day[r, grid.edge(t_day)]
-        out[nm.DAYS_SINCE_LAST_EVENT] = np.where(last > -10**9, t_day - 1 - last, np.nan)
+        last = last_day[r]
+        out[nm.DAYS_SINCE_LAST_EVENT] = np.where(last > -10**9, np.int64(t_day) - 1 - last, np.nan)
         created = self.tables.created_us[accounts]
         out[nm.DAYS_SINCE_SIGNUP] = (t_us - created) / DAY_US
         for name, s in zip(spec.key_events, nm.unique_slugs(spec.key_events)):
@@ -438,6 +521,40 @@ class _Block:
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[nm.limit_ratio(name)] = np.where(cap > 0, used / np.where(cap > 0, cap, 1), np.nan)
         return out
+
+    def _rest(self, r: np.ndarray, t_day: int, days: int | None) -> np.ndarray:
+        """What no exact quantity level could hold, summed over the window's segments (ExactSums.rest)."""
+        hi = int(self.grid.edge(t_day))
+        lo = 0 if days is None else int(self.grid.edge(t_day - days)) + 1
+        return self.q_rest[r, lo:hi + 1].sum(axis=1)
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """Running totals per block row at one instant (or a window: the difference of two)."""
+
+    counts: np.ndarray  # (rows, event columns + 1) int32
+    levels: list[np.ndarray]  # exact quantity levels, (rows, quantity columns) float64
+    touches: np.ndarray | None  # (rows, touch columns + 1) int32
+    days: np.ndarray  # distinct active days, int32
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.counts.sum(axis=1, dtype=np.int64)
+
+    def copy(self) -> "_Totals":
+        return _Totals(self.counts.copy(), [x.copy() for x in self.levels],
+                       None if self.touches is None else self.touches.copy(), self.days.copy())
+
+    def take(self, r: np.ndarray) -> "_Totals":
+        return _Totals(self.counts[r], [x[r] for x in self.levels], None if self.touches is None else self.touches[r],
+                       self.days[r])
+
+    def minus(self, earlier: "_Totals", r: np.ndarray) -> "_Totals":
+        """The window between ``earlier`` and these totals, for block rows ``r``."""
+        return _Totals(self.counts[r] - earlier.counts[r], [x[r] - y[r] for x, y in zip(self.levels, earlier.levels)],
+                       None if self.touches is None else self.touches[r] - earlier.touches[r],
+                       self.days[r] - earlier.days[r])
 
 
 def _first_occurrence(log: EventLog, name: str, n_accounts: int) -> np.ndarray:
@@ -490,31 +607,52 @@ def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, p
     if clash:
         raise DataError("accounts", clash[0], f"has the name of a column the pipeline writes ({sorted(_OUTPUT_COLUMNS)});"
                                               f" rename it in the data or list it in features.exclude_columns")
-    frames = []
-    bar = tqdm(total=len(instants) + 4 * len(np.unique(instants % DAY_US)), desc="features", unit="step",
+    groups = [instants[instants % DAY_US == offset] for offset in np.unique(instants % DAY_US)]
+    if not len(instants):
+        _fit_columns_of(tables, spec)  # a missing fit attribute is an error whatever the as-of
+        return _empty(spec)
+    # Every column is allocated once at its final length and filled snapshot by snapshot: no per-snapshot
+    # frames to concatenate (which held the whole table twice).
+    sizes = [[len(eligible(tables, int(t))) for t in group] for group in groups]
+    n_rows = sum(map(sum, sizes))
+    account_rows = np.empty(n_rows, dtype=np.int64)
+    generated = [col.name for col in spec.columns if col.group != "fit"]
+    columns: dict[str, np.ndarray] = {}
+    bar = tqdm(total=len(instants) + 4 * len(groups), desc="features", unit="step",
                disable=None, leave=False) if progress else nullcontext()
     with bar:
         step = (lambda stage: (bar.set_postfix_str(stage), bar.update(1))) if progress else (lambda stage: None)
         fit = _fit_columns_of(tables, spec)
-        for offset in np.unique(instants % DAY_US):
-            group = instants[instants % DAY_US == offset]
+        start = 0
+        for group, counts in zip(groups, sizes):
             block = _Block(tables, spec, group, step)
-            for i, t in enumerate(group):
-                accounts = block.rows[i]
-                values = block.snapshot(i)
-                data = {"account_id": tables.accounts["account_id"].to_numpy()[accounts],
-                        "as_of": np.full(len(accounts), t).astype("datetime64[us]")}
-                for col in spec.columns:
-                    if col.group != "fit":
-                        data[col.name] = values[col.name]
-                for name, values in fit.items():
-                    data[name] = values[accounts]
-                frames.append(pd.DataFrame(data))
-                step(f"as of {from_us([t])[0]:%Y-%m-%d}")
-    if not frames:
-        return _empty(spec)
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return out[["account_id", "as_of", *spec.names]]
+            starts = start + np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            for i, values in block.snapshots():
+                lo, hi = int(starts[i]), int(starts[i + 1])
+                account_rows[lo:hi] = block.rows[i]
+                for name in generated:
+                    _put(columns, name, values[name], lo, hi, n_rows)
+                step(f"as of {from_us([group[i]])[0]:%Y-%m-%d}")
+            start = int(starts[-1])
+            del block
+    data: dict[str, object] = {
+        "account_id": tables.accounts["account_id"].to_numpy()[account_rows],
+        "as_of": np.repeat(np.concatenate(groups), np.concatenate(sizes).astype(np.int64)).astype("datetime64[us]"),
+    }
+    for col in spec.columns:
+        data[col.name] = fit[col.name][account_rows] if col.group == "fit" else columns[col.name]
+    return pd.DataFrame(data, copy=False)
+
+
+def _put(columns: dict[str, np.ndarray], name: str, values: np.ndarray, lo: int, hi: int, n_rows: int) -> None:
+    """Write one snapshot's values of a column into its full-length array (allocated on first use; widened,
+    as a concatenation would, should a later snapshot bring a wider type)."""
+    column = columns.get(name)
+    if column is None:
+        column = columns[name] = np.empty(n_rows, dtype=values.dtype)
+    elif column.dtype != values.dtype:
+        column = columns[name] = column.astype(np.result_type(column.dtype, values.dtype))
+    column[lo:hi] = values
 
 
 def _empty(spec: FeatureSpec) -> pd.DataFrame:
