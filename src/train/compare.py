@@ -23,9 +23,14 @@ def compare_rules(rules: RuleSet, features: pd.DataFrame, score: np.ndarray, y: 
     if not rules.names:
         return pd.DataFrame(columns=["name", "flagged", "precision", "recall", "lift", "model_precision",
                                      "model_recall", "model_lift"])
-    snapshot = features["as_of"].to_numpy()
     flags = rules.evaluate(features)
     flags[ANY] = rules.any_rule(features).to_numpy()
+    return compare_flags(flags, features["as_of"].to_numpy(), score, y)
+
+
+def compare_flags(flags: pd.DataFrame, snapshot: np.ndarray, score: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """The comparison of :func:`compare_rules` for any definitions given as boolean columns (``rule_`` prefixes
+    are dropped from the names): e.g. the learned list, whose flags come from a different list in each fold."""
     rows = []
     for column in flags.columns:
         rule = flags[column].to_numpy(bool)

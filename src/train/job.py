@@ -13,6 +13,8 @@ from engines.dispatch import build_features  # on the engine that loaded the tab
 from features.config import DataConfig
 from features.errors import PipelineError
 from features.rulesets import resolve_rules
+from report.content import report_tables
+from report.html import write_report
 
 from . import plots, tracking
 from .pipeline import TrainResult, run_training
@@ -65,15 +67,23 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     predictions = out_dir / "predictions.parquet"
     result.test.to_parquet(predictions, index=False)
+    artifacts = [predictions]
+    if result.learned_rules_yaml:  # the learned definitions as a rules file: python -m train rules.file=...
+        (out_dir / "learned_rules.yaml").write_text(result.learned_rules_yaml)
+        artifacts.append(out_dir / "learned_rules.yaml")
     tables_out = {"comparison.csv": result.comparison, "deciles.csv": result.deciles,
                   "pql_tiers.csv": result.tier_rates, "folds.csv": _frame(result.folds),
                   "importance.csv": result.importance.rename_axis("feature").rename("mean_abs_contribution")
                   .reset_index()}
+    tables_out.update({name: table for name, table in (
+        ("learned_definitions.csv", result.definitions), ("learned_overlap.csv", result.learned_overlap),
+        ("revenue.csv", result.revenue)) if table is not None and len(table)})
+    tables_out.update(report_tables(result, tables, settings))  # the funnel and capacity CSVs
     figures = plots.all_figures(result)
     # pql_tier is empty for many accounts: declared as double, since MLflow's "long" cannot be missing
     output_example = result.scorer.score(example).astype({"pql_tier": "float64"})
     run = tracking.log_training(result, config, tracking_config, settings.evaluation, figures, tables_out,
-                                example, output_example, [predictions], promote_now=False,
+                                example, output_example, artifacts, promote_now=False,
                                 overrides=list(overrides))
     plots.close(figures)
     decision = decide(result, tables, run.version, tracking_config, settings.evaluation, sweep)
@@ -81,6 +91,8 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     data_out["promotion"] = decision.to_dict()
     path = write_summary(data_out, out_dir / "summary.json")
     tracking.log_summary(run.run_id, path, tracking_config)
+    tracking.log_summary(run.run_id, write_report(result, tables, settings, out_dir / "report.html",
+                                                  tables_out["funnel.csv"], data_out), tracking_config)
     # the champion alias moves last: a run killed before this point never becomes the model serve loads
     tracking.promote(run, tracking_config, decision)
     return TrainJob(result, data_out, path, report(result, data_out))

@@ -20,10 +20,11 @@ from features.snapshots import data_end_us, grid, labelled
 from features.spec import FeatureSpec
 from features.tables import Tables
 
-from . import calibrate, health
+from . import calibrate, definitions, health, value
 from .backtest import Design, FoldResult, fit_on, known_at, run_fold, size_tiers
 from .calibrate import Calibrator
-from .compare import compare_rules
+from .capacity import at_capacity
+from .compare import compare_flags, compare_rules
 from .evaluate import deciles, probability_metrics, rate_interval, top_k_flags, volume_metrics
 from .folds import FoldPlan, plan_folds
 from .scorer import Scorer
@@ -52,6 +53,18 @@ class TrainResult:
     counts: dict[str, int] = field(default_factory=dict)
     input_example: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
+    # learned PQL definitions (train.definitions): the production list, its rules file, its overlap with the
+    # hand rules on the backtest (the fold lists' flags are test["learned"] and the comparison's "learned" row)
+    definitions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    learned_rules_yaml: str = ""
+    learned_overlap: pd.DataFrame = field(default_factory=pd.DataFrame)
+    learned: definitions.LearnedDefinitions | None = None
+    # every snapshot row of the design (account_id, as_of, label, features): rules can be evaluated on all of them
+    frame: pd.DataFrame | None = None
+    # revenue captured at capacity per definition and by the model (None: conversions carry no amount)
+    revenue: pd.DataFrame | None = None
+    # the model vs the best definition at the sales capacity (train.capacity.at_capacity; per week)
+    capacity: dict = field(default_factory=dict)
 
     @property
     def spec(self) -> FeatureSpec:
@@ -174,6 +187,15 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
         raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
                           "label.horizon_days (see the health warnings above)")
     test = _pool(results, design, rules, frame)
+    learned = None
+    if settings.evaluation.learned.enabled:  # each fold's list learns from its model's rows, with its columns
+        spec_of = {f.index: s for f, s in zip(plan.folds, fold_specs)}
+        learned = definitions.backtest(
+            design.X, design.y, design.snapshot, [(design.rows(r.fold.train), r.rows, spec_of[r.fold.index])
+                                                  for r in results],
+            design.rows(plan.final_train), spec, settings.capacity_per_snapshot, settings.evaluation.learned,
+            cfg.reference_snapshots)
+        test["learned"] = learned.test_flags
     y = test["label"].to_numpy()
     choice = calibrate.choose(test["log_odds"].to_numpy(), y, test["fold"].to_numpy(), settings.calibration)
     test["score"] = choice.probabilities
@@ -183,8 +205,15 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     train_rows = design.rows(plan.final_train)
     model = fit_on(design, train_rows, settings.model, spec, settings)
     tiers = size_tiers(model, design, None, spec, settings)
+    amounts = value.row_amounts(frame, tables.conversions)
+    if amounts is not None:  # each fold's amount model learns from its own training rows, as its model did
+        test["expected_value"] = test["score"].to_numpy() * np.concatenate([
+            value.AmountModel.fit(design.X[design.rows(r.fold.train)], amounts[design.rows(r.fold.train)], spec)
+            .predict(design.X[r.rows]) for r in results])
     scorer = Scorer(model, calibrator, spec, tiers, rules, settings.tiers.reasons,
-                    meta={"horizon_days": horizon, "split": plan.bounds(), "calibration": choice.method})
+                    meta={"horizon_days": horizon, "split": plan.bounds(), "calibration": choice.method},
+                    amount=None if amounts is None else value.AmountModel.fit(design.X[train_rows],
+                                                                               amounts[train_rows], spec))
     # drift is judged against the newest population the model saw, not the whole history: accounts age and the
     # pool grows, so a reference of all training rows would flag account age as drift every night
     recent = _sample(design.X[design.rows(design.reference(None, cfg.reference_snapshots))], _SAMPLE)
@@ -238,9 +267,20 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
         "rules_flagging_nobody": [r for r, n in zip(comparison.get("name", []), comparison.get("flagged", [])) if n == 0],
         "fresh_accounts_per_fold": {f["fold"]: f["fresh_accounts"] for f in folds},
         "share_of_history_for_training": len(plan.final_train) / max(len(times), 1)})
-    return TrainResult(scorer, plan, metrics, folds, comparison, tier_rates, deciles(test["score"].to_numpy(), y),
-                       importance, test, health_report, {"method": choice.method, "log_loss": choice.log_loss},
-                       counts, design.X[design.rows(plan.test)].head(5))
+    result = TrainResult(scorer, plan, metrics, folds, comparison, tier_rates, deciles(test["score"].to_numpy(), y),
+                         importance, test, health_report, {"method": choice.method, "log_loss": choice.log_loss},
+                         counts, design.X[design.rows(plan.test)].head(5), frame=frame)
+    if learned is not None:
+        result.comparison = pd.concat([comparison, compare_flags(test[["learned"]], snapshot, rank, y)],
+                                      ignore_index=True)
+        result.learned, result.definitions = learned.production, learned.table
+        result.learned_rules_yaml = learned.production.to_yaml()
+        result.learned_overlap = definitions.overlap(test["learned"].to_numpy(), test.filter(like="rule_"), y)
+    result.capacity = at_capacity(test, capacity, settings.snapshots.every_days)
+    if amounts is not None:
+        result.revenue = value.revenue_table(test, amounts[np.concatenate([r.rows.nonzero()[0] for r in results])],
+                                             capacity, settings.snapshots.every_days)
+    return result
 
 
 def _volume(rank: np.ndarray, y: np.ndarray, snapshot: np.ndarray, settings: TrainSettings) -> dict[str, float]:

@@ -25,7 +25,8 @@ Parameter ``reasons`` (bool, default true): compute the readable reasons.
 
 Output: the scores table's model columns, one row per input row in input order -- ``score``,
 ``intent_score``, ``fit_score``, ``intent_tier``, ``fit_tier``, ``pql_tier`` (null outside tiers
-1-3), ``rule_<name>`` for each hand-written rule, ``reasons`` (text; with ``reasons=true``).
+1-3), ``expected_value`` (score x predicted amount; only when the training conversions carried an
+``amount``), ``rule_<name>`` for each hand-written rule, ``reasons`` (text; with ``reasons=true``).
 """
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from .explain import reasons
 from .models import FittedModel, load_model
 from .tiers import Tiers
 from .tracking import TrackingError
+from .value import AmountModel
 
 MANIFEST = "manifest.json"
 SCORE_COLUMNS = ("score", "intent_score", "fit_score", "intent_tier", "fit_tier", "pql_tier")
@@ -44,9 +45,11 @@ class Scorer:
     n_reasons: int = 3
     meta: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)  # training distributions of features and score (drift)
+    amount: AmountModel | None = None  # predicted amount if converting (None: conversions carried no amount)
 
     def output_columns(self) -> list[str]:
-        return [*SCORE_COLUMNS, *(f"rule_{n}" for n in self.rules.names), "reasons"]
+        value = ["expected_value"] if self.amount is not None else []
+        return [*SCORE_COLUMNS, *value, *(f"rule_{n}" for n in self.rules.names), "reasons"]
 
     def score(self, features: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
         """Calibrated score, intent/fit scores and tiers, rule flags and reasons for each row.
@@ -60,7 +63,10 @@ class Scorer:
         p = self.calibrator.apply(self.model.response(X))
         contrib = self.model.contributions(X)
         tiers = self.tiers.assign(contrib, self.spec)
-        out = pd.concat([pd.DataFrame({"score": p}, index=X.index), tiers, self.rules.evaluate(X)], axis=1)
+        parts = [pd.DataFrame({"score": p}, index=X.index), tiers]
+        if self.amount is not None:  # probability x the amount the account would likely sign for
+            parts.append(pd.DataFrame({"expected_value": p * self.amount.predict(X)}, index=X.index))
+        out = pd.concat([*parts, self.rules.evaluate(X)], axis=1)
         if with_reasons:
             # an account a rep is asked to act on (tiers 1-3) always gets at least one reason
             out["reasons"] = reasons(contrib, X, self.spec, self.n_reasons,
@@ -78,6 +84,8 @@ class Scorer:
         (folder / "tiers.json").write_text(json.dumps(self.tiers.to_dict()))
         (folder / "rules.json").write_text(json.dumps(self.rules.to_dict(), indent=1))
         (folder / "reference.json").write_text(json.dumps(self.reference))
+        if self.amount is not None:
+            (folder / "amount.json").write_text(json.dumps(self.amount.to_dict()))
         (folder / "meta.json").write_text(json.dumps({**self.meta, "model_kind": self.model.kind,
                                                       "n_reasons": self.n_reasons}, indent=1, default=str))
         write_manifest(folder, code_file)
@@ -105,6 +113,8 @@ class Scorer:
                 n_reasons=int(meta.get("n_reasons", 3)),
                 meta=meta,
                 reference=_json(folder, "reference.json") if (folder / "reference.json").exists() else {},
+                amount=AmountModel.from_dict(_json(folder, "amount.json")) if (folder / "amount.json").exists()
+                else None,
             )
         except BundleError:
             raise

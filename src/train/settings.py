@@ -48,9 +48,49 @@ def check_champion_metric(name: object) -> None:
         raise ConfigError(f"evaluation.champion_metric: '{name}' is not one of {sorted(CHAMPION_METRICS)}")
 
 
+def _config_error(message: str) -> None:
+    from features.errors import ConfigError
+
+    raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class LearnedConfig:
+    """Learned PQL definitions (``evaluation.learned``, :mod:`train.definitions`)."""
+
+    enabled: bool = True
+    max_rules: int = 5           # at most this many rules ...
+    max_conditions: int = 3      # ... of at most this many conditions each
+    min_converters: int = 10     # a rule must add at least this many converters on the training rows
+    confidence: float = 0.95     # of the Wilson lower bound on the precision a rule adds
+    round_tolerance: float = 0.01  # a rounder threshold may cost this much of that bound (absolute)
+    trees: int = 40              # trees of the random forest that proposes candidate rules
+    refine: int = 0              # the best this many candidates of each step get their thresholds tuned (0: none)
+    min_rule_share: float = 0.5  # a rule adds at least this share of (budget left / rules left) accounts
+    min_leaf_share: float = 0.2  # smallest tree leaf, as a share of the budget's volume over the training rows
+    max_rows: int = 500_000      # learn from a uniform sample of at most this many rows
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_rules <= 10:
+            _config_error(f"evaluation.learned.max_rules: {self.max_rules} is not between 1 and 10")
+        if not 1 <= self.max_conditions <= 5:
+            _config_error(f"evaluation.learned.max_conditions: {self.max_conditions} is not between 1 and 5")
+        if self.min_converters < 1:
+            _config_error(f"evaluation.learned.min_converters: {self.min_converters} must be at least 1")
+        if not 0.5 <= self.confidence < 1:
+            _config_error(f"evaluation.learned.confidence: {self.confidence} must be in [0.5, 1)")
+        if self.round_tolerance < 0 or self.trees < 1 or self.min_leaf_share <= 0 or self.max_rows < 1000:
+            _config_error("evaluation.learned: round_tolerance >= 0, trees >= 1, min_leaf_share > 0 and "
+                          f"max_rows >= 1000 are required, got {self}")
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
     capacity_per_week: int = 50
+    reps: int | None = None                       # with accounts_per_rep_per_week: capacity = their product
+    accounts_per_rep_per_week: int | None = None
+    learned: LearnedConfig = field(default_factory=LearnedConfig)
     top_fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
     ece_bins: int = 10
     champion_metric: str = "pr_auc"
@@ -59,6 +99,17 @@ class EvaluationConfig:
 
     def __post_init__(self) -> None:
         check_champion_metric(self.champion_metric)
+        if (self.reps is None) != (self.accounts_per_rep_per_week is None):
+            _config_error("evaluation: set both reps and accounts_per_rep_per_week (their product is the weekly "
+                          "capacity) or neither")
+        if self.reps is not None:
+            if self.reps < 1 or self.accounts_per_rep_per_week < 1:
+                _config_error(f"evaluation: reps ({self.reps}) and accounts_per_rep_per_week "
+                              f"({self.accounts_per_rep_per_week}) must be at least 1")
+            # the team's size decides: every use of capacity_per_week (tier 1, budgets, metrics) follows it
+            object.__setattr__(self, "capacity_per_week", int(self.reps) * int(self.accounts_per_rep_per_week))
+        if self.capacity_per_week < 1:
+            _config_error(f"evaluation.capacity_per_week: {self.capacity_per_week} must be at least 1")
         if self.promote not in ("auto", "never", "force"):
             from features.errors import ConfigError
 
@@ -100,11 +151,17 @@ class TrainSettings:
     # reads (no fit columns, one event type) that rule is left out with a note instead of failing the run
     rules_fit_the_source: bool = False
 
+    @property
+    def capacity_per_snapshot(self) -> float:
+        """The weekly sales capacity over one snapshot period (``snapshots.every_days``)."""
+        return self.evaluation.capacity_per_week * self.snapshots.every_days / 7
+
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "TrainSettings":
         """From the plain (resolved) training config."""
         evaluation = _pick(EvaluationConfig, cfg.get("evaluation"))
         evaluation["top_fractions"] = tuple(evaluation.get("top_fractions", (0.01, 0.05, 0.1)))
+        evaluation["learned"] = LearnedConfig(**_pick(LearnedConfig, evaluation.get("learned")))
         return cls(
             features=FeatureConfig.from_mapping(cfg.get("features")),
             snapshots=SnapshotConfig.from_mapping(cfg.get("snapshots")),

@@ -54,8 +54,67 @@ def summary(result: TrainResult, run_id: str, model_uri: str, model_version: str
         "notes": result.notes,
         "rules": [{k: row[k] for k in RULE_KEYS} for row in result.comparison.to_dict("records")],
         "pql_tiers": result.tier_rates.to_dict("records"),
+        "learned_definitions": result.definitions.to_dict("records"),
+        "learned_overlap": result.learned_overlap.to_dict("records"),
+        "capacity": _capacity(result.capacity),
+        "revenue": None if result.revenue is None else result.revenue.to_dict("records"),
         "counts": result.counts,
     })
+
+
+def _capacity(data: dict) -> dict:
+    """The capacity figures with their per-definition table as records (JSON)."""
+    out = {k: v for k, v in data.items() if k != "definitions"}
+    if isinstance(data.get("definitions"), pd.DataFrame):
+        out["definitions"] = data["definitions"].to_dict("records")
+    return out
+
+
+def _learned_text(result: TrainResult) -> list[str]:
+    if result.learned is None:
+        return []
+    table = result.definitions
+    head = (f"Learned PQL definitions (budget {result.learned.budget:.0f} accounts per snapshot; they flag about "
+            f"{result.learned.volume:.0f} on the newest training snapshots; learned_rules.yaml is the rules file):")
+    if table.empty:
+        return [head, "  (no rule beats the base rate with enough converters within the budget)", ""]
+    lines = [head]
+    for row in table.itertuples():
+        lines.append(f"  {row.name}: {row.expression}")
+        lines.append(f"      {row.words}")
+        lines.append(f"      backtest: {row.flagged} flagged, precision {row.precision:.1%}; "
+                     f"in {row.stability:.0%} of the fold lists")
+    if not result.learned_overlap.empty:
+        lines.append("Conversions found by the learned list only / by each hand rule only (backtest):")
+        lines += [f"  {r.rule}: learned only {r.learned_only_converted} of {r.learned_only}, rule only "
+                  f"{r.rule_only_converted} of {r.rule_only}, both {r.both_converted} of {r.both}"
+                  for r in result.learned_overlap.itertuples()]
+    return [*lines, ""]
+
+
+def _capacity_text(result: TrainResult) -> list[str]:
+    c = result.capacity
+    if not c:
+        return []
+    line = (f"At a capacity of {c['capacity_per_week']} accounts a week the model converts "
+            f"{c['model_conversions_per_week']:.1f} a week")
+    if c.get("best_definition") is not None:
+        line += (f"; the best definition ({c['best_definition']}, precision {c['best_precision']:.1%}, "
+                 f"{c['best_calls_per_week']:.0f} calls a week) {c['best_conversions_per_week']:.1f}: the model adds "
+                 f"{c['added_conversions_per_week']:+.1f} conversions a week")
+    return [line, ""]
+
+
+def _revenue_text(result: TrainResult) -> list[str]:
+    if result.revenue is None:
+        return []
+    t = result.revenue
+    show = pd.DataFrame({"definition": t["name"], "per week": t["per_week"].map("{:.0f}".format),
+                         "converted": t["converted"], "revenue/week at capacity":
+                         t["revenue_per_week_at_capacity"].map("{:,.0f}".format),
+                         "model, same volume": t["model_same_volume_revenue"].map("{:,.0f}".format)})
+    return ["Revenue captured at capacity (backtest; expected value = probability x predicted amount ranks the model):",
+            show.to_string(index=False), ""]
 
 
 def write_summary(data: dict, path: Path) -> Path:
@@ -110,6 +169,9 @@ def report(result: TrainResult, data: dict) -> str:
         "Learned model vs hand-defined PQL rules (backtest folds; the model flags as many accounts as each rule):",
         readable(result.comparison),
         "",
+        *_learned_text(result),
+        *_capacity_text(result),
+        *_revenue_text(result),
         "Conversion rate by PQL tier (1 = high intent + good fit, 2 = good fit + low intent, 3 = high intent + poor fit;"
         " 95% interval):",
         _tiers_text(result.tier_rates),
