@@ -67,8 +67,20 @@ def tier_rows(tier_rates: pd.DataFrame, every_days: int) -> list[dict]:
     return rows
 
 
+def common_cohorts(table: pd.DataFrame) -> pd.DataFrame:
+    """The funnel rows of the cohorts every definition covers (so pooled figures compare like with like);
+    all rows when no cohort is covered by all."""
+    if table.empty:
+        return table
+    names = table["definition"].nunique()
+    full = table.groupby("cohort")["definition"].nunique()
+    keep = full[full == names].index
+    return table[table["cohort"].isin(keep)] if len(keep) else table
+
+
 def funnel_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """The funnel pooled over cohorts per definition (weighted by accounts; PQL-to-customer by PQLs)."""
+    """The funnel pooled over cohorts per definition (weighted by accounts; PQL-to-customer by PQLs; the
+    median days to PQL is the median of the cohorts' medians)."""
     if table.empty:
         return pd.DataFrame(columns=["definition", "cohorts", "accounts", "pql_7d", "pql_30d", "pqls",
                                      "median_days_to_pql", "pql_to_customer"])

@@ -60,6 +60,9 @@ PQL definition, which flags a fixed number of accounts a week. Higher is better 
 <td class="n">{{ r.conversions }}</td><td class="n">{{ r.model_precision }}</td><td class="n">{{ r.model_conversions }}</td>
 <td class="n">{{ r.at_capacity }}</td></tr>
 {% endfor %}</table>
+{% if revenue %}<h3>Revenue at your capacity</h3>
+<table><tr><th>who picks the accounts</th><th>first-year revenue won a week</th></tr>
+{% for r in revenue %}<tr><td>{{ r.name }}</td><td class="n">{{ r.value }}</td></tr>{% endfor %}</table>{% endif %}
 <p class="note">At your capacity a definition that flags more accounts than sales can call is called at random among
 its flags; one that flags fewer fills fewer calls. Weeks are backtest weeks: each was scored by a model trained only
 on what was known before it.</p>
@@ -79,7 +82,8 @@ on what was known before it.</p>
 <h2>The sign-up funnel</h2>
 {% if funnel %}
 <p>Of the accounts that signed up in a week, the share each definition flagged within 7 and 30 days of sign-up, how
-long that took, and how many of those PQLs became customers within {{ horizon }} days. {{ funnel_scope }}</p>
+long that took, and how many of those PQLs became customers within {{ horizon }} days, pooled over the
+{{ funnel_weeks }} sign-up weeks every definition covers. {{ funnel_scope }}</p>
 <table><tr><th>definition</th><th>cohorts</th><th>accounts</th><th>PQL within 7 days</th><th>PQL within 30 days</th>
 <th>PQLs</th><th>median days to PQL</th><th>PQL to customer</th></tr>
 {% for r in funnel %}<tr><td>{{ r.definition }}</td><td class="n">{{ r.cohorts }}</td><td class="n">{{ r.accounts }}</td>
@@ -152,8 +156,16 @@ def _points(capacity: dict, points: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _revenue(table: pd.DataFrame | None) -> list[dict]:
+    """Revenue a week at the capacity per definition and for the model (conversions with amounts only)."""
+    if table is None or not len(table) or "revenue_per_week_at_capacity" not in table:
+        return []
+    table = table.sort_values("revenue_per_week_at_capacity", ascending=False)
+    return [{"name": r.name, "value": f"{r.revenue_per_week_at_capacity:,.0f}"} for r in table.itertuples()]
+
+
 def _funnel_rows(table: pd.DataFrame) -> tuple[list[dict], list[str], list[dict]]:
-    summary = content.funnel_summary(table)
+    summary = content.funnel_summary(content.common_cohorts(table))
     rows = [{"definition": r.definition, "cohorts": r.cohorts, "accounts": f"{r.accounts:,}", "pql_7d": _pct(r.pql_7d),
              "pql_30d": _pct(r.pql_30d), "pqls": f"{r.pqls:,}",
              "days": f"{r.median_days_to_pql:.0f}" if np.isfinite(r.median_days_to_pql) else "n/a",
@@ -201,11 +213,14 @@ def render(result, tables, settings, funnel: pd.DataFrame | None = None, summary
         "headline_detail": model_note,
         "volume_chart": _svg(plots.volume(curve, points, capacity["capacity_per_week"])),
         "points": _points(capacity, points),
+        "revenue": _revenue(getattr(result, "revenue", None)),
         "tiers": content.tier_rows(result.tier_rates, every),
         "funnel": funnel_rows, "cohort_columns": cohort_columns, "cohorts": cohorts,
+        "funnel_weeks": content.common_cohorts(funnel)["cohort"].nunique() if len(funnel) else 0,
         "horizon": settings.label.horizon_days,
-        "funnel_scope": ("Model tier 1 and the learned list appear for the sign-up weeks the backtest covers "
-                         "(scored out of time); hand rules for every matured week the data allows."),
+        "funnel_scope": (("Model tier 1 and the learned list are" if learned else "Model tier 1 is") +
+                         " known for the sign-up weeks the backtest covers (scored out of time); the table by week "
+                         "shows the hand rules for every matured week."),
         "definitions": definitions.to_dict("records"),
         "definitions_note": ("Learned definitions were found by the training run; stability is how often a "
                              "definition was found again when learning on other backtest periods."

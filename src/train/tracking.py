@@ -691,3 +691,22 @@ def latest_training_run(tracking: TrackingConfig, run_id: str | None = None) -> 
         importance=read("importance.csv"),
         plots={p.name: p for p in sorted((local / "plots").glob("*.png"))},
     )
+
+
+def log_realized(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[str, float],
+                 tables: dict[str, pd.DataFrame]) -> str:
+    """Record how past scores turned out (``python -m serve.realized``) as a run of the serve experiment,
+    named ``realized-<day>`` and tagged ``pql.kind=realized``: metrics, params, CSVs under ``realized/``."""
+    mlflow = connect(tracking)
+    experiment = _experiment(mlflow, tracking.serve_experiment, tracking.uri)
+    fail_abandoned_runs(mlflow.MlflowClient(), experiment.experiment_id)
+    with mlflow.start_run(experiment_id=experiment.experiment_id, tags={**_process_tags(), "pql.kind": "realized"},
+                          run_name=f"realized-{time.strftime('%Y-%m-%d', time.gmtime())}") as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params(flatten(params))
+        mlflow.log_metrics(_finite(metrics))
+        for name, frame in tables.items():
+            path = Path(tmp) / name
+            frame.to_csv(path, index=False)
+            mlflow.log_artifact(str(path), "realized")
+    return run.info.run_id

@@ -1,0 +1,282 @@
+"""python -m serve.realized -- how the scores the batch job wrote turned out, against what the backtest promised.
+
+The batch job keeps one scoring day per file (``output_dir`` + ``output_pattern``, or ``{date}`` in
+``output``), per ``as_of`` in a database table (``.duckdb`` or a SQLAlchemy URL) or, with ``engine=spark``,
+per ``as_of_date`` partition of a Parquet dataset. This command reads those scores back (``scores_dir`` +
+``scores_pattern``; ``scores`` = a path with ``{date}``, a dataset folder, a ``.duckdb`` file or a URL with
+``scores_table``), keeps the days scored at least one label horizon before the data
+ends (their outcome is known), labels each row with whether the account converted within the horizon
+after its as-of, and reports per PQL tier, per rule flag (and the learned list when the scores carry it)
+and for the model's top ``evaluation.capacity_per_week`` accounts of each day: accounts, conversions and
+the realized rate with a 95% interval, beside the rate the model version's backtest promised (its
+``backtest/predictions.parquet`` in MLflow). The run is logged to the serve experiment
+(``realized-<date>``) and the table written to ``realized.csv`` in the run folder.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from features.app import command, plain
+from features.errors import ConfigError, PipelineError
+
+log = logging.getLogger("pql")
+DAY = pd.Timedelta(days=1)
+TIERS = ("1", "2", "3", "none")
+
+
+class NoScoresError(PipelineError):
+    """No past scores to judge (exit code 3, like other missing input)."""
+
+    exit_code = 3
+
+
+# -- reading the past scores -----------------------------------------------------------------------
+
+
+def _read_file(path: str) -> pd.DataFrame:
+    return pd.read_csv(path) if path.endswith(".csv") else pd.read_parquet(path)
+
+
+def score_files(pattern: str) -> list[tuple[pd.Timestamp, str]]:
+    """(date, path) of every file matching a path with ``{date}`` (or ``{as_of}``), oldest first.
+
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp(); _ = [open(os.path.join(d, f"scores_{x}.csv"), "w").close()
+    ...                              for x in ("2024-05-06", "2024-05-07", "notes")]
+    >>> [str(t.date()) for t, _ in score_files(os.path.join(d, "scores_{date}.csv"))]
+    ['2024-05-06', '2024-05-07']
+    """
+    pattern = str(pattern).replace("{as_of}", "{date}")
+    if "{date}" not in pattern:
+        raise ConfigError(f"scores: '{pattern}' has no {{date}}: give the path the batch job wrote, with {{date}} "
+                          f"where the day goes (or scores_dir=FOLDER with scores_pattern)")
+    head, tail = pattern.split("{date}", 1)
+    found = re.compile(re.escape(head) + r"(\d{4}-\d{2}-\d{2})" + re.escape(tail) + "$")
+    out = []
+    for path in glob.glob(glob.escape(head) + "*" + glob.escape(tail)):
+        match = found.match(path)
+        if match:
+            out.append((pd.Timestamp(match.group(1)), path))
+    return sorted(out)
+
+
+def read_scores(config: dict[str, Any]) -> pd.DataFrame:
+    """Every past scoring day the config points at, as one frame (``as_of`` as naive UTC timestamps)."""
+    source, folder = config.get("scores"), config.get("scores_dir")
+    if folder:
+        source = str(Path(str(folder)).expanduser() / str(config.get("scores_pattern") or "scores_{date}.parquet"))
+    if not source:
+        raise ConfigError("scores: give where the batch job wrote its scores: scores_dir=FOLDER (with scores_pattern), "
+                          "scores=PATH_WITH_{date}, a .duckdb file or a database URL")
+    source, table = str(source), str(config.get("scores_table") or "pql_scores")
+    if source.endswith(".duckdb"):
+        import duckdb
+
+        if not Path(source).exists():
+            raise NoScoresError(f"scores: {source} does not exist")
+        with duckdb.connect(source, read_only=True) as con:
+            frame = con.execute(f'SELECT * FROM "{table}"').df()
+    elif "://" in source:
+        from serve.write import sql_url
+        from sqlalchemy import create_engine
+
+        engine = create_engine(sql_url(source))
+        try:
+            frame = pd.read_sql_table(table, engine)
+        finally:
+            engine.dispose()
+    elif Path(source).expanduser().is_dir():  # engine=spark's Parquet dataset, partitioned by as_of_date
+        frame = pd.read_parquet(Path(source).expanduser()).drop(columns=["as_of_date"], errors="ignore")
+    else:
+        files = score_files(source)
+        if not files:
+            raise NoScoresError(f"scores: no file matches {source} (the batch job's output_dir/output_pattern)")
+        frame = pd.concat([_read_file(path) for _, path in files], ignore_index=True)
+    missing = {"account_id", "as_of", "score", "pql_tier"} - set(frame.columns)
+    if missing:
+        raise ConfigError(f"scores: {source} lacks {sorted(missing)}: is it the batch job's scores table?")
+    as_of = pd.to_datetime(frame["as_of"], utc=True).dt.tz_localize(None)
+    return frame.assign(as_of=as_of, account_id=frame["account_id"].astype(str))
+
+
+# -- judging them --------------------------------------------------------------------------------
+
+
+def realized_labels(scores: pd.DataFrame, conversions: pd.DataFrame, horizon_days: int | pd.Series,
+                    data_end: pd.Timestamp) -> pd.DataFrame:
+    """The scores whose horizon has passed by ``data_end``, with ``label`` = converted in ``[as_of, as_of +
+    horizon)``. ``conversions``: ``account_id``, ``converted_at`` (first conversion).
+
+    >>> s = pd.DataFrame({"account_id": ["a", "b", "a"], "as_of": pd.to_datetime(["2024-01-01"] * 2 + ["2024-03-01"])})
+    >>> c = pd.DataFrame({"account_id": ["a"], "converted_at": pd.to_datetime(["2024-01-20"])})
+    >>> realized_labels(s, c, 30, pd.Timestamp("2024-02-15"))["label"].tolist()
+    [1, 0]
+    """
+    horizon = pd.to_timedelta(horizon_days, unit="D") if not np.isscalar(horizon_days) else horizon_days * DAY
+    due = scores["as_of"] + horizon
+    kept = scores[(due <= data_end).to_numpy()].copy()
+    due = due[(due <= data_end).to_numpy()]
+    first = conversions.groupby("account_id")["converted_at"].min()
+    converted = kept["account_id"].map(first)
+    kept["label"] = ((converted >= kept["as_of"]) & (converted < due)).fillna(False).astype(int).to_numpy()
+    return kept.reset_index(drop=True)
+
+
+def _rate_row(group: str, name: str, flags: np.ndarray, y: np.ndarray) -> dict:
+    from train.evaluate import rate_interval
+
+    n, hits = int(flags.sum()), int(y[flags].sum())
+    low, high = rate_interval(hits, n)
+    return {"group": group, "name": name, "accounts": n, "converted": hits, "rate": hits / n if n else float("nan"),
+            "rate_low": low, "rate_high": high}
+
+
+def _definitions(frame: pd.DataFrame, capacity: int, rank_column: str) -> dict[tuple[str, str], np.ndarray]:
+    """The flags judged: each PQL tier, each rule flag, the learned list, the model's top ``capacity`` of
+    each day (by ``rank_column``), and every row."""
+    tier = frame["pql_tier"].astype("string").str.removesuffix(".0").fillna("none")
+    out = {("tier", t): (tier == t).to_numpy(bool) for t in TIERS if (tier == t).any()}
+    for column in [c for c in frame.columns if c.startswith("rule_") or c == "learned"]:
+        out[("definition", column.removeprefix("rule_"))] = frame[column].fillna(False).to_numpy(bool)
+    from train.evaluate import top_k_flags
+
+    out[("model", f"top {capacity} a day")] = top_k_flags(frame[rank_column].to_numpy(float),
+                                                           frame["as_of"].to_numpy(), capacity)
+    out[("all", "every account scored")] = np.ones(len(frame), bool)
+    return out
+
+
+def judge(realized: pd.DataFrame, promised: pd.DataFrame | None, capacity: int) -> pd.DataFrame:
+    """Per tier, definition, the model at capacity and overall: the realized rate (95% interval) of the
+    matured scores beside the promised rate (interval) of the backtest rows (``label``, ``log_odds``, tiers and
+    flags); ``within`` says whether the realized rate lies in the promised interval."""
+    y = realized["label"].to_numpy(int)
+    rows = [_rate_row(g, n, f, y) for (g, n), f in _definitions(realized, capacity, "score").items()]
+    table = pd.DataFrame(rows)
+    table["mean_score"] = [float(realized.loc[f, "score"].mean()) if f.any() else float("nan")
+                           for f in _definitions(realized, capacity, "score").values()]
+    if promised is not None and len(promised):
+        rank = "log_odds" if "log_odds" in promised else "score"
+        py = promised["label"].to_numpy(int)
+        back = pd.DataFrame([_rate_row(g, n, f, py) for (g, n), f in _definitions(promised, capacity, rank).items()])
+        back = back.rename(columns={"accounts": "promised_accounts", "rate": "promised_rate",
+                                    "rate_low": "promised_low", "rate_high": "promised_high"})
+        table = table.merge(back[["group", "name", "promised_accounts", "promised_rate", "promised_low",
+                                  "promised_high"]], on=["group", "name"], how="left")
+        table["within"] = (table["rate"] >= table["promised_low"]) & (table["rate"] <= table["promised_high"])
+    return table
+
+
+def metrics_of(table: pd.DataFrame) -> dict[str, float]:
+    """MLflow metrics: realized and promised rate per row (``realized_tier_1_rate`` ...)."""
+    out = {}
+    for row in table.to_dict("records"):
+        key = re.sub(r"[^0-9a-zA-Z_]+", "_", f"{row['group']}_{row['name']}").strip("_").lower()
+        out[f"realized_{key}_rate"] = row["rate"]
+        out[f"realized_{key}_accounts"] = row["accounts"]
+        if "promised_rate" in row:
+            out[f"promised_{key}_rate"] = row["promised_rate"]
+    return out
+
+
+def readable(table: pd.DataFrame) -> str:
+    """The comparison as a fixed-width text table."""
+    def pct(v):
+        return "n/a" if v is None or not np.isfinite(v) else f"{v:.1%}"
+
+    show = pd.DataFrame({"": table["group"] + " " + table["name"], "accounts": table["accounts"],
+                         "converted": table["converted"],
+                         "realized": [f"{pct(r)} ({pct(lo)}-{pct(hi)})" for r, lo, hi in
+                                      zip(table["rate"], table["rate_low"], table["rate_high"])]})
+    if "promised_rate" in table:
+        show["promised (backtest)"] = [f"{pct(r)} ({pct(lo)}-{pct(hi)})" for r, lo, hi in
+                                       zip(table["promised_rate"], table["promised_low"], table["promised_high"])]
+    return show.to_string(index=False)
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[pd.DataFrame, str | None]:
+    """Read the past scores and the conversions, judge the matured ones per model version against that
+    version's backtest, log the run to MLflow; returns the table and the MLflow run id."""
+    from features.config import DataConfig
+    from features.load import load_tables
+    from features.tables import NEVER
+    from train import tracking
+    from train.settings import TrackingConfig
+
+    scores = read_scores(config)  # a wrong location fails before the data is loaded
+    track = TrackingConfig(**config["tracking"])
+    capacity = int(config["evaluation"]["capacity_per_week"])
+    tables, report = load_tables(DataConfig.from_mapping(config["data"]))
+    for line in report.lines():
+        log.info(line)
+    end = pd.Timestamp(int(tables.data_end_us), unit="us")
+    converted = pd.Series(tables.converted_us)
+    conversions = pd.DataFrame({"account_id": tables.accounts["account_id"].astype(str).to_numpy(),
+                                "converted_at": pd.to_datetime(converted.where(converted != NEVER), unit="us")})
+    versions = scores["model_version"].astype(str) if "model_version" in scores else pd.Series("?", index=scores.index)
+    parts = []
+    for version in sorted(versions.unique()):
+        rows = scores[(versions == version).to_numpy()]
+        horizon = config.get("horizon_days")
+        if horizon is None:
+            horizon = _horizon_of(tracking, track, version)
+        realized = realized_labels(rows, conversions, int(horizon), end)
+        if realized.empty:
+            log.info("model version %s: no scoring day is %s days before the data end (%s) yet", version, horizon,
+                     end.date())
+            continue
+        promised = tracking.backtest_predictions(track, version) if version != "?" else None
+        table = judge(realized, promised, capacity)
+        table.insert(0, "model_version", version)
+        table.insert(1, "days", realized["as_of"].nunique())
+        table.insert(2, "horizon_days", int(horizon))
+        parts.append(table)
+        log.info("model version %s: %d scoring days (%s .. %s) whose %s-day outcome is known\n%s", version,
+                 realized["as_of"].nunique(), realized["as_of"].min().date(), realized["as_of"].max().date(),
+                 horizon, readable(table))
+    if not parts:
+        raise NoScoresError(f"no scores written at least one label horizon before the data end ({end.date()}): "
+                            f"nothing has had time to convert yet")
+    table = pd.concat(parts, ignore_index=True)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(out_dir) / "realized.csv", index=False)
+    metrics = {f"v{v}_{k}": x for v, part in table.groupby("model_version") for k, x in metrics_of(part).items()}
+    params = {"scores": str(config.get("scores_dir") or config.get("scores")), "data_end": str(end),
+              "capacity_per_week": str(capacity)}
+    run_id = tracking.log_realized(track, params, metrics, {"realized.csv": table})
+    return table, run_id
+
+
+def _horizon_of(tracking, track, version: str) -> int:
+    """The label horizon a model version was trained for (its own metadata)."""
+    if version == "?":
+        raise ConfigError("scores carry no model_version: give horizon_days=N")
+    model = tracking.load_model(f"models:/{track.registered_model}/{version}", track)
+    return int(model.unwrap_python_model().scorer.meta.get("horizon_days", 30))
+
+
+@command("realized")
+def main(cfg: DictConfig) -> None:
+    """The Hydra entry: ``python -m serve.realized scores_dir=FOLDER`` (config ``conf/realized.yaml``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
+    table, run_id = run_realized(plain(cfg), out_dir)
+    log.info("realized performance of %d model version(s) -> %s; MLflow run %s", table["model_version"].nunique(),
+             out_dir / "realized.csv", run_id)
+
+
+if __name__ == "__main__":
+    main()
