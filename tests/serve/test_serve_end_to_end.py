@@ -32,9 +32,11 @@ def served(trained, tmp_path_factory):
 def test_scores_table_has_the_contract_columns(served, trained):
     job, out = served
     scores = pd.read_parquet(out)
-    rules = [f"rule_{n}" for n in ("active_team", "api_builder", "seats_near_limit", "good_fit", "mql")]
+    rules = [f"rule_{n}" for n in ("active_team", "api_builder", "seats_near_limit", "good_fit", "mql", "pmql")]
     assert list(scores.columns) == ["account_id", "as_of", "score", "intent_score", "fit_score", "intent_tier",
-                                    "fit_tier", "pql_tier", *rules, "reasons", "model_version"]
+                                    "fit_tier", "pql_tier", "expected_value", *rules, "reasons", "model_version"]
+    # the demo's conversions carry amounts: probability x predicted amount, never more than the biggest deal
+    assert scores["expected_value"].ge(0).all() and (scores["expected_value"] <= scores["score"] * 1e6).all()
     assert scores["account_id"].is_unique and (scores["as_of"] == pd.Timestamp(AS_OF)).all()
     assert scores["score"].between(0, 1).all()
     assert scores["intent_score"].between(0, 1).all() and scores["fit_score"].between(0, 1).all()

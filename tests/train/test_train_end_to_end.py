@@ -35,7 +35,8 @@ def test_summary_json_follows_the_contract(trained):
         assert pd.Timestamp(fold["train"][1]) + pd.Timedelta(days=30) <= pd.Timestamp(fold["test"][0])
     assert {"warnings", "snapshots"} <= set(data["health"])
     names = [r["name"] for r in data["rules"]]
-    assert names == ["active_team", "api_builder", "seats_near_limit", "good_fit", "mql", "any_rule"]
+    assert names == ["active_team", "api_builder", "seats_near_limit", "good_fit", "mql", "pmql", "any_rule",
+                     "learned"]
     for rule in data["rules"]:
         assert {"flagged", "precision", "recall", "lift", "model_precision", "model_recall",
                 "model_lift"} <= set(rule)
