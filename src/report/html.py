@@ -61,7 +61,7 @@ PQL definition, which flags a fixed number of accounts a week. Higher is better 
 <td class="n">{{ r.at_capacity }}</td></tr>
 {% endfor %}</table>
 {% if revenue %}<h3>Revenue at your capacity</h3>
-<table><tr><th>who picks the accounts</th><th>first-year revenue won a week</th></tr>
+<table><tr><th>who picks the accounts</th><th>revenue won a week (conversion amounts)</th></tr>
 {% for r in revenue %}<tr><td>{{ r.name }}</td><td class="n">{{ r.value }}</td></tr>{% endfor %}</table>{% endif %}
 <p class="note">At your capacity a definition that flags more accounts than sales can call is called at random among
 its flags; one that flags fewer fills fewer calls. Weeks are backtest weeks: each was scored by a model trained only

@@ -26,7 +26,8 @@ def _settings(trained):
     return settings_for(trained.config, CONF_DIR)[0]
 
 
-def _tables(trained):
+@pytest.fixture(scope="module")
+def tables(trained):
     from features.config import DataConfig
     from features.load import load_tables
 
@@ -89,21 +90,21 @@ def test_training_writes_a_report_that_chromium_renders(trained, browser, tmp_pa
     assert _open(browser, path, tmp_path / "report.png") == []
 
 
-def test_the_report_without_learned_definitions_or_feature_frame(trained, browser, tmp_path):
+def test_the_report_without_learned_definitions_or_feature_frame(trained, tables, browser, tmp_path):
     result = _without_learning(trained.job.result)
-    path = write_report(result, _tables(trained), _settings(trained), tmp_path / "plain.html")
+    path = write_report(result, tables, _settings(trained), tmp_path / "plain.html")
     text = path.read_text()
     assert "learned list" not in text and "This run learned no definitions" in text
     assert _open(browser, path, tmp_path / "plain.png") == []
 
 
-def test_every_text_is_escaped(trained, tmp_path):
+def test_every_text_is_escaped(trained, tables, tmp_path):
     result = _without_learning(trained.job.result)
     nasty = "<script>alert(1)</script>"
     result.scorer = SimpleNamespace(rules=RuleSet.from_config({"x": {"description": nasty, "expression": "seats_used >= 1"}}))
     result.health = {**result.health, "warnings": [f"warning {nasty}"]}
     settings = _settings(trained)
     settings = replace(settings, evaluation=replace(settings.evaluation, capacity_per_week=7))
-    text = write_report(result, _tables(trained), settings, tmp_path / "nasty.html").read_text()
+    text = write_report(result, tables, settings, tmp_path / "nasty.html").read_text()
     assert nasty not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "At 7 accounts a week" in text

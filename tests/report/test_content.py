@@ -1,0 +1,81 @@
+"""What the report says, as data: the headline's wording, calibration in words, the funnel pooled on the
+cohorts every definition covers, the definitions with and without a learned list."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.rules import RuleSet
+from report.content import (calibration_bands, calibration_words, common_cohorts, definitions, funnel_summary,
+                            headline, tier_rows)
+
+
+def _capacity(added=2.34, best="any rule"):
+    return {"capacity_per_week": 50, "model_conversions_per_week": 9.1, "best_definition": best,
+            "best_conversions_per_week": 9.1 - added if best else None,
+            "added_conversions_per_week": added if best else None}
+
+
+def test_the_headline_says_more_fewer_or_alone():
+    assert headline(_capacity(), 14).startswith("At 50 accounts a week the model finds 2.3 more converting accounts "
+                                                "a week than your best PQL definition (any rule): 9.1 against 6.8")
+    assert "finds 1.5 fewer converting" in headline(_capacity(-1.5), 14)
+    alone = headline(_capacity(best=None), 3)
+    assert "finds 9.1 converting accounts a week (no PQL definitions" in alone
+
+
+def test_calibration_in_plain_words():
+    score = np.r_[np.full(50, 0.2), np.full(50, 0.6)]
+    y = np.r_[np.ones(10), np.zeros(40), np.ones(30), np.zeros(20)]
+    bands = calibration_bands(score, y, bands=2)
+    assert np.allclose(bands[["accounts", "mean_score", "converted"]].to_numpy(float), [[50, 0.2, 0.2], [50, 0.6, 0.6]])
+    assert calibration_words(bands) == ["Of the 50 accounts scored 20% (20% to 20%), 20% converted.",
+                                        "Of the 50 accounts scored 60% (60% to 60%), 60% converted."]
+    assert calibration_words(calibration_bands(np.array([0.025]), np.array([0]), 1)) == [
+        "Of the 1 accounts scored 2.5% (2.5% to 2.5%), 0% converted."]
+
+
+def test_the_funnel_is_pooled_on_the_cohorts_every_definition_covers():
+    weeks = pd.to_datetime(["2024-01-01", "2024-01-08"])
+    table = pd.DataFrame({"cohort": [weeks[0], weeks[1], weeks[1]], "definition": ["rule", "rule", "tier 1"],
+                          "accounts": [10, 30, 30], "customers": 0.1, "pql_7d": [0.5, 0.1, 0.2],
+                          "pql_30d": [0.5, 0.2, 0.4], "pqls": [5, 6, 12], "median_days_to_pql": [3.0, 10.0, 5.0],
+                          "pql_to_customer": [0.2, 0.5, 0.25]})
+    assert common_cohorts(table)["cohort"].unique().tolist() == [weeks[1]]
+    pooled = funnel_summary(table).set_index("definition")
+    assert pooled.loc["rule", ["cohorts", "accounts", "pqls"]].tolist() == [2, 40, 11]
+    assert pooled.loc["rule", "pql_7d"] == pytest.approx((0.5 * 10 + 0.1 * 30) / 40)
+    assert pooled.loc["rule", "pql_to_customer"] == pytest.approx((1 + 3) / 11)
+    assert funnel_summary(table.iloc[:0]).empty
+
+
+def test_tiers_in_words_with_their_interval():
+    tiers = pd.DataFrame({"pql_tier": ["1", "none"], "accounts": [100, 900], "converted": [30, 9],
+                          "per_snapshot": [10.0, 90.0], "conversion_rate": [0.3, 0.01], "rate_low": [0.22, 0.005],
+                          "rate_high": [0.39, 0.019]})
+    rows = tier_rows(tiers, every_days=7)
+    assert rows[0]["tier"].startswith("Tier 1 - call now") and rows[0]["interval"] == "22.0% to 39.0%"
+    assert rows[1]["tier"] == "No tier" and rows[1]["per_week"] == "90"
+
+
+def _result(learned: pd.DataFrame | None):
+    rules = RuleSet.from_config({"busy": {"description": "Busy team", "expression": "tasks >= 3"}})
+    comparison = pd.DataFrame({"name": ["busy", "any_rule"], "flagged": [12, 12], "precision": [0.25, 0.25]})
+    out = SimpleNamespace(scorer=SimpleNamespace(rules=rules), comparison=comparison)
+    if learned is not None:
+        out.definitions = learned
+    return out
+
+
+def test_definitions_with_and_without_a_learned_list():
+    plain = definitions(_result(None))
+    assert plain[["source", "name", "words", "flagged", "precision"]].values.tolist() == [
+        ["hand-written", "busy", "Busy team", "12", "25.0%"]]
+    learned = pd.DataFrame({"name": ["learned_1"], "expression": ["seats >= 5"], "words": ["seats: at least 5"],
+                            "stability": [0.75], "flagged": [40], "converted": [10], "precision": [0.25]})
+    both = definitions(_result(learned))
+    assert both["source"].tolist() == ["hand-written", "learned"]
+    assert both.iloc[1][["words", "stability", "precision"]].tolist() == ["seats: at least 5", "75%", "25.0%"]
