@@ -148,7 +148,7 @@ def _definitions(frame: pd.DataFrame, capacity: int, rank_column: str) -> dict[t
         out[("definition", column.removeprefix("rule_"))] = frame[column].fillna(False).to_numpy(bool)
     from train.evaluate import top_k_flags
 
-    out[("model", f"top {capacity} a day")] = top_k_flags(frame[rank_column].to_numpy(float),
+    out[("model", f"top {capacity} per scoring day")] = top_k_flags(frame[rank_column].to_numpy(float),
                                                            frame["as_of"].to_numpy(), capacity)
     out[("all", "every account scored")] = np.ones(len(frame), bool)
     return out

@@ -38,7 +38,7 @@ def test_judge_sets_realized_rates_beside_the_promised_ones():
     assert table.loc[("tier", "1"), ["accounts", "converted", "rate", "promised_rate"]].tolist() == [2, 1, 0.5, 1.0]
     assert table.loc[("tier", "none"), "accounts"] == 1
     assert table.loc[("definition", "busy"), ["rate", "promised_rate"]].tolist() == [1.0, 0.5]
-    assert table.loc[("model", "top 1 a day"), ["rate", "promised_rate"]].tolist() == [1.0, 1.0]
+    assert table.loc[("model", "top 1 per scoring day"), ["rate", "promised_rate"]].tolist() == [1.0, 1.0]
     assert table.loc[("all", "every account scored"), "rate"] == 0.5
     low, high = table.loc[("tier", "1"), ["rate_low", "rate_high"]]
     assert 0 < low < 0.5 < high < 1
