@@ -369,3 +369,8 @@ def with_duplicates(folder: Path, n: int, seed: int = 11) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
+
+
+def load_average() -> str:
+    """The 1-minute load average now (the machine may be shared)."""
+    return f"{os.getloadavg()[0]:.2f}"

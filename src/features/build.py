@@ -315,6 +315,9 @@ def _identifier(name: str, values: pd.Series, numeric: bool, share: float | None
 # ----------------------------------------------------------------------------------------------
 
 
+_MAX_KIND_TOTALS = 64  # event types up to which the sweep keeps a running total per type
+
+
 class _Block:
     """One sweep over the events of a group of snapshots that share a time of day.
 
@@ -341,13 +344,22 @@ class _Block:
         row = self.row_of[ev.account]
         keep = np.flatnonzero((day < grid.edges[-1]) & (row >= 0))  # nothing at or after the last as-of
         row, day, kind = row[keep], day[keep], ev.kind[keep]
-        seg = grid.segment_of_day(day).astype(np.int32)
-        # Each event type with a column gets its own code; the rest share one code, counted in totals only.
-        self.col_of_kind = np.full(len(ev.names) + 1, len(spec.event_types), dtype=np.int32)
-        for i, name in enumerate(spec.event_types):
-            code = _code(ev, name)
-            if code is not None:
-                self.col_of_kind[code] = i
+        first_day = grid.first_day(day)
+        seg = grid.segment_table(first_day)[day - first_day]
+        # Few event types (the usual case): running totals per type, so that the distinct types in a window
+        # are the non-zero totals. Many: each type with a column gets its own code, the rest share one code
+        # (counted in totals only), and distinct types are counted from their last-seen segments.
+        self.code_of_column = [_code(ev, name) for name in spec.event_types]
+        self.per_kind = len(ev.names) <= _MAX_KIND_TOTALS
+        if self.per_kind:
+            code_of_kind = np.arange(len(ev.names), dtype=np.int32)
+            self.n_codes = max(len(ev.names), 1)
+        else:
+            code_of_kind = np.full(len(ev.names) + 1, len(spec.event_types), dtype=np.int32)
+            for i, code in enumerate(self.code_of_column):
+                if code is not None:
+                    code_of_kind[code] = i
+            self.n_codes = len(spec.event_types) + 1
         step("events")
         self.users = None
         if spec.has_users:
@@ -355,7 +367,7 @@ class _Block:
             named = user != 0
             self.users = LastSeen.build(row[named], user[named], seg[named], n, n_segs)
             del user, named
-        self.breadth = LastSeen.build(row, kind, seg, n, n_segs)
+        self.breadth = None if self.per_kind else LastSeen.build(row, kind, seg, n, n_segs)
         del seg
         step("users and breadth")
         self.q_runs = None
@@ -380,7 +392,7 @@ class _Block:
         runs = DayRuns.of(day)
         self.ev_runs = runs
         self.ev_row = row[runs.order]
-        self.ev_code = self.col_of_kind[kind[runs.order]]
+        self.ev_code = code_of_kind[kind[runs.order]]
         del row, day, kind, keep, runs
         step("active days")
         self.tl = None
@@ -410,7 +422,7 @@ class _Block:
         for hi, los in needs.items():
             for lo in los:
                 last_use[lo] = max(last_use.get(lo, -1), hi)
-        counts = np.zeros((n, len(spec.event_types) + 1), dtype=np.int32)
+        counts = np.zeros((n, self.n_codes), dtype=np.int32)
         levels = [np.zeros((n, len(spec.quantity_events))) for _ in self.q_levels] if self.q_runs else []
         touches = np.zeros((n, len(spec.touch_types) + 1), dtype=np.int32) if self.tl is not None else None
         days = np.zeros(n, dtype=np.int32)
@@ -474,7 +486,13 @@ class _Block:
             w = win(days)
             counts = w.counts
             for j, s in enumerate(slugs):
-                out[nm.count_name(s, days)] = counts[:, j]
+                if not self.per_kind:
+                    out[nm.count_name(s, days)] = counts[:, j]
+                else:
+                    code = self.code_of_column[j]
+                    out[nm.count_name(s, days)] = np.zeros(len(r), np.int32) if code is None else counts[:, code]
+            if self.per_kind and days is not None:
+                out[nm.event_types(days)] = np.count_nonzero(counts, axis=1).astype(np.int64)
             out[nm.count_name(nm.ALL_EVENTS, days)] = totals[days] = w.total
             if self.q_runs is not None:
                 qty = ExactSums.combine(w.levels + ([] if self.q_rest is None else [self._rest(r, t_day, days)]))
@@ -488,9 +506,10 @@ class _Block:
                 out[nm.count_name(nm.ALL_TOUCHES, days)] = touches.sum(axis=1, dtype=np.int64)
             if days is not None:
                 out[nm.active_days(days)] = w.days
-        breadth = self.breadth.counts(grid, i, list(spec.windows), self.n)
-        for days in spec.windows:
-            out[nm.event_types(days)] = breadth[days][r]
+        if self.breadth is not None:
+            breadth = self.breadth.counts(grid, i, list(spec.windows), self.n)
+            for days in spec.windows:
+                out[nm.event_types(days)] = breadth[days][r]
         if self.users is not None:
             users = self.users.counts(grid, i, all_windows, self.n)
             for days in all_windows:

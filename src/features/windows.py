@@ -96,6 +96,21 @@ class SegmentGrid:
         seg = np.searchsorted(self.edges, day, side="right")
         return np.where(day >= self.edges[-1], -1, seg)
 
+    def first_day(self, day: np.ndarray) -> int:
+        """The day from which :meth:`segment_table` is indexed: the earliest of ``day`` (or just before the first edge)."""
+        return min(int(day.min()), int(self.edges[0]) - 1) if len(day) else int(self.edges[0]) - 1
+
+    def segment_table(self, first_day: int | None = None) -> np.ndarray:
+        """``segment_of_day`` of every day from ``first_day`` (default: the day before the first edge) to
+        the last as-of, as an int32 lookup table: indexing it is much cheaper than a search per event.
+
+        >>> grid = SegmentGrid.build(np.array([to_us("2024-01-08"), to_us("2024-01-15")]), spans=[7])
+        >>> grid.segment_table(-9).tolist()    # days -9 .. 7
+        [0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, -1]
+        """
+        first = int(self.edges[0]) - 1 if first_day is None else int(first_day)
+        return self.segment_of_day(np.arange(first, int(self.edges[-1]) + 1)).astype(np.int32)
+
     def edge(self, day: int | np.ndarray) -> np.ndarray:
         """Index in ``edges`` of a window edge: the prefix sum up to this index covers days < ``day``."""
         idx = np.searchsorted(self.edges, day)
