@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import naming as nm
 from .config import FeatureConfig
 from .errors import ConfigError, DataError
-from .rollup import DayRuns, ExactSums, LastSeen, add_counts
+from .rollup import DayRuns, DistinctSweep, ExactSums, LastSeen, add_counts
 from .snapshots import eligible
 from .spec import OTHER, Column, FeatureSpec
 from .tables import EventLog, Tables
@@ -365,9 +365,9 @@ class _Block:
         if spec.has_users:
             user = ev.user[keep]
             named = user != 0
-            self.users = LastSeen.build(row[named], user[named], seg[named], n, n_segs)
+            self.users = DistinctSweep(LastSeen.build(row[named], user[named], seg[named], n, n_segs), n, n_segs)
             del user, named
-        self.breadth = None if self.per_kind else LastSeen.build(row, kind, seg, n, n_segs)
+        self.breadth = None if self.per_kind else DistinctSweep(LastSeen.build(row, kind, seg, n, n_segs), n, n_segs)
         del seg
         step("users and breadth")
         self.q_runs = None
@@ -436,6 +436,9 @@ class _Block:
             hi_day = int(edges[s])
             a, b = self.ev_runs.span(-2**62 if lo_day is None else lo_day, hi_day)
             add_counts(counts, self.ev_row[a:b], self.ev_code[a:b])
+            for distinct in (self.users, self.breadth):
+                if distinct is not None:
+                    distinct.advance(s)
             if self.q_runs is not None:
                 qa, qb = self.q_runs.span(-2**62 if lo_day is None else lo_day, hi_day)
                 for total, weights in zip(levels, self.q_levels):
@@ -506,14 +509,14 @@ class _Block:
                 out[nm.count_name(nm.ALL_TOUCHES, days)] = touches.sum(axis=1, dtype=np.int64)
             if days is not None:
                 out[nm.active_days(days)] = w.days
+        hi = int(grid.edge(t_day))
+        lo_of = {days: None if days is None else int(grid.edge(t_day - days)) for days in all_windows}
         if self.breadth is not None:
-            breadth = self.breadth.counts(grid, i, list(spec.windows), self.n)
             for days in spec.windows:
-                out[nm.event_types(days)] = breadth[days][r]
+                out[nm.event_types(days)] = self.breadth.window(r, hi, lo_of[days])
         if self.users is not None:
-            users = self.users.counts(grid, i, all_windows, self.n)
             for days in all_windows:
-                out[nm.active_users(days)] = users[days][r]
+                out[nm.active_users(days)] = self.users.window(r, hi, lo_of[days])
         trend = spec.trend_days
         recent = (totals[trend] if trend in totals else win(trend).total).astype(np.float64)
         both = (totals[2 * trend] if 2 * trend in totals else win(2 * trend).total).astype(np.float64)
