@@ -58,9 +58,10 @@ def _reachable(tables: Tables, log_: EventLog, before_us: int) -> np.ndarray:
     >>> _reachable(tables, log_, 100).tolist()  # a after its conversion; b at the as-of itself
     [True, False, True, False]
     """
-    account = log_.account
-    created, converted = tables.created_us[account], tables.converted_us[account]
-    return np.maximum(log_.ts, created) < np.minimum(converted, before_us)
+    # max(ts, created) < limit  <=>  ts < limit and created < limit: one gather per row, not two
+    limit = np.minimum(tables.converted_us, before_us)
+    limit = np.where(tables.created_us < limit, limit, np.iinfo(np.int64).min)
+    return log_.ts < limit[log_.account]
 
 
 def _kinds_before(log_: EventLog | None, keep: np.ndarray | None) -> list[str]:
@@ -149,8 +150,8 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
         chosen = seen[: config.max_event_types]
     quantity = []
     if config.quantity and events.quantity is not None:
-        varies = np.zeros(len(events.names), dtype=bool)
-        np.logical_or.at(varies, events.kind[reach], events.quantity[reach] != 1.0)
+        varies = np.bincount(events.kind[reach], weights=events.quantity[reach] != 1.0,
+                             minlength=len(events.names)) > 0
         quantity = [e for e in chosen if _code(events, e) is not None and varies[_code(events, e)]]
     touch_reach = _reachable(tables, tables.touches, t) if tables.touches is not None else None
     touches = _kinds_before(tables.touches, touch_reach)[: config.max_event_types]
