@@ -59,7 +59,8 @@ def tier_rows(tier_rates: pd.DataFrame, every_days: int) -> list[dict]:
     rows = []
     for row in tier_rates.to_dict("records"):
         key = str(row["pql_tier"]).removesuffix(".0")
-        rows.append({"tier": TIER_WORDS.get(key, f"Tier {key}"), "per_week": f"{row['per_snapshot'] * per_week(every_days):.0f}",
+        rows.append({"tier": TIER_WORDS.get(key, f"Tier {key}"),
+                     "per_week": f"{row['per_snapshot'] * per_week(every_days):.0f}",
                      "accounts": f"{int(row['accounts']):,}", "converted": f"{int(row['converted']):,}",
                      "rate": f"{row['conversion_rate']:.1%}",
                      "interval": f"{row['rate_low']:.1%} to {row['rate_high']:.1%}"

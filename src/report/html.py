@@ -28,7 +28,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <style>
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1100px;
        padding: 1.5rem; color: #222; line-height: 1.45; }
-h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+h2 { font-size: 1.2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
 .meta { color: #666; font-size: .85rem; }
 .big { font-size: 1.35rem; font-weight: 600; background: #eef5fb; border-left: 5px solid #1f77b4; padding: .8rem 1rem; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
@@ -106,7 +107,8 @@ after sign-up, "within 30 days" at one of the looks in the first 30 days.</p>
 {% if definitions %}
 <table><tr><th>where from</th><th>name</th><th>in words</th><th>rule</th><th>stability</th><th>flagged (backtest)</th>
 <th>share converting</th></tr>
-{% for r in definitions %}<tr><td>{{ r.source }}</td><td>{{ r.name }}</td><td>{{ r.words }}</td><td><code>{{ r.expression }}</code></td>
+{% for r in definitions %}<tr><td>{{ r.source }}</td><td>{{ r.name }}</td><td>{{ r.words }}</td>
+<td><code>{{ r.expression }}</code></td>
 <td>{{ r.stability }}</td><td class="n">{{ r.flagged }}</td><td class="n">{{ r.precision }}</td></tr>
 {% endfor %}</table>
 <p class="note">{{ definitions_note }}</p>

@@ -118,7 +118,8 @@ def calibration_bars(bands: pd.DataFrame) -> plt.Figure:
     x = np.arange(len(bands))
     ax.bar(x - 0.2, bands["mean_score"] * 100, width=0.4, label="score given (average)", color="#9ecae1")
     ax.bar(x + 0.2, bands["converted"] * 100, width=0.4, label="converted", color="#1f77b4")
-    ax.set_xticks(x, [f"{lo:.1%}-{hi:.1%}" if hi < 0.1 else f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(bands["low"], bands["high"])], fontsize=8)
+    ticks = [f"{lo:.1%}-{hi:.1%}" if hi < 0.1 else f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(bands["low"], bands["high"])]
+    ax.set_xticks(x, ticks, fontsize=8)
     ax.set(xlabel="accounts grouped by their score", ylabel="percent", title="Scores against what happened")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -101,7 +101,8 @@ def test_the_report_without_learned_definitions_or_feature_frame(trained, tables
 def test_every_text_is_escaped(trained, tables, tmp_path):
     result = _without_learning(trained.job.result)
     nasty = "<script>alert(1)</script>"
-    result.scorer = SimpleNamespace(rules=RuleSet.from_config({"x": {"description": nasty, "expression": "seats_used >= 1"}}))
+    rules = RuleSet.from_config({"x": {"description": nasty, "expression": "seats_used >= 1"}})
+    result.scorer = SimpleNamespace(rules=rules)
     result.health = {**result.health, "warnings": [f"warning {nasty}"]}
     settings = _settings(trained)
     settings = replace(settings, evaluation=replace(settings.evaluation, capacity_per_week=7))
