@@ -89,7 +89,7 @@ def schema_of(cls: type, nested: dict[str, type] | None = None, optional: tuple[
 def group_schemas() -> dict[str, type]:
     """The config groups that have a typed view, each with its schema."""
     from engines.settings import EngineConfig
-    from train.settings import BacktestConfig, EvaluationConfig, TierConfig, TrackingConfig
+    from train.settings import BacktestConfig, EvaluationConfig, LearnedConfig, TierConfig, TrackingConfig
 
     from .config import DataConfig, FeatureConfig, LabelConfig, SnapshotConfig
     from .demo import DemoConfig
@@ -101,7 +101,7 @@ def group_schemas() -> dict[str, type]:
         "snapshots": schema_of(SnapshotConfig),
         "label": schema_of(LabelConfig),
         "backtest": schema_of(BacktestConfig),
-        "evaluation": schema_of(EvaluationConfig),
+        "evaluation": schema_of(EvaluationConfig, nested={"learned": schema_of(LearnedConfig)}),
         "tiers": schema_of(TierConfig),
         "tracking": schema_of(TrackingConfig),
         "engine": schema_of(EngineConfig, optional=("master",)),

@@ -235,6 +235,10 @@ def _conditions(path: list[tuple[str, str, float]], enc: _Encoded) -> tuple[Cond
     upper: dict[str, float] = {}
     allowed: dict[str, set[str]] = {}
     for name, op, threshold in path:
+        if not np.isfinite(threshold):  # a split of missing from known values: "known" is no condition, and
+            if op == ">":               # "missing" none the rule language can state
+                return None
+            continue
         if name in enc.order:
             cats, rate = enc.order[name]
             keep = set(cats[rate <= threshold] if op == "<=" else cats[rate > threshold])
@@ -298,7 +302,7 @@ def _tree_candidates(enc: _Encoded, rows: np.ndarray, y: np.ndarray, config: Lea
 # -- rounding ---------------------------------------------------------------------------------------
 
 def round_values(value: float) -> list[float]:
-    """Rounder numbers near ``value``, roundest step first, the nearer side first: 97 -> 100, 90, 95, ...; 0.83 -> 0.8, 0.9."""
+    """Rounder numbers near ``value``: roundest step first, nearer side first (97 -> 100, 90, 95; 0.83 -> 0.8, 0.9)."""
     if value == 0 or not np.isfinite(value):
         return []
     exponent = math.floor(math.log10(abs(value)))
@@ -347,6 +351,41 @@ class _State:
                 or int(add[self.recent].sum()) < self.min_add:
             return None
         return float(wilson_low(hits, n, self.config.confidence)), n, hits, m
+
+    def too_big(self, conditions: tuple[Condition, ...], flagged: np.ndarray) -> float | None:
+        """The bound of a rule that would break the budget (None when it fits or is hopeless anyway)."""
+        m = self.mask(conditions)
+        if int((m | flagged)[self.recent].sum()) <= self.volume_cap:
+            return None
+        add = m & ~flagged
+        hits = int(self.y[add].sum())
+        return float(wilson_low(hits, int(add.sum()), self.config.confidence)) if hits >= self.config.min_converters \
+            else None
+
+
+def _fitted(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray) -> list[tuple[Condition, ...]]:
+    """A rule too big for the budget left, narrowed to fit it: one numeric threshold at a time moves (up for
+    ``>=``, down for ``<=``) to the nearest value at which the rule flags no more than the budget left on the
+    newest training snapshots. Trees cut for the whole population; a small capacity needs a narrower cut."""
+    room = state.volume_cap - int(flagged[state.recent].sum())
+    out = []
+    for i, c in enumerate(rule):
+        if c.op == "in" or room < 1:
+            continue
+        others = rule[:i] + rule[i + 1:]
+        values = state.columns[c.feature][state.recent & state.mask(others) & ~flagged]
+        values = np.sort(values[np.isfinite(values)] * (1 if c.op == ">=" else -1))  # as lower bounds
+        if len(values) == 0:
+            continue
+        unique = np.unique(values)
+        inside = len(values) - np.searchsorted(values, unique, side="left")  # flagged at each candidate cut
+        fits = unique[inside <= room]
+        if len(fits) == 0:
+            continue
+        cut = float(fits.min()) * (1 if c.op == ">=" else -1)
+        out.append(tuple(sorted((*others, Condition(c.feature, c.op, float(f"{cut:.6g}"))),
+                                key=lambda k: (k.feature, k.op))))
+    return out
 
 
 _GRID = 24  # thresholds tried per condition when a candidate is refined
@@ -448,11 +487,20 @@ def learn(X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, spec: FeatureSpe
         # a rule takes at least its share of the budget left: five tiny, lucky rules would not fill the
         # capacity, and a lower bound on a rate favours the few accounts a refined threshold can isolate
         state.min_add = config.min_rule_share * (cap - int(flagged[recent].sum())) / (config.max_rules - step)
-        scored = []
+        scored, big = [], []
         for conditions in pool:
             judged = state.judge(conditions, flagged)
             if judged is not None:
                 scored.append((-judged[0], str(conditions), conditions, judged))
+            else:
+                bound = state.too_big(conditions, flagged)
+                if bound is not None:
+                    big.append((-bound, str(conditions), conditions))
+        for _, _, conditions in sorted(big)[:config.narrow]:  # the most promising too-big candidates, narrowed
+            for narrowed in _fitted(conditions, state, flagged):
+                judged = state.judge(narrowed, flagged, keep=False)
+                if judged is not None:
+                    scored.append((-judged[0], str(narrowed), narrowed, judged))
         scored.sort(key=lambda t: t[:2])  # best bound first; ties by text, so the result is deterministic
         top = scored[:max(config.refine, 1)]
         refined = [_refined(c, state, flagged, enc.integer, j) if config.refine else (c, j) for _, _, c, j in top]

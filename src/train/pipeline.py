@@ -276,7 +276,12 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
         result.learned, result.definitions = learned.production, learned.table
         result.learned_rules_yaml = learned.production.to_yaml()
         result.learned_overlap = definitions.overlap(test["learned"].to_numpy(), test.filter(like="rule_"), y)
+        row = result.comparison.iloc[-1]
+        metrics.update(learned_precision=row["precision"], learned_model_precision=row["model_precision"],
+                       learned_per_snapshot=row["flagged"] / max(len(plan.test), 1), learned_rules=len(learned.table))
     result.capacity = at_capacity(test, capacity, settings.snapshots.every_days)
+    if result.capacity.get("added_conversions_per_week") is not None:
+        metrics["added_conversions_per_week_at_capacity"] = result.capacity["added_conversions_per_week"]
     if amounts is not None:
         result.revenue = value.revenue_table(test, amounts[np.concatenate([r.rows.nonzero()[0] for r in results])],
                                              capacity, settings.snapshots.every_days)

@@ -31,6 +31,7 @@ def _world(n_snapshots: int = 12, per_snapshot: int = 600, seed: int = 0):
     api = np.floor(rng.exponential(40, n))
     api = np.where((api >= 96) & (api < 100), 95, api)
     ratio = np.round(rng.uniform(0, 1, n), 2)
+    ratio[rng.random(n) < 0.05] = np.nan  # plan limit unknown: a missing value never satisfies a condition
     events = np.floor(rng.exponential(20, n))
     industry = pd.Categorical(rng.choice(["software", "retail", "media"], n), categories=["software", "retail", "media"])
     hot = (api >= 100) & (ratio >= 0.8)
