@@ -307,9 +307,7 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
         select.append("coalesce(t.quantity, 1.0) AS quantity")
     query = (f"SELECT {', '.join(select)} FROM canon_{table} t "
              f"LEFT JOIN account_keys k ON {join_on} = k.account_id JOIN {table}_codes c USING ({key})")
-    arrow = source.con.sql(query).to_arrow_table()
-    col = {name: arrow[name].to_numpy() for name in arrow.column_names}
-    del arrow
+    col = _fetch_columns(source, query, n)
     unknown = col["account"] < 0
     report.set_aside[f"{table}: unknown account"] = int(unknown.sum())
     _not_all_unknown(table, config, n, int(unknown.sum()))
@@ -341,10 +339,33 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
             dups = _duplicate_rows(_row_hash(keep_cols), keep_cols)
         report.set_aside[f"{table}: exact duplicates"] = int(dups.sum())
     keep = ~(drop | dups)
-    log = EventLog(col["account"].astype(np.int32, copy=False), col["kind"].astype(np.int32, copy=False),
-                   col["ts"].astype(np.int64, copy=False),
-                   tuple(codes[key].tolist()), col.get("user_hash"), col.get("quantity"))
-    return log if keep.all() else log.take(keep)
+    del drop, dups, keep_cols
+    if not keep.all():  # one column at a time, each original freed before the next copy
+        rows = np.flatnonzero(keep)
+        for name in list(col):
+            col[name] = col[name][rows]
+    return EventLog(col["account"], col["kind"], col["ts"], tuple(codes[key].tolist()), col.get("user_hash"),
+                    col.get("quantity"))
+
+
+_DTYPES = {"account": np.int32, "kind": np.int32, "ts": np.int64, "user_hash": np.uint64, "quantity": np.float64}
+_BATCH_ROWS = 1 << 20
+
+
+def _fetch_columns(source: Source, query: str, n: int) -> dict[str, np.ndarray]:
+    """The result of ``query`` (``n`` rows) as numpy columns, streamed in batches into arrays allocated
+    once: the whole result never exists twice (as DuckDB's or Arrow's copy beside numpy's)."""
+    relation = source.con.sql(query)
+    out = {name: np.empty(n, dtype=_DTYPES[name]) for name in relation.columns}
+    pos = 0
+    for batch in relation.to_arrow_reader(_BATCH_ROWS):
+        m = batch.num_rows
+        if pos + m > n:
+            raise RuntimeError(f"the query returned more than the {n:,} rows counted")
+        for name in out:
+            out[name][pos:pos + m] = batch.column(name).to_numpy(zero_copy_only=False)
+        pos += m
+    return {name: column[:pos] for name, column in out.items()}
 
 
 def _not_all_unknown(table: str, config: DataConfig, n: int, unknown: int) -> None:
