@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from engines.base import engine_for
 from features.config import DataConfig
-from features.load import load_tables
 from features.sources import input_files
 from features.windows import to_timestamp
 from train import tracking
@@ -37,32 +37,45 @@ def run_job(config: dict[str, Any]) -> ServeJob:
     score, write, record."""
     as_of = to_timestamp(config["as_of"])
     data = DataConfig.from_mapping(config["data"])
-    output = output_of(config)  # output, or output_dir + output_pattern
-    check_target(output, as_of, input_files(data))  # a bad output fails before any work
+    engine = engine_for(config.get("engine"))
+    if engine.name == "spark":  # a Parquet dataset partitioned by day, or a catalog table
+        from engines.spark.write import spark_target
+
+        output = spark_target(config.get("output") or config.get("output_dir"), engine.settings.scores_table)
+    else:
+        output = output_of(config)  # output, or output_dir + output_pattern
+        check_target(output, as_of, input_files(data))  # a bad output fails before any work
     track = TrackingConfig(**config["tracking"])
     params = {"as_of": str(as_of), "output": str(output)}
     try:
-        return _score(config, as_of, data, output, track, params)
+        return _score(config, as_of, data, output, track, params, engine)
     except Exception as exc:  # recorded as a FAILED run with the reason, then reported as usual
         tracking.log_scoring_failure(track, params, exc)
         raise
 
 
 def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output, track: TrackingConfig,
-           params: dict[str, str]) -> ServeJob:
+           params: dict[str, str], engine) -> ServeJob:
     uri, version = tracking.resolve_model(config.get("model_uri"), track)
     params.update(model_uri=uri, model_version=version)
     model = tracking.load_model(uri, track)
     scorer = model.unwrap_python_model().scorer
     log.info("scores are P(convert within %s days) of model %s (version %s)", scorer.meta.get("horizon_days"), uri,
              version)
-    tables, report = load_tables(data)
+    tables, report = engine.load_tables(data, instants=[as_of])
     for line in report.lines():
         log.info(line)
-    scores, features = score_accounts(tables, model, scorer.spec, as_of, version,
-                                      progress=bool(config.get("progress", False)))
-    where = write_scores(scores, output, config.get("output_table", "pql_scores"), as_of,
-                         float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
+    if engine.name == "spark":  # the model's predict per bucket of accounts on the executors; the day's partition
+        from engines.spark.score import score_on_spark
+        from engines.spark.write import write_partition
+
+        scores, features = score_on_spark(engine, tables, model, scorer.spec, as_of, version)
+        where = write_partition(engine.spark, scores, output, engine.settings.scores_table, as_of)
+    else:
+        scores, features = score_accounts(tables, model, scorer.spec, as_of, version,
+                                          progress=bool(config.get("progress", False)))
+        where = write_scores(scores, output, config.get("output_table", "pql_scores"), as_of,
+                             float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
     checks = monitor(scores, features, scorer.reference, int(config["evaluation"]["capacity_per_week"]),
                      float(config["monitoring"]["psi_warn"]))
     for warning in checks.warnings:

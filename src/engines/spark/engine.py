@@ -70,22 +70,30 @@ class SparkEngine:
     def load_tables(self, data: DataConfig, instants: Sequence[object] = ()) -> tuple[SparkTables, LoadReport]:
         """Read and validate the source on Spark; ``instants``: as-ofs to plan at exactly (any instant;
         midnights are always exact)."""
-        from pyspark.sql import functions as F
+        raw, description = read_tables(self.spark, data, self.settings)
+        return self._load(raw, data, description, instants)
 
+    def load_frames(self, frames: dict[str, pd.DataFrame | None], data: DataConfig | None = None,
+                    instants: Sequence[object] = ()) -> tuple[SparkTables, LoadReport]:
+        """The same as :meth:`load_tables` for pandas DataFrames (tests, notebooks): moved into Spark first."""
+        raw = {t: (_to_spark(self.spark, frames[t]) if frames.get(t) is not None else None) for t in TABLES}
+        return self._load(raw, data or DataConfig(), "in-memory tables (Spark)", instants)
+
+    def _load(self, raw: dict[str, Any], data: DataConfig, description: str, instants: Sequence[object]
+              ) -> tuple[SparkTables, LoadReport]:
         spark = self.spark
-        raw, description = read_tables(spark, data, self.settings)
-        _check_schema(raw, data, description)
-        counts = {t: raw[t].count() for t in ("accounts", "events")}
-        if counts["accounts"] == 0:
-            raise DataError("accounts", None, "is empty")
-        if counts["events"] == 0:
-            raise DataError("events", None, "is empty")
-        duplicates = {t: _duplicates_setting(raw[t], t, data) for t in ("events", "touches") if raw.get(t) is not None}
-        n = self.settings.partitions or max(2 * spark.sparkContext.defaultParallelism,
-                                            math.ceil(counts["events"] / EVENTS_PER_BUCKET))
+        empty = _check_schema(raw, data, description)
+        duplicates, rows = {}, {}
+        for table in ("events", "touches"):
+            if raw.get(table) is not None:
+                duplicates[table], rows[table] = _duplicates_setting(raw[table], table, data)
+        if self.settings.partitions:
+            n = int(self.settings.partitions)
+        else:
+            events = rows["events"] if rows["events"] is not None else raw["events"].count()
+            n = max(2 * spark.sparkContext.defaultParallelism, math.ceil(events / EVENTS_PER_BUCKET))
         keyed = {t: f.withColumn("_bucket", _bucket(f, kernel.id_column(data, t), n))
                  for t, f in raw.items() if f is not None}
-        empty = {t: f.limit(0).toPandas() for t, f in raw.items() if f is not None}
         anchors = {t: raw[t].limit(1).toPandas() for t in ("accounts", "events")}
         config = replace(data, duplicates=duplicates["events"])
         touches_dup = duplicates.get("touches")
@@ -199,6 +207,18 @@ class SparkEngine:
         return collect_frames(frames)
 
 
+def _to_spark(spark: Any, frame: pd.DataFrame) -> Any:
+    """A pandas frame in Spark; an empty one with the types its columns have (text where they have none)."""
+    if len(frame):
+        return spark.createDataFrame(frame)
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in schema])
+    return spark.createDataFrame([], from_arrow_schema(schema))
+
+
 def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """The buckets' frames as one, ordered by as-of then account id (as the local builder orders them)."""
     full = [f for f in frames if len(f)]
@@ -210,27 +230,30 @@ def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 # -- helpers of load_tables -----------------------------------------------------------------------
 
-def _check_schema(raw: dict[str, Any], data: DataConfig, description: str) -> None:
+def _check_schema(raw: dict[str, Any], data: DataConfig, description: str) -> dict[str, pd.DataFrame]:
     """Missing tables and columns, bad mappings: the local loader's own checks, on the tables' empty heads,
-    before any Spark job. An ``is empty`` of accounts means the schema passed."""
-    heads = {t: (f.limit(0).toPandas() if f is not None else None) for t, f in raw.items()}
+    before any Spark job (an ``is empty`` of accounts means the schema passed). Returns the empty heads
+    (typed frames for buckets without rows of a table). Empty tables are refused by the buckets' own loads:
+    without rows there is no sentinel row to copy, so every bucket reports the local engine's error."""
+    heads = {t: f.limit(0).toPandas() for t, f in raw.items() if f is not None}
     try:
-        load_frames({t: h for t, h in heads.items() if h is not None}, data, description)
+        load_frames(heads, data, description)
     except DataError as exc:
-        if exc.table == "accounts" and exc.problem == "is empty":
-            return
-        raise
+        if not (exc.table == "accounts" and exc.problem == "is empty"):
+            raise
+    return heads
 
 
-def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> str:
+def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, int | None]:
     """``data.duplicates`` decided over the whole table, as the local loader decides it: ``auto`` keeps repeated
-    rows when every timestamp is a date (00:00 UTC) in a table of at least 1,000 rows."""
+    rows when every timestamp is a date (00:00 UTC) in a table of at least 1,000 rows; and the table's rows
+    when they were counted for it."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     setting = data.duplicates
     if setting != "auto":
-        return setting
+        return setting, None
     column = data.column(table, "timestamp") or "timestamp"
     c = F.col(f"`{column}`")
     kind = frame.schema[column].dataType
@@ -246,7 +269,7 @@ def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> str:
         off = F.coalesce(ts != F.date_trunc("day", ts), F.lit(True))
     row = frame.agg(F.count(F.lit(1)).alias("n"), F.sum(off.cast("long")).alias("off")).collect()[0]
     day_resolution = row["n"] >= DAY_RESOLUTION_MIN_ROWS and not (row["off"] or 0)
-    return "keep" if day_resolution else "set_aside"
+    return ("keep" if day_resolution else "set_aside"), int(row["n"])
 
 
 def _bucket(frame: Any, column: str, n: int) -> Any:

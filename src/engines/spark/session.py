@@ -15,7 +15,12 @@ REQUIRED_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",  # a scoring day replaces only its own partition
 }
-DEFAULT_CONF = {"spark.ui.showConsoleProgress": "false", "spark.sql.adaptive.enabled": "true"}
+DEFAULT_CONF = {
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.adaptive.enabled": "true",
+    # workers fork from a daemon that has imported the kernel's modules (pandas, DuckDB, features) once
+    "spark.python.daemon.module": "engines.spark.daemon",
+}
 
 
 def spark_session(settings: EngineConfig) -> Any:

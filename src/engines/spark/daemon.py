@@ -1,0 +1,14 @@
+"""The Python worker daemon of the Spark engine (``spark.python.daemon.module``): PySpark's own daemon,
+started after the feature kernel's modules (pandas, pyarrow, DuckDB, ``features``) are imported, so every
+worker it forks has them loaded already instead of importing them on its first task."""
+from __future__ import annotations
+
+if __name__ == "__main__":
+    import duckdb  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    import engines.spark.kernel  # noqa: F401 - features.build, features.load and what they import
+    from pyspark.daemon import manager
+
+    manager()
