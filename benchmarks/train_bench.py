@@ -70,9 +70,30 @@ def worker(params: dict) -> dict:
         bd.patch(pipeline, name, "evaluation metrics")
     bd.patch(drift, "reference", "drift reference")
 
+    # the largest fit (the production model's rows) is kept for the yardstick below
+    fits: list = []
+    timed_fit = backtest.fit_model
+
+    def recording_fit(*a, **k):
+        out = timed_fit(*a, **k)
+        if not fits or len(a[1]) >= len(fits[0][0]):
+            fits[:] = [(a[1], a[2], out)]
+        return out
+
+    backtest.fit_model = recording_fit
     with st.stage("run_training", unit="rows") as rec:
         result = pipeline.run_training(tables, settings)
         rec["count"] = result.counts["n_train"]
+    n_fits = bd.calls.get("fit models (folds + production; early stopping, refit)", 0)
+    if fits and params.get("reference", True) and hasattr(fits[0][2], "booster"):
+        import reference as ref
+
+        X, y, fitted = fits[0]
+        booster = fitted.booster
+        lgb_params = {k: v for k, v in booster.params.items() if k not in ("num_iterations", "n_estimators",
+                                                                            "early_stopping_round")}
+        st.info["reference"] = {"seconds": ref.bare_lightgbm(X, y, lgb_params, booster.num_trees()),
+                                "rows": len(y), "trees": booster.num_trees(), "model_fits": n_fits}
     total = st.rows[-1]["seconds"]
     parts = [{"stage": f"  - {label}", "seconds": secs, "count": bd.rows.get(label),
               "unit": "rows", "peak_rss_mib": bd.peak[label]} for label, secs in bd.seconds.items()]
@@ -107,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"world: {args.accounts:,} accounts, {args.days} days from {args.start}, {meta['rows']['events']:,} events "
           f"({folder.name})\nmachine: {c.machine()}")
     params = {"dir": str(folder), "overrides": args.override}
+    before = c.load_average()
     res = c.run_worker(__file__, params)
+    res["load_average"] = (before, c.load_average())
     info = res["info"]
     rows = [r for r in res["stages"]]
     at = next(i for i, r in enumerate(rows) if r["stage"] == "run_training")
@@ -125,6 +148,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"feature building share of run_training: {info['feature_seconds']:.1f} s of {run['seconds']:.1f} s "
           f"({100 * info['feature_seconds'] / run['seconds']:.0f} %); run_training {run['count'] / run['seconds']:,.0f} "
           f"rows/s; process CPU {res['child_cpu_s']:.1f} s, peak RSS {res['child_maxrss_mib']:,.0f} MiB")
+
+    if "reference" in info:
+        r = info["reference"]
+        print(f"\npaired: run_training {run['seconds']:.1f} s vs a bare lightgbm.train of the production model's "
+              f"{r['rows']:,} rows x {r['trees']} trees {r['seconds']:.1f} s -> ratio {run['seconds'] / r['seconds']:.1f} "
+              f"(run_training fitted {r['model_fits']} models: folds, production, early-stopping probes and refits); "
+              f"load average {res['load_average'][0]} -> {res['load_average'][1]}")
 
     if args.profile:
         c.profile(__file__, params, "train_bench")

@@ -479,8 +479,10 @@ class _Block:
         t_day = int(grid.snapshot_days[i])
         t_us = self.grid.anchor_us + t_day * DAY_US
 
+        now_r = now.take(r)  # gathered once; each window subtracts its start's saved totals
+
         def win(days: int | None) -> "_Totals":
-            return now.take(r) if days is None else now.minus(saved[int(grid.edge(t_day - days))], r)
+            return now_r if days is None else now_r.minus(saved[int(grid.edge(t_day - days))].take(r))
 
         out: dict[str, np.ndarray] = {}
         all_windows: list[int | None] = [*spec.windows, None]
@@ -573,11 +575,10 @@ class _Totals:
         return _Totals(self.counts[r], [x[r] for x in self.levels], None if self.touches is None else self.touches[r],
                        self.days[r])
 
-    def minus(self, earlier: "_Totals", r: np.ndarray) -> "_Totals":
-        """The window between ``earlier`` and these totals, for block rows ``r``."""
-        return _Totals(self.counts[r] - earlier.counts[r], [x[r] - y[r] for x, y in zip(self.levels, earlier.levels)],
-                       None if self.touches is None else self.touches[r] - earlier.touches[r],
-                       self.days[r] - earlier.days[r])
+    def minus(self, earlier: "_Totals") -> "_Totals":
+        """The window between ``earlier`` and these totals (both for the same rows)."""
+        return _Totals(self.counts - earlier.counts, [x - y for x, y in zip(self.levels, earlier.levels)],
+                       None if self.touches is None else self.touches - earlier.touches, self.days - earlier.days)
 
 
 def _first_occurrence(log: EventLog, name: str, n_accounts: int) -> np.ndarray:

@@ -27,7 +27,7 @@ _FAR = np.iinfo(np.int64).max
 
 def sorted_unique(keys: np.ndarray) -> np.ndarray:
     """Sorted distinct values (``np.unique`` in numpy 2.4 hashes and was 30x slower than a sort here)."""
-    keys = np.sort(keys)
+    keys = np.sort(keys)  # a copy: callers' arrays stay as they are
     if len(keys) == 0:
         return keys
     keep = np.empty(len(keys), dtype=bool)
@@ -78,7 +78,7 @@ class LastSeen:
         ent_bits = 64 - row_bits - seg_bits
         # Entities wider than the bits left (64-bit user hashes) keep their high bits: two users of
         # one account collide with probability ~ users^2 / 2^(ent_bits+1), negligible at >= 36 bits.
-        entity = entity.astype(np.uint64)
+        entity = entity.astype(np.uint64, copy=False)
         if entity.size and int(entity.max()) >= (1 << ent_bits):
             entity = entity >> np.uint64(64 - ent_bits)
         key = ((row.astype(np.uint64) << np.uint64(ent_bits + seg_bits))
