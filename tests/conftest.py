@@ -31,6 +31,15 @@ def frames(accounts=None, events=None, conversions=None, touches=None) -> dict:
     return {"accounts": accounts, "events": events, "conversions": conversions, "touches": touches}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under ``-n``, a module whose tests share a module-scoped fixture runs on one worker (it is built once)."""
+    for item in items:
+        defs = item._fixtureinfo.name2fixturedefs.values()
+        if not item.get_closest_marker("xdist_group") and any(d[-1].scope == "module" for d in defs if d):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture
 def make_frames():
     return frames

@@ -46,7 +46,7 @@ def _spawn(uri: str, start: float) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("attempt", range(2))
+@pytest.mark.parametrize("attempt", range(1))
 def test_two_processes_creating_one_new_store_both_succeed(tmp_path, attempt):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     start = time.time() + 12  # past both processes' imports, even on a busy machine
