@@ -385,14 +385,15 @@ class _Block:
             self.q_runs = q_runs = DayRuns.of(day[has])
             self.q_row, self.q_code = row[has][q_runs.order], q[has][q_runs.order]
             self.q_levels = [level[q_runs.order] for level in levels] or [np.zeros(len(has))]
+            self.q_runs = q_runs.runs_only()
             if rest is not None:  # never for real data: summed per segment, as ExactSums does
                 self.q_rest = ExactSums.build(row[has], grid.segment_of_day(day[has]), q[has],
                                               (n, n_segs, len(spec.quantity_events)), weights).rest
             del q, has, weights, levels
         runs = DayRuns.of(day)
-        self.ev_runs = runs
         self.ev_row = row[runs.order]
         self.ev_code = code_of_kind[kind[runs.order]]
+        self.ev_runs = runs.runs_only()
         del row, day, kind, keep, runs
         step("active days")
         self.tl = None
@@ -406,7 +407,7 @@ class _Block:
                 if _code(tl, name) is not None:
                     tcol[_code(tl, name)] = i
             truns = DayRuns.of(tday[tkeep])
-            self.tl = (truns, trow[tkeep][truns.order], tcol[tl.kind[tkeep]][truns.order])
+            self.tl = (truns.runs_only(), trow[tkeep][truns.order], tcol[tl.kind[tkeep]][truns.order])
         step("touches")
         self.first_key = {name: _first_occurrence(ev, name, tables.n_accounts) for name in spec.key_events}
 

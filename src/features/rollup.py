@@ -251,6 +251,10 @@ class DayRuns:
         np.cumsum(np.bincount(rel, minlength=span), out=starts[1:])
         return cls(order, starts, first)
 
+    def runs_only(self) -> "DayRuns":
+        """The same runs without the permutation (once the columns are in day order, it is dead weight)."""
+        return DayRuns(np.empty(0, np.int64), self.starts, self.first)
+
     def span(self, lo_day: int, hi_day: int) -> tuple[int, int]:
         """Positions (in ``order``) of the events of days ``lo_day <= d < hi_day``."""
         last = len(self.starts) - 1
