@@ -204,8 +204,9 @@ def _bits64(column: np.ndarray) -> np.ndarray:
     return column.astype(np.int64).view(np.uint64)
 
 
-def _row_hash(columns: list[np.ndarray]) -> np.ndarray:
-    """A 64-bit hash of each row of integer/float columns (multiply-xorshift mixing, vectorised, in place).
+def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
+    """A 64-bit hash of each row of integer/float columns (multiply-xorshift mixing, vectorised, in place,
+    a million rows at a time so that the temporaries stay small whatever the table's size).
 
     Only used to find candidate duplicates: rows that share a hash are compared on their values.
 
@@ -215,15 +216,17 @@ def _row_hash(columns: list[np.ndarray]) -> np.ndarray:
     (True, False)
     """
     n = len(columns[0])
-    h = np.zeros(n, dtype=np.uint64)
-    tmp = np.empty(n, dtype=np.uint64)
+    out = np.zeros(n, dtype=np.uint64)
+    tmp = np.empty(min(n, chunk), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for column in columns:
-            np.bitwise_xor(h, _bits64(column), out=h)
-            np.multiply(h, _MIX, out=h)
-            np.right_shift(h, np.uint64(29), out=tmp)
-            np.bitwise_xor(h, tmp, out=h)
-    return h
+        for lo in range(0, n, chunk):
+            h, t = out[lo:lo + chunk], tmp[:min(chunk, n - lo)]
+            for column in columns:
+                np.bitwise_xor(h, _bits64(column[lo:lo + chunk]), out=h)
+                np.multiply(h, _MIX, out=h)
+                np.right_shift(h, np.uint64(29), out=t)
+                np.bitwise_xor(h, t, out=h)
+    return out
 
 
 _FILTER_BITS = 22  # a 4 MiB membership table: one cheap lookup per row before the exact search

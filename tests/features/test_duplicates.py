@@ -46,3 +46,8 @@ def test_rows_with_hash_finds_exactly_the_wanted_hashes() -> None:
     # same top bits, other value: passes the table, stopped by the exact search
     near = np.append(hashes, wanted[0] + np.uint64(1))
     assert len(_rows_with_hash(near, wanted)) == len(found)
+
+
+def test_row_hash_does_not_depend_on_the_chunk_size() -> None:
+    cols = _columns(1000, seed=8)
+    assert (_row_hash(cols, chunk=7) == _row_hash(cols)).all()
