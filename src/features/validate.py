@@ -285,7 +285,9 @@ def _keeps_repeats(setting: str, ts: np.ndarray) -> bool:
         raise ConfigError(f"data.duplicates: '{setting}' is not one of ['auto', 'keep', 'set_aside']")
     if setting != "auto":
         return setting == "keep"
-    return len(ts) >= DAY_RESOLUTION_MIN_ROWS and not (ts % DAY_US).any()
+    if len(ts) < DAY_RESOLUTION_MIN_ROWS or (ts[:DAY_RESOLUTION_MIN_ROWS] % DAY_US).any():
+        return False  # a time of day among the first rows settles it without a pass over all of them
+    return not (ts % DAY_US).any()
 
 
 def _read_log(source: Source, table: str, config: DataConfig, join_on: str, created_us: np.ndarray,
@@ -316,7 +318,9 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
     _not_all_unknown(table, config, n, int(unknown.sum()))
     drop = unknown
     if before_created:
-        early = ~unknown & (col["ts"] < created_us[np.where(unknown, 0, col["account"])])
+        owner = np.where(unknown, 0, col["account"]) if unknown.any() else col["account"]
+        early = ~unknown & (col["ts"] < created_us[owner])
+        del owner
         report.set_aside[f"{table}: before the account existed"] = int(early.sum())
         drop = drop | early
     if qty:
