@@ -91,6 +91,26 @@ def worker(params: dict) -> dict:
     parts.append({"stage": "  - other (calibration, concat)", "seconds": total - sum(bd.seconds.values()),
                   "count": None, "peak_rss_mib": None})
 
+    if params.get("reference", True):
+        # yardsticks in the same process, after the product's figures (not in its stage peaks)
+        import time as _time
+
+        import reference as ref
+        from train.scorer import model_input
+
+        ref.warm_up()
+        as_of_us = [int(as_of.value // 1000)]
+        _, seconds = ref.window_counts(tables.events, tables.created_us, tables.converted_us, as_of_us,
+                                       scorer.spec.windows)
+        X = model_input(features, scorer.spec)
+        started = _time.perf_counter()
+        booster = getattr(scorer.model, "booster", None)
+        if booster is not None:
+            booster.predict(X[scorer.model.features], raw_score=True)
+        st.info["reference"] = {"features_s": seconds, "engine": ref.engine(),
+                                "predict_s": _time.perf_counter() - started if booster is not None else None,
+                                "read_s": ref.parquet_read(params["dir"])[1]}
+        del X
     with st.stage("assemble scores table", count=n_accounts, unit="accounts"):
         # as serve.batch.score_accounts does with the pyfunc model's output
         scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
@@ -132,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     code = c.code_version().split()[0]
     bundle = c.CACHE / f"scorer-{train_world.name}-{code}"
     if args.retrain or not (bundle / "meta.json").exists():
-        print(f"training the model once on {train_world.name} -> {bundle.relative_to(c.REPO)} ...", flush=True)
+        print(f"training the model once on {train_world.name} -> {bundle} ...", flush=True)
         prep = c.run_worker(__file__, {"prepare": True, "dir": str(train_world), "out": str(bundle)})
         print(f"trained in {prep['stages'][0]['seconds']:.1f} s: {prep['info']['trees']} trees, "
               f"{prep['info']['metrics']}", flush=True)
@@ -148,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {c.machine()}", flush=True)
 
     params = {"dir": str(world), "scorer": str(bundle), "as_of": str(as_of), "output": str(output)}
+    before = c.load_average()
     res = c.run_worker(__file__, params)
+    load_average = (before, c.load_average())
     info = res["info"]
     rows = list(res["stages"])
     at = next(i for i, r in enumerate(rows) if r["stage"].startswith("Scorer.score"))
@@ -162,6 +184,18 @@ def main(argv: list[str] | None = None) -> None:
                   rows, note="peak RSS: the measured process's peak so far (a '-' part: when it last returned)")
     print(f"wrote {info['output']} ({info['output_mib']} MiB, {info['columns']} columns); pql_tier counts "
           f"{info['tiers']}; process CPU {res['child_cpu_s']:.1f} s; example reasons: {info['example']!r}")
+
+    if "reference" in info:
+        r = info["reference"]
+        stage = {row["stage"]: row for row in res["stages"]}
+        pairs = [("load_tables + validation", "pyarrow read_table of events", r["read_s"]),
+                 ("build_features (1 as-of)", r["engine"], r["features_s"]),
+                 ("Scorer.score (with reasons)", "bare booster.predict (raw score, no reasons)", r["predict_s"])]
+        print(f"\npaired (same process; load average {load_average[0]} -> {load_average[1]}):")
+        for name, ref_name, ref_s in pairs:
+            if ref_s:
+                print(f"  {name}: {stage[name]['seconds']:.2f} s vs {ref_name} {ref_s:.2f} s -> ratio "
+                      f"{stage[name]['seconds'] / ref_s:.2f}")
 
     if args.profile:
         c.profile(__file__, params, "serve_bench")
