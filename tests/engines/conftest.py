@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pyspark")
 
 SPARK_CONF = {
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.ui.enabled": "false",
     "spark.driver.memory": "1g",

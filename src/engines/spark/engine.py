@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import pickle
 from dataclasses import replace
 from typing import Any, Sequence
@@ -107,14 +108,17 @@ class SparkEngine:
                 packed = part if packed is None else packed.unionByName(part)
 
         def validate(key, events: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
+            started = time.perf_counter()
             frames: dict[str, pd.DataFrame | None] = {t: empty[t] for t in empty}
             frames["events"] = events.drop(columns="_bucket") if len(events) else empty["events"]
             for row in parts.itertuples():
                 frames[row.table] = pickle.loads(row.blob)
             if not has_touches:
                 frames["touches"] = None
+            unpacked = time.perf_counter()
             result = kernel.validate_bucket(frames, anchors, config, touches_dup, times)
-            meta = {"report": result.report, "error": result.error, "reach": result.reach, "reach_at": result.reach_at}
+            meta = {"report": result.report, "error": result.error, "reach": result.reach, "reach_at": result.reach_at,
+                    "seconds": {"unpack": unpacked - started, "validate": time.perf_counter() - unpacked}}
             if result.tables is not None:
                 t = result.tables
                 meta.update(accounts=t.accounts, created_us=t.created_us, converted_us=t.converted_us,
@@ -133,11 +137,13 @@ class SparkEngine:
             validated = validated.persist(getattr(StorageLevel, level))
         metas = [(r["bucket"], pickle.loads(r["meta"])) for r in validated.select("bucket", "meta").collect()]
         metas.sort(key=lambda m: m[0])
+        log.debug("Spark load: %d buckets, kernel seconds per bucket %s", n, [m.get("seconds") for _, m in metas])
         tables, report = _assemble(metas, data, description)
         state = SparkState(validated=validated.select("bucket", "tables"), buckets=n, reach=_sum_reach(metas),
                            reach_at=_sum_reach_at(metas), names=_names(metas),
                            has_user=any(m.get("has_user") for _, m in metas),
                            has_quantity=any(m.get("has_quantity") for _, m in metas), has_touches=has_touches,
+                           bucket_events={b: m["report"].rows_read.get("events", 0) for b, m in metas},
                            engine=self)
         return SparkTables(**{f: getattr(tables, f) for f in tables.__dataclass_fields__}, state=state), report
 

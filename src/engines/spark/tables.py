@@ -22,6 +22,7 @@ class SparkState:
     has_user: bool = False
     has_quantity: bool = False
     has_touches: bool = False
+    bucket_events: dict[int, int] = field(default_factory=dict)  # events read per bucket (how the work divides)
     engine: Any = None  # the SparkEngine that loaded them (engines.dispatch runs their features there)
 
 

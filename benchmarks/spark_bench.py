@@ -1,0 +1,132 @@
+"""The Spark engine beside the local engine: features at 12 weekly snapshots of the same demo world.
+
+    python benchmarks/spark_bench.py                          # ~20 M events (100,000 accounts x 180 days)
+    python benchmarks/spark_bench.py --accounts 20000         # ~4 M events
+    python benchmarks/spark_bench.py --accounts 500000 --chunk 100000 --engines spark   # ~100 M events, Spark only
+
+Each engine runs in its own fresh process (load + validate, plan, build 12 snapshots); the Spark one on
+``local[N]`` (``--master``), with its JVM. Reported: seconds and events per second per stage, the peak RSS
+of the driver's Python process, of the JVM (in local mode the driver and the executors) and of the
+whole process tree (driver + JVM + Python workers), sampled every 0.2 s; how the events divide over the
+buckets; and whether both engines produced the same feature table (a hash of every cell).
+"""
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from pathlib import Path
+
+import _common as c
+
+
+def _tree_sampler(peaks: dict, stop: threading.Event) -> None:
+    import psutil
+
+    me = psutil.Process()
+    while not stop.is_set():
+        try:
+            children = me.children(recursive=True)
+            own = me.memory_info().rss
+            jvm = sum(p.memory_info().rss for p in children if "java" in (p.name() or ""))
+            total = own + sum(p.memory_info().rss for p in children)
+        except psutil.Error:
+            continue
+        for key, value in (("driver_python", own), ("jvm", jvm), ("tree", total)):
+            peaks[key] = max(peaks.get(key, 0), value / c.MiB)
+        stop.wait(0.2)
+
+
+def worker(params: dict) -> dict:
+    peaks: dict = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=_tree_sampler, args=(peaks, stop), daemon=True)
+    sampler.start()
+    st = c.Stages()
+    import pandas as pd
+
+    from engines.base import engine_for
+    from features.config import DataConfig
+
+    settings = {"name": params["engine"]}
+    if params["engine"] == "spark":
+        settings.update(master=params["master"], partitions=params.get("partitions"),
+                        storage_level=params["storage_level"],
+                        conf={"spark.driver.memory": params["driver_memory"], "spark.ui.enabled": "false",
+                              "spark.sql.shuffle.partitions": str(params.get("partitions") or 16)})
+    with st.stage("start (Spark session)" if params["engine"] == "spark" else "start"):
+        engine = engine_for(settings)
+        if params["engine"] == "spark":
+            engine.spark  # noqa: B018 - the JVM starts here
+    data = DataConfig(dir=params["dir"])
+    with st.stage("load + validate", unit="events") as rec:
+        tables, report = engine.load_tables(data)
+        rec["count"] = report.rows_read["events"]
+    as_of = c.mondays_before(tables.data_end_us, params["snapshots"])
+    with st.stage("plan_features"):
+        spec = engine.plan_features(tables, as_of[-1], c.default_feature_config())
+    with st.stage(f"build_features, {params['snapshots']} snapshots", count=report.rows_read["events"],
+                  unit="events"):
+        frame = engine.build_features(tables, as_of, spec)
+    stop.set()
+    sampler.join()
+    st.info.update(feature_rows=len(frame), feature_columns=len(spec.names),
+                   frame_hash=str(int(pd.util.hash_pandas_object(frame, index=False).sum())),
+                   dtypes_hash=",".join(map(str, frame.dtypes)),
+                   peaks_mib={k: round(v) for k, v in peaks.items()}, set_aside=report.set_aside)
+    state = getattr(tables, "state", None)
+    if state is not None:
+        per = sorted(state.bucket_events.values())
+        st.info["buckets"] = {"n": len(per), "events_min": per[0], "events_median": per[len(per) // 2],
+                              "events_max": per[-1]}
+    return st.result()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--events-per-account", type=float, default=200.0)
+    parser.add_argument("--chunk", type=int, default=None, help="generate the world in parts of this many accounts")
+    parser.add_argument("--snapshots", type=int, default=12)
+    parser.add_argument("--engines", nargs="+", default=["local", "spark"], choices=["local", "spark"])
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--partitions", type=int, default=None, help="account buckets (default: automatic)")
+    parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--storage-level", default="MEMORY_AND_DISK")
+    args = parser.parse_args(argv)
+
+    folder = c.ensure_world(args.accounts, args.days, args.events_per_account, chunk=args.chunk)
+    meta = c.world_meta(folder)
+    print(f"world: {args.accounts:,} accounts, {args.days} days, {meta['rows']['events']:,} events, "
+          f"{meta['rows']['touches']:,} touches ({folder}); {c.machine()}")
+    results = {}
+    for engine in args.engines:
+        params = {"dir": str(folder), "engine": engine, "snapshots": args.snapshots, "master": args.master,
+                  "partitions": args.partitions, "driver_memory": args.driver_memory,
+                  "storage_level": args.storage_level}
+        before = c.load_average()
+        res = c.run_worker(__file__, params)
+        results[engine] = res
+        info = res["info"]
+        print(f"\n{engine} (load average {before} -> {c.load_average()}): {info['feature_rows']:,} feature rows x "
+              f"{info['feature_columns']} columns; peak RSS MiB {info['peaks_mib']}"
+              + (f"; buckets {info['buckets']}" if "buckets" in info else ""))
+        for rec in res["stages"]:
+            rate = f", {rec['count'] / rec['seconds']:,.0f} {rec['unit']}/s" if rec.get("count") else ""
+            print(f"  {rec['stage']:<32} {rec['seconds']:8.1f} s{rate}")
+        total = sum(r["seconds"] for r in res["stages"][1:])
+        print(f"  {'load + plan + build':<32} {total:8.1f} s, {meta['rows']['events'] / total:,.0f} events/s")
+    if len(results) == 2:
+        same = (results["local"]["info"]["frame_hash"] == results["spark"]["info"]["frame_hash"]
+                and results["local"]["info"]["dtypes_hash"] == results["spark"]["info"]["dtypes_hash"])
+        print(f"\nfeature tables identical (hash of every cell and of the dtypes): {same}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--worker" in sys.argv:
+        c.worker_main(worker)
+    else:
+        main()
