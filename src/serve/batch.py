@@ -22,15 +22,16 @@ def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: st
     """
     features = build_features(tables, [as_of], spec, progress=progress)
     spec.check(features)  # missing or mistyped columns: a clear error before any scoring
-    # in chunks: contributions and reasons of a million accounts at once would double peak memory
-    X = model_input(features, spec)
-    starts = tqdm(range(0, max(len(X), 1), CHUNK), desc="scoring", unit="chunk", disable=None if progress else True,
-                  leave=False)
+    # in chunks: the model input (every feature as float64 or text), contributions and reasons of a
+    # million accounts at once would double peak memory; model_input works row by row, so a chunk's
+    # input equals that chunk of the whole input
+    starts = tqdm(range(0, max(len(features), 1), CHUNK), desc="scoring", unit="chunk",
+                  disable=None if progress else True, leave=False)
     # the model's own predict, past MLflow's per-value check of its lenient (Any-typed) input schema (8x
     # slower): load_model has verified the model, and X is already cast to what the model expects
     python_model = model.unwrap_python_model()
-    predicted = pd.concat([python_model.predict(None, X.iloc[i:i + CHUNK], {"reasons": True}) for i in starts],
-                          ignore_index=True)
+    predicted = pd.concat([python_model.predict(None, model_input(features.iloc[i:i + CHUNK], spec), {"reasons": True})
+                           for i in starts], ignore_index=True)
     scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
                         predicted.reset_index(drop=True)], axis=1)
     scores["pql_tier"] = scores["pql_tier"].astype("Int64")
