@@ -14,7 +14,7 @@ snapshots, so that sales gets a definition it can read and argue with, and the m
   the pool grows) and adds at least ``min_converters`` converters. It stops at ``max_rules`` rules or when
   no candidate's bound beats the base rate.
 * **round thresholds**: a chosen rule's thresholds move to the roundest nearby value (100 rather than 97,
-  0.8 rather than 0.83) when that costs at most ``round_tolerance`` of the bound and keeps the budget.
+  0.8 rather than 0.83) when that costs at most a ``round_tolerance`` share of the bound and keeps the budget.
 
 Everything is computed with the rule language's own semantics (a comparison with a missing value is
 False), so a learned rule flags exactly what :class:`features.rules.RuleSet` flags with its expression.
@@ -430,7 +430,7 @@ def _pruned(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray, bou
             break
         trial = tuple(k for k in conditions if k is not c)
         result = state.judge(trial, flagged, keep=False)
-        if result is not None and result[0] >= bound - state.config.round_tolerance:
+        if result is not None and result[0] >= bound * (1 - state.config.round_tolerance):
             conditions = list(trial)
     return tuple(conditions)
 
@@ -446,7 +446,7 @@ def _rounded(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray, bo
                 continue  # ">= 0" on a count or a ratio is hardly a condition
             trial = tuple(conditions[:i] + [Condition(c.feature, c.op, v)] + conditions[i + 1:])
             judged = state.judge(trial, flagged, keep=False)
-            if judged is not None and judged[0] >= bound - state.config.round_tolerance:
+            if judged is not None and judged[0] >= bound * (1 - state.config.round_tolerance):
                 conditions = list(trial)
                 break
     return tuple(conditions)
@@ -470,7 +470,7 @@ def learn(X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, spec: FeatureSpe
     recent = np.isin(snap, newest)
     cap = budget * len(newest) * scale
     empty = LearnedDefinitions((), float(budget), 0.0, spec)
-    if len(Xs) == 0 or ys.sum() < config.min_converters or cap < 1:
+    if len(Xs) == 0 or not names or ys.sum() < config.min_converters or cap < 1:
         return empty
     enc = _encode(Xs, ys, spec, names)
     state = _State(_columns(Xs, names), ys, recent, cap, config)

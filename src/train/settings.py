@@ -63,7 +63,7 @@ class LearnedConfig:
     max_conditions: int = 3      # ... of at most this many conditions each
     min_converters: int = 10     # a rule must add at least this many converters on the training rows
     confidence: float = 0.95     # of the Wilson lower bound on the precision a rule adds
-    round_tolerance: float = 0.01  # a rounder threshold may cost this much of that bound (absolute)
+    round_tolerance: float = 0.05  # a rounder threshold may cost this share of that bound (0.05: 5%)
     trees: int = 40              # trees of the random forest that proposes candidate rules
     refine: int = 0              # the best this many candidates of each step get their thresholds tuned (0: none)
     narrow: int = 30             # this many of the best candidates too big for the budget are narrowed to fit it

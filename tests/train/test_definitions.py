@@ -209,17 +209,23 @@ def test_learned_rules_file_is_a_rule_set_the_trainer_accepts(trained):
     config = trained.compose("train", [*trained.demo, f"rules.file={path}"])
     settings, _, _ = settings_for(config, CONF_DIR)
     assert list(settings.rules) == list(trained.job.result.definitions["name"])
-    settings.rules and RuleSet.from_config(settings.rules).validate(trained.job.result.spec.names,
-                                                                    trained.job.result.spec.categorical)
+    # every learned rule reads features the model has (validate raises otherwise)
+    RuleSet.from_config(settings.rules).validate(trained.job.result.spec.names, trained.job.result.spec.categorical)
 
 
-def test_expected_value_capacity_and_revenue_are_reported(trained):
+def test_expected_value_capacity_and_revenue_are_reported(trained, tmp_path):
+    from train.scorer import Scorer
+
     result, summary = trained.job.result, trained.job.summary
     assert (result.test["expected_value"] >= 0).all()
     scored = result.scorer.score(result.input_example, with_reasons=False)
     assert "expected_value" in scored and np.allclose(scored["expected_value"],
                                                       scored["score"] * result.scorer.amount.predict(
                                                           result.spec.align(result.input_example)))
+    # the amount model travels in the bundle (amount.json, covered by the manifest)
+    loaded = Scorer.load(result.scorer.save(tmp_path / "bundle"))
+    assert np.allclose(loaded.score(result.input_example, with_reasons=False)["expected_value"],
+                       scored["expected_value"])
     capacity = summary["capacity"]
     assert capacity["capacity_per_week"] == 50 and capacity["best_definition"]
     assert capacity["added_conversions_per_week"] == pytest.approx(
