@@ -1,7 +1,7 @@
 """The Spark engine: the local loader and builder run per bucket of accounts, on executors.
 
-1. ``load_tables``: each table gets a bucket column (a hash of its account id); accounts, conversions and
-   touches are packed per bucket and co-grouped with the bucket's events; each bucket is validated by
+1. ``load_tables``: each table gets a bucket column (a hash of its account id); every table's rows are
+   packed per bucket where they are read and the packs of a bucket are grouped; each bucket is validated by
    ``features.load.load_frames`` (:mod:`.kernel`) and kept, validated, as one binary row per bucket
    (persisted). The driver gets the accounts, conversions, the summed load report and, per event type and
    day, how many rows can reach a feature (what planning needs), never the events themselves.
@@ -101,18 +101,20 @@ class SparkEngine:
         times = [to_us(t) for t in instants]
         has_touches = raw.get("touches") is not None
 
+        # Each table's rows are packed where they are read, one blob per (input partition, bucket): only these
+        # blobs are shuffled, never sorted row by row (a groupBy over raw events sorts them all).
         packed = None
-        for table in ("accounts", "conversions", "touches"):
+        for table in TABLES:
             if table in keyed:
-                part = keyed[table].groupBy("_bucket").applyInPandas(_packer(table), "_bucket int, table string, blob binary")
+                part = keyed[table].mapInPandas(_packer(table), "_bucket int, table string, blob binary")
                 packed = part if packed is None else packed.unionByName(part)
 
-        def validate(key, events: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
+        def validate(key, parts: pd.DataFrame) -> pd.DataFrame:
             started = time.perf_counter()
             frames: dict[str, pd.DataFrame | None] = {t: empty[t] for t in empty}
-            frames["events"] = events.drop(columns="_bucket") if len(events) else empty["events"]
-            for row in parts.itertuples():
-                frames[row.table] = pickle.loads(row.blob)
+            for table, rows in parts.groupby("table", sort=False):
+                pieces = [pickle.loads(b) for b in rows["blob"]]
+                frames[table] = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
             if not has_touches:
                 frames["touches"] = None
             unpacked = time.perf_counter()
@@ -128,8 +130,7 @@ class SparkEngine:
             return pd.DataFrame({"bucket": [int(key[0])], "meta": [pickle.dumps(meta)],
                                  "tables": [pickle.dumps(result.tables)]})
 
-        validated = (keyed["events"].groupBy("_bucket").cogroup(packed.groupBy("_bucket"))
-                     .applyInPandas(validate, "bucket int, meta binary, tables binary"))
+        validated = packed.groupBy("_bucket").applyInPandas(validate, "bucket int, meta binary, tables binary")
         level = self.settings.storage_level.upper()
         if level != "NONE":
             from pyspark import StorageLevel
@@ -294,9 +295,15 @@ def _bucket(frame: Any, column: str, n: int) -> Any:
 
 
 def _packer(table: str):
-    def pack(key, frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"_bucket": [int(key[0])], "table": [table],
-                             "blob": [pickle.dumps(frame.drop(columns="_bucket"))]})
+    """``mapInPandas``: the rows of one input partition of a table, pickled per bucket."""
+    def pack(batches):
+        frames = [b for b in batches if len(b)]
+        if not frames:
+            return
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        for bucket, rows in frame.groupby("_bucket", sort=True):
+            yield pd.DataFrame({"_bucket": [int(bucket)], "table": [table],
+                                "blob": [pickle.dumps(rows.drop(columns="_bucket").reset_index(drop=True))]})
 
     return pack
 
