@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import threading
-import time
-from pathlib import Path
 
 import _common as c
 

@@ -36,9 +36,10 @@ class EngineConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown config key 'engine.{unknown[0]}'; known keys of 'engine': {', '.join(sorted(known))}")
-        config = cls(**{k: v for k, v in values.items() if v is not None or k in ("master", "partitions",
-                                                                                    "scores_table")})
+            raise ConfigError(f"unknown config key 'engine.{unknown[0]}'; known keys of 'engine': "
+                              f"{', '.join(sorted(known))}")
+        nullable = ("master", "partitions", "scores_table")
+        config = cls(**{k: v for k, v in values.items() if v is not None or k in nullable})
         config.check()
         return config
 

@@ -1,7 +1,9 @@
 """Point-in-time correctness on the Spark engine: rows at or after ``t`` (changed, added, deleted; accounts
 created later; conversions moved) change neither the spec nor a single feature at ``t``, and Spark's features
-equal the local engine's on the same random worlds (two seeded worlds, one tiny: Spark jobs are slow to
-shrink a hypothesis example; the local engine's own property test covers many) (``t`` inside a day: planned from exact counts)."""
+equal the local engine's on the same random worlds (``t`` inside a day: planned from exact counts).
+
+Two seeded worlds, one tiny (buckets without events): a hypothesis search would shrink through dozens of
+Spark jobs; the local engine's own property test covers many worlds."""
 from __future__ import annotations
 
 import importlib.util

@@ -24,10 +24,10 @@ import pandas as pd
 
 from features import build
 from features.config import TABLES, DataConfig, FeatureConfig
-from features.errors import ConfigError, DataError, PipelineError
+from features.errors import DataError, PipelineError
 from features.load import load_frames
 from features.spec import FeatureSpec
-from features.tables import NEVER, EventLog, LoadReport, Tables
+from features.tables import EventLog, LoadReport, Tables
 from features.windows import DAY_US, to_us
 
 from ..settings import EngineConfig
