@@ -354,7 +354,8 @@ def with_duplicates(folder: Path, n: int, seed: int = 11) -> Path:
     for entry in folder.iterdir():
         if entry.name not in ("events.parquet", "events", "meta.json"):
             (tmp / entry.name).symlink_to(entry.resolve())
-    parts = [folder / "events.parquet"] if (folder / "events.parquet").exists() else sorted((folder / "events").glob("*.parquet"))
+    single = folder / "events.parquet"
+    parts = [single] if single.exists() else sorted((folder / "events").glob("*.parquet"))
     for k, part in enumerate(parts):
         (tmp / "events" / f"part-{k:03d}.parquet").symlink_to(part.resolve())
     first = pq.ParquetFile(parts[0])

@@ -113,7 +113,8 @@ def parquet_read(folder: Path) -> tuple[int, float]:
     import pyarrow.parquet as pq
 
     folder = Path(folder)
-    files = [folder / "events.parquet"] if (folder / "events.parquet").exists() else sorted((folder / "events").glob("*.parquet"))
+    single = folder / "events.parquet"
+    files = [single] if single.exists() else sorted((folder / "events").glob("*.parquet"))
     started = time.perf_counter()
     rows = sum(pq.read_table(f).num_rows for f in files)
     return rows, time.perf_counter() - started
