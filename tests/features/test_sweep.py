@@ -58,7 +58,8 @@ def test_windows_equal_a_rescan_per_snapshot() -> None:
                                      & ~(world["accounts"]["account_id"].map(conv) < t)]
         assert sorted(got.index) == sorted(eligible["account_id"])
         for days in (3, 10, None):
-            seen = events[(events["timestamp"] < t) & ((days is None) | (events["timestamp"] >= t - pd.Timedelta(days=days or 0)))]
+            start = t - pd.Timedelta(days=days) if days is not None else pd.Timestamp.min
+            seen = events[(events["timestamp"] < t) & (events["timestamp"] >= start)]
             seen = seen[seen["account_id"].isin(got.index)]
             per = seen.groupby("account_id")
             total = per.size().reindex(got.index, fill_value=0)
