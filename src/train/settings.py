@@ -64,9 +64,9 @@ class LearnedConfig:
     min_converters: int = 10     # a rule must add at least this many converters on the training rows
     confidence: float = 0.95     # of the Wilson lower bound on the precision a rule adds
     round_tolerance: float = 0.05  # a rounder threshold may cost this share of that bound (0.05: 5%)
-    trees: int = 40              # trees of the random forest that proposes candidate rules
+    trees: int = 20              # trees of the random forest that proposes candidate rules
     refine: int = 0              # the best this many candidates of each step get their thresholds tuned (0: none)
-    narrow: int = 30             # this many of the best candidates too big for the budget are narrowed to fit it
+    narrow: int = 15             # this many of the best candidates too big for the budget are narrowed to fit it
     min_rule_share: float = 0.5  # a rule adds at least this share of (budget left / rules left) accounts
     min_leaf_share: float = 0.2  # smallest tree leaf, as a share of the budget's volume over the training rows
     max_rows: int = 500_000      # learn from a uniform sample of at most this many rows
