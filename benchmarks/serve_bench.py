@@ -96,19 +96,16 @@ def worker(params: dict) -> dict:
         import time as _time
 
         import reference as ref
-        from train.scorer import model_input
 
         ref.warm_up()
         as_of_us = [int(as_of.value // 1000)]
         _, seconds = ref.window_counts(tables.events, tables.created_us, tables.converted_us, as_of_us,
                                        scorer.spec.windows)
-        X = model_input(features, scorer.spec)
+        X = scorer.spec.align(features)  # the frame the model itself is given (categoricals on their categories)
         started = _time.perf_counter()
-        booster = getattr(scorer.model, "booster", None)
-        if booster is not None:
-            booster.predict(X[scorer.model.features], raw_score=True)
+        scorer.model.response(X)  # LightGBM: booster.predict(raw_score=True)
         st.info["reference"] = {"features_s": seconds, "engine": ref.engine(),
-                                "predict_s": _time.perf_counter() - started if booster is not None else None,
+                                "predict_s": _time.perf_counter() - started,
                                 "read_s": ref.parquet_read(params["dir"])[1]}
         del X
     with st.stage("assemble scores table", count=n_accounts, unit="accounts"):
