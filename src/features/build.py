@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import naming as nm
 from .config import FeatureConfig
 from .errors import ConfigError, DataError
-from .rollup import DayRuns, DistinctSweep, ExactSums, LastSeen, add_counts
+from .rollup import DayRuns, DistinctSweep, ExactSums, LastSeen, add_counts, sorted_unique
 from .snapshots import eligible
 from .spec import OTHER, Column, FeatureSpec
 from .tables import EventLog, Tables
@@ -333,7 +333,10 @@ class _Block:
         spans = [*spec.windows, spec.trend_days, 2 * spec.trend_days]
         self.grid = grid = SegmentGrid.build(as_of_us, spans)
         self.rows = [eligible(tables, int(t)) for t in as_of_us]
-        union = np.unique(np.concatenate(self.rows)) if self.rows else np.empty(0, np.int64)
+        # rows are sorted account numbers: one snapshot's are the union; several are merged by a sort
+        # (np.unique hashes, slower here)
+        union = (self.rows[0] if len(self.rows) == 1 else sorted_unique(np.concatenate(self.rows)) if self.rows
+                 else np.empty(0, np.int64))
         self.n = n = len(union)
         self.row_of = np.full(tables.n_accounts, -1, dtype=np.int32)
         self.row_of[union] = np.arange(n, dtype=np.int32)
