@@ -84,7 +84,12 @@ def worker(params: dict) -> dict:
     bd.patch(RuleSet, "evaluate", "rules")
     bd.patch(scorer_module, "reasons", "reasons (text)")
     with st.stage("Scorer.score (with reasons)", count=n_accounts, unit="accounts"):
-        predicted = scorer.score(features)
+        # in chunks of serve.batch.CHUNK accounts, as python -m serve scores (one call on a million rows
+        # holds all their contributions at once: 12 GiB)
+        from serve.batch import CHUNK
+
+        predicted = pd.concat([scorer.score(features.iloc[i:i + CHUNK]) for i in range(0, max(len(features), 1), CHUNK)],
+                              ignore_index=True)
     total = st.rows[-1]["seconds"]
     parts = [{"stage": f"  - {label}", "seconds": secs, "count": n_accounts, "unit": "accounts",
               "peak_rss_mib": bd.peak[label]} for label, secs in bd.seconds.items()]
