@@ -12,7 +12,9 @@ into a temporary folder -- no hidden switches:
 * on the demo world (no ``data.dir`` / ``data.duckdb`` / ``data=``): ``data.demo.accounts=400
   data.demo.days=180``;
 * ``features`` / ``serve``: ``output=`` points into the temporary folder (same file name), or is
-  added when the command writes to its default.
+  added when the command writes to its default;
+* ``output_dir=`` / ``scores_dir=`` (the batch job's kept scores and ``serve.realized`` reading them)
+  point into the block's temporary folder, so the block's commands share them.
 
 Skipped: the venv / pip setup steps of the two first-screen commands (``python3 -m venv .venv``,
 ``.venv/bin/pip install ...``) -- CI has already run exactly those to build the environment this
@@ -34,10 +36,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PYTHONS = {"python", "python3", ".venv/bin/python", ".venv/bin/python3"}
-MODULES = {"train", "serve", "features"}
+MODULES = {"train", "serve", "features", "serve.realized"}
 DEFAULT_OUTPUT = {"features": "features.parquet", "serve": "scores.parquet"}
 DEMO_SHRINK = ["data.demo.accounts=400", "data.demo.days=180"]
 SET_HERE = {"progress", "hydra.run.dir", "tracking.uri"}  # replaced by the test's own values
+SHARED_DIRS = {"output_dir", "scores_dir"}  # folders a block's commands share: moved into the block's folder
 SHELL = {"|", "||", ";", "&", ">", ">>", "<"}
 BLOCK = re.compile(r"^```bash[ \t]*\n(.*?)^```", re.S | re.M)
 
@@ -117,14 +120,17 @@ def prepared(command: Command, folder: Path, store: Path) -> list[str]:
         if module in DEFAULT_OUTPUT and _key(arg) in ("output", "spec_output"):
             key, _, value = arg.partition("=")
             arg = f"{key}={_relocate(value, folder)}"
+        elif _key(arg) in SHARED_DIRS:
+            key, _, value = arg.partition("=")
+            arg = f"{key}={_relocate(value, store)}"
         args.append(arg)
     keys = {_key(a) for a in args}
     extra = ["progress=false", f"hydra.run.dir={folder / 'run'}"]
-    if module in ("train", "serve"):
+    if module in ("train", "serve", "serve.realized"):
         extra.append(f"tracking.uri=sqlite:///{store / 'mlflow.db'}")
     if not keys & {"data", "data.dir", "data.duckdb"}:
         extra += DEMO_SHRINK
-    if module in DEFAULT_OUTPUT and "output" not in keys:
+    if module in DEFAULT_OUTPUT and not keys & {"output", "output_dir"}:
         extra.append(f"output={folder / DEFAULT_OUTPUT[module]}")
     return [sys.executable, "-m", module, *args, *extra]
 
@@ -139,9 +145,10 @@ class Runner:
 
     def run(self, command: Command) -> tuple[subprocess.CompletedProcess, Path]:
         if command not in self.done:
-            if command.kind == "serve":  # needs the model its block's train registered
+            if command.kind.startswith("serve"):  # needs the model its block's train registered (and scores)
                 for earlier in COMMANDS:
-                    if earlier.block == command.block and earlier.line < command.line and earlier.kind == "train":
+                    if (earlier.block == command.block and earlier.line < command.line
+                            and earlier.kind in ("train", "serve")):
                         self.check(earlier)
             store = self.stores.setdefault(command.block, self.factory.mktemp(f"block{command.block}"))
             folder = self.factory.mktemp(command.id)

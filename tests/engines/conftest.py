@@ -18,20 +18,6 @@ SPARK_CONF = {
 BUCKETS = 3  # several buckets, so that per-bucket validation and ordering are exercised
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-xdist has named the groups
-def pytest_collection_modifyitems(config, items):
-    """Make ``--dist loadgroup`` group again under pytest 9: xdist 3.8 appends ``@group`` to ``item._nodeid``,
-    which pytest 9 no longer reads (the node id lives in ``item._id``), so every test ran on any worker and
-    the Spark tests started a JVM on both. This sets the id xdist meant. (It belongs in tests/conftest.py:
-    it fixes the module groups made there too.)"""
-    from _pytest.nodeid import coerce_node_id
-
-    for item in items:
-        wanted = getattr(item, "_nodeid", None)
-        if isinstance(wanted, str) and "@" in wanted and item.nodeid != wanted:
-            item._id = coerce_node_id(wanted)
-
-
 @pytest.fixture(scope="session")
 def spark():
     from engines.settings import EngineConfig

@@ -1,6 +1,7 @@
 """Scoring on Spark with the registered model: the same scores table as the local engine (to 1e-9), written
 to a Parquet dataset partitioned by as_of_date where a rerun replaces exactly its day and a failed write
-leaves the previous data intact; training on Spark-built tables gives the local run's model."""
+leaves the previous data intact. (Training on Spark-built tables is held to the local run by the parity of
+the labelled tables in test_parity.py: downstream of them the code is the same.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def _compose(command: str, overrides: list[str]) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, spark):
-    """One model trained on the local engine and one on Spark-built tables, in one MLflow store."""
+    """One model trained on the local engine, registered in a temporary MLflow store."""
     import mlflow
 
     from train.job import run_job
@@ -34,22 +35,10 @@ def trained(tmp_path_factory, spark):
     uri = f"sqlite:///{root}/mlflow.db"
     before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     try:
-        local = run_job(_compose("train", [*DEMO, f"tracking.uri={uri}"]), root / "local")
-        on_spark = run_job(_compose("train", [*DEMO, *SPARK, f"tracking.uri={uri}", "evaluation.promote=never"]),
-                           root / "spark")
-        yield uri, local, on_spark
+        yield uri, run_job(_compose("train", [*DEMO, f"tracking.uri={uri}"]), root / "local")
     finally:
         mlflow.set_tracking_uri(before[0])
         mlflow.set_registry_uri(before[1])
-
-
-def test_training_on_spark_built_tables_gives_the_local_run(trained) -> None:
-    _, local, on_spark = trained
-    assert on_spark.summary["n_train"] == local.summary["n_train"]
-    assert on_spark.summary["split"] == local.summary["split"]
-    for name, value in local.summary["metrics"].items():
-        assert on_spark.summary["metrics"][name] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), name
-    pd.testing.assert_frame_equal(on_spark.result.test, local.result.test)
 
 
 def test_spark_scores_equal_local_scores_and_land_in_a_day_partition(trained, tmp_path) -> None:

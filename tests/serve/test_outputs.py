@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from engines.local import LocalEngine
 from features.errors import ConfigError
 from serve import job as serve_job
 from serve.write import OutputBusyError, write_scores
@@ -34,7 +35,7 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the output was checked")
 
-    monkeypatch.setattr(serve_job, "load_tables", forbidden)
+    monkeypatch.setattr(LocalEngine, "load_tables", forbidden)  # the local engine: the only one loading here
     monkeypatch.setattr(serve_job.tracking, "resolve_model", forbidden)
     monkeypatch.setattr(serve_job.tracking, "load_model", forbidden)
 
