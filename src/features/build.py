@@ -701,5 +701,6 @@ def build_training_table(tables: Tables, as_of: Sequence[object], spec: FeatureS
     as_of_us = frame["as_of"].to_numpy().view("int64")
     converted = tables.converted_us[account_row]
     label = (converted >= as_of_us) & (converted < as_of_us + horizon_days * DAY_US)
-    return frame.assign(label=label.astype(np.int8))
+    # concat, not assign: the frame is one block per column (no consolidating copy), where an insert warns
+    return pd.concat([frame, pd.Series(label.astype(np.int8), index=frame.index, name="label")], axis=1)
 

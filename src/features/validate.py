@@ -442,13 +442,7 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     # Marketing touches before signup are legitimate history (a lead nurtured before it signed up).
     touches = (_read_log(source, "touches", config, join_on["touches"], created_us, report, before_created=False)
                if "touches" in source.tables else None)
-    if config.strict:
-        bad = {k: n for k, n in report.set_aside.items() if n}
-        if bad:
-            kind, count = next(iter(bad.items()))
-            table, what = kind.split(": ", 1)
-            raise DataError(table, None, f"{count:,} rows would be set aside ({what}); data.strict=true makes "
-                                         f"this an error (all: {bad})")
+    check_strict(report, config.strict)
     ends = [events.ts.max() if len(events) else np.iinfo(np.int64).min]
     if touches is not None and len(touches):
         ends.append(touches.ts.max())
@@ -458,3 +452,13 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     fit_columns = tuple(c for c in accounts.columns if c not in ("account_id", "created_at"))
     return Tables(accounts=accounts, created_us=created_us, converted_us=converted_us, events=events,
                   touches=touches, fit_columns=fit_columns, data_end_us=int(max(ends)) + 1, conversions=conversions)
+
+
+def check_strict(report: LoadReport, strict: bool) -> None:
+    """With ``data.strict=true``, any row set aside is an error naming its table and why (both engines)."""
+    bad = {k: n for k, n in report.set_aside.items() if n}
+    if strict and bad:
+        kind, count = next(iter(bad.items()))
+        table, what = kind.split(": ", 1)
+        raise DataError(table, None, f"{count:,} rows would be set aside ({what}); data.strict=true makes "
+                                     f"this an error (all: {bad})")

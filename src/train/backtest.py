@@ -43,9 +43,27 @@ class Design:
 
 def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureSpec,
            settings: TrainSettings) -> FittedModel:
-    """A model of the spec's columns on the given rows."""
+    """A model of the spec's columns on the given rows (non-converting rows down-sampled when
+    ``backtest.negative_share`` < 1, with weights that keep the probabilities calibrated)."""
+    rows, weight = negative_sample(rows, design.y, settings.backtest.negative_share)
     return fit_model(config, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows], spec.categorical,
-                     settings.backtest.validation_share)
+                     settings.backtest.validation_share, weight)
+
+
+def negative_sample(rows: np.ndarray, y: np.ndarray, share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every converting row and a seeded ``share`` of the others, weighted ``1/share``: the weighted sample
+    has the full table's expected class balance, so the model's probabilities need no correction.
+
+    >>> rows, w = negative_sample(np.ones(8, bool), np.array([1, 0, 0, 0, 0, 0, 0, 0]), 0.5)
+    >>> bool(rows[0]), float(w.sum()) >= 1.0, set(w.tolist()) <= {1.0, 2.0}
+    (True, True, True)
+    """
+    if share >= 1:
+        return rows, None
+    # one draw per design row (not per selected row): a fold and the production model keep the same rows
+    keep = np.random.default_rng(seed).random(len(y)) < share
+    rows = rows & ((y == 1) | keep)
+    return rows, np.where(y[rows] == 1, 1.0, 1.0 / share)
 
 
 def known_at(spec: FeatureSpec, planned: FeatureSpec) -> FeatureSpec:

@@ -151,7 +151,7 @@ def _validation_rows(snapshot: np.ndarray, share: float) -> np.ndarray:
 
 
 def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray,
-                 validation_share: float) -> LightGBMModel:
+                 validation_share: float, weight: np.ndarray | None = None) -> LightGBMModel:
     """LightGBM on pandas categoricals. The newest snapshots pick the number of trees (early stopping);
     the model is then refitted on every snapshot with that many trees, so no history is set aside."""
     settings = dict(settings)
@@ -166,19 +166,21 @@ def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snaps
         # large leaves resist the noise of many correlated weekly rows; on a short log they must still
         # be able to isolate a small pocket of converters (a rare but strong usage pattern)
         params["min_child_samples"] = int(np.clip(len(y) / 400, 20, 300))
-    weight = float(settings.pop("scale_pos_weight", 1.0))
+    pos_weight = float(settings.pop("scale_pos_weight", 1.0))
 
     def classifier(n: int) -> lgb.LGBMClassifier:
-        return lgb.LGBMClassifier(n_estimators=n, scale_pos_weight=weight, **params, **settings)
+        return lgb.LGBMClassifier(n_estimators=n, scale_pos_weight=pos_weight, **params, **settings)
 
     val = _validation_rows(snapshot, validation_share)
     trees = default_trees
     if val.any() and len(np.unique(y[val])) == 2 and len(np.unique(y[~val])) == 2:
-        probe = classifier(n_max).fit(X[~val], y[~val], eval_X=(X[val],), eval_y=(y[val],),
+        probe = classifier(n_max).fit(X[~val], y[~val], sample_weight=None if weight is None else weight[~val],
+                                      eval_X=(X[val],), eval_y=(y[val],),
+                                      eval_sample_weight=None if weight is None else [weight[val]],
                                       eval_metric="binary_logloss", callbacks=[lgb.early_stopping(rounds, verbose=False)])
         # more rows support a few more trees at the same learning rate
         trees = max(1, round((probe.best_iteration_ or n_max) * min(len(y) / max((~val).sum(), 1), 1.25)))
-    clf = classifier(trees).fit(X, y)
+    clf = classifier(trees).fit(X, y, sample_weight=weight)
     return LightGBMModel(clf.booster_, list(X.columns), clf, method)
 
 
@@ -254,7 +256,8 @@ class LogisticModel:
         return cls(pipeline, features, categorical, means)
 
 
-def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categorical: list[str]) -> LogisticModel:
+def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categorical: list[str],
+                 weight: np.ndarray | None = None) -> LogisticModel:
     """Median-imputed (with missing indicators), standardised numerics; one-hot categoricals
     (a missing category is a category of its own; an unseen one is all zeros)."""
     numeric = [c for c in X.columns if c not in categorical]
@@ -266,7 +269,7 @@ def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categ
     clf = LogisticRegression(C=float(settings.get("C", 0.1)), max_iter=int(settings.get("max_iter", 2000)),
                              class_weight=settings.get("class_weight"))
     pipeline = Pipeline([("prep", prep), ("clf", clf)])
-    pipeline.fit(X, y)
+    pipeline.fit(X, y, clf__sample_weight=weight)
     Xt = prep.transform(X)
     means = np.asarray(Xt.mean(axis=0)).ravel()
     return LogisticModel(pipeline, list(X.columns), categorical, means)
@@ -281,12 +284,13 @@ MODELS = ("lightgbm", "logistic")
 
 
 def fit_model(config: ModelConfig, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, categorical: list[str],
-              validation_share: float = 0.2) -> FittedModel:
-    """Fit the configured estimator on every row (``snapshot``: each row's as-of, for early stopping)."""
+              validation_share: float = 0.2, weight: np.ndarray | None = None) -> FittedModel:
+    """Fit the configured estimator on every row (``snapshot``: each row's as-of, for early stopping;
+    ``weight``: per-row weights, e.g. of down-sampled negatives)."""
     if config.name == "lightgbm":
-        return fit_lightgbm(config.settings, X, y, snapshot, validation_share)
+        return fit_lightgbm(config.settings, X, y, snapshot, validation_share, weight)
     if config.name == "logistic":
-        return fit_logistic(config.settings, X, y, categorical)
+        return fit_logistic(config.settings, X, y, categorical, weight)
     raise ConfigError(f"model.name: '{config.name}' is not one of {list(MODELS)}")
 
 

@@ -21,7 +21,7 @@ from features.spec import FeatureSpec
 from features.tables import Tables
 
 from . import calibrate, definitions, health, value
-from .backtest import Design, FoldResult, fit_on, known_at, run_fold, size_tiers
+from .backtest import Design, FoldResult, fit_on, known_at, negative_sample, run_fold, size_tiers
 from .calibrate import Calibrator
 from .capacity import at_capacity
 from .compare import compare_flags, compare_rules
@@ -282,6 +282,13 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     result.capacity = at_capacity(test, capacity, settings.snapshots.every_days)
     if result.capacity.get("added_conversions_per_week") is not None:
         metrics["added_conversions_per_week_at_capacity"] = result.capacity["added_conversions_per_week"]
+    share = cfg.negative_share
+    if share < 1:  # said in the run: the models saw a sample, weighted back to the full table's balance
+        kept = int(negative_sample(train_rows, design.y, share)[0].sum())
+        counts["n_train_sampled"] = kept
+        result.notes.append(f"models learned from {share:.0%} of the non-converting rows, each weighted "
+                            f"{1 / share:.4g} (backtest.negative_share): {kept:,} of {counts['n_train']:,} rows "
+                            f"for the production model")
     if amounts is not None:
         result.revenue = value.revenue_table(test, amounts[np.concatenate([r.rows.nonzero()[0] for r in results])],
                                              capacity, settings.snapshots.every_days)

@@ -20,6 +20,14 @@ class BacktestConfig:
     reference_snapshots: int = 4    # newest snapshots before a model's cutoff that size its tiers
     stale_days: int = 90            # health: an eligible account with no activity for this long is stale
     stale_warn: float = 0.5         # health: warn when more than this share of eligible accounts is stale
+    negative_share: float = 1.0     # models learn from this share of non-converting rows, weighted 1/share
+
+    def __post_init__(self) -> None:
+        if not 0 < self.negative_share <= 1:
+            from features.errors import ConfigError
+
+            raise ConfigError(f"backtest.negative_share: {self.negative_share} must be in (0, 1] "
+                              f"(the share of non-converting rows the models learn from)")
 
 
 @dataclass(frozen=True)

@@ -633,18 +633,24 @@ def log_scoring_failure(tracking: TrackingConfig, params: dict[str, Any], error:
 def log_scoring(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[str, float],
                 tables: dict[str, pd.DataFrame]) -> str:
     """Record one scoring run (counts per tier, score distribution, drift) in the serve experiment."""
+    return _log_serve_run(tracking, params, metrics, tables, f"serve-{str(params.get('as_of', ''))[:10]}",
+                          "monitoring", {})
+
+
+def _log_serve_run(tracking: TrackingConfig, params: dict[str, Any], metrics: dict[str, float],
+                   tables: dict[str, pd.DataFrame], run_name: str, folder: str, tags: dict[str, str]) -> str:
+    """One finished run of the serve experiment: params, metrics, and ``tables`` as CSVs under ``folder``."""
     mlflow = connect(tracking)
     experiment = _experiment(mlflow, tracking.serve_experiment, tracking.uri)
     fail_abandoned_runs(mlflow.MlflowClient(), experiment.experiment_id)
-    with mlflow.start_run(experiment_id=experiment.experiment_id, tags=_process_tags(),
-                          run_name=f"serve-{str(params.get('as_of', ''))[:10]}") as run, \
-            tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(experiment_id=experiment.experiment_id, tags={**_process_tags(), **tags},
+                          run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(_finite(metrics))
         for name, frame in tables.items():
             path = Path(tmp) / name
             frame.to_csv(path, index=False)
-            mlflow.log_artifact(str(path), "monitoring")
+            mlflow.log_artifact(str(path), folder)
     return run.info.run_id
 
 
@@ -697,16 +703,5 @@ def log_realized(tracking: TrackingConfig, params: dict[str, Any], metrics: dict
                  tables: dict[str, pd.DataFrame]) -> str:
     """Record how past scores turned out (``python -m serve.realized``) as a run of the serve experiment,
     named ``realized-<day>`` and tagged ``pql.kind=realized``: metrics, params, CSVs under ``realized/``."""
-    mlflow = connect(tracking)
-    experiment = _experiment(mlflow, tracking.serve_experiment, tracking.uri)
-    fail_abandoned_runs(mlflow.MlflowClient(), experiment.experiment_id)
-    with mlflow.start_run(experiment_id=experiment.experiment_id, tags={**_process_tags(), "pql.kind": "realized"},
-                          run_name=f"realized-{time.strftime('%Y-%m-%d', time.gmtime())}") as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_params(flatten(params))
-        mlflow.log_metrics(_finite(metrics))
-        for name, frame in tables.items():
-            path = Path(tmp) / name
-            frame.to_csv(path, index=False)
-            mlflow.log_artifact(str(path), "realized")
-    return run.info.run_id
+    return _log_serve_run(tracking, params, metrics, tables, f"realized-{time.strftime('%Y-%m-%d', time.gmtime())}",
+                          "realized", {"pql.kind": "realized"})

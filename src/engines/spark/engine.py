@@ -323,7 +323,7 @@ def _first_error(metas: list[tuple[int, dict]]) -> PipelineFailure | None:
 
 def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) -> tuple[Tables, LoadReport]:
     """The driver's tables and the load report, from the buckets' results; whole-table checks."""
-    from features.validate import _not_all_unknown, _note_outliers  # the local loader's own whole-table rules
+    from features.validate import _not_all_unknown, _note_outliers, check_strict  # the local loader's own whole-table rules
 
     error = _first_error(metas)
     if error is not None:
@@ -339,13 +339,7 @@ def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str)
     for table in ("events", "conversions", "touches"):
         if table in report.rows_read:
             _not_all_unknown(table, data, report.rows_read[table], report.set_aside.get(f"{table}: unknown account", 0))
-    if data.strict:
-        bad = {k: n for k, n in report.set_aside.items() if n}
-        if bad:
-            kind, count = next(iter(bad.items()))
-            table, what = kind.split(": ", 1)
-            raise DataError(table, None, f"{count:,} rows would be set aside ({what}); data.strict=true makes "
-                                         f"this an error (all: {bad})")
+    check_strict(report, data.strict)
     parts = [m for _, m in metas if "accounts" in m]
     accounts = pd.concat([m["accounts"] for m in parts], ignore_index=True)
     created = np.concatenate([m["created_us"] for m in parts])
