@@ -211,6 +211,17 @@ def ensure_world(accounts: int, days: int, events_per_account: float, seed: int 
     return folder
 
 
+def world_parser(description: str):
+    """An argument parser with the benchmark world's size (accounts, days, events per account)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--events-per-account", type=float, default=200.0)
+    return parser
+
+
 def code_version() -> str:
     """The commit of the code being measured (and whether src/ has uncommitted changes)."""
     try:

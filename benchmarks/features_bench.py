@@ -15,7 +15,6 @@ columns); each figure is printed with its reference and the ratio, and the load 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -66,10 +65,7 @@ def worker(params: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=180)
-    parser.add_argument("--events-per-account", type=float, default=200.0)
+    parser = c.world_parser(__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", default="2024-01-01")
     parser.add_argument("--duplicates", type=int, default=1281,

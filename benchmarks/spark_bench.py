@@ -12,7 +12,6 @@ buckets; and whether both engines produced the same feature table (a hash of eve
 """
 from __future__ import annotations
 
-import argparse
 import threading
 
 import _common as c
@@ -81,10 +80,7 @@ def worker(params: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=180)
-    parser.add_argument("--events-per-account", type=float, default=200.0)
+    parser = c.world_parser(__doc__.splitlines()[0])
     parser.add_argument("--chunk", type=int, default=None, help="generate the world in parts of this many accounts")
     parser.add_argument("--snapshots", type=int, default=12)
     parser.add_argument("--engines", nargs="+", default=["local", "spark"], choices=["local", "spark"])
