@@ -13,6 +13,28 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 
+@pytest.fixture(autouse=True)
+def restore_mlflow_uris():
+    """tracking.connect() points MLflow -- and, through the MLFLOW_*_URI variables MLflow 3 exports,
+    every later subprocess -- at a test's own store: put the previous ones back after every test, so a
+    later test on this worker never reads another test's registry."""
+    import sys
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {name: os.environ.get(name) for name in names}
+    mlflow = sys.modules.get("mlflow")  # not imported for tests that never touch MLflow
+    uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) if mlflow else None
+    yield
+    if uris is not None:
+        mlflow.set_tracking_uri(uris[0])
+        mlflow.set_registry_uri(uris[1])
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def ts(text: str) -> pd.Timestamp:
     return pd.Timestamp(text).as_unit("us")
 

@@ -19,8 +19,6 @@ from train.settings import TrackingConfig
 from train.tracking import TrackingError
 
 
-pytestmark = pytest.mark.usefixtures("restore_mlflow_uris")
-
 
 @pytest.fixture(scope="module")
 def track(trained) -> TrackingConfig:

@@ -35,8 +35,6 @@ from train.tracking import TrackingError
 AS_OF = "2024-11-04"
 
 
-pytestmark = pytest.mark.usefixtures("restore_mlflow_uris")
-
 
 @pytest.fixture(scope="module")
 def model_uri(trained) -> str:

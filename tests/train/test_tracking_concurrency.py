@@ -20,8 +20,6 @@ from train.promotion import Decision
 from train.settings import TrackingConfig
 
 
-pytestmark = pytest.mark.usefixtures("restore_mlflow_uris")
-
 # creates (or opens) the store, then its experiment, then a run: what `python -m train` does first
 _CLIENT = """
 import sys, time

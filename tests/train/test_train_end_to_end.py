@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -97,7 +98,10 @@ def test_pyfunc_model_loads_in_a_fresh_process_and_predicts(trained, tmp_path):
         f"out = m.predict(pd.read_parquet({str(tmp_path / 'x.parquet')!r}))\n"
         "print(list(out.columns)); print(out['score'].between(0, 1).all())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    # a fresh shell: MLflow 3 exports MLFLOW_*_URI when a uri is set, so this worker's environment may
+    # name another test's store as the registry; the user's process has neither
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "'score'" in out.stdout and "'pql_tier'" in out.stdout and "'reasons'" in out.stdout
     assert out.stdout.strip().endswith("True")
