@@ -628,6 +628,12 @@ _OUTPUT_COLUMNS = frozenset({"account_id", "as_of", "label"})  # beside the feat
 def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, progress: bool = False) -> pd.DataFrame:
     """The feature table: one row per eligible account per as-of: ``account_id``, ``as_of``, then the
     spec's columns in order. Rows are ordered by as-of, then by account id."""
+    return _build(tables, as_of, spec, progress)[0]
+
+
+def _build(tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
+           progress: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`build_features` and each row's position in ``tables.accounts`` (its account number)."""
     instants = np.array(sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of}),
                         dtype=np.int64)
     clash = [name for name in spec.names if name in _OUTPUT_COLUMNS]
@@ -637,7 +643,7 @@ def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, p
     groups = [instants[instants % DAY_US == offset] for offset in np.unique(instants % DAY_US)]
     if not len(instants):
         _fit_columns_of(tables, spec)  # a missing fit attribute is an error whatever the as-of
-        return _empty(spec)
+        return _empty(spec), np.empty(0, dtype=np.int64)
     # Every column is allocated once at its final length and filled snapshot by snapshot: no per-snapshot
     # frames to concatenate (which held the whole table twice).
     sizes = [[len(eligible(tables, int(t))) for t in group] for group in groups]
@@ -668,7 +674,7 @@ def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, p
     }
     for col in spec.columns:
         data[col.name] = fit[col.name][account_rows] if col.group == "fit" else columns[col.name]
-    return pd.DataFrame(data, copy=False)
+    return pd.DataFrame(data, copy=False), account_rows
 
 
 def _put(columns: dict[str, np.ndarray], name: str, values: np.ndarray, lo: int, hi: int, n_rows: int) -> None:
@@ -696,8 +702,7 @@ def build_training_table(tables: Tables, as_of: Sequence[object], spec: FeatureS
 
     Callers pass only snapshots whose horizon is over (see :func:`features.snapshots.is_labelled`).
     """
-    frame = build_features(tables, as_of, spec, progress=progress)
-    account_row = pd.Index(tables.accounts["account_id"]).get_indexer(frame["account_id"])
+    frame, account_row = _build(tables, as_of, spec, progress)  # rows known: no lookup of a million ids
     as_of_us = frame["as_of"].to_numpy().view("int64")
     converted = tables.converted_us[account_row]
     label = (converted >= as_of_us) & (converted < as_of_us + horizon_days * DAY_US)
