@@ -367,9 +367,8 @@ class _Block:
         self.users = None
         if spec.has_users:
             user = ev.user[keep]
-            named = user != 0
-            self.users = DistinctSweep(LastSeen.build(row[named], user[named], seg[named], n, n_segs), n, n_segs)
-            del user, named
+            self.users = DistinctSweep(LastSeen.build(row, user, seg, n, n_segs, where=user != 0), n, n_segs)
+            del user
         self.breadth = None if self.per_kind else DistinctSweep(LastSeen.build(row, kind, seg, n, n_segs), n, n_segs)
         del seg
         step("users and breadth")
