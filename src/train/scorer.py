@@ -25,13 +25,14 @@ from features.rules import RuleSet
 from features.spec import FeatureSpec
 
 from .calibrate import Calibrator
-from .explain import reasons
+from .explain import reasons_text
 from .models import FittedModel, load_model
 from .tiers import Tiers
 from .tracking import TrackingError
 from .value import AmountModel
 
 MANIFEST = "manifest.json"
+_TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))  # pandas' default text dtype ("str")
 SCORE_COLUMNS = ("score", "intent_score", "fit_score", "intent_tier", "fit_tier", "pql_tier")
 
 
@@ -60,8 +61,8 @@ class Scorer:
         X = self.spec.align(features)
         if len(X) == 0:
             return pd.DataFrame({c: pd.Series([], dtype="float64") for c in self.output_columns()})
-        p = self.calibrator.apply(self.model.response(X))
-        contrib = self.model.contributions(X)
+        raw, contrib = self.model.response_and_contributions(X)  # one pass over the trees where the model can
+        p = self.calibrator.apply(raw)
         tiers = self.tiers.assign(contrib, self.spec)
         parts = [pd.DataFrame({"score": p}, index=X.index), tiers]
         if self.amount is not None:  # probability x the amount the account would likely sign for
@@ -69,8 +70,8 @@ class Scorer:
         out = pd.concat([*parts, self.rules.evaluate(X)], axis=1)
         if with_reasons:
             # an account a rep is asked to act on (tiers 1-3) always gets at least one reason
-            out["reasons"] = reasons(contrib, X, self.spec, self.n_reasons,
-                                     must_have=tiers["pql_tier"].notna().to_numpy())
+            text = reasons_text(contrib, X, self.spec, self.n_reasons, must_have=tiers["pql_tier"].notna().to_numpy())
+            out["reasons"] = pd.Series(text, dtype=_TEXT, index=out.index)
         return out
 
     # -- persistence -------------------------------------------------------------------------------
