@@ -176,6 +176,8 @@ class PathAttribution:
     def score(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(raw score, contributions): the raw score exactly as ``predict(raw_score=True)`` gives it, and an
         (n, features + 1) array of contributions, ``bias`` last."""
+        if len(X) == 0:  # LightGBM refuses an empty input
+            return np.zeros(0), np.zeros((0, self.n_features + 1))
         values = _matrix(X, self.booster)
         raw, out = self._pass(values, self.walkable)
         if self.walkable and not self._agrees(values, raw):
