@@ -99,12 +99,14 @@ class Source:
     ``origin[table]`` is the relation the raw view reads (a file view, a temporary table, an
     attached database table or a registered DataFrame). ``pending`` holds text files (CSV, JSON
     lines) found but not parsed yet: :meth:`read_pending` parses them once the encoding is known.
+    ``parquet[table]`` are the Parquet files a raw view reads unchanged (see :mod:`features.parquet_log`).
     """
 
     con: duckdb.DuckDBPyConnection
     description: str
     origin: dict[str, str]
     pending: dict[str, tuple[str, list[Path]]] = field(default_factory=dict)
+    parquet: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # tables read as they are from these files
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -114,6 +116,7 @@ class Source:
         """Expose ``relation`` as the raw view of ``table``."""
         self.con.execute(f"CREATE OR REPLACE VIEW {quote('raw_' + table)} AS SELECT * FROM {relation}")
         self.origin[table] = relation
+        self.parquet.pop(table, None)  # another relation now (e.g. an export's rows): not the files any more
 
     def columns(self, table: str) -> dict[str, str]:
         """Column name -> DuckDB type of a raw table."""
@@ -212,6 +215,7 @@ def open_folder(directory: str | os.PathLike, wanted: tuple[str, ...] = TABLES) 
             raise DataError(table, None, f"cannot be read from {shown(files[0] if suffix != '/' else path / table)}: "
                                          f"{first_line(exc)}") from exc
         source.add(table, relation)
+        source.parquet[table] = tuple(files)
     return source
 
 

@@ -11,9 +11,15 @@ turns every set-aside row into an error. Accounts created long before the bulk a
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from . import parquet_log
 from .config import TIME_COLUMN, DataConfig
 from .errors import ConfigError, DataError
 from .sources import Source, quote
@@ -57,6 +63,15 @@ def _check_columns(source: Source, table: str, config: DataConfig, has: set[str]
     else:
         values = source.con.execute(f"SELECT {', '.join(checks.values())} FROM canon_{table}").fetchall()[0]
         got, names = dict(zip(checks, values)), []
+    _raise_on_checks(source, table, config, got)
+    return int(got["rows"]), names
+
+
+def _raise_on_checks(source: Source, table: str, config: DataConfig, got: dict[str, int]) -> None:
+    """The first problem among the counts of :func:`_check_columns` as a DataError (examples read from
+    the canonical view)."""
+    time_col = TIME_COLUMN[table]
+    key = "event" if table == "events" else "touch" if table == "touches" else None
     src = lambda name: config.column(table, name) or name  # noqa: E731 - the user's column name
     if got["null_id"]:
         raise DataError(table, src("account_id"), f"{got['null_id']:,} rows have a null account id (a key)")
@@ -73,7 +88,6 @@ def _check_columns(source: Source, table: str, config: DataConfig, has: set[str]
         if got.get(f"bad_{num}"):
             ex = _examples(source, table, f"{num}__raw IS NOT NULL AND {num} IS NULL", f"{num}__raw")
             raise DataError(table, src(num), f"{got[f'bad_{num}']:,} values are not numbers, e.g. {ex}")
-    return int(got["rows"]), names
 
 
 def _columns_of(source: Source, table: str) -> set[str]:
@@ -84,10 +98,9 @@ def _read_accounts(source: Source, config: DataConfig, fit: list[str], report: L
     n, _ = _check_columns(source, "accounts", config, set())
     if n == 0:
         raise DataError("accounts", None, "is empty")
-    cols = ", ".join(["account_id", "created_at"] + [quote(c) for c in fit])
-    frame = source.con.execute(f"SELECT {cols} FROM canon_accounts ORDER BY account_id").df()
-    dup = frame["account_id"].duplicated(keep=False)
-    if dup.any():
+    frame = _sorted_accounts(source, ["account_id", "created_at", *fit])
+    if _has_repeats(frame["account_id"]):
+        dup = frame["account_id"].duplicated(keep=False)
         ex = ", ".join(map(repr, frame.loc[dup, "account_id"].drop_duplicates().head(_SAMPLES).tolist()))
         raise DataError("accounts", config.column("accounts", "account_id"),
                         f"{int(frame['account_id'].duplicated().sum()):,} duplicate account ids, e.g. {ex}")
@@ -99,6 +112,47 @@ def _read_accounts(source: Source, config: DataConfig, fit: list[str], report: L
     frame["created_at"] = frame["created_at"].astype("datetime64[us]")
     report.rows_read["accounts"] = n
     return frame.reset_index(drop=True)
+
+
+def _sorted_accounts(source: Source, columns: list[str]) -> pd.DataFrame:
+    """``SELECT columns FROM canon_accounts ORDER BY account_id`` as a DataFrame, as DuckDB's ``.df()`` makes it.
+
+    ``.df()`` turns every text value into a Python string and pandas turns those back into an Arrow
+    array (2 s for a million accounts): text columns come through Arrow instead, the others by ``.df()``
+    from the same sorted rows.
+    """
+    con, select = source.con, ", ".join(quote(c) for c in columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE accounts_sorted AS SELECT {select} FROM canon_accounts "
+                f"ORDER BY account_id")
+    try:
+        types = {row[0]: row[1] for row in con.execute("DESCRIBE accounts_sorted").fetchall()}
+        if list(types) != columns:  # names DuckDB had to tell apart: read as before
+            return con.execute(f"SELECT {select} FROM canon_accounts ORDER BY account_id").df()
+        text = [c for c in columns if types[c] == "VARCHAR"]
+        other = [c for c in columns if c not in text]
+        parts: dict[str, pd.Series] = {}
+        if other:
+            parts.update(con.execute(f"SELECT {', '.join(quote(c) for c in other)} FROM accounts_sorted").df())
+        if text:
+            table = con.sql(f"SELECT {', '.join(quote(c) for c in text)} FROM accounts_sorted").to_arrow_table()
+            parts.update({c: table.column(c).to_pandas() for c in text})
+        return pd.DataFrame({c: parts[c] for c in columns})
+    finally:
+        con.execute("DROP TABLE IF EXISTS accounts_sorted")
+
+
+def _has_repeats(ids: pd.Series) -> bool:
+    """Whether sorted ids hold a value twice (equal values are neighbours; NaN floats ask pandas)."""
+    if len(ids) < 2:
+        return False
+    if isinstance(ids.dtype, pd.StringDtype):
+        values = pa.array(ids.array)
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        return bool(pc.any(pc.equal(values.slice(1), values.slice(0, len(values) - 1))).as_py())
+    if ids.dtype.kind in "iub":
+        values = ids.to_numpy()
+        return bool((values[1:] == values[:-1]).any())
+    return bool(ids.duplicated().any())
 
 
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -206,7 +260,8 @@ def _bits64(column: np.ndarray) -> np.ndarray:
 
 def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
     """A 64-bit hash of each row of integer/float columns (multiply-xorshift mixing, vectorised, in place,
-    a million rows at a time so that the temporaries stay small whatever the table's size).
+    a million rows at a time so that the temporaries stay small whatever the table's size; the chunks are
+    spread over the cores, as numpy lets go of the GIL).
 
     Only used to find candidate duplicates: rows that share a hash are compared on their values.
 
@@ -217,59 +272,58 @@ def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
     """
     n = len(columns[0])
     out = np.zeros(n, dtype=np.uint64)
-    tmp = np.empty(min(n, chunk), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for lo in range(0, n, chunk):
-            h, t = out[lo:lo + chunk], tmp[:min(chunk, n - lo)]
+
+    def mix(lo: int) -> None:
+        h = out[lo:lo + chunk]
+        t = np.empty(len(h), dtype=np.uint64)
+        with np.errstate(over="ignore"):
             for column in columns:
                 np.bitwise_xor(h, _bits64(column[lo:lo + chunk]), out=h)
                 np.multiply(h, _MIX, out=h)
                 np.right_shift(h, np.uint64(29), out=t)
                 np.bitwise_xor(h, t, out=h)
+
+    starts = range(0, n, chunk)
+    if len(starts) < 4:
+        for lo in starts:
+            mix(lo)
+    else:
+        with ThreadPoolExecutor(_THREADS) as pool:
+            list(pool.map(mix, starts))
     return out
 
 
-_FILTER_BITS = 22  # a 4 MiB membership table: one cheap lookup per row before the exact search
-
-
-def _rows_with_hash(row_hash: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Positions of the rows whose hash is in ``wanted`` (sorted, distinct, usually a handful).
-
-    ``np.isin`` would sort all rows' hashes again (8 s on 20 M rows); here a table indexed by the top
-    bits of the hash rules out nearly every row in one pass, and only the rows it lets through are
-    looked up in ``wanted`` exactly.
-    """
-    shift = np.uint64(64 - _FILTER_BITS)
-    table = np.zeros(1 << _FILTER_BITS, dtype=bool)
-    table[(wanted >> shift).astype(np.intp)] = True
-    maybe = np.flatnonzero(table[(row_hash >> shift).astype(np.intp)])
-    found = np.minimum(np.searchsorted(wanted, row_hash[maybe]), len(wanted) - 1)
-    return maybe[wanted[found] == row_hash[maybe]]
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _duplicate_rows(row_hash: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
     """Mask of rows that repeat an earlier row exactly (the first of each group is kept).
 
-    One sort of the 64-bit row hashes finds the hashes that occur more than once; the rows carrying
-    them are then compared on their actual values, so a hash collision never discards a row.
+    Each row's hash keeps its top bits and carries the row's number in the low ones; one sort of these
+    words puts rows with the same top bits side by side, and the numbers say which rows they are. Only
+    those rows are compared on their actual values, so a hash collision never discards a row.
+    (With ``n`` rows, ``64 - bit_length(n - 1)`` bits of hash remain: 39 at 20 M rows, where about 400
+    pairs of distinct rows share them by chance and are told apart by the comparison.)
 
     >>> cols = [np.array([1, 2, 1, 1]), np.array([5, 5, 5, 6])]
     >>> _duplicate_rows(_row_hash(cols), cols).tolist()
     [False, False, True, False]
     """
-    mask = np.zeros(len(row_hash), dtype=bool)
-    if len(row_hash) < 2:
+    n = len(row_hash)
+    mask = np.zeros(n, dtype=bool)
+    if n < 2:
         return mask
-    sorted_hash = np.sort(row_hash)
-    same = sorted_hash[1:] == sorted_hash[:-1]
-    if not same.any():
+    low = np.uint64((1 << (n - 1).bit_length()) - 1)
+    words = row_hash & ~low
+    words |= np.arange(n, dtype=np.uint64)
+    words.sort()
+    apart = words[1:] ^ words[:-1]
+    pairs = np.flatnonzero(apart <= low)  # neighbours whose top bits agree
+    del apart
+    if not len(pairs):
         return mask
-    repeated = sorted_hash[1:][same]
-    del sorted_hash, same
-    keep = np.empty(len(repeated), dtype=bool)  # distinct values of the (sorted) repeated hashes
-    keep[0] = True
-    np.not_equal(repeated[1:], repeated[:-1], out=keep[1:])
-    candidates = _rows_with_hash(row_hash, repeated[keep])
+    candidates = np.unique(np.concatenate([words[pairs], words[pairs + 1]]) & low).astype(np.intp)
+    del words
     frame = pd.DataFrame({f"c{i}": col[candidates] for i, col in enumerate(columns)})
     mask[candidates[frame.duplicated(keep="first").to_numpy()]] = True
     return mask
@@ -290,29 +344,20 @@ def _keeps_repeats(setting: str, ts: np.ndarray) -> bool:
     return not (ts % DAY_US).any()
 
 
-def _read_log(source: Source, table: str, config: DataConfig, join_on: str, created_us: np.ndarray,
-              report: LoadReport, before_created: bool) -> EventLog:
+def _read_log(source: Source, table: str, config: DataConfig, join_on: str, account_ids: pd.Series,
+              created_us: np.ndarray, report: LoadReport, before_created: bool) -> EventLog:
     """Events or touches as an integer-coded log, with set-aside rows removed and counted."""
     has = _columns_of(source, table)
-    n, names = _check_columns(source, table, config, has)
+    plain = join_on == "t.account_id" and _key_type(source, table) == _key_type(source, "accounts")
+    keys = parquet_log.plan(source, table, config) if plain else None
+    if keys is not None:
+        n, col, names = _read_keyed_log(source, table, config, keys, account_ids, has)
+    else:
+        n, names = _check_columns(source, table, config, has)
+        col = _query_log(source, table, join_on, names, has, n)
     report.rows_read[table] = n
-    key = "event" if table == "events" else "touch"
-    codes = pd.DataFrame({key: [r[0] for r in names], "code": np.arange(len(names), dtype=np.int32)})
-    source.con.register(f"{table}_codes", codes)
     user = "user_id" in has
     qty = "quantity" in has
-    select = [
-        "coalesce(k.k, -1)::INTEGER AS account",
-        "c.code AS kind",
-        "epoch_us(t.timestamp) AS ts",
-    ]
-    if user:
-        select.append("CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash")
-    if qty:
-        select.append("coalesce(t.quantity, 1.0) AS quantity")
-    query = (f"SELECT {', '.join(select)} FROM canon_{table} t "
-             f"LEFT JOIN account_keys k ON {join_on} = k.account_id JOIN {table}_codes c USING ({key})")
-    col = _fetch_columns(source, query, n)
     unknown = col["account"] < 0
     report.set_aside[f"{table}: unknown account"] = int(unknown.sum())
     _not_all_unknown(table, config, n, int(unknown.sum()))
@@ -351,17 +396,77 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, crea
         rows = np.flatnonzero(keep)
         for name in list(col):
             col[name] = col[name][rows]
-    return EventLog(col["account"], col["kind"], col["ts"], tuple(codes[key].tolist()), col.get("user_hash"),
+    return EventLog(col["account"], col["kind"], col["ts"], tuple(name for name, _ in names), col.get("user_hash"),
                     col.get("quantity"))
+
+
+def _key_array(account_ids: pd.Series) -> pa.Array:
+    """The accounts' ids (in row order) as one Arrow array."""
+    ids = pa.array(account_ids.array) if isinstance(account_ids.dtype, pd.StringDtype) else pa.array(
+        account_ids.to_numpy())
+    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+
+
+def _read_keyed_log(source: Source, table: str, config: DataConfig, keys: parquet_log.Plan, account_ids: pd.Series,
+                    has: set[str]) -> tuple[int, dict[str, np.ndarray], list[tuple[str, int]]]:
+    """What :func:`_check_columns` and :func:`_query_log` return, with the account ids and names coded from
+    the Parquet files (:mod:`features.parquet_log`) and the other columns read through the view without a
+    join (a scan keeps the files' row order, so the columns line up)."""
+    n, nulls, names, col = parquet_log.read_keys(keys, _key_array(account_ids))
+    got = {"rows": n, "null_id": nulls["account_id"], "null_key": nulls["name"], "null_time": 0, "bad_time": 0}
+    _raise_on_checks(source, table, config, got)
+    select = ["epoch_us(t.timestamp) AS ts"]
+    if "user_id" in has:
+        select.append("CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash")
+    if "quantity" in has:
+        select.append("t.quantity AS quantity")
+    missing: dict[str, int] = {}
+    col.update(_fetch_columns(source, f"SELECT {', '.join(select)} FROM canon_{table} t", n,
+                              fill={"ts": 0, "quantity": 1.0}, nulls=missing))
+    if len(col["ts"]) != n:
+        raise RuntimeError(f"{table}: the view returned {len(col['ts']):,} rows, the files hold {n:,}")
+    if missing.get("ts") or missing.get("quantity"):
+        # a null timestamp or quantity is missing or unreadable: the view's counts tell which
+        checks = {"rows": "count(*)", "null_id": "0", "null_time": "count(*) FILTER (WHERE timestamp__raw IS NULL)",
+                  "bad_time": "count(*) FILTER (WHERE timestamp__raw IS NOT NULL AND timestamp IS NULL)"}
+        if "quantity" in has:
+            checks["bad_quantity"] = "count(*) FILTER (WHERE quantity__raw IS NOT NULL AND quantity IS NULL)"
+        values = source.con.execute(f"SELECT {', '.join(checks.values())} FROM canon_{table}").fetchall()[0]
+        _raise_on_checks(source, table, config, dict(zip(checks, map(int, values))))
+    return n, col, names
+
+
+def _query_log(source: Source, table: str, join_on: str, names: list[tuple[str, int]], has: set[str],
+               n: int) -> dict[str, np.ndarray]:
+    """The coded columns of a log table, read through its canonical view by DuckDB."""
+    key = "event" if table == "events" else "touch"
+    codes = pd.DataFrame({key: [r[0] for r in names], "code": np.arange(len(names), dtype=np.int32)})
+    source.con.register(f"{table}_codes", codes)
+    select = [
+        "coalesce(k.k, -1)::INTEGER AS account",
+        "c.code AS kind",
+        "epoch_us(t.timestamp) AS ts",
+    ]
+    if "user_id" in has:
+        select.append("CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash")
+    if "quantity" in has:
+        select.append("coalesce(t.quantity, 1.0) AS quantity")
+    query = (f"SELECT {', '.join(select)} FROM canon_{table} t "
+             f"LEFT JOIN account_keys k ON {join_on} = k.account_id JOIN {table}_codes c USING ({key})")
+    return _fetch_columns(source, query, n)
 
 
 _DTYPES = {"account": np.int32, "kind": np.int32, "ts": np.int64, "user_hash": np.uint64, "quantity": np.float64}
 _BATCH_ROWS = 1 << 20
 
 
-def _fetch_columns(source: Source, query: str, n: int) -> dict[str, np.ndarray]:
+def _fetch_columns(source: Source, query: str, n: int, fill: dict[str, object] | None = None,
+                   nulls: dict[str, int] | None = None) -> dict[str, np.ndarray]:
     """The result of ``query`` (``n`` rows) as numpy columns, streamed in batches into arrays allocated
-    once: the whole result never exists twice (as DuckDB's or Arrow's copy beside numpy's)."""
+    once: the whole result never exists twice (as DuckDB's or Arrow's copy beside numpy's).
+
+    A null in column ``c`` becomes ``fill[c]``; ``nulls[c]`` counts them.
+    """
     relation = source.con.sql(query)
     out = {name: np.empty(n, dtype=_DTYPES[name]) for name in relation.columns}
     pos = 0
@@ -370,7 +475,12 @@ def _fetch_columns(source: Source, query: str, n: int) -> dict[str, np.ndarray]:
         if pos + m > n:
             raise RuntimeError(f"the query returned more than the {n:,} rows counted")
         for name in out:
-            out[name][pos:pos + m] = batch.column(name).to_numpy(zero_copy_only=False)
+            values = batch.column(name)
+            if values.null_count and fill is not None and name in fill:
+                if nulls is not None:
+                    nulls[name] = nulls.get(name, 0) + values.null_count
+                values = values.fill_null(fill[name])
+            out[name][pos:pos + m] = values.to_numpy(zero_copy_only=False)
         pos += m
     return {name: column[:pos] for name, column in out.items()}
 
@@ -435,12 +545,14 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     _note_outliers(created_us, report)
     logs = ["events", "conversions"] + (["touches"] if "touches" in source.tables else [])
     join_on = _register_keys(source, ["accounts", *logs], config, report)
-    events = _read_log(source, "events", config, join_on["events"], created_us, report, before_created=True)
+    events = _read_log(source, "events", config, join_on["events"], accounts["account_id"], created_us, report,
+                       before_created=True)
     if report.rows_read["events"] == 0:
         raise DataError("events", None, "is empty")
     conversions, converted_us = _read_conversions(source, config, len(accounts), join_on["conversions"], report)
     # Marketing touches before signup are legitimate history (a lead nurtured before it signed up).
-    touches = (_read_log(source, "touches", config, join_on["touches"], created_us, report, before_created=False)
+    touches = (_read_log(source, "touches", config, join_on["touches"], accounts["account_id"], created_us, report,
+                         before_created=False)
                if "touches" in source.tables else None)
     check_strict(report, config.strict)
     ends = [events.ts.max() if len(events) else np.iinfo(np.int64).min]

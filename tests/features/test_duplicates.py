@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.validate import _duplicate_rows, _row_hash, _rows_with_hash
+from features.validate import _duplicate_rows, _row_hash
 
 
 def _columns(n: int, seed: int) -> list[np.ndarray]:
@@ -37,15 +37,19 @@ def test_a_hash_collision_never_sets_a_row_aside() -> None:
     assert _duplicate_rows(colliding, cols).tolist() == [False, False, True, False]
 
 
-def test_rows_with_hash_finds_exactly_the_wanted_hashes() -> None:
-    rng = np.random.default_rng(5)
-    hashes = rng.integers(0, 2**63, 100_000, dtype=np.int64).view(np.uint64) * np.uint64(2)
-    wanted = np.unique(hashes[rng.choice(len(hashes), 50, replace=False)])
-    found = _rows_with_hash(hashes, wanted)
-    assert (found == np.flatnonzero(np.isin(hashes, wanted))).all()
-    # same top bits, other value: passes the table, stopped by the exact search
-    near = np.append(hashes, wanted[0] + np.uint64(1))
-    assert len(_rows_with_hash(near, wanted)) == len(found)
+def test_hashes_that_agree_only_in_their_top_bits_are_compared_not_merged() -> None:
+    cols = [np.array([1, 2, 3, 1], dtype=np.int64), np.array([0.5, 0.5, 0.5, 0.5])]
+    near = np.array([8, 9, 10, 8], dtype=np.uint64) << np.uint64(40)  # rows 0-2 share the top bits, low bits differ
+    near[1] |= np.uint64(1)
+    assert _duplicate_rows(near, cols).tolist() == [False, False, False, True]
+
+
+def test_matches_pandas_duplicated_across_chunks_and_threads() -> None:
+    cols = _columns(300_000, seed=4)
+    expected = pd.DataFrame({i: c for i, c in enumerate(cols)}).duplicated(keep="first").to_numpy()
+    hashes = _row_hash(cols, chunk=10_000)  # 30 chunks: hashed by the thread pool
+    assert (hashes == _row_hash(cols, chunk=1 << 20)).all()
+    assert (_duplicate_rows(hashes, cols) == expected).all()
 
 
 def test_row_hash_does_not_depend_on_the_chunk_size() -> None:
