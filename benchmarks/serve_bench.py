@@ -80,21 +80,38 @@ def worker(params: dict) -> dict:
     for cls in (LightGBMModel, LogisticModel):
         bd.patch(cls, "response", "model response (log-odds)")
         bd.patch(cls, "contributions", "contributions (model.contributions)")
+        # what Scorer.score calls: LightGBM's path attribution walks the trees once for both
+        bd.patch(cls, "response_and_contributions", "response + contributions (one pass)")
     bd.patch(Tiers, "assign", "tiers")
     bd.patch(RuleSet, "evaluate", "rules")
-    bd.patch(scorer_module, "reasons", "reasons (text)")
-    with st.stage("Scorer.score (with reasons)", count=n_accounts, unit="accounts"):
-        # in chunks of serve.batch.CHUNK accounts, as python -m serve scores (one call on a million rows
-        # holds all their contributions at once: 12 GiB)
-        from serve.batch import CHUNK
+    bd.patch(scorer_module, "reasons_text", "reasons (text)")
+    bd.patch(scorer_module, "cast_input", "cast_input (the pyfunc's input cast)")
+    from serve.batch import CHUNK
 
-        predicted = pd.concat([scorer.score(features.iloc[i:i + CHUNK]) for i in range(0, max(len(features), 1), CHUNK)],
+    with st.stage("Scorer.score (with reasons)", count=n_accounts, unit="accounts"):
+        # as python -m serve scores (serve.batch.score_accounts): the pyfunc's predict -- cast_input, then
+        # Scorer.score -- in chunks of serve.batch.CHUNK accounts (one call on a million rows would hold all
+        # their contributions at once)
+        predicted = pd.concat([scorer.score(scorer_module.cast_input(features.iloc[i:i + CHUNK], scorer.spec))
+                               .reset_index(drop=True) for i in range(0, max(len(features), 1), CHUNK)],
                               ignore_index=True)
     total = st.rows[-1]["seconds"]
     parts = [{"stage": f"  - {label}", "seconds": secs, "count": n_accounts, "unit": "accounts",
               "peak_rss_mib": bd.peak[label]} for label, secs in bd.seconds.items()]
-    parts.append({"stage": "  - other (calibration, concat)", "seconds": total - sum(bd.seconds.values()),
-                  "count": None, "peak_rss_mib": None})
+    parts.append({"stage": "  - other (calibration, expected value, concat)",
+                  "seconds": total - sum(bd.seconds.values()), "count": None, "peak_rss_mib": None})
+
+    with st.stage("assemble scores table", count=n_accounts, unit="accounts"):
+        # as serve.batch.score_accounts does with the pyfunc model's output
+        scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
+                            predicted.reset_index(drop=True)], axis=1)
+        scores["pql_tier"] = scores["pql_tier"].astype("Int64")
+        scores["model_version"] = "bench"
+    del predicted
+    with st.stage("write_scores (Parquet, atomic)", count=n_accounts, unit="accounts"):
+        # the feature table stays alive meanwhile, as in python -m serve (monitoring reads it)
+        where = write_scores(scores, params["output"], "scores", as_of)
+    st.info["product_peak_rss_mib"] = c.peak_rss_mib()
 
     if params.get("reference", True):
         # yardsticks in the same process, after the product's figures (not in its stage peaks)
@@ -106,22 +123,16 @@ def worker(params: dict) -> dict:
         as_of_us = [int(as_of.value // 1000)]
         _, seconds = ref.window_counts(tables.events, tables.created_us, tables.converted_us, as_of_us,
                                        scorer.spec.windows)
-        X = scorer.spec.align(features)  # the frame the model itself is given (categoricals on their categories)
-        started = _time.perf_counter()
-        scorer.model.response(X)  # LightGBM: booster.predict(raw_score=True)
-        st.info["reference"] = {"features_s": seconds, "engine": ref.engine(),
-                                "predict_s": _time.perf_counter() - started,
+        predict_s = 0.0
+        for i in range(0, len(features), CHUNK):  # the frames the model itself is given, chunk by chunk
+            X = scorer.spec.align(features.iloc[i:i + CHUNK])
+            started = _time.perf_counter()
+            scorer.model.response(X)  # LightGBM: booster.predict(raw_score=True)
+            predict_s += _time.perf_counter() - started
+        st.info["reference"] = {"features_s": seconds, "engine": ref.engine(), "predict_s": predict_s,
                                 "read_s": ref.parquet_read(params["dir"])[1]}
         del X
-    with st.stage("assemble scores table", count=n_accounts, unit="accounts"):
-        # as serve.batch.score_accounts does with the pyfunc model's output
-        scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
-                            predicted.reset_index(drop=True)], axis=1)
-        scores["pql_tier"] = scores["pql_tier"].astype("Int64")
-        scores["model_version"] = "bench"
-    del features, predicted
-    with st.stage("write_scores (Parquet, atomic)", count=n_accounts, unit="accounts"):
-        where = write_scores(scores, params["output"], "scores", as_of)
+    del features
     st.info.update(parts=parts, output=str(where), output_mib=round(Path(where).stat().st_size / c.MiB, 1),
                    tiers={str(k): int(v) for k, v in scores["pql_tier"].value_counts(dropna=False).items()},
                    accounts_in_tables=tables.n_accounts, columns=len(scores.columns),
@@ -142,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-days", type=int, default=365)
     parser.add_argument("--train-events-per-account", type=float, default=150.0)
     parser.add_argument("--retrain", action="store_true", help="train the model again even when it is cached")
+    parser.add_argument("--scorer", type=Path, default=None,
+                        help="score with this saved Scorer bundle (e.g. one cached by an earlier commit) instead")
     parser.add_argument("--profile", action="store_true",
                         help="run the measured process once more under cProfile and print the top functions")
     args = parser.parse_args(argv)
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
                                  args.start)
     # keyed by the commit too: the bundle's files follow the code that wrote them
     code = c.code_version().split()[0]
-    bundle = c.CACHE / f"scorer-{train_world.name}-{code}"
+    bundle = args.scorer or c.CACHE / f"scorer-{train_world.name}-{code}"
     if args.retrain or not (bundle / "meta.json").exists():
         print(f"training the model once on {train_world.name} -> {bundle} ...", flush=True)
         prep = c.run_worker(__file__, {"prepare": True, "dir": str(train_world), "out": str(bundle)})
@@ -180,12 +193,13 @@ def main(argv: list[str] | None = None) -> None:
     measured = [r for r in res["stages"] if r["stage"] != "imports"]
     n = next(r["count"] for r in res["stages"] if r["stage"].startswith("build_features"))
     rows.append({"stage": "total (load -> written file)", "seconds": sum(r["seconds"] for r in measured),
-                 "count": n, "unit": "accounts", "peak_rss_mib": res["child_maxrss_mib"]})
+                 "count": n, "unit": "accounts", "peak_rss_mib": info["product_peak_rss_mib"]})
     c.print_table(f"serve_bench: {n:,} eligible accounts of {info['accounts_in_tables']:,} scored as of "
                   f"{as_of:%Y-%m-%d} ({meta['rows']['events']:,} events, {args.events_per_account:g} per account)",
                   rows, note="peak RSS: the measured process's peak so far (a '-' part: when it last returned)")
     print(f"wrote {info['output']} ({info['output_mib']} MiB, {info['columns']} columns); pql_tier counts "
-          f"{info['tiers']}; process CPU {res['child_cpu_s']:.1f} s; example reasons: {info['example']!r}")
+          f"{info['tiers']}; process CPU {res['child_cpu_s']:.1f} s (peak RSS {res['child_maxrss_mib']:,.0f} MiB "
+          f"with the yardsticks run after the product); example reasons: {info['example']!r}")
 
     if "reference" in info:
         r = info["reference"]

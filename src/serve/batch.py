@@ -6,9 +6,8 @@ from tqdm.auto import tqdm
 
 from features.build import build_features
 from features.tables import Tables
-from train.scorer import model_input
 
-CHUNK = 200_000  # accounts scored at a time
+CHUNK = 100_000  # accounts scored at a time: ~0.5 GiB of inputs, contributions and text at once
 
 
 def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: str,
@@ -23,14 +22,14 @@ def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: st
     features = build_features(tables, [as_of], spec, progress=progress)
     spec.check(features)  # missing or mistyped columns: a clear error before any scoring
     # in chunks: the model input (every feature as float64 or text), contributions and reasons of a
-    # million accounts at once would double peak memory; model_input works row by row, so a chunk's
-    # input equals that chunk of the whole input
+    # million accounts at once would double peak memory; the model's input cast works row by row, so a
+    # chunk's input equals that chunk of the whole input
     starts = tqdm(range(0, max(len(features), 1), CHUNK), desc="scoring", unit="chunk",
                   disable=None if progress else True, leave=False)
     # the model's own predict, past MLflow's per-value check of its lenient (Any-typed) input schema (8x
-    # slower): load_model has verified the model, and X is already cast to what the model expects
+    # slower): load_model has verified the model, and predict casts its input itself (train.scorer.cast_input)
     python_model = model.unwrap_python_model()
-    predicted = pd.concat([python_model.predict(None, model_input(features.iloc[i:i + CHUNK], spec), {"reasons": True})
+    predicted = pd.concat([python_model.predict(None, features.iloc[i:i + CHUNK], {"reasons": True})
                            for i in starts], ignore_index=True)
     scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
                         predicted.reset_index(drop=True)], axis=1)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.rules import RuleSet
@@ -222,8 +223,11 @@ def cast_input(frame: pd.DataFrame, spec: FeatureSpec, table: str = "model input
     for name in spec.names:
         values = frame[name]
         if name in categorical:
-            if isinstance(values.dtype, pd.CategoricalDtype):
-                values = values.astype("object")
+            if isinstance(values.dtype, pd.CategoricalDtype):  # each category worded once, not each row
+                words = np.array([c if isinstance(c, str) else str(c) for c in values.cat.categories] + [None],
+                                 dtype=object)
+                out[name] = pd.Series(words[values.cat.codes.to_numpy()], index=frame.index, dtype=object)
+                continue
             text = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
             out[name] = text.astype("object").where(values.notna(), None)
         elif pd.api.types.is_bool_dtype(values.dtype) or (pd.api.types.is_numeric_dtype(values.dtype)
