@@ -12,6 +12,7 @@ import logging
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass
+from collections.abc import Callable, MutableMapping
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -419,8 +420,10 @@ class _Block:
         step("touches")
         self.first_key = {name: _first_occurrence(ev, name, tables.n_accounts) for name in spec.key_events}
 
-    def snapshots(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        """``(i, features)`` for every snapshot ``i`` of the block, oldest first (see :meth:`_features`)."""
+    def snapshots(self, sink: Callable[[int], MutableMapping[str, np.ndarray]] = lambda i: {}
+                  ) -> Iterator[tuple[int, MutableMapping[str, np.ndarray]]]:
+        """``(i, features)`` for every snapshot ``i`` of the block, oldest first (see :meth:`_features`);
+        ``sink(i)`` is the mapping snapshot ``i``'s columns are written into as they are computed."""
         spec, grid, n = self.spec, self.grid, self.n
         spans = [*spec.windows, spec.trend_days, 2 * spec.trend_days]
         n_segs = grid.n_segments
@@ -475,12 +478,13 @@ class _Block:
                     saved[s] = state.copy()
                 if s in snapshot_at:
                     i = snapshot_at[s]
-                    yield i, self._features(i, state, saved, last_day)
+                    yield i, self._features(i, state, saved, last_day, sink(i))
                     for lo in [lo for lo, last in last_use.items() if last <= s and lo in saved]:
                         del saved[lo]
 
-    def _features(self, i: int, now: "_Totals", saved: dict[int, "_Totals"], last_day: np.ndarray) -> dict[str, np.ndarray]:
-        """Every generated (non-fit) feature of snapshot ``i``, for its eligible accounts."""
+    def _features(self, i: int, now: "_Totals", saved: dict[int, "_Totals"], last_day: np.ndarray,
+                  out: MutableMapping[str, np.ndarray]) -> MutableMapping[str, np.ndarray]:
+        """Every generated (non-fit) feature of snapshot ``i``, for its eligible accounts, written into ``out``."""
         spec, grid = self.spec, self.grid
         accounts = self.rows[i]
         r = self.row_of[accounts]
@@ -492,7 +496,6 @@ class _Block:
         def win(days: int | None) -> "_Totals":
             return now_r if days is None else now_r.minus(saved[int(grid.edge(t_day - days))].take(r))
 
-        out: dict[str, np.ndarray] = {}
         all_windows: list[int | None] = [*spec.windows, None]
         slugs = nm.unique_slugs(spec.event_types)
         totals: dict[int | None, np.ndarray] = {}
@@ -665,11 +668,11 @@ def _build(tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
         for group, counts in zip(groups, sizes):
             block = _Block(tables, spec, group, step)
             starts = start + np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            for i, values in block.snapshots():
-                lo, hi = int(starts[i]), int(starts[i + 1])
-                account_rows[lo:hi] = block.rows[i]
-                for name in generated:
-                    _put(columns, name, values[name], lo, hi, n_rows)
+            def sink(i: int) -> _Rows:
+                return _Rows(columns, generated, int(starts[i]), int(starts[i + 1]), n_rows)
+
+            for i, _ in block.snapshots(sink):
+                account_rows[int(starts[i]):int(starts[i + 1])] = block.rows[i]
                 step(f"as of {from_us([group[i]])[0]:%Y-%m-%d}")
             start = int(starts[-1])
             del block
@@ -681,6 +684,39 @@ def _build(tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
     for col in spec.columns:
         data[col.name] = fit[col.name][account_rows] if col.group == "fit" else columns[col.name]
     return pd.DataFrame(data, copy=False), account_rows
+
+
+class _Rows(MutableMapping):
+    """One snapshot's rows ``lo:hi`` of the output columns: a column is written there as soon as it is
+    computed, so a snapshot's features are never all held twice (at 100 M events, ~300 MiB less peak).
+    Values that are not output columns (intermediates read back by later features) are kept aside."""
+
+    def __init__(self, columns: dict[str, np.ndarray], names: Sequence[str], lo: int, hi: int, n_rows: int) -> None:
+        self.columns, self.names, self.lo, self.hi, self.n_rows = columns, frozenset(names), lo, hi, n_rows
+        self.aside: dict[str, np.ndarray] = {}
+
+    def __setitem__(self, name: str, values: np.ndarray) -> None:
+        if name in self.names:
+            _put(self.columns, name, np.asarray(values), self.lo, self.hi, self.n_rows)
+            self.aside.pop(name, None)
+        else:
+            self.aside[name] = values
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self.aside:
+            return self.aside[name]
+        if name in self.names and name in self.columns:
+            return self.columns[name][self.lo:self.hi]
+        raise KeyError(name)
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("written output rows are not deleted")
+
+    def __iter__(self):
+        return iter([*(n for n in self.names if n in self.columns), *self.aside])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _put(columns: dict[str, np.ndarray], name: str, values: np.ndarray, lo: int, hi: int, n_rows: int) -> None:
