@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import naming as nm
 from .config import FeatureConfig
 from .errors import ConfigError, DataError
-from .rollup import DayRuns, DistinctSweep, ExactSums, LastSeen, add_counts, sorted_unique
+from .rollup import DayRuns, DistinctSweep, ExactSums, LastSeen, SegmentParts, add_counts, sorted_unique
 from .snapshots import eligible
 from .spec import OTHER, Column, FeatureSpec
 from .tables import EventLog, Tables
@@ -375,7 +375,7 @@ class _Block:
         self.breadth = None if self.per_kind else DistinctSweep(LastSeen.build(row, kind, seg, n, n_segs), n, n_segs)
         del seg
         step("users and breadth")
-        self.q_runs = None
+        self.q: SegmentParts | None = None  # quantities: rows, codes and exact levels, per segment
         self.q_rest = None
         if spec.quantity_events and ev.quantity is not None:
             qcol = np.full(len(ev.names) + 1, -1, dtype=np.int32)
@@ -390,20 +390,18 @@ class _Block:
             del picked
             # exact window sums: a huge old quantity cannot erase a small recent one (rollup.ExactSums)
             levels, rest = ExactSums.split(weights)
-            self.q_runs = q_runs = DayRuns.of(day[has])
-            self.q_row, self.q_code = row[has][q_runs.order], q[has][q_runs.order]
-            self.q_levels = [level[q_runs.order] for level in levels] or [np.zeros(len(has))]
-            self.q_runs = q_runs.runs_only()
+            levels = levels or [np.zeros(len(has))]
+            self.q_levels = len(levels)
+            self.q = SegmentParts(DayRuns.of(day[has]), grid.edges, [row[has], q[has], *levels])
             if rest is not None:  # never for real data: summed per segment, as ExactSums does
                 self.q_rest = ExactSums.build(row[has], grid.segment_of_day(day[has]), q[has],
                                               (n, n_segs, len(spec.quantity_events)), weights).rest
             del q, has, weights, levels
-        runs = DayRuns.of(day)
-        self.ev_row = row[runs.order]
         # codes index a few columns: the smallest integer type holds them (4 bytes an event -> 1 or 2)
-        self.ev_code = code_of_kind.astype(np.min_scalar_type(max(self.n_codes, 1)))[kind[runs.order]]
-        self.ev_runs = runs.runs_only()
-        del row, day, kind, keep, runs
+        code = code_of_kind.astype(np.min_scalar_type(max(self.n_codes, 1)))[kind]
+        del kind
+        self.ev = SegmentParts(DayRuns.of(day), grid.edges, [row, code])
+        del row, day, code, keep
         step("active days")
         self.tl = None
         if tables.touches is not None:
@@ -435,7 +433,7 @@ class _Block:
             for lo in los:
                 last_use[lo] = max(last_use.get(lo, -1), hi)
         counts = np.zeros((n, self.n_codes), dtype=np.int32)
-        levels = [np.zeros((n, len(spec.quantity_events))) for _ in self.q_levels] if self.q_runs else []
+        levels = [np.zeros((n, len(spec.quantity_events))) for _ in range(self.q_levels)] if self.q else []
         touches = np.zeros((n, len(spec.touch_types) + 1), dtype=np.int32) if self.tl is not None else None
         days = np.zeros(n, dtype=np.int32)
         last_day = np.full(n, -10**9, dtype=np.int64)
@@ -446,27 +444,28 @@ class _Block:
         for s in range(n_segs):
             lo_day = None if s == 0 else int(edges[s - 1])
             hi_day = int(edges[s])
-            a, b = self.ev_runs.span(-2**62 if lo_day is None else lo_day, hi_day)
-            add_counts(counts, self.ev_row[a:b], self.ev_code[a:b])
+            ev_row, ev_code = self.ev.pop(s)  # released after this segment: the past costs no memory
+            add_counts(counts, ev_row, ev_code)
+            del ev_code
             for distinct in (self.users, self.breadth):
                 if distinct is not None:
                     distinct.advance(s)
-            if self.q_runs is not None:
-                qa, qb = self.q_runs.span(-2**62 if lo_day is None else lo_day, hi_day)
-                for total, weights in zip(levels, self.q_levels):
-                    add_counts(total, self.q_row[qa:qb], self.q_code[qa:qb], weights[qa:qb])
+            if self.q is not None:
+                q_row, q_code, *q_levels = self.q.pop(s)
+                for total, weights in zip(levels, q_levels):
+                    add_counts(total, q_row, q_code, weights)
+                del q_row, q_code, q_levels
             if touches is not None:
                 truns, trow, tcode = self.tl
                 ta, tb = truns.span(-2**62 if lo_day is None else lo_day, hi_day)
                 add_counts(touches, trow[ta:tb], tcode[ta:tb])
             # days, one at a time: distinct active days (segment 0 is never inside a finite window,
             # so its days only move the last active day) and the last active day
-            first = self.ev_runs.first if lo_day is None else lo_day
-            for d in range(max(first, self.ev_runs.first), hi_day):
-                da, db = self.ev_runs.span(d, d + 1)
-                if da == db:
+            first = self.ev.runs.first if lo_day is None else lo_day
+            for d in range(max(first, self.ev.runs.first), hi_day):
+                rows = self.ev.day(ev_row, s, d)
+                if not len(rows):
                     continue
-                rows = self.ev_row[da:db]
                 last_day[rows] = d
                 if s > 0:
                     hit[:] = False
@@ -511,7 +510,7 @@ class _Block:
             if self.per_kind and days is not None:
                 out[nm.event_types(days)] = np.count_nonzero(counts, axis=1).astype(np.int64)
             out[nm.count_name(nm.ALL_EVENTS, days)] = totals[days] = w.total
-            if self.q_runs is not None:
+            if self.q is not None:
                 qty = ExactSums.combine(w.levels + ([] if self.q_rest is None else [self._rest(r, t_day, days)]))
                 qslugs = dict(zip(spec.event_types, slugs))
                 for j, name in enumerate(spec.quantity_events):

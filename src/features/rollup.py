@@ -17,6 +17,7 @@ double precision (within a few units in the last place of that total), whatever 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -281,6 +282,35 @@ class DayRuns:
         lo = min(max(lo_day - self.first, 0), last)
         hi = min(max(hi_day - self.first, 0), last)
         return int(self.starts[lo]), int(self.starts[hi])
+
+
+class SegmentParts:
+    """Columns of events in day order, cut at the grid's segment edges into arrays of their own.
+
+    The sweep takes segment ``s`` with :meth:`pop` and the arrays are released once it is added: the
+    events a sweep has passed cost no memory, so when the output columns are allocated (at the first
+    snapshot) the history before it is already gone. Positions stay those of ``runs`` (day order):
+    part ``s`` starts at ``bases[s]``.
+    """
+
+    def __init__(self, runs: DayRuns, edges: np.ndarray, columns: Sequence[np.ndarray]) -> None:
+        spans = [runs.span(-2**62 if s == 0 else int(edges[s - 1]), int(edges[s])) for s in range(len(edges))]
+        self.bases = [a for a, _ in spans]
+        self.parts: list[tuple[np.ndarray, ...] | None] = [
+            tuple(col[runs.order[a:b]] for col in columns) for a, b in spans]
+        self.runs = runs.runs_only()
+
+    def pop(self, s: int) -> tuple[np.ndarray, ...]:
+        """The columns of segment ``s`` (released here: each segment is taken once)."""
+        part, self.parts[s] = self.parts[s], None
+        if part is None:
+            raise RuntimeError(f"segment {s} was already taken")
+        return part
+
+    def day(self, part: np.ndarray, s: int, d: int) -> np.ndarray:
+        """The rows of day ``d`` in a column of segment ``s``'s part."""
+        a, b = self.runs.span(d, d + 1)
+        return part[a - self.bases[s]:b - self.bases[s]]
 
 
 def add_counts(total: np.ndarray, row: np.ndarray, code: np.ndarray, weights: np.ndarray | None = None) -> None:
