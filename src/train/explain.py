@@ -87,8 +87,11 @@ def reasons_text(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: i
     # each pair points into one list of words (-1: no reason in that slot)
     word = np.full(top.shape, -1, dtype=np.int64)
     words: list[str | None] = []
-    for j in np.unique(top[use]):
-        rows, slots = np.nonzero((top == j) & use)
+    rows_all, slots_all = np.nonzero(use)
+    by_feature = np.argsort(top[rows_all, slots_all], kind="stable")  # one sort, not one scan per feature
+    features, starts = np.unique(top[rows_all, slots_all][by_feature], return_index=True)
+    for j, pairs in zip(features, np.split(by_feature, starts[1:])):
+        rows, slots = rows_all[pairs], slots_all[pairs]
         column = spec.column(names[j])
         codes, distinct = pd.factorize(X[names[j]].iloc[rows], use_na_sentinel=False)
         word[rows, slots] = codes + len(words)
