@@ -72,6 +72,11 @@ def plan(source: Source, table: str, config: DataConfig) -> Plan | None:
     return Plan(tuple(map(str, files)), account_id, name)
 
 
+def rows(plan_: Plan) -> int:
+    """The number of rows in the plan's files (from their footers)."""
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in plan_.files)
+
+
 def _read(plan_: Plan, column: str, dictionary: bool) -> pa.ChunkedArray:
     files = list(plan_.files) if len(plan_.files) > 1 else plan_.files[0]
     return pq.read_table(files, columns=[column], read_dictionary=[column] if dictionary else None).column(0)
@@ -95,19 +100,27 @@ def _by_dictionary(column: pa.ChunkedArray) -> tuple[list[pa.DictionaryArray], l
     return chunks, which, values
 
 
-def _codes(chunks: list[pa.DictionaryArray], which: list[int], sizes: list[int], lookup: np.ndarray) -> np.ndarray:
-    """Per row, ``lookup`` at the row's dictionary value (``sizes``: the distinct dictionaries' lengths)."""
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    out = np.empty(sum(len(c) for c in chunks), dtype=np.int32)
-    row = 0
+def _indices(chunk: pa.DictionaryArray) -> pa.Array:
+    """A chunk's dictionary indices; a null's index may be anything: 0 stands in (a null key is an error
+    the caller raises, so nothing is coded from it)."""
+    return chunk.indices.fill_null(0) if chunk.indices.null_count else chunk.indices
+
+
+def _codes(chunks: list[pa.DictionaryArray], which: list[int], lookups: list[np.ndarray]) -> np.ndarray:
+    """Per row, the value of ``lookups[d]`` at the row's dictionary index (``d``: its chunk's dictionary)."""
+    tables = [pa.array(lookup) for lookup in lookups]
+    coded = [pc.take(tables[k], _indices(chunk)) for chunk, k in zip(chunks, which)]
+    if not coded:
+        return np.empty(0, dtype=np.int32)
+    return pa.chunked_array(coded, type=pa.int32()).to_numpy()
+
+
+def _split(values: np.ndarray, chunks: list[pa.DictionaryArray], which: list[int]) -> list[np.ndarray]:
+    """``values`` (one per entry of the distinct dictionaries end to end) cut into one array per dictionary."""
+    sizes = [0] * (max(which, default=-1) + 1)
     for chunk, k in zip(chunks, which):
-        indices = chunk.indices
-        if indices.null_count:  # a null key is an error the caller raises; its index may be anything
-            indices = indices.fill_null(0)
-        indices = indices.to_numpy(zero_copy_only=False)
-        np.take(lookup[starts[k]:starts[k + 1]], indices, out=out[row:row + len(chunk)])
-        row += len(chunk)
-    return out
+        sizes[k] = len(chunk.dictionary)
+    return np.split(values, np.cumsum(sizes)[:-1]) if sizes else []
 
 
 def _account_codes(column: pa.ChunkedArray, keys: pa.Array) -> np.ndarray:
@@ -120,35 +133,29 @@ def _account_codes(column: pa.ChunkedArray, keys: pa.Array) -> np.ndarray:
         wide = pa.int64() if pa.types.is_signed_integer(values.type) else pa.uint64()
         hit = pc.index_in(values.cast(wide), value_set=keys.cast(wide))
         return hit.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-    return _account_codes_text(column, keys)
-
-
-def _account_codes_text(column: pa.ChunkedArray, keys: pa.Array) -> np.ndarray:
     chunks, which, values = _by_dictionary(column)
     found = pc.index_in(values, value_set=keys.cast(pa.large_string())).fill_null(-1)
-    sizes = [len(chunks[which.index(k)].dictionary) for k in range(max(which, default=-1) + 1)]
-    return _codes(chunks, which, sizes, found.to_numpy(zero_copy_only=False).astype(np.int32))
+    return _codes(chunks, which, _split(found.to_numpy(zero_copy_only=False).astype(np.int32), chunks, which))
 
 
 def _names(column: pa.ChunkedArray) -> tuple[list[tuple[str, int]], np.ndarray]:
     """Names with their row counts, most frequent first (ties by name, as validate._check_columns orders
-    them), and each row's code: its name's position in that list."""
+    them), and each row's code: its name's position in that list. (With null names, which the caller
+    raises on, the counts are not meaningful.)"""
     chunks, which, values = _by_dictionary(column)
     distinct = pc.unique(values)
-    sizes = [len(chunks[which.index(k)].dictionary) for k in range(max(which, default=-1) + 1)]
-    where = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.int32)
-    per_row = _codes(chunks, which, sizes, where)
-    if column.null_count:  # a null name is an error the caller raises; its rows count nowhere
-        valid = np.concatenate([c.is_valid().to_numpy(zero_copy_only=False) for c in chunks])
-        counts = np.bincount(per_row[valid], minlength=len(distinct))
-    else:
-        counts = np.bincount(per_row, minlength=len(distinct))
+    where = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.intp)
+    per_entry = np.zeros(len(values), dtype=np.int64)  # rows per entry of the dictionaries end to end
+    parts = _split(per_entry, chunks, which)  # views: counting into them counts into per_entry
+    for chunk, k in zip(chunks, which):
+        parts[k] += np.bincount(_indices(chunk).to_numpy(zero_copy_only=False), minlength=len(parts[k]))
+    counts = np.bincount(where, weights=per_entry, minlength=len(distinct)).astype(np.int64)
     text = distinct.to_pylist()
     # DuckDB orders text by its UTF-8 bytes, Python by code points: the same order
     order = sorted((i for i in range(len(text)) if counts[i]), key=lambda i: (-int(counts[i]), text[i]))
     remap = np.full(len(text), -1, dtype=np.int32)
     remap[order] = np.arange(len(order), dtype=np.int32)
-    return [(text[i], int(counts[i])) for i in order], remap[per_row]
+    return [(text[i], int(counts[i])) for i in order], _codes(chunks, which, _split(remap[where], chunks, which))
 
 
 def read_keys(plan_: Plan, keys: pa.Array) -> tuple[int, dict[str, int], list[tuple[str, int]],

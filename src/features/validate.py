@@ -258,12 +258,14 @@ def _bits64(column: np.ndarray) -> np.ndarray:
     return column.astype(np.int64).view(np.uint64)
 
 
-def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
+def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20, numbered: bool = False) -> np.ndarray:
     """A 64-bit hash of each row of integer/float columns (multiply-xorshift mixing, vectorised, in place,
     a million rows at a time so that the temporaries stay small whatever the table's size; the chunks are
     spread over the cores, as numpy lets go of the GIL).
 
-    Only used to find candidate duplicates: rows that share a hash are compared on their values.
+    Only used to find candidate duplicates: rows that share a hash are compared on their values. With
+    ``numbered``, the low ``bit_length(n - 1)`` bits of each hash are replaced by the row's number (see
+    :func:`_duplicate_rows`).
 
     >>> a, b = np.array([1, 2, 1]), np.array([0.5, 0.5, 0.5])
     >>> h = _row_hash([a, b])
@@ -272,6 +274,7 @@ def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
     """
     n = len(columns[0])
     out = np.zeros(n, dtype=np.uint64)
+    low = np.uint64((1 << max(n - 1, 0).bit_length()) - 1)
 
     def mix(lo: int) -> None:
         h = out[lo:lo + chunk]
@@ -282,6 +285,9 @@ def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
                 np.multiply(h, _MIX, out=h)
                 np.right_shift(h, np.uint64(29), out=t)
                 np.bitwise_xor(h, t, out=h)
+        if numbered:
+            np.bitwise_and(h, ~low, out=h)
+            np.bitwise_or(h, np.arange(lo, lo + len(h), dtype=np.uint64), out=h)
 
     starts = range(0, n, chunk)
     if len(starts) < 4:
@@ -296,26 +302,30 @@ def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def _duplicate_rows(row_hash: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
+def _duplicate_rows(row_hash: np.ndarray | None, columns: list[np.ndarray]) -> np.ndarray:
     """Mask of rows that repeat an earlier row exactly (the first of each group is kept).
 
     Each row's hash keeps its top bits and carries the row's number in the low ones; one sort of these
     words puts rows with the same top bits side by side, and the numbers say which rows they are. Only
     those rows are compared on their actual values, so a hash collision never discards a row.
     (With ``n`` rows, ``64 - bit_length(n - 1)`` bits of hash remain: 39 at 20 M rows, where about 400
-    pairs of distinct rows share them by chance and are told apart by the comparison.)
+    pairs of distinct rows share them by chance and are told apart by the comparison.) ``row_hash``
+    None: the words are made here from ``columns``, without a separate pass.
 
     >>> cols = [np.array([1, 2, 1, 1]), np.array([5, 5, 5, 6])]
     >>> _duplicate_rows(_row_hash(cols), cols).tolist()
     [False, False, True, False]
     """
-    n = len(row_hash)
+    n = len(columns[0]) if row_hash is None else len(row_hash)
     mask = np.zeros(n, dtype=bool)
     if n < 2:
         return mask
     low = np.uint64((1 << (n - 1).bit_length()) - 1)
-    words = row_hash & ~low
-    words |= np.arange(n, dtype=np.uint64)
+    if row_hash is None:
+        words = _row_hash(columns, numbered=True)
+    else:
+        words = row_hash & ~low
+        words |= np.arange(n, dtype=np.uint64)
     words.sort()
     apart = words[1:] ^ words[:-1]
     pairs = np.flatnonzero(apart <= low)  # neighbours whose top bits agree
@@ -383,19 +393,21 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, acco
     else:
         dups = np.zeros(len(col["ts"]), dtype=bool)
         if drop.any():  # rows already set aside are no duplicates of anything
-            rows = np.flatnonzero(~drop)
-            live = [c[rows] for c in keep_cols]
-            dups[rows] = _duplicate_rows(_row_hash(live), live)
-            del live
+            alive = ~drop
+            live = [c[alive] for c in keep_cols]  # a mask, not row numbers: 4x cheaper than a gather
+            dups[alive] = _duplicate_rows(None, live)
+            del live, alive
         else:
-            dups = _duplicate_rows(_row_hash(keep_cols), keep_cols)
+            dups = _duplicate_rows(None, keep_cols)
         report.set_aside[f"{table}: exact duplicates"] = int(dups.sum())
     keep = ~(drop | dups)
     del drop, dups, keep_cols
-    if not keep.all():  # one column at a time, each original freed before the next copy
-        rows = np.flatnonzero(keep)
-        for name in list(col):
-            col[name] = col[name][rows]
+    if not keep.all():  # a column per thread, each original freed as soon as it is copied
+        def compact(name: str) -> None:
+            col[name] = col[name][keep]
+
+        with ThreadPoolExecutor(min(_THREADS, 2)) as pool:
+            list(pool.map(compact, list(col)))
     return EventLog(col["account"], col["kind"], col["ts"], tuple(name for name, _ in names), col.get("user_hash"),
                     col.get("quantity"))
 
@@ -411,20 +423,27 @@ def _read_keyed_log(source: Source, table: str, config: DataConfig, keys: parque
                     has: set[str]) -> tuple[int, dict[str, np.ndarray], list[tuple[str, int]]]:
     """What :func:`_check_columns` and :func:`_query_log` return, with the account ids and names coded from
     the Parquet files (:mod:`features.parquet_log`) and the other columns read through the view without a
-    join (a scan keeps the files' row order, so the columns line up)."""
-    n, nulls, names, col = parquet_log.read_keys(keys, _key_array(account_ids))
-    got = {"rows": n, "null_id": nulls["account_id"], "null_key": nulls["name"], "null_time": 0, "bad_time": 0}
-    _raise_on_checks(source, table, config, got)
+    join (a scan keeps the files' row order, so the columns line up). DuckDB scans in a second thread
+    while Arrow codes the keys."""
     select = ["epoch_us(t.timestamp) AS ts"]
     if "user_id" in has:
         select.append("CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash")
     if "quantity" in has:
         select.append("t.quantity AS quantity")
     missing: dict[str, int] = {}
-    col.update(_fetch_columns(source, f"SELECT {', '.join(select)} FROM canon_{table} t", n,
-                              fill={"ts": 0, "quantity": 1.0}, nulls=missing))
-    if len(col["ts"]) != n:
-        raise RuntimeError(f"{table}: the view returned {len(col['ts']):,} rows, the files hold {n:,}")
+    n = parquet_log.rows(keys)
+    with ThreadPoolExecutor(1) as pool:
+        fetching = pool.submit(_fetch_columns, source, f"SELECT {', '.join(select)} FROM canon_{table} t", n,
+                               fill={"ts": 0, "quantity": 1.0}, nulls=missing)
+        try:
+            coded, nulls, names, col = parquet_log.read_keys(keys, _key_array(account_ids))
+        finally:
+            fetched = fetching.result()  # the connection is free again before anything is raised
+    if coded != n or len(fetched["ts"]) != n:
+        raise RuntimeError(f"{table}: the files hold {n:,} rows, Arrow read {coded:,}, the view {len(fetched['ts']):,}")
+    col.update(fetched)
+    got = {"rows": n, "null_id": nulls["account_id"], "null_key": nulls["name"], "null_time": 0, "bad_time": 0}
+    _raise_on_checks(source, table, config, got)
     if missing.get("ts") or missing.get("quantity"):
         # a null timestamp or quantity is missing or unreadable: the view's counts tell which
         checks = {"rows": "count(*)", "null_id": "0", "null_time": "count(*) FILTER (WHERE timestamp__raw IS NULL)",

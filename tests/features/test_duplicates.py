@@ -55,3 +55,13 @@ def test_matches_pandas_duplicated_across_chunks_and_threads() -> None:
 def test_row_hash_does_not_depend_on_the_chunk_size() -> None:
     cols = _columns(1000, seed=8)
     assert (_row_hash(cols, chunk=7) == _row_hash(cols)).all()
+    assert (_row_hash(cols, chunk=7, numbered=True) == _row_hash(cols, numbered=True)).all()
+    low = np.uint64(1023)  # 1000 rows: the low 10 bits are the row's number, the rest the hash
+    assert ((_row_hash(cols, numbered=True) & low) == np.arange(1000)).all()
+    assert ((_row_hash(cols, numbered=True) & ~low) == (_row_hash(cols) & ~low)).all()
+
+
+def test_numbered_words_give_the_same_rows_as_separate_hashes() -> None:
+    cols = _columns(50_000, seed=9)
+    assert (_duplicate_rows(None, cols) == _duplicate_rows(_row_hash(cols), cols)).all()
+    assert (_duplicate_rows(None, cols) == _duplicate_rows(_row_hash(cols, chunk=1000), cols)).all()
