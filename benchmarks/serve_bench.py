@@ -1,10 +1,13 @@
 """Batch-scoring throughput and peak memory for ~1 million accounts: load the tables, build the
-features at one as-of, ``Scorer.score`` (calibrated score, tiers, rules, reasons) and write the
-scores table to Parquet with ``serve.write.write_scores``.
+features at one as-of, score them as the pyfunc model's ``predict`` does (``cast_input``, then
+``Scorer.score``: calibrated score, tiers, rules, reasons) in chunks of ``serve.batch.CHUNK``, and
+write the scores table to Parquet with ``serve.write.write_scores``. The yardsticks (a Parquet read,
+a compiled feature pass, a bare ``booster.predict``) run after the product, outside its peak RSS.
 
     python benchmarks/serve_bench.py                            # 1,000,000 accounts, 20 events each
     python benchmarks/serve_bench.py --accounts 100000          # smaller
     python benchmarks/serve_bench.py --profile                  # also a cProfile of the measured process
+    python benchmarks/serve_bench.py --scorer DIR               # reuse a saved bundle (no training)
 
 Preparation (not measured, cached in benchmarks/.cache/): a model is trained once with
 ``run_training`` on a small demo world (``--train-accounts``, real Hydra config) and saved with
