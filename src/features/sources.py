@@ -169,6 +169,9 @@ def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection in UTC (so TIMESTAMPTZ -> TIMESTAMP casts give UTC wall time)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # (the default, relied on: a scan without ORDER BY returns a table's rows in order, so columns read from
+    # one relation in two queries line up, see validate._sorted_accounts and validate._read_keyed_log)
+    con.execute("SET preserve_insertion_order = true")
     return con
 
 

@@ -114,31 +114,33 @@ def _read_accounts(source: Source, config: DataConfig, fit: list[str], report: L
     return frame.reset_index(drop=True)
 
 
+_ARROW_SAFE = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+               "FLOAT", "DOUBLE", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+
+
 def _sorted_accounts(source: Source, columns: list[str]) -> pd.DataFrame:
     """``SELECT columns FROM canon_accounts ORDER BY account_id`` as a DataFrame, as DuckDB's ``.df()`` makes it.
 
     ``.df()`` turns every text value into a Python string and pandas turns those back into an Arrow
-    array (2 s for a million accounts): text columns come through Arrow instead, the others by ``.df()``
-    from the same sorted rows.
+    array (2 s for a million accounts): the sorted rows come as Arrow, text columns go to pandas from
+    there, and the others (types that cross Arrow unchanged) through ``.df()`` of that Arrow table.
     """
     con, select = source.con, ", ".join(quote(c) for c in columns)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE accounts_sorted AS SELECT {select} FROM canon_accounts "
-                f"ORDER BY account_id")
-    try:
-        types = {row[0]: row[1] for row in con.execute("DESCRIBE accounts_sorted").fetchall()}
-        if list(types) != columns:  # names DuckDB had to tell apart: read as before
-            return con.execute(f"SELECT {select} FROM canon_accounts ORDER BY account_id").df()
-        text = [c for c in columns if types[c] == "VARCHAR"]
-        other = [c for c in columns if c not in text]
-        parts: dict[str, pd.Series] = {}
-        if other:
-            parts.update(con.execute(f"SELECT {', '.join(quote(c) for c in other)} FROM accounts_sorted").df())
-        if text:
-            table = con.sql(f"SELECT {', '.join(quote(c) for c in text)} FROM accounts_sorted").to_arrow_table()
-            parts.update({c: table.column(c).to_pandas() for c in text})
-        return pd.DataFrame({c: parts[c] for c in columns})
-    finally:
-        con.execute("DROP TABLE IF EXISTS accounts_sorted")
+    query = f"SELECT {select} FROM canon_accounts ORDER BY account_id"
+    types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {query}").fetchall()}
+    if list(types) != columns or any(t not in _ARROW_SAFE and t != "VARCHAR" for t in types.values()):
+        return con.execute(query).df()  # names DuckDB had to tell apart, or types to convert as before
+    table = con.sql(query).to_arrow_table()
+    text = [c for c in columns if types[c] == "VARCHAR"]
+    other = [c for c in columns if c not in text]
+    parts: dict[str, pd.Series] = {c: table.column(c).to_pandas() for c in text}
+    if other:
+        con.register("accounts_arrow", table.select(other))
+        try:
+            parts.update(con.execute("SELECT * FROM accounts_arrow").df())
+        finally:
+            con.unregister("accounts_arrow")
+    return pd.DataFrame({c: parts[c] for c in columns})
 
 
 def _has_repeats(ids: pd.Series) -> bool:
@@ -175,15 +177,32 @@ def _key_type(source: Source, table: str) -> str:
     return next(r[1] for r in rows if r[0] == "account_id")
 
 
-def _create_keys(source: Source, expr: str) -> None:
+_FRAME_KEYS = ("VARCHAR", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+
+
+def _create_keys(source: Source, expr: str, account_ids: pd.Series | None = None) -> None:
     """``account_keys``: the (normalised) id of every account and its row in the accounts frame, which
-    :func:`_read_accounts` ordered by ``account_id`` (ids are unique, so the order is the same)."""
+    :func:`_read_accounts` ordered by ``account_id`` (ids are unique, so the order is the same).
+
+    Text and integer ids joined as they are come from the frame itself (``account_ids``), numbered in
+    its order: a million ids are not sorted a second time.
+    """
+    dtype = _key_type(source, "accounts")
+    if expr == "t.account_id" and account_ids is not None and dtype in _FRAME_KEYS:
+        frame = pa.table({"account_id": _key_array(account_ids), "k": np.arange(len(account_ids), dtype=np.int32)})
+        source.con.register("account_keys_frame", frame)
+        try:
+            source.con.execute(f"CREATE OR REPLACE TEMP TABLE account_keys AS SELECT CAST(account_id AS {dtype}) "
+                               f"AS account_id, k FROM account_keys_frame")
+        finally:
+            source.con.unregister("account_keys_frame")
+        return
     source.con.execute(f"CREATE OR REPLACE TEMP TABLE account_keys AS SELECT {expr} AS account_id, "
                        f"(row_number() OVER (ORDER BY t.account_id) - 1)::INTEGER AS k FROM canon_accounts t")
 
 
 def _register_keys(source: Source, tables: list[str], config: DataConfig,
-                   report: LoadReport) -> dict[str, str]:
+                   report: LoadReport, account_ids: pd.Series | None = None) -> dict[str, str]:
     """Register account ids -> row numbers as ``account_keys``; returns, per table, the SQL expression
     (on alias ``t``) whose value is joined on ``account_keys.account_id``.
 
@@ -201,7 +220,7 @@ def _register_keys(source: Source, tables: list[str], config: DataConfig,
     types = {table: _key_type(source, table) for table in tables}
     kinds = {table: _id_kind(dtype) for table, dtype in types.items()}
     if len(set(kinds.values())) == 1 and (len(set(types.values())) == 1 or kinds["accounts"] != "other"):
-        _create_keys(source, "t.account_id")
+        _create_keys(source, "t.account_id", account_ids)
         return plain
     numeric = {"integer", "float"} & set(kinds.values())
     others = {types[t] for t in tables if kinds[t] not in ("integer", "float", "text")}
@@ -563,7 +582,7 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     created_us = accounts["created_at"].to_numpy().view("int64")
     _note_outliers(created_us, report)
     logs = ["events", "conversions"] + (["touches"] if "touches" in source.tables else [])
-    join_on = _register_keys(source, ["accounts", *logs], config, report)
+    join_on = _register_keys(source, ["accounts", *logs], config, report, accounts["account_id"])
     events = _read_log(source, "events", config, join_on["events"], accounts["account_id"], created_us, report,
                        before_created=True)
     if report.rows_read["events"] == 0:
