@@ -474,7 +474,7 @@ class _Block:
             if s in last_use or s in snapshot_at:
                 state = _Totals(counts, levels, touches, days)
                 if s in last_use:
-                    saved[s] = state.copy()
+                    saved[s] = state.compact_copy()
                 if s in snapshot_at:
                     i = snapshot_at[s]
                     yield i, self._features(i, state, saved, last_day, sink(i))
@@ -577,9 +577,12 @@ class _Totals:
     def total(self) -> np.ndarray:
         return self.counts.sum(axis=1, dtype=np.int64)
 
-    def copy(self) -> "_Totals":
-        return _Totals(self.counts.copy(), [x.copy() for x in self.levels],
-                       None if self.touches is None else self.touches.copy(), self.days.copy())
+    def compact_copy(self) -> "_Totals":
+        """A copy to subtract later, its counts in 1 or 2 bytes when they fit: some twenty saved totals
+        are alive at once for a 90-day window over weekly snapshots (~40 % of them at 100 M events).
+        Subtracting an unsigned 8/16-bit count from an int32 one stays int32: windows keep their type."""
+        return _Totals(_compact(self.counts), [x.copy() for x in self.levels],
+                       None if self.touches is None else _compact(self.touches), _compact(self.days))
 
     def take(self, r: np.ndarray) -> "_Totals":
         return _Totals(self.counts[r], [x[r] for x in self.levels], None if self.touches is None else self.touches[r],
@@ -589,6 +592,12 @@ class _Totals:
         """The window between ``earlier`` and these totals (both for the same rows)."""
         return _Totals(self.counts - earlier.counts, [x - y for x, y in zip(self.levels, earlier.levels)],
                        None if self.touches is None else self.touches - earlier.touches, self.days - earlier.days)
+
+
+def _compact(counts: np.ndarray) -> np.ndarray:
+    """A copy of non-negative int32 counts in the smallest unsigned type of at most 16 bits that holds them."""
+    top = int(counts.max()) if counts.size else 0
+    return counts.astype(np.uint8 if top <= 0xFF else np.uint16 if top <= 0xFFFF else counts.dtype)
 
 
 def _first_occurrence(log: EventLog, name: str, n_accounts: int) -> np.ndarray:
