@@ -3,7 +3,7 @@ early stopping, calibration, tiers, backtest) on ~1 million labelled snapshot ro
 
     python benchmarks/train_bench.py                          # 60,000 accounts x 500 days: ~1 M rows
     python benchmarks/train_bench.py --accounts 10000         # smaller
-    python benchmarks/train_bench.py --override model=logistic --override split.test_snapshots=2
+    python benchmarks/train_bench.py --override model=logistic --override backtest.folds=2
     python benchmarks/train_bench.py --profile                # also a cProfile of the measured process
 
 The demo world is generated once into benchmarks/.cache/. The measured process is fresh: it
@@ -55,8 +55,11 @@ def worker(params: dict) -> dict:
     bd.patch(pipeline, "plan_features", "features: plan_features")
     bd.patch(pipeline, "build_training_table", "features: build_training_table", count=nrows)
     bd.patch(FeatureSpec, "align", "spec.align (dtypes, categories)")
-    bd.patch(backtest, "fit_model", "fit models (folds + production; early stopping, refit)",
+    bd.patch(backtest, "probe_trees", "early stopping: number of trees (once, oldest fold)",
+             count=lambda a, k, out: len(a[2]))
+    bd.patch(backtest, "fit_model", "fit models (folds + production; LightGBM and the baseline)",
              count=lambda a, k, out: len(a[1]))
+    bd.patch(pipeline.definitions, "backtest", "learned definitions (per fold + production)")
     bd.patch(Calibrator, "fit", "calibrate (cross-fitted choice + final)")
     for cls in (LightGBMModel, LogisticModel):
         bd.patch(cls, "contributions", "contributions (tiers, importance, test)", count=lambda a, k, out: len(out))
@@ -84,7 +87,7 @@ def worker(params: dict) -> dict:
     with st.stage("run_training", unit="rows") as rec:
         result = pipeline.run_training(tables, settings)
         rec["count"] = result.counts["n_train"]
-    n_fits = bd.calls.get("fit models (folds + production; early stopping, refit)", 0)
+    n_fits = bd.calls.get("fit models (folds + production; LightGBM and the baseline)", 0)
     if fits and params.get("reference", True) and hasattr(fits[0][2], "booster"):
         import reference as ref
 
@@ -94,18 +97,22 @@ def worker(params: dict) -> dict:
                                                                             "early_stopping_round")}
         st.info["reference"] = {"seconds": ref.bare_lightgbm(X, y, lgb_params, booster.num_trees()),
                                 "rows": len(y), "trees": booster.num_trees(), "model_fits": n_fits}
+    st.info["folds"] = [{k: f[k] for k in ("fold", "n_train", "trees", "roc_auc", "pr_auc", "precision_at_capacity")}
+                        for f in result.folds]
     total = st.rows[-1]["seconds"]
     parts = [{"stage": f"  - {label}", "seconds": secs, "count": bd.rows.get(label),
               "unit": "rows", "peak_rss_mib": bd.peak[label]} for label, secs in bd.seconds.items()]
     parts.append({"stage": "  - other (folds, frames, sampling)", "seconds": total - sum(bd.seconds.values()),
                   "count": None, "peak_rss_mib": None})
-    est = result.scorer.model.estimator
-    trees = getattr(est, "best_iteration_", None) or getattr(est, "n_estimators_", None)
-    st.info.update(counts=result.counts, snapshots={"folds": len(result.folds), "test": len(result.plan.test),
-                                                    "production_train": len(result.plan.final_train)},
+    booster = getattr(result.scorer.model, "booster", None)
+    trees = booster.num_trees() if booster is not None else None
+    st.info.update(counts=result.counts, design_rows=len(result.frame),
+                   snapshots={"folds": len(result.folds), "test": len(result.plan.test),
+                              "production_train": len(result.plan.final_train)},
                    trees=trees, model=settings.model.name, parts=parts,
                    feature_seconds=sum(s for label, s in bd.seconds.items() if label.startswith("features:")),
-                   metrics={k: result.metrics.get(k) for k in ("roc_auc", "pr_auc", "brier", "base_rate")})
+                   metrics={k: result.metrics.get(k) for k in ("roc_auc", "pr_auc", "precision_at_capacity", "brier",
+                                                               "base_rate", "baseline_roc_auc", "learned_precision")})
     return st.result()
 
 
@@ -138,11 +145,14 @@ def main(argv: list[str] | None = None) -> None:
     rows.append({"stage": "whole measured process (peak)", "seconds": sum(r["seconds"] for r in res["stages"]),
                  "count": None, "peak_rss_mib": res["child_maxrss_mib"]})
     counts, snaps = info["counts"], info["snapshots"]
-    c.print_table(f"train_bench: {rows[at]['count']:,} snapshot rows ({counts['n_fit']:,} fit, "
-                  f"{counts['n_validation']:,} validation, {counts['n_calibration']:,} calibration, "
-                  f"{counts['n_test']:,} test) x {counts['n_features']} features, model {info['model']}", rows,
+    c.print_table(f"train_bench: {info['design_rows']:,} snapshot rows ({counts['n_train']:,} train the production "
+                  f"model, {counts['n_test']:,} test in {counts['n_folds']} folds) x {counts['n_features']} features, "
+                  f"model {info['model']}", rows,
                   note="peak RSS of a part: the process peak when it last returned; '-' rows are parts of run_training")
     run = rows[at]
+    for f in info.get("folds", []):
+        print(f"fold {f['fold']}: {f['n_train']:,} training rows, {f['trees']} trees, ROC AUC {f['roc_auc']:.4f}, "
+              f"PR AUC {f['pr_auc']:.4f}, precision at capacity {f['precision_at_capacity']:.4f}")
     print(f"snapshots: {snaps}; trees: {info['trees']}; metrics: "
           + ", ".join(f"{k} {v:.4f}" for k, v in info["metrics"].items() if v is not None))
     print(f"feature building share of run_training: {info['feature_seconds']:.1f} s of {run['seconds']:.1f} s "
@@ -153,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         r = info["reference"]
         print(f"\npaired: run_training {run['seconds']:.1f} s vs a bare lightgbm.train of the production model's "
               f"{r['rows']:,} rows x {r['trees']} trees {r['seconds']:.1f} s -> ratio {run['seconds'] / r['seconds']:.1f} "
-              f"(run_training fitted {r['model_fits']} models: folds, production, early-stopping probes and refits); "
+              f"(run_training fitted {r['model_fits']} models: folds and production, LightGBM and the baseline, plus "
+              f"one early-stopping probe); "
               f"load average {res['load_average'][0]} -> {res['load_average'][1]}")
 
     if args.profile:

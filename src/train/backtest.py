@@ -16,7 +16,7 @@ import pandas as pd
 from features.spec import FeatureSpec
 
 from .folds import Fold
-from .models import FittedModel, fit_model
+from .models import FittedModel, TreeCount, fit_model, probe_trees
 from .settings import ModelConfig, TrainSettings
 from .tiers import Tiers
 
@@ -42,12 +42,22 @@ class Design:
 
 
 def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureSpec,
-           settings: TrainSettings) -> FittedModel:
+           settings: TrainSettings, trees: TreeCount | None = None) -> FittedModel:
     """A model of the spec's columns on the given rows (non-converting rows down-sampled when
-    ``backtest.negative_share`` < 1, with weights that keep the probabilities calibrated)."""
+    ``backtest.negative_share`` < 1, with weights that keep the probabilities calibrated; ``trees``: LightGBM's
+    number of trees picked before, else early stopping on these rows picks it)."""
     rows, weight = negative_sample(rows, design.y, settings.backtest.negative_share)
     return fit_model(config, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows], spec.categorical,
-                     settings.backtest.validation_share, weight)
+                     settings.backtest.validation_share, weight, trees)
+
+
+def trees_on(design: Design, rows: np.ndarray, spec: FeatureSpec, settings: TrainSettings) -> TreeCount | None:
+    """LightGBM's number of trees picked by early stopping on these rows (None for other models)."""
+    if settings.model.name != "lightgbm":
+        return None
+    rows, weight = negative_sample(rows, design.y, settings.backtest.negative_share)
+    return probe_trees(settings.model.settings, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows],
+                       settings.backtest.validation_share, weight)
 
 
 def negative_sample(rows: np.ndarray, y: np.ndarray, share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
@@ -91,22 +101,26 @@ class FoldResult:
     n_train: int
     trees: int | None
     features: list[str]
+    tree_count: TreeCount | None = None  # the early-stopping count this fold's model used (reused by later models)
 
 
-def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSettings) -> FoldResult | None:
-    """Train on the fold's matured snapshots, score its test snapshots (None: nothing to learn from)."""
+def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSettings,
+             trees: TreeCount | None = None) -> FoldResult | None:
+    """Train on the fold's matured snapshots, score its test snapshots (None: nothing to learn from).
+    ``trees``: LightGBM's number of trees picked by an earlier fold (None: early stopping on this fold picks it)."""
     train, test = design.rows(fold.train), design.rows(fold.test)
     if design.y[train].sum() == 0:
         log.warning("fold %d: its %d training snapshots hold no conversion; the fold is skipped", fold.index,
                     len(fold.train))
         return None
-    model = fit_on(design, train, settings.model, spec, settings)
+    trees = trees or trees_on(design, train, spec, settings)
+    model = fit_on(design, train, settings.model, spec, settings, trees)
     X_test = design.X[test]
     tiers = size_tiers(model, design, fold.test[0], spec, settings).assign(model.contributions(X_test), spec)
     baseline = None
     if settings.backtest.baseline and settings.backtest.baseline != settings.model.name:
         other = fit_on(design, train, ModelConfig(settings.backtest.baseline), spec, settings)
         baseline = other.response(X_test)
-    trees = model.booster.num_trees() if hasattr(model, "booster") else None
+    n_trees = model.booster.num_trees() if hasattr(model, "booster") else None
     return FoldResult(fold, test, model.response(X_test), tiers.reset_index(drop=True), baseline,
-                      int(train.sum()), trees, spec.names)
+                      int(train.sum()), n_trees, spec.names, trees)

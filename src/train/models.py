@@ -163,37 +163,64 @@ def _validation_rows(snapshot: np.ndarray, share: float) -> np.ndarray:
     return np.isin(snapshot, times[-n_val:])
 
 
-def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray,
-                 validation_share: float, weight: np.ndarray | None = None) -> LightGBMModel:
-    """LightGBM on pandas categoricals. The newest snapshots pick the number of trees (early stopping);
-    the model is then refitted on every snapshot with that many trees, so no history is set aside."""
+@dataclass(frozen=True)
+class TreeCount:
+    """The number of trees early stopping picked on a probe (``best``; None when there was no validation to
+    stop on) and the rows the probe learned from. A model of ``n`` rows gets ``best x min(n / rows, 1.25)``
+    trees: more rows support a few more trees at the same learning rate."""
+
+    best: int | None
+    rows: int
+    default: int = 200
+
+    def for_rows(self, n: int) -> int:
+        if self.best is None:
+            return self.default
+        return max(1, round(self.best * min(n / max(self.rows, 1), 1.25)))
+
+
+def _lightgbm_settings(settings: dict[str, Any], n_rows: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(contributions method, early-stopping settings, LGBMClassifier arguments but n_estimators)."""
     settings = dict(settings)
     method = str(settings.pop("contributions", "path"))
     if method not in CONTRIBUTIONS:
         raise ConfigError(f"model.contributions: '{method}' is not one of {CONTRIBUTIONS}")
-    rounds = int(settings.pop("early_stopping_rounds", 50))
-    n_max = int(settings.pop("n_estimators", 1000))
-    default_trees = int(settings.pop("trees_without_validation", 200))
+    stopping = {"rounds": int(settings.pop("early_stopping_rounds", 50)), "n_max": int(settings.pop("n_estimators", 1000)),
+                "default": int(settings.pop("trees_without_validation", 200))}
     params = dict(settings.pop("params", {}) or {})
     if params.get("min_child_samples") == "auto":
         # large leaves resist the noise of many correlated weekly rows; on a short log they must still
         # be able to isolate a small pocket of converters (a rare but strong usage pattern)
-        params["min_child_samples"] = int(np.clip(len(y) / 400, 20, 300))
+        params["min_child_samples"] = int(np.clip(n_rows / 400, 20, 300))
     pos_weight = float(settings.pop("scale_pos_weight", 1.0))
+    return method, stopping, {"scale_pos_weight": pos_weight, **params, **settings}
 
-    def classifier(n: int) -> lgb.LGBMClassifier:
-        return lgb.LGBMClassifier(n_estimators=n, scale_pos_weight=pos_weight, **params, **settings)
 
+def probe_trees(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray,
+                validation_share: float, weight: np.ndarray | None = None) -> TreeCount:
+    """The number of trees for these rows: LightGBM learns from all but the newest ``validation_share`` of the
+    snapshots and early stopping on the newest picks the count (the model's own parameters, sized for all rows)."""
+    _, stopping, arguments = _lightgbm_settings(settings, len(y))
     val = _validation_rows(snapshot, validation_share)
-    trees = default_trees
-    if val.any() and len(np.unique(y[val])) == 2 and len(np.unique(y[~val])) == 2:
-        probe = classifier(n_max).fit(X[~val], y[~val], sample_weight=None if weight is None else weight[~val],
-                                      eval_X=(X[val],), eval_y=(y[val],),
-                                      eval_sample_weight=None if weight is None else [weight[val]],
-                                      eval_metric="binary_logloss", callbacks=[lgb.early_stopping(rounds, verbose=False)])
-        # more rows support a few more trees at the same learning rate
-        trees = max(1, round((probe.best_iteration_ or n_max) * min(len(y) / max((~val).sum(), 1), 1.25)))
-    clf = classifier(trees).fit(X, y, sample_weight=weight)
+    if not (val.any() and len(np.unique(y[val])) == 2 and len(np.unique(y[~val])) == 2):
+        return TreeCount(None, int(len(y)), stopping["default"])
+    probe = lgb.LGBMClassifier(n_estimators=stopping["n_max"], **arguments).fit(
+        X[~val], y[~val], sample_weight=None if weight is None else weight[~val], eval_X=(X[val],), eval_y=(y[val],),
+        eval_sample_weight=None if weight is None else [weight[val]], eval_metric="binary_logloss",
+        callbacks=[lgb.early_stopping(stopping["rounds"], verbose=False)])
+    return TreeCount(int(probe.best_iteration_ or stopping["n_max"]), int((~val).sum()), stopping["default"])
+
+
+def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray,
+                 validation_share: float, weight: np.ndarray | None = None,
+                 trees: TreeCount | None = None) -> LightGBMModel:
+    """LightGBM on pandas categoricals. The newest snapshots pick the number of trees (early stopping,
+    :func:`probe_trees`; ``trees``: a count picked before, e.g. by an earlier backtest fold, which saves the
+    probe); the model is then fitted on every snapshot with that many trees, so no history is set aside."""
+    method, _, arguments = _lightgbm_settings(settings, len(y))
+    if trees is None:
+        trees = probe_trees(settings, X, y, snapshot, validation_share, weight)
+    clf = lgb.LGBMClassifier(n_estimators=trees.for_rows(len(y)), **arguments).fit(X, y, sample_weight=weight)
     return LightGBMModel(clf.booster_, list(X.columns), clf, method)
 
 
@@ -285,9 +312,10 @@ def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categ
     ])
     clf = LogisticRegression(C=float(settings.get("C", 0.1)), max_iter=int(settings.get("max_iter", 2000)),
                              class_weight=settings.get("class_weight"))
+    # what Pipeline.fit does, keeping the transformed rows for the column means (transformed once, not twice)
+    Xt = prep.fit_transform(X, y)
+    clf.fit(Xt, y, sample_weight=weight)
     pipeline = Pipeline([("prep", prep), ("clf", clf)])
-    pipeline.fit(X, y, clf__sample_weight=weight)
-    Xt = prep.transform(X)
     means = np.asarray(Xt.mean(axis=0)).ravel()
     return LogisticModel(pipeline, list(X.columns), categorical, means)
 
@@ -301,11 +329,13 @@ MODELS = ("lightgbm", "logistic")
 
 
 def fit_model(config: ModelConfig, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, categorical: list[str],
-              validation_share: float = 0.2, weight: np.ndarray | None = None) -> FittedModel:
+              validation_share: float = 0.2, weight: np.ndarray | None = None,
+              trees: TreeCount | None = None) -> FittedModel:
     """Fit the configured estimator on every row (``snapshot``: each row's as-of, for early stopping;
-    ``weight``: per-row weights, e.g. of down-sampled negatives)."""
+    ``weight``: per-row weights, e.g. of down-sampled negatives; ``trees``: LightGBM's number of trees picked
+    before, see :func:`probe_trees`)."""
     if config.name == "lightgbm":
-        return fit_lightgbm(config.settings, X, y, snapshot, validation_share, weight)
+        return fit_lightgbm(config.settings, X, y, snapshot, validation_share, weight, trees)
     if config.name == "logistic":
         return fit_logistic(config.settings, X, y, categorical, weight)
     raise ConfigError(f"model.name: '{config.name}' is not one of {list(MODELS)}")

@@ -182,7 +182,14 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     # each fold's model gets the columns a plan at its first as-of would have chosen (point in time)
     with _quiet():  # the production plan above already said what planning has to say
         fold_specs = [known_at(spec, plan_features(tables, f.test[0], settings.features)) for f in plan.folds]
-    results = [r for r in (run_fold(f, design, s, settings) for f, s in zip(plan.folds, fold_specs)) if r is not None]
+    # early stopping picks the number of trees once, on the oldest fold's training rows (point in time for every
+    # later model); the later folds and the production model reuse it (scaled to their rows) instead of probing
+    results, trees = [], None
+    for f, s in zip(plan.folds, fold_specs):
+        r = run_fold(f, design, s, settings, trees)
+        if r is not None:
+            results.append(r)
+            trees = trees or (r.tree_count if r.tree_count is not None and r.tree_count.best is not None else None)
     if not results:
         raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
                           "label.horizon_days (see the health warnings above)")
@@ -203,17 +210,19 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     calibrator = Calibrator.fit(test["log_odds"].to_numpy(), y, choice.method)
 
     train_rows = design.rows(plan.final_train)
-    model = fit_on(design, train_rows, settings.model, spec, settings)
+    model = fit_on(design, train_rows, settings.model, spec, settings, trees)
     tiers = size_tiers(model, design, None, spec, settings)
     amounts = value.row_amounts(frame, tables.conversions)
     if amounts is not None:  # each fold's amount model learns from its own training rows, as its model did
+        known = np.isfinite(amounts)  # (only converting rows carry an amount: no need to copy the others)
         test["expected_value"] = test["score"].to_numpy() * np.concatenate([
-            value.AmountModel.fit(design.X[design.rows(r.fold.train)], amounts[design.rows(r.fold.train)], spec)
+            value.AmountModel.fit(design.X[design.rows(r.fold.train) & known],
+                                  amounts[design.rows(r.fold.train) & known], spec)
             .predict(design.X[r.rows]) for r in results])
     scorer = Scorer(model, calibrator, spec, tiers, rules, settings.tiers.reasons,
                     meta={"horizon_days": horizon, "split": plan.bounds(), "calibration": choice.method},
-                    amount=None if amounts is None else value.AmountModel.fit(design.X[train_rows],
-                                                                               amounts[train_rows], spec))
+                    amount=None if amounts is None else value.AmountModel.fit(design.X[train_rows & known],
+                                                                               amounts[train_rows & known], spec))
     # drift is judged against the newest population the model saw, not the whole history: accounts age and the
     # pool grows, so a reference of all training rows would flag account age as drift every night
     recent = _sample(design.X[design.rows(design.reference(None, cfg.reference_snapshots))], _SAMPLE)

@@ -1,0 +1,65 @@
+"""Work reused across the backtest's folds gives the models it gave before: the number of trees picked once
+(probe_trees) and handed to a fit, the logistic pipeline transformed once, categorical rates from codes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.spec import Column, FeatureSpec
+from train import definitions
+from train.models import TreeCount, fit_lightgbm, fit_logistic, probe_trees
+
+SETTINGS = {"params": {"learning_rate": 0.2, "num_leaves": 4, "min_child_samples": "auto", "n_jobs": 1,
+                       "random_state": 1, "deterministic": True, "force_col_wise": True, "verbosity": -1},
+            "n_estimators": 200, "early_stopping_rounds": 10}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(3)
+    n = 3000
+    X = pd.DataFrame({"usage": rng.poisson(3, n).astype(float), "seats": rng.integers(1, 50, n).astype(float),
+                      "industry": pd.Categorical(rng.choice(["a", "b", "c", None], n))})
+    logit = -3 + 0.5 * X["usage"] + (X["industry"] == "a") * 1.0
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit.to_numpy()))).astype(int)
+    snapshot = np.repeat(np.arange(10), n // 10).astype("datetime64[D]").astype("datetime64[us]")
+    return X, y, snapshot
+
+
+def test_a_count_picked_before_gives_the_model_the_fit_would_have_made(rows):
+    X, y, snapshot = rows
+    own = fit_lightgbm(SETTINGS, X, y, snapshot, 0.2)
+    count = probe_trees(SETTINGS, X, y, snapshot, 0.2)
+    given = fit_lightgbm(SETTINGS, X, y, snapshot, 0.2, trees=count)
+    assert count.best is not None and own.booster.num_trees() == count.for_rows(len(y))
+    assert given.booster.model_to_string() == own.booster.model_to_string()
+
+
+def test_a_count_scales_with_rows_up_to_a_quarter_more():
+    count = TreeCount(best=100, rows=800)
+    assert [count.for_rows(n) for n in (400, 800, 1000, 5000)] == [50, 100, 125, 125]
+    assert TreeCount(None, 800, default=77).for_rows(10_000) == 77
+
+
+def test_the_logistic_pipeline_is_fitted_once_and_scores_as_a_pipeline_fit(rows):
+    from sklearn.base import clone
+
+    X, y, _ = rows
+    model = fit_logistic({}, X, y, ["industry"])
+    refit = clone(model.pipeline).fit(X, y)
+    assert np.array_equal(model.response(X), refit.decision_function(X))
+    assert np.allclose(model.means, np.asarray(refit.named_steps["prep"].transform(X).mean(axis=0)).ravel())
+
+
+def test_category_rates_from_codes_equal_those_from_text(rows):
+    X, y, _ = rows
+    names = ["usage", "seats", "industry"]
+    kinds = FeatureSpec(windows=(7,), columns=tuple(Column(n, k, "", "") for n, k in
+                                                    zip(names, ("count", "numeric", "category"))))
+    coded = definitions._encode(X, y, kinds, names)
+    text = definitions._encode(X.astype({"industry": object}), y, kinds, names)
+    assert np.array_equal(coded.matrix, text.matrix, equal_nan=True)
+    assert coded.order.keys() == text.order.keys() == {"industry"}
+    assert np.array_equal(coded.order["industry"][0], text.order["industry"][0])
+    assert np.array_equal(coded.order["industry"][1], text.order["industry"][1])
