@@ -64,6 +64,7 @@ def worker(params: dict) -> dict:
         from train.models import LightGBMModel, LogisticModel
         from train.scorer import Scorer
         from train.tiers import Tiers
+        from train.value import AmountModel
     as_of = pd.Timestamp(params["as_of"])
 
     with st.stage("load_tables + validation", unit="events") as rec:
@@ -86,6 +87,7 @@ def worker(params: dict) -> dict:
         # what Scorer.score calls: LightGBM's path attribution walks the trees once for both
         bd.patch(cls, "response_and_contributions", "response + contributions (one pass)")
     bd.patch(Tiers, "assign", "tiers")
+    bd.patch(AmountModel, "predict", "expected value (amount model)")
     bd.patch(RuleSet, "evaluate", "rules")
     bd.patch(scorer_module, "reasons_text", "reasons (text)")
     bd.patch(scorer_module, "cast_input", "cast_input (the pyfunc's input cast)")
@@ -101,7 +103,7 @@ def worker(params: dict) -> dict:
     total = st.rows[-1]["seconds"]
     parts = [{"stage": f"  - {label}", "seconds": secs, "count": n_accounts, "unit": "accounts",
               "peak_rss_mib": bd.peak[label]} for label, secs in bd.seconds.items()]
-    parts.append({"stage": "  - other (calibration, expected value, concat)",
+    parts.append({"stage": "  - other (calibration, concat)",
                   "seconds": total - sum(bd.seconds.values()), "count": None, "peak_rss_mib": None})
 
     with st.stage("assemble scores table", count=n_accounts, unit="accounts"):
