@@ -346,6 +346,12 @@ class _State:
     min_add: float = 0.0         # rows among ``recent`` a rule must add (its share of the budget left)
     cache: dict[Condition, np.ndarray] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # counts as popcounts of boolean masks: thousands of candidates are judged on up to max_rows rows, and a
+        # boolean index (y[add], x[recent]) copies the selected rows every time
+        self.positive = np.asarray(self.y) == 1
+        self.recent = np.asarray(self.recent, bool)
+
     def mask(self, conditions: tuple[Condition, ...], keep: bool = True) -> np.ndarray:
         """The rule's flags (condition masks are cached when ``keep``: the candidate pool's are reused)."""
         parts = []
@@ -364,21 +370,21 @@ class _State:
         adds too few converters."""
         m = self.mask(conditions, keep)
         add = m & ~flagged
-        n, hits = int(add.sum()), int(self.y[add].sum())
-        if hits < self.config.min_converters or int((m | flagged)[self.recent].sum()) > self.volume_cap \
-                or int(add[self.recent].sum()) < self.min_add:
+        n, hits = int(np.count_nonzero(add)), int(np.count_nonzero(add & self.positive))
+        if hits < self.config.min_converters or int(np.count_nonzero((m | flagged) & self.recent)) > self.volume_cap \
+                or int(np.count_nonzero(add & self.recent)) < self.min_add:
             return None
         return float(wilson_low(hits, n, self.config.confidence)), n, hits, m
 
     def too_big(self, conditions: tuple[Condition, ...], flagged: np.ndarray) -> float | None:
         """The bound of a rule that would break the budget (None when it fits or is hopeless anyway)."""
         m = self.mask(conditions)
-        if int((m | flagged)[self.recent].sum()) <= self.volume_cap:
+        if int(np.count_nonzero((m | flagged) & self.recent)) <= self.volume_cap:
             return None
         add = m & ~flagged
-        hits = int(self.y[add].sum())
-        return float(wilson_low(hits, int(add.sum()), self.config.confidence)) if hits >= self.config.min_converters \
-            else None
+        hits = int(np.count_nonzero(add & self.positive))
+        return float(wilson_low(hits, int(np.count_nonzero(add)), self.config.confidence)) \
+            if hits >= self.config.min_converters else None
 
 
 def _fitted(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray) -> list[tuple[Condition, ...]]:
