@@ -15,7 +15,7 @@ default 4 leaves) each split's decision is one numpy comparison and the bits of 
 index its leaf. The decisions copy LightGBM's own (``tree.h``: ``NumericalDecision``,
 ``CategoricalDecision``; values with ``|x| <= 1e-35`` read as 0 as in its dense-row reader), the raw
 score adds leaf values tree by tree from 0.0 in float64 exactly as ``predict(raw_score=True)`` does, so
-both are bit-identical to LightGBM's; every call checks its first rows against
+both are bit-identical to LightGBM's; every call checks 64 rows spread over its input against
 ``predict(raw_score=True)`` and falls back to LightGBM's own leaves (``pred_leaf``) and raw score on any
 difference (a LightGBM release that changed its rules). Larger trees take their leaves from
 ``pred_leaf``, block by block. Contributions are summed in the same order as always (tree by tree
@@ -201,7 +201,8 @@ class PathAttribution:
         raw = np.zeros(n)
         out = np.zeros((self.n_features + 1, n))  # feature-major: each update adds contiguous rows
         starts = range(0, n, BLOCK)
-        if self.threads > 1 and len(starts) > 1:  # numpy releases the GIL in these loops
+        if walk and self.threads > 1 and len(starts) > 1:  # numpy releases the GIL in these loops (pred_leaf
+            # uses LightGBM's own threads)
             with ThreadPoolExecutor(self.threads) as pool:
                 list(pool.map(lambda lo: self._block(values, lo, min(lo + BLOCK, n), raw, out, walk), starts))
         else:
