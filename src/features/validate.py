@@ -8,6 +8,10 @@ aside and counted: exact duplicate events or touches, events before their accoun
 or touches whose quantity is NaN or infinite, events, conversions and touches of accounts missing
 from ``accounts``, later conversions of an account that already converted. ``data.strict=true``
 turns every set-aside row into an error. Accounts created long before the bulk are noted.
+
+The account ids and event names of a log read from Parquet are coded from the files' dictionaries
+(:mod:`features.parquet_log`) instead of a DuckDB join of tens of millions of text ids: same rows,
+same codes, same report and errors (the rows in the files' order, where the join's order varied).
 """
 from __future__ import annotations
 
