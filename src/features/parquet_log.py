@@ -77,9 +77,22 @@ def rows(plan_: Plan) -> int:
     return sum(pq.ParquetFile(path).metadata.num_rows for path in plan_.files)
 
 
-def _read(plan_: Plan, column: str, dictionary: bool) -> pa.ChunkedArray:
-    files = list(plan_.files) if len(plan_.files) > 1 else plan_.files[0]
-    return pq.read_table(files, columns=[column], read_dictionary=[column] if dictionary else None).column(0)
+_BATCH_ROWS = 1 << 23  # rows of key columns read at once: the memory of a batch, not of the whole log
+
+
+def _batches(plan_: Plan):
+    """The plan's (account id, name) columns, a few row groups at a time, in the files' row order."""
+    for path in plan_.files:
+        with pq.ParquetFile(path, read_dictionary=[plan_.account_id, plan_.name]) as f:
+            groups, size = [], 0
+            for g in range(f.num_row_groups):
+                groups.append(g)
+                size += f.metadata.row_group(g).num_rows
+                if size >= _BATCH_ROWS or g == f.num_row_groups - 1:
+                    table = f.read_row_groups(groups, columns=[plan_.account_id, plan_.name])
+                    yield table.column(plan_.account_id), table.column(plan_.name)
+                    del table
+                    groups, size = [], 0
 
 
 def _by_dictionary(column: pa.ChunkedArray) -> tuple[list[pa.DictionaryArray], list[int], pa.Array]:
@@ -100,19 +113,24 @@ def _by_dictionary(column: pa.ChunkedArray) -> tuple[list[pa.DictionaryArray], l
     return chunks, which, values
 
 
-def _indices(chunk: pa.DictionaryArray) -> pa.Array:
+def _indices(chunk: pa.DictionaryArray) -> np.ndarray:
     """A chunk's dictionary indices; a null's index may be anything: 0 stands in (a null key is an error
     the caller raises, so nothing is coded from it)."""
-    return chunk.indices.fill_null(0) if chunk.indices.null_count else chunk.indices
+    indices = chunk.indices.fill_null(0) if chunk.indices.null_count else chunk.indices
+    return indices.to_numpy(zero_copy_only=False)
 
 
-def _codes(chunks: list[pa.DictionaryArray], which: list[int], lookups: list[np.ndarray]) -> np.ndarray:
-    """Per row, the value of ``lookups[d]`` at the row's dictionary index (``d``: its chunk's dictionary)."""
-    tables = [pa.array(lookup) for lookup in lookups]
-    coded = [pc.take(tables[k], _indices(chunk)) for chunk, k in zip(chunks, which)]
-    if not coded:
-        return np.empty(0, dtype=np.int32)
-    return pa.chunked_array(coded, type=pa.int32()).to_numpy()
+def _codes(chunks: list[pa.DictionaryArray], which: list[int], lookups: list[np.ndarray], out: np.ndarray) -> None:
+    """Per row, into ``out``: the value of ``lookups[d]`` at the row's dictionary index (``d``: its chunk's
+    dictionary)."""
+    pos = 0
+    for chunk, k in zip(chunks, which):
+        m = len(chunk)
+        if len(lookups[k]):
+            np.take(lookups[k], _indices(chunk), out=out[pos:pos + m])
+        else:  # a chunk of nulls only (an error the caller raises)
+            out[pos:pos + m] = 0
+        pos += m
 
 
 def _split(values: np.ndarray, chunks: list[pa.DictionaryArray], which: list[int]) -> list[np.ndarray]:
@@ -123,8 +141,8 @@ def _split(values: np.ndarray, chunks: list[pa.DictionaryArray], which: list[int
     return np.split(values, np.cumsum(sizes)[:-1]) if sizes else []
 
 
-def _account_codes(column: pa.ChunkedArray, keys: pa.Array) -> np.ndarray:
-    """Row number of each row's account id among ``keys`` (-1: not an account)."""
+def _account_codes(column: pa.ChunkedArray, keys: pa.Array, out: np.ndarray) -> None:
+    """Into ``out``: the row number of each row's account id among ``keys`` (-1: not an account)."""
     if pa.types.is_integer(_plain(column.type)):
         values = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
         if pa.types.is_dictionary(values.type):
@@ -132,42 +150,77 @@ def _account_codes(column: pa.ChunkedArray, keys: pa.Array) -> np.ndarray:
         # the accounts' ids have the same DuckDB type, so they fit the column's (widened) type
         wide = pa.int64() if pa.types.is_signed_integer(values.type) else pa.uint64()
         hit = pc.index_in(values.cast(wide), value_set=keys.cast(wide))
-        return hit.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        out[:] = hit.fill_null(-1).to_numpy(zero_copy_only=False)
+        return
     chunks, which, values = _by_dictionary(column)
-    found = pc.index_in(values, value_set=keys.cast(pa.large_string())).fill_null(-1)
-    return _codes(chunks, which, _split(found.to_numpy(zero_copy_only=False).astype(np.int32), chunks, which))
+    found = pc.index_in(values, value_set=keys).fill_null(-1)
+    _codes(chunks, which, _split(found.to_numpy(zero_copy_only=False).astype(np.int32), chunks, which), out)
 
 
-def _names(column: pa.ChunkedArray) -> tuple[list[tuple[str, int]], np.ndarray]:
-    """Names with their row counts, most frequent first (ties by name, as validate._check_columns orders
-    them), and each row's code: its name's position in that list. (With null names, which the caller
-    raises on, the counts are not meaningful.)"""
-    chunks, which, values = _by_dictionary(column)
-    distinct = pc.unique(values)
-    where = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.intp)
-    per_entry = np.zeros(len(values), dtype=np.int64)  # rows per entry of the dictionaries end to end
-    parts = _split(per_entry, chunks, which)  # views: counting into them counts into per_entry
-    for chunk, k in zip(chunks, which):
-        parts[k] += np.bincount(_indices(chunk).to_numpy(zero_copy_only=False), minlength=len(parts[k]))
-    counts = np.bincount(where, weights=per_entry, minlength=len(distinct)).astype(np.int64)
-    text = distinct.to_pylist()
-    # DuckDB orders text by its UTF-8 bytes, Python by code points: the same order
-    order = sorted((i for i in range(len(text)) if counts[i]), key=lambda i: (-int(counts[i]), text[i]))
-    remap = np.full(len(text), -1, dtype=np.int32)
-    remap[order] = np.arange(len(order), dtype=np.int32)
-    return [(text[i], int(counts[i])) for i in order], _codes(chunks, which, _split(remap[where], chunks, which))
+class _Names:
+    """Codes rows by name batch after batch: first by the order names are met, renumbered at the end."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+        self.text: list[str] = []
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def add(self, column: pa.ChunkedArray, out: np.ndarray) -> None:
+        """Code the rows of ``column`` into ``out`` (codes in meeting order) and count them."""
+        chunks, which, values = _by_dictionary(column)
+        distinct = pc.unique(values)
+        where = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.intp)
+        for text in distinct.to_pylist():
+            if text not in self.code:
+                self.code[text] = len(self.text)
+                self.text.append(text)
+        met = np.array([self.code[t] for t in distinct.to_pylist()], dtype=np.int32)[where]
+        per_entry = np.zeros(len(values), dtype=np.int64)  # rows per entry of the dictionaries end to end
+        parts = _split(per_entry, chunks, which)  # views: counting into them counts into per_entry
+        for chunk, k in zip(chunks, which):
+            parts[k] += np.bincount(_indices(chunk), minlength=len(parts[k]))
+        self.counts = np.concatenate([self.counts, np.zeros(len(self.text) - len(self.counts), dtype=np.int64)])
+        np.add.at(self.counts, met, per_entry)
+        _codes(chunks, which, _split(met, chunks, which), out)
+
+    def finish(self, codes: np.ndarray, chunk: int = 1 << 22) -> list[tuple[str, int]]:
+        """Names with their row counts, most frequent first (ties by name, as validate._check_columns orders
+        them), with ``codes`` renumbered in place to positions in that list. (With null names, which the
+        caller raises on, the counts are not meaningful.)"""
+        text, counts = self.text, self.counts
+        # DuckDB orders text by its UTF-8 bytes, Python by code points: the same order
+        order = sorted((i for i in range(len(text)) if counts[i]), key=lambda i: (-int(counts[i]), text[i]))
+        remap = np.full(len(text), -1, dtype=np.int32)
+        remap[order] = np.arange(len(order), dtype=np.int32)
+        if not np.array_equal(remap, np.arange(len(text))):
+            for lo in range(0, len(codes), chunk):
+                np.take(remap, codes[lo:lo + chunk], out=codes[lo:lo + chunk])
+        return [(text[i], int(counts[i])) for i in order]
 
 
 def read_keys(plan_: Plan, keys: pa.Array) -> tuple[int, dict[str, int], list[tuple[str, int]],
                                                     dict[str, np.ndarray]]:
     """Rows, null counts (``account_id``, ``name``), names with their counts, and the coded columns
     ``account`` (row number among ``keys``, the accounts' ids in row order; -1 when unknown) and
-    ``kind`` (position of the row's name among the names), in the files' row order."""
-    ids = _read(plan_, plan_.account_id, dictionary=True)
-    n, nulls = len(ids), {"account_id": ids.null_count}
-    col = {"account": _account_codes(ids, keys)}
-    del ids
-    names = _read(plan_, plan_.name, dictionary=True)
-    nulls["name"] = names.null_count
-    counted, col["kind"] = _names(names)
-    return n, nulls, counted, col
+    ``kind`` (position of the row's name among the names), in the files' row order.
+
+    The files are read a few row groups at a time, straight into the two output columns: the key
+    columns of the whole log never exist at once."""
+    n = rows(plan_)
+    col = {"account": np.empty(n, dtype=np.int32), "kind": np.empty(n, dtype=np.int32)}
+    nulls = {"account_id": 0, "name": 0}
+    text_keys = keys.cast(pa.large_string()) if not pa.types.is_integer(keys.type) else keys
+    names, pos = _Names(), 0
+    for ids, named in _batches(plan_):
+        m = len(ids)
+        if pos + m > n:
+            raise RuntimeError(f"the files hold more than the {n:,} rows their footers count")
+        nulls["account_id"] += ids.null_count
+        nulls["name"] += named.null_count
+        _account_codes(ids, text_keys, col["account"][pos:pos + m])
+        del ids
+        names.add(named, col["kind"][pos:pos + m])
+        del named
+        pos += m
+    col = {name: column[:pos] for name, column in col.items()}
+    return pos, nulls, names.finish(col["kind"]), col

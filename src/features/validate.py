@@ -325,7 +325,8 @@ def _row_hash(columns: list[np.ndarray], chunk: int = 1 << 20, numbered: bool = 
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def _duplicate_rows(row_hash: np.ndarray | None, columns: list[np.ndarray]) -> np.ndarray:
+def _duplicate_rows(row_hash: np.ndarray | None, columns: list[np.ndarray], skip: np.ndarray | None = None,
+                    chunk: int = 1 << 22) -> np.ndarray:
     """Mask of rows that repeat an earlier row exactly (the first of each group is kept).
 
     Each row's hash keeps its top bits and carries the row's number in the low ones; one sort of these
@@ -333,7 +334,9 @@ def _duplicate_rows(row_hash: np.ndarray | None, columns: list[np.ndarray]) -> n
     those rows are compared on their actual values, so a hash collision never discards a row.
     (With ``n`` rows, ``64 - bit_length(n - 1)`` bits of hash remain: 39 at 20 M rows, where about 400
     pairs of distinct rows share them by chance and are told apart by the comparison.) ``row_hash``
-    None: the words are made here from ``columns``, without a separate pass.
+    None: the words are made here from ``columns``, without a separate pass. Rows where ``skip`` is true
+    (already set aside) are nobody's duplicate and have none: they are left out of the comparison, which
+    gives the rows the same mask as a search among the other rows alone, without copying those.
 
     >>> cols = [np.array([1, 2, 1, 1]), np.array([5, 5, 5, 6])]
     >>> _duplicate_rows(_row_hash(cols), cols).tolist()
@@ -350,13 +353,17 @@ def _duplicate_rows(row_hash: np.ndarray | None, columns: list[np.ndarray]) -> n
         words = row_hash & ~low
         words |= np.arange(n, dtype=np.uint64)
     words.sort()
-    apart = words[1:] ^ words[:-1]
-    pairs = np.flatnonzero(apart <= low)  # neighbours whose top bits agree
-    del apart
+    found = []  # neighbours whose top bits agree, a chunk at a time (no temporary as long as the table)
+    for lo in range(0, n - 1, chunk):
+        hi = min(lo + chunk, n - 1)
+        found.append(np.flatnonzero((words[lo + 1:hi + 1] ^ words[lo:hi]) <= low) + lo)
+    pairs = np.concatenate(found)
     if not len(pairs):
         return mask
     candidates = np.unique(np.concatenate([words[pairs], words[pairs + 1]]) & low).astype(np.intp)
     del words
+    if skip is not None:
+        candidates = candidates[~skip[candidates]]
     frame = pd.DataFrame({f"c{i}": col[candidates] for i, col in enumerate(columns)})
     mask[candidates[frame.duplicated(keep="first").to_numpy()]] = True
     return mask
@@ -374,7 +381,22 @@ def _keeps_repeats(setting: str, ts: np.ndarray) -> bool:
         return setting == "keep"
     if len(ts) < DAY_RESOLUTION_MIN_ROWS or (ts[:DAY_RESOLUTION_MIN_ROWS] % DAY_US).any():
         return False  # a time of day among the first rows settles it without a pass over all of them
-    return not (ts % DAY_US).any()
+    return not any((ts[lo:lo + _CHUNK] % DAY_US).any() for lo in range(0, len(ts), _CHUNK))
+
+
+_CHUNK = 1 << 22  # rows per step of a whole-table pass: temporaries of a few MiB, not of the table's size
+
+
+def _compact(column: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``column[keep]`` written over ``column`` itself a chunk at a time (kept rows only move towards the
+    start: nothing unread is overwritten), so no second copy of the column exists; returns the kept
+    prefix (a view; copied when more than 1/16 of the rows went, so that their memory goes too)."""
+    pos = 0
+    for lo in range(0, len(column), _CHUNK):
+        part = column[lo:lo + _CHUNK][keep[lo:lo + _CHUNK]]
+        column[pos:pos + len(part)] = part
+        pos += len(part)
+    return column[:pos].copy() if 16 * (len(column) - pos) > len(column) else column[:pos]
 
 
 def _read_log(source: Source, table: str, config: DataConfig, join_on: str, account_ids: pd.Series,
@@ -391,43 +413,44 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, acco
     report.rows_read[table] = n
     user = "user_id" in has
     qty = "quantity" in has
-    unknown = col["account"] < 0
-    report.set_aside[f"{table}: unknown account"] = int(unknown.sum())
-    _not_all_unknown(table, config, n, int(unknown.sum()))
-    drop = unknown
+    drop = col["account"] < 0  # unknown accounts; then rows set aside for any reason
+    unknown = int(drop.sum())
+    report.set_aside[f"{table}: unknown account"] = unknown
+    _not_all_unknown(table, config, n, unknown)
     if before_created:
-        owner = np.where(unknown, 0, col["account"]) if unknown.any() else col["account"]
-        early = ~unknown & (col["ts"] < created_us[owner])
-        del owner
+        early = np.zeros(n, dtype=bool)
+        for lo in range(0, n, _CHUNK):  # the owners' created_at a chunk at a time (8 bytes a row otherwise)
+            account, gone = col["account"][lo:lo + _CHUNK], drop[lo:lo + _CHUNK]
+            owner = np.where(gone, 0, account) if unknown else account
+            early[lo:lo + _CHUNK] = (col["ts"][lo:lo + _CHUNK] < created_us[owner]) & ~gone
         report.set_aside[f"{table}: before the account existed"] = int(early.sum())
-        drop = drop | early
+        np.logical_or(drop, early, out=drop)
+        del early
     if qty:
         # NaN or inf would turn every window sum it reaches into NaN/inf (see rollup.ExactSums)
-        bad = ~np.isfinite(col["quantity"])
-        report.set_aside[f"{table}: non-finite quantity"] = int((bad & ~drop).sum())
-        drop = drop | bad
+        bad = np.isfinite(col["quantity"])
+        np.logical_not(bad, out=bad)
+        report.set_aside[f"{table}: non-finite quantity"] = int(bad.sum()) - int(np.count_nonzero(bad & drop))
+        np.logical_or(drop, bad, out=drop)
+        del bad
     keep_cols = [col["account"], col["kind"], col["ts"]] + ([col["user_hash"]] if user else []) + (
         [col["quantity"]] if qty else [])
     if _keeps_repeats(config.duplicates, col["ts"]):
         # dates without a time of day: two identical rows are two actions on one day, not a double export
-        dups = np.zeros(len(col["ts"]), dtype=bool)
         report.notes.append(f"{table}: timestamps carry dates only (day resolution): repeated rows are counted as "
                             f"separate actions, not set aside as duplicates")
     else:
-        dups = np.zeros(len(col["ts"]), dtype=bool)
-        if drop.any():  # rows already set aside are no duplicates of anything
-            alive = ~drop
-            live = [c[alive] for c in keep_cols]  # a mask, not row numbers: 4x cheaper than a gather
-            dups[alive] = _duplicate_rows(None, live)
-            del live, alive
-        else:
-            dups = _duplicate_rows(None, keep_cols)
+        # rows already set aside are no duplicates of anything (skipped, not copied out)
+        dups = _duplicate_rows(None, keep_cols, skip=drop if drop.any() else None)
         report.set_aside[f"{table}: exact duplicates"] = int(dups.sum())
-    keep = ~(drop | dups)
-    del drop, dups, keep_cols
-    if not keep.all():  # a column per thread, each original freed as soon as it is copied
+        np.logical_or(drop, dups, out=drop)
+        del dups
+    del keep_cols
+    if drop.any():  # a column per thread, each compacted over itself
+        keep = np.logical_not(drop, out=drop)
+
         def compact(name: str) -> None:
-            col[name] = col[name][keep]
+            col[name] = _compact(col[name], keep)
 
         with ThreadPoolExecutor(min(_THREADS, 2)) as pool:
             list(pool.map(compact, list(col)))
