@@ -65,3 +65,28 @@ def test_numbered_words_give_the_same_rows_as_separate_hashes() -> None:
     cols = _columns(50_000, seed=9)
     assert (_duplicate_rows(None, cols) == _duplicate_rows(_row_hash(cols), cols)).all()
     assert (_duplicate_rows(None, cols) == _duplicate_rows(_row_hash(cols, chunk=1000), cols)).all()
+
+
+def test_skipped_rows_are_left_out_as_if_they_were_not_there() -> None:
+    cols = _columns(40_000, seed=11)
+    skip = np.random.default_rng(12).random(40_000) < 0.3
+    live = ~skip
+    expected = np.zeros(40_000, dtype=bool)
+    expected[live] = _duplicate_rows(None, [c[live] for c in cols])
+    got = _duplicate_rows(None, cols, skip=skip, chunk=999)  # neighbours compared over many chunks
+    assert expected.sum() > 100 and not got[skip].any()
+    assert (got == expected).all()
+    assert (_duplicate_rows(None, cols, chunk=999) == _duplicate_rows(None, cols)).all()
+
+
+def test_compaction_over_the_column_itself(monkeypatch) -> None:
+    from features import validate
+
+    monkeypatch.setattr(validate, "_CHUNK", 7)  # many chunks: kept rows move across chunk borders
+    rng = np.random.default_rng(5)
+    for share in (0.01, 0.5):  # a view of the prefix / a copy once many rows went
+        column = rng.integers(0, 1000, 1000)
+        keep = rng.random(1000) >= share
+        expected = column[keep]
+        got = validate._compact(column.copy(), keep)
+        assert np.array_equal(got, expected) and (got.base is None) == (share == 0.5)

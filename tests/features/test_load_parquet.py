@@ -121,8 +121,12 @@ def _frames(**overrides):
 
 
 @pytest.mark.parametrize("layout", [
-    {}, {"parts": 3}, {"row_group_size": 2}, {"parts": 2, "row_group_size": 1, "dictionary": True}])
-def test_parquet_keys_give_the_tables_and_report_of_the_duckdb_join(tmp_path, spy, layout):
+    {}, {"parts": 3}, {"row_group_size": 2}, {"parts": 2, "row_group_size": 1, "dictionary": True},
+    {"row_group_size": 1, "batch": 2}, {"parts": 2, "row_group_size": 3, "batch": 1}])
+def test_parquet_keys_give_the_tables_and_report_of_the_duckdb_join(tmp_path, spy, layout, monkeypatch):
+    layout = dict(layout)
+    if "batch" in layout:  # names met in another order batch by batch, renumbered at the end
+        monkeypatch.setattr(parquet_log, "_BATCH_ROWS", layout.pop("batch"))
     frames = _frames()
     _write(tmp_path, frames, **layout)
     got = load_tables(DataConfig(dir=str(tmp_path)))
@@ -162,13 +166,15 @@ def test_ids_of_another_type_go_through_duckdb(tmp_path, spy):
 @pytest.mark.parametrize("change, message", [
     ({"account_id": ["a", None, "b", "a", "zz", "c", "b", "a"]}, "1 rows have a null account id"),
     ({"event": ["task", None, "task", "x", "task", "x", "task", "task"]}, "1 rows have a null event name"),
+    ({"account_id": [None, "a", "b", "a", "zz", "c", "b", "a"]}, "1 rows have a null account id"),
     ({"timestamp": [ts("2024-01-10"), None] + [ts("2024-01-11")] * 6}, "1 rows have no timestamp"),
     ({"quantity": ["1", "lots", "2", None, "1", "1", "2", "1"]}, "values are not numbers, e.g. 'lots'"),
     ({"timestamp": ["2024-01-10", "soon"] + ["2024-01-11"] * 6}, "cannot be read as ISO-8601 timestamps"),
 ])
-def test_errors_are_the_duckdb_paths(tmp_path, spy, change, message):
+@pytest.mark.parametrize("row_group_size", [None, 1])  # 1: a row group of one null, an empty dictionary
+def test_errors_are_the_duckdb_paths(tmp_path, spy, change, message, row_group_size):
     frames = _frames(events=_events().assign(**change))
-    _write(tmp_path, frames)
+    _write(tmp_path, frames, row_group_size=row_group_size)
     with pytest.raises(DataError) as parquet:
         load_tables(DataConfig(dir=str(tmp_path)))
     with pytest.raises(DataError) as memory:
