@@ -219,6 +219,8 @@ def world_parser(description: str):
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--events-per-account", type=float, default=200.0)
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="generate the world in parts of this many accounts (e.g. 100000 for 500,000 accounts)")
     return parser
 
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="run the largest scenario once more under cProfile and print the top functions")
     args = parser.parse_args(argv)
 
-    folder = c.ensure_world(args.accounts, args.days, args.events_per_account, args.seed, args.start)
+    folder = c.ensure_world(args.accounts, args.days, args.events_per_account, args.seed, args.start, args.chunk)
     if args.duplicates:
         folder = c.with_duplicates(folder, args.duplicates)
     meta = c.world_meta(folder)

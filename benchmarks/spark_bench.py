@@ -81,7 +81,6 @@ def worker(params: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = c.world_parser(__doc__.splitlines()[0])
-    parser.add_argument("--chunk", type=int, default=None, help="generate the world in parts of this many accounts")
     parser.add_argument("--snapshots", type=int, default=12)
     parser.add_argument("--engines", nargs="+", default=["local", "spark"], choices=["local", "spark"])
     parser.add_argument("--master", default="local[2]")
