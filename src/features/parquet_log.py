@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from .config import DataConfig
 from .sources import Source, mapped
+from .tables import kind_dtype
 
 _INT_KEYS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 
@@ -127,7 +128,7 @@ def _codes(chunks: list[pa.DictionaryArray], which: list[int], lookups: list[np.
     for chunk, k in zip(chunks, which):
         m = len(chunk)
         if len(lookups[k]):
-            np.take(lookups[k], _indices(chunk), out=out[pos:pos + m])
+            np.take(lookups[k].astype(out.dtype, copy=False), _indices(chunk), out=out[pos:pos + m])
         else:  # a chunk of nulls only (an error the caller raises)
             out[pos:pos + m] = 0
         pos += m
@@ -165,8 +166,9 @@ class _Names:
         self.text: list[str] = []
         self.counts = np.zeros(0, dtype=np.int64)
 
-    def add(self, column: pa.ChunkedArray, out: np.ndarray) -> None:
-        """Code the rows of ``column`` into ``out`` (codes in meeting order) and count them."""
+    def add(self, column: pa.ChunkedArray) -> tuple[list[pa.DictionaryArray], list[int], list[np.ndarray]]:
+        """Count the rows of ``column`` by name; returns what :func:`_codes` needs to code them (codes in
+        meeting order)."""
         chunks, which, values = _by_dictionary(column)
         distinct = pc.unique(values)
         where = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.intp)
@@ -181,7 +183,7 @@ class _Names:
             parts[k] += np.bincount(_indices(chunk), minlength=len(parts[k]))
         self.counts = np.concatenate([self.counts, np.zeros(len(self.text) - len(self.counts), dtype=np.int64)])
         np.add.at(self.counts, met, per_entry)
-        _codes(chunks, which, _split(met, chunks, which), out)
+        return chunks, which, _split(met, chunks, which)
 
     def finish(self, codes: np.ndarray, chunk: int = 1 << 22) -> list[tuple[str, int]]:
         """Names with their row counts, most frequent first (ties by name, as validate._check_columns orders
@@ -190,8 +192,8 @@ class _Names:
         text, counts = self.text, self.counts
         # DuckDB orders text by its UTF-8 bytes, Python by code points: the same order
         order = sorted((i for i in range(len(text)) if counts[i]), key=lambda i: (-int(counts[i]), text[i]))
-        remap = np.full(len(text), -1, dtype=np.int32)
-        remap[order] = np.arange(len(order), dtype=np.int32)
+        remap = np.full(len(text), -1, dtype=codes.dtype)
+        remap[order] = np.arange(len(order), dtype=codes.dtype)
         if not np.array_equal(remap, np.arange(len(text))):
             for lo in range(0, len(codes), chunk):
                 np.take(remap, codes[lo:lo + chunk], out=codes[lo:lo + chunk])
@@ -207,7 +209,7 @@ def read_keys(plan_: Plan, keys: pa.Array) -> tuple[int, dict[str, int], list[tu
     The files are read a few row groups at a time, straight into the two output columns: the key
     columns of the whole log never exist at once."""
     n = rows(plan_)
-    col = {"account": np.empty(n, dtype=np.int32), "kind": np.empty(n, dtype=np.int32)}
+    col = {"account": np.empty(n, dtype=np.int32), "kind": np.empty(n, dtype=kind_dtype(0))}
     nulls = {"account_id": 0, "name": 0}
     text_keys = keys.cast(pa.large_string()) if not pa.types.is_integer(keys.type) else keys
     names, pos = _Names(), 0
@@ -219,8 +221,12 @@ def read_keys(plan_: Plan, keys: pa.Array) -> tuple[int, dict[str, int], list[tu
         nulls["name"] += named.null_count
         _account_codes(ids, text_keys, col["account"][pos:pos + m])
         del ids
-        names.add(named, col["kind"][pos:pos + m])
+        coded = names.add(named)
         del named
+        if col["kind"].dtype != kind_dtype(len(names.text)):  # more names than the codes' type holds
+            col["kind"] = col["kind"].astype(kind_dtype(len(names.text)))
+        _codes(*coded, col["kind"][pos:pos + m])
+        del coded
         pos += m
     col = {name: column[:pos] for name, column in col.items()}
     return pos, nulls, names.finish(col["kind"]), col

@@ -14,6 +14,11 @@ import pandas as pd
 NEVER = np.iinfo(np.int64).max  # "no conversion": later than any instant
 
 
+def kind_dtype(names: int) -> type:
+    """The dtype of kind codes for ``names`` names: 2 bytes a row when they fit (200 MB less at 100 M events)."""
+    return np.int16 if names <= np.iinfo(np.int16).max + 1 else np.int32
+
+
 @dataclass(frozen=True)
 class EventLog:
     """Rows of (account, kind, instant), kinds coded by their index in ``names``.
@@ -24,7 +29,7 @@ class EventLog:
     """
 
     account: np.ndarray  # int32
-    kind: np.ndarray  # int32
+    kind: np.ndarray  # int16 (int32 with more names than int16 holds, see kind_dtype)
     ts: np.ndarray  # int64 us
     names: tuple[str, ...]
     user: np.ndarray | None = None  # uint64

@@ -28,7 +28,7 @@ from .config import TIME_COLUMN, DataConfig
 from .errors import ConfigError, DataError
 from .sources import Source, quote
 from .windows import DAY_US, from_us, to_us
-from .tables import NEVER, EventLog, LoadReport, Tables
+from .tables import NEVER, EventLog, LoadReport, Tables, kind_dtype
 
 _SAMPLES = 3
 
@@ -518,7 +518,7 @@ def _query_log(source: Source, table: str, join_on: str, names: list[tuple[str, 
         select.append("coalesce(t.quantity, 1.0) AS quantity")
     query = (f"SELECT {', '.join(select)} FROM canon_{table} t "
              f"LEFT JOIN account_keys k ON {join_on} = k.account_id JOIN {table}_codes c USING ({key})")
-    return _fetch_columns(source, query, n)
+    return _fetch_columns(source, query, n, dtypes={"kind": kind_dtype(len(names))})
 
 
 _DTYPES = {"account": np.int32, "kind": np.int32, "ts": np.int64, "user_hash": np.uint64, "quantity": np.float64}
@@ -526,14 +526,16 @@ _BATCH_ROWS = 1 << 20
 
 
 def _fetch_columns(source: Source, query: str, n: int, fill: dict[str, object] | None = None,
-                   nulls: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+                   nulls: dict[str, int] | None = None, dtypes: dict[str, type] | None = None) -> dict[str, np.ndarray]:
     """The result of ``query`` (``n`` rows) as numpy columns, streamed in batches into arrays allocated
     once: the whole result never exists twice (as DuckDB's or Arrow's copy beside numpy's).
 
-    A null in column ``c`` becomes ``fill[c]``; ``nulls[c]`` counts them.
+    A null in column ``c`` becomes ``fill[c]``; ``nulls[c]`` counts them. ``dtypes`` overrides the column
+    types of ``_DTYPES`` (the values must fit).
     """
     relation = source.con.sql(query)
-    out = {name: np.empty(n, dtype=_DTYPES[name]) for name in relation.columns}
+    types = {**_DTYPES, **(dtypes or {})}
+    out = {name: np.empty(n, dtype=types[name]) for name in relation.columns}
     pos = 0
     for batch in relation.to_arrow_reader(_BATCH_ROWS):
         m = batch.num_rows

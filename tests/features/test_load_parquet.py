@@ -203,3 +203,21 @@ def test_rows_keep_the_files_order(tmp_path):
     tables, _ = load_tables(DataConfig(dir=str(tmp_path)))
     assert tables.events.quantity.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert tables.events.account.tolist() == [0, 1, 1, 0, 2]
+
+
+def test_kind_codes_take_two_bytes_until_the_names_need_four(tmp_path, spy, monkeypatch):
+    assert _canonical(load_tables(DataConfig(dir=str(_written(tmp_path / "few", _frames()))))[0].events)[1][
+        "kind"].dtype == np.int16
+    n = 33_000  # more names than int16 codes hold: met batch by batch, the codes widen part way
+    events = pd.DataFrame({"account_id": ["a", "b"] * (n // 2), "event": [f"e{i:05d}" for i in range(n)],
+                           "timestamp": [ts("2024-01-10")] * n, "user_id": ["u1"] * n, "quantity": [1.0] * n})
+    frames = _frames(events=events, touches=None)
+    monkeypatch.setattr(parquet_log, "_BATCH_ROWS", 20_000)
+    got = load_tables(DataConfig(dir=str(_written(tmp_path / "many", frames, row_group_size=10_000))))
+    assert got[0].events.kind.dtype == np.int32 and len(got[0].events.names) == n
+    _same(got, load_frames(frames))
+
+
+def _written(folder: Path, frames: dict, **layout) -> Path:
+    _write(folder, frames, **layout)
+    return folder
