@@ -14,6 +14,7 @@ timers (benchmark-side only), giving the share of each part: feature building, L
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -173,6 +174,9 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     if "--worker" in sys.argv:
+        # as python -m train does (features.app), before LightGBM loads OpenMP: threads that spin while they wait
+        # made the measured process burn both cores and run ~2x slower whenever anything else ran
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         c.worker_main(worker)
     else:
