@@ -229,4 +229,5 @@ def read_keys(plan_: Plan, keys: pa.Array) -> tuple[int, dict[str, int], list[tu
         del coded
         pos += m
     col = {name: column[:pos] for name, column in col.items()}
+    pa.default_memory_pool().release_unused()  # the batches' memory, cached by Arrow's allocator, goes back
     return pos, nulls, names.finish(col["kind"]), col
