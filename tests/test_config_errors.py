@@ -27,6 +27,7 @@ CASES = [
     ("train", ["data.strict=maybe"], 2, "'data.strict': 'maybe' is not true or false"),
     ("train", ["data.demo.accounts=many"], 2, "'data.demo.accounts': 'many' is not an integer"),
     ("train", ["evaluation.champion_metric=auc"], 2, "evaluation.champion_metric: 'auc' is not one of"),
+    ("train", ["backtest.trees=always"], 2, "backtest.trees: 'always' is not one of ['once', 'per_fold']"),
     ("train", ["model=xgboost"], 2, "config group 'model' has no option 'xgboost'; options: lightgbm, logistic"),
     ("train", ["calibration=platt"], 2, "config group 'calibration' has no option 'platt'"),
     ("train", ["model=lightgbm,logistic"], 2, "--multirun"),

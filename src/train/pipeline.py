@@ -182,14 +182,17 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     # each fold's model gets the columns a plan at its first as-of would have chosen (point in time)
     with _quiet():  # the production plan above already said what planning has to say
         fold_specs = [known_at(spec, plan_features(tables, f.test[0], settings.features)) for f in plan.folds]
-    # early stopping picks the number of trees once, on the oldest fold's training rows (point in time for every
-    # later model); the later folds and the production model reuse it (scaled to their rows) instead of probing
+    # backtest.trees=once: early stopping picks the number of trees once, on the oldest fold's training rows (point
+    # in time for every later model); the later folds and the production model reuse it (scaled to their rows)
+    # instead of probing. per_fold: each fold probes its own rows; the production model reuses the newest count.
+    once = settings.backtest.trees == "once"
     results, trees = [], None
     for f, s in zip(plan.folds, fold_specs):
-        r = run_fold(f, design, s, settings, trees)
+        r = run_fold(f, design, s, settings, trees if once else None)
         if r is not None:
             results.append(r)
-            trees = trees or (r.tree_count if r.tree_count is not None and r.tree_count.best is not None else None)
+            found = r.tree_count if r.tree_count is not None and r.tree_count.best is not None else None
+            trees = (trees or found) if once else (found or trees)
     if not results:
         raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
                           "label.horizon_days (see the health warnings above)")

@@ -7,6 +7,9 @@ from typing import Any, Mapping
 from features.config import FeatureConfig, LabelConfig, SnapshotConfig, _pick
 
 
+TREE_CHOICES = ("once", "per_fold")  # how backtest.trees picks LightGBM's number of trees
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     """The rolling-origin backtest (the `backtest` config group)."""
@@ -21,13 +24,16 @@ class BacktestConfig:
     stale_days: int = 90            # health: an eligible account with no activity for this long is stale
     stale_warn: float = 0.5         # health: warn when more than this share of eligible accounts is stale
     negative_share: float = 1.0     # models learn from this share of non-converting rows, weighted 1/share
+    trees: str = "once"             # LightGBM's number of trees: picked "once" (oldest fold) or "per_fold"
 
     def __post_init__(self) -> None:
-        if not 0 < self.negative_share <= 1:
-            from features.errors import ConfigError
+        from features.errors import ConfigError
 
+        if not 0 < self.negative_share <= 1:
             raise ConfigError(f"backtest.negative_share: {self.negative_share} must be in (0, 1] "
                               f"(the share of non-converting rows the models learn from)")
+        if self.trees not in TREE_CHOICES:
+            raise ConfigError(f"backtest.trees: {self.trees!r} is not one of {list(TREE_CHOICES)}")
 
 
 @dataclass(frozen=True)
