@@ -102,7 +102,12 @@ class AmountModel:
             log_amount += ((Z - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef)
         for name, table in self.levels.items():
             # a level never seen among converters (or missing) adds nothing
-            effect = X[name].astype(object).map(table).to_numpy(dtype="float64", na_value=np.nan)
+            column = X[name]
+            if isinstance(column.dtype, pd.CategoricalDtype):  # each category looked up once, not each row
+                lookup = np.array([table.get(c, np.nan) for c in column.cat.categories] + [np.nan], dtype="float64")
+                effect = lookup[column.cat.codes.to_numpy()]  # code -1 (missing) takes the last slot
+            else:
+                effect = column.astype(object).map(table).to_numpy(dtype="float64", na_value=np.nan)
             log_amount += np.nan_to_num(effect, nan=0.0)
         return np.clip(np.exp(log_amount) * self.smear, self.low, self.high)
 
