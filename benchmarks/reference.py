@@ -61,8 +61,9 @@ def warm_up() -> None:
     """Compile (or load the cached compilation) outside any timing."""
     if _compiled_pass is not None:
         z = np.zeros(1, np.int64)
-        _compiled_pass(np.zeros(1, np.int32), np.zeros(1, np.int32), z, np.zeros(1, np.int32), 1,
-                       np.ones(1, np.int64), 1, 1)
+        for kind in (np.int16, np.int32):  # the product's event codes: 2 bytes while names fit, else 4
+            _compiled_pass(np.zeros(1, np.int32), np.zeros(1, kind), z, np.zeros(1, np.int32), 1,
+                           np.ones(1, np.int64), 1, 1)
 
 
 def window_counts(events, created_us, converted_us, as_of_us, windows) -> tuple[list[np.ndarray], float]:
