@@ -369,9 +369,7 @@ class _Block:
         step("events")
         self.users = None
         if spec.has_users:
-            user = ev.user[keep]
-            self.users = DistinctSweep(LastSeen.build(row, user, seg, n, n_segs, where=user != 0), n, n_segs)
-            del user
+            self.users = DistinctSweep(LastSeen.build(row, ev.user, seg, n, n_segs, pick=keep, skip_zero=True), n, n_segs)
         self.breadth = None if self.per_kind else DistinctSweep(LastSeen.build(row, kind, seg, n, n_segs), n, n_segs)
         del seg
         step("users and breadth")
