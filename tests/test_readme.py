@@ -146,9 +146,10 @@ class Runner:
     def run(self, command: Command) -> tuple[subprocess.CompletedProcess, Path]:
         if command not in self.done:
             if command.kind.startswith("serve"):  # needs the model its block's train registered (and scores)
-                for earlier in COMMANDS:
-                    if (earlier.block == command.block and earlier.line < command.line
-                            and earlier.kind in ("train", "serve")):
+                # every train/serve before it in its block, including those earlier on its own line
+                # (`... -m train && ... -m serve`): whichever order the tests run in
+                for earlier in COMMANDS[:COMMANDS.index(command)]:
+                    if earlier.block == command.block and earlier.kind in ("train", "serve"):
                         self.check(earlier)
             store = self.stores.setdefault(command.block, self.factory.mktemp(f"block{command.block}"))
             folder = self.factory.mktemp(command.id)
