@@ -579,8 +579,8 @@ class _Totals:
         """A copy to subtract later, its counts in 1 or 2 bytes when they fit: some twenty saved totals
         are alive at once for a 90-day window over weekly snapshots (~40 % of them at 100 M events).
         Subtracting an unsigned 8/16-bit count from an int32 one stays int32: windows keep their type."""
-        return _Totals(_compact(self.counts), [x.copy() for x in self.levels],
-                       None if self.touches is None else _compact(self.touches), _compact(self.days))
+        return _Totals(_narrow(self.counts), [x.copy() for x in self.levels],
+                       None if self.touches is None else _narrow(self.touches), _narrow(self.days))
 
     def take(self, r: np.ndarray) -> "_Totals":
         return _Totals(self.counts[r], [x[r] for x in self.levels], None if self.touches is None else self.touches[r],
@@ -592,7 +592,7 @@ class _Totals:
                        None if self.touches is None else self.touches - earlier.touches, self.days - earlier.days)
 
 
-def _compact(counts: np.ndarray) -> np.ndarray:
+def _narrow(counts: np.ndarray) -> np.ndarray:
     """A copy of non-negative int32 counts in the smallest unsigned type of at most 16 bits that holds them."""
     top = int(counts.max()) if counts.size else 0
     return counts.astype(np.uint8 if top <= 0xFF else np.uint16 if top <= 0xFFFF else counts.dtype)

@@ -45,6 +45,23 @@ def _check_columns(source: Source, table: str, config: DataConfig, has: set[str]
     Returns the row count and, for events and touches, the rows per event (touch) name, most frequent
     first (ties by name): one scan of the table serves both.
     """
+    key = "event" if table == "events" else "touch" if table == "touches" else None
+    checks = _checks(table, has)
+    if key:
+        groups = source.con.execute(f"SELECT {key}, {', '.join(checks.values())} FROM canon_{table} "
+                                    f"GROUP BY {key}").fetchall()
+        got = {name: sum(int(g[i + 1]) for g in groups) for i, name in enumerate(checks)}
+        # DuckDB orders text by its UTF-8 bytes, Python by code points: the same order
+        names = sorted(((str(g[0]), int(g[1])) for g in groups if g[0] is not None), key=lambda x: (-x[1], x[0]))
+    else:
+        values = source.con.execute(f"SELECT {', '.join(checks.values())} FROM canon_{table}").fetchall()[0]
+        got, names = dict(zip(checks, values)), []
+    _raise_on_checks(source, table, config, got)
+    return int(got["rows"]), names
+
+
+def _checks(table: str, has: set[str]) -> dict[str, str]:
+    """The counts behind the one-line errors of a canonical table (read by :func:`_raise_on_checks`)."""
     time_col = TIME_COLUMN[table]
     key = "event" if table == "events" else "touch" if table == "touches" else None
     checks = {
@@ -58,17 +75,7 @@ def _check_columns(source: Source, table: str, config: DataConfig, has: set[str]
     for num in ("quantity", "amount"):
         if num in has:
             checks[f"bad_{num}"] = f"count(*) FILTER (WHERE {num}__raw IS NOT NULL AND {num} IS NULL)"
-    if key:
-        groups = source.con.execute(f"SELECT {key}, {', '.join(checks.values())} FROM canon_{table} "
-                                    f"GROUP BY {key}").fetchall()
-        got = {name: sum(int(g[i + 1]) for g in groups) for i, name in enumerate(checks)}
-        # DuckDB orders text by its UTF-8 bytes, Python by code points: the same order
-        names = sorted(((str(g[0]), int(g[1])) for g in groups if g[0] is not None), key=lambda x: (-x[1], x[0]))
-    else:
-        values = source.con.execute(f"SELECT {', '.join(checks.values())} FROM canon_{table}").fetchall()[0]
-        got, names = dict(zip(checks, values)), []
-    _raise_on_checks(source, table, config, got)
-    return int(got["rows"]), names
+    return checks
 
 
 def _raise_on_checks(source: Source, table: str, config: DataConfig, got: dict[str, int]) -> None:
@@ -458,6 +465,10 @@ def _read_log(source: Source, table: str, config: DataConfig, join_on: str, acco
                     col.get("quantity"))
 
 
+# users are counted by a 64-bit hash of their id (0: no user), the same on both read paths
+_USER_HASH = "CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash"
+
+
 def _key_array(account_ids: pd.Series) -> pa.Array:
     """The accounts' ids (in row order) as one Arrow array."""
     ids = pa.array(account_ids.array) if isinstance(account_ids.dtype, pd.StringDtype) else pa.array(
@@ -473,7 +484,7 @@ def _read_keyed_log(source: Source, table: str, config: DataConfig, keys: parque
     while Arrow codes the keys."""
     select = ["epoch_us(t.timestamp) AS ts"]
     if "user_id" in has:
-        select.append("CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash")
+        select.append(_USER_HASH)
     if "quantity" in has:
         select.append("t.quantity AS quantity")
     missing: dict[str, int] = {}
@@ -492,10 +503,7 @@ def _read_keyed_log(source: Source, table: str, config: DataConfig, keys: parque
     _raise_on_checks(source, table, config, got)
     if missing.get("ts") or missing.get("quantity"):
         # a null timestamp or quantity is missing or unreadable: the view's counts tell which
-        checks = {"rows": "count(*)", "null_id": "0", "null_time": "count(*) FILTER (WHERE timestamp__raw IS NULL)",
-                  "bad_time": "count(*) FILTER (WHERE timestamp__raw IS NOT NULL AND timestamp IS NULL)"}
-        if "quantity" in has:
-            checks["bad_quantity"] = "count(*) FILTER (WHERE quantity__raw IS NOT NULL AND quantity IS NULL)"
+        checks = _checks(table, has)
         values = source.con.execute(f"SELECT {', '.join(checks.values())} FROM canon_{table}").fetchall()[0]
         _raise_on_checks(source, table, config, dict(zip(checks, map(int, values))))
     return n, col, names
@@ -513,7 +521,7 @@ def _query_log(source: Source, table: str, join_on: str, names: list[tuple[str, 
         "epoch_us(t.timestamp) AS ts",
     ]
     if "user_id" in has:
-        select.append("CASE WHEN t.user_id IS NULL THEN 0 ELSE hash(t.user_id) END AS user_hash")
+        select.append(_USER_HASH)
     if "quantity" in has:
         select.append("coalesce(t.quantity, 1.0) AS quantity")
     query = (f"SELECT {', '.join(select)} FROM canon_{table} t "

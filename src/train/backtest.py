@@ -116,11 +116,12 @@ def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSetti
     trees = trees or trees_on(design, train, spec, settings)
     model = fit_on(design, train, settings.model, spec, settings, trees)
     X_test = design.X[test]
-    tiers = size_tiers(model, design, fold.test[0], spec, settings).assign(model.contributions(X_test), spec)
+    response, contributions = model.response_and_contributions(X_test)  # one walk of the trees, not two
+    tiers = size_tiers(model, design, fold.test[0], spec, settings).assign(contributions, spec)
     baseline = None
     if settings.backtest.baseline and settings.backtest.baseline != settings.model.name:
         other = fit_on(design, train, ModelConfig(settings.backtest.baseline), spec, settings)
         baseline = other.response(X_test)
     n_trees = model.booster.num_trees() if hasattr(model, "booster") else None
-    return FoldResult(fold, test, model.response(X_test), tiers.reset_index(drop=True), baseline,
+    return FoldResult(fold, test, response, tiers.reset_index(drop=True), baseline,
                       int(train.sum()), n_trees, spec.names, trees)
