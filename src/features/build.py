@@ -7,7 +7,9 @@ over the events (:mod:`features.rollup`). Every value at ``t`` reads only rows b
 """
 from __future__ import annotations
 
+import ctypes
 import difflib
+import functools
 import logging
 import re
 from contextlib import nullcontext
@@ -22,7 +24,8 @@ from tqdm.auto import tqdm
 from . import naming as nm
 from .config import FeatureConfig
 from .errors import ConfigError, DataError
-from .rollup import DayRuns, DistinctSweep, ExactSums, LastSeen, SegmentParts, add_counts, sorted_unique
+from .rollup import (DayRuns, DistinctSweep, ExactSums, LastSeen, SegmentParts, TripleKey, add_counts,
+                     sorted_unique)
 from .snapshots import eligible
 from .spec import OTHER, Column, FeatureSpec
 from .tables import EventLog, Tables
@@ -317,6 +320,86 @@ def _identifier(name: str, values: pd.Series, numeric: bool, share: float | None
 
 
 _MAX_KIND_TOTALS = 64  # event types up to which the sweep keeps a running total per type
+_CHUNK = 1 << 20  # events per step of the event preparation: its temporaries stay small and in cache
+_TRIM_BYTES = 32 << 20  # segment parts released between two trims of the C heap (see _return_freed_memory)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None on a C library without it)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _return_freed_memory() -> None:
+    """Give the pages of freed heap memory back to the OS. The sweep frees the segments it has passed
+    while the output columns are written for the first time; glibc keeps freed chunks of its heap
+    resident (chunks up to 32 MiB live there once bigger ones were freed), so without a trim the
+    process would hold both: ~650 MiB more peak at 100 M events. A few ms per call."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _kept_events(ev: EventLog, row_of: np.ndarray, grid: SegmentGrid, users: TripleKey | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The events a block reads (an account of the block, before the last as-of): a mask over the log,
+    and their block rows, day buckets and kinds in the log's order; with ``users`` (a key layout), the
+    packed (row, user, segment) keys of those that name a user (None in the rare case that the user
+    hashes are narrow enough to keep whole: the caller then packs them itself).
+
+    One pass of a million events at a time: no full-length temporaries (day, row, positions, user
+    hashes, segments), and positions taken once per chunk for every column (numpy's boolean indexing
+    took twice as long)."""
+    n = len(ev)
+    keep = np.empty(n, dtype=bool)
+    end = grid.edges[-1]  # nothing at or after the last as-of
+    # outputs at full length, filled from the front: the unused tail is never touched (no memory)
+    row = np.empty(n, dtype=np.int32)
+    day = np.empty(n, dtype=np.int32)
+    kind = np.empty(n, dtype=ev.kind.dtype)
+    key = np.empty(n, dtype=np.uint64) if users is not None else None
+    if key is not None:  # segments by a lookup table from the log's first day (or the grid's)
+        low = min(int(grid.day_of(np.array([ev.ts.min()]))[0]) if n else 0, int(grid.edges[0]) - 1)
+        table = grid.segment_table(low)
+    at = at_key = top = 0
+    for i in range(0, n, _CHUNK):
+        j = min(i + _CHUNK, n)
+        d = grid.day_of(ev.ts[i:j])
+        r = row_of[ev.account[i:j]]
+        k = keep[i:j]
+        np.less(d, end, out=k)
+        k &= r >= 0
+        pos = np.flatnonzero(k)
+        m = at + len(pos)
+        np.take(r, pos, out=row[at:m], mode="clip")  # clip: no buffering (positions are valid)
+        np.take(d, pos, out=day[at:m], mode="clip")
+        np.take(ev.kind[i:j], pos, out=kind[at:m], mode="clip")
+        if key is not None:
+            user = ev.user[i:j].take(pos)
+            named = np.flatnonzero(user)  # events without a user (hash 0) are not counted
+            if len(named):
+                user = user[named]
+                top = max(top, int(user.max()))
+                seg = table.take(day[at:m][named] - low)
+                users.pack(key[at_key:at_key + len(named)], row[at:m][named], user, seg, wide=True)
+                at_key += len(named)
+        at = m
+    if key is not None and not users.is_wide(top):
+        key = None  # (every user hash fits its bits: not what was packed)
+    return keep, row[:at], day[:at], kind[:at], None if key is None else key[:at_key]
+
+
+def _segments(grid: SegmentGrid, day: np.ndarray) -> np.ndarray:
+    """The segment of each day bucket (int32), by a lookup table, a million at a time."""
+    first_day = grid.first_day(day)
+    table = grid.segment_table(first_day)
+    seg = np.empty(len(day), dtype=np.int32)
+    for i in range(0, len(day), _CHUNK):
+        np.take(table, day[i:i + _CHUNK] - first_day, out=seg[i:i + _CHUNK], mode="clip")
+    return seg
 
 
 class _Block:
@@ -344,14 +427,8 @@ class _Block:
         n_segs = grid.n_segments
 
         ev = tables.events
-        day = grid.day_of(ev.ts)
-        row = self.row_of[ev.account]
-        keep = day < grid.edges[-1]  # nothing at or after the last as-of
-        keep &= row >= 0
-        # a boolean mask, not positions: 1 byte an event instead of 8 (positions only for the few quantities)
-        row, day, kind = row[keep], day[keep], ev.kind[keep]
-        first_day = grid.first_day(day)
-        seg = grid.segment_table(first_day)[day - first_day]
+        layout = TripleKey.of(n, n_segs) if spec.has_users else None
+        keep, row, day, kind, user_key = _kept_events(ev, self.row_of, grid, layout)
         # Few event types (the usual case): running totals per type, so that the distinct types in a window
         # are the non-zero totals. Many: each type with a column gets its own code, the rest share one code
         # (counted in totals only), and distinct types are counted from their last-seen segments.
@@ -369,9 +446,12 @@ class _Block:
         step("events")
         self.users = None
         if spec.has_users:
-            self.users = DistinctSweep(LastSeen.build(row, ev.user, seg, n, n_segs, pick=keep, skip_zero=True), n, n_segs)
-        self.breadth = None if self.per_kind else DistinctSweep(LastSeen.build(row, kind, seg, n, n_segs), n, n_segs)
-        del seg
+            seen = (LastSeen.from_keys(user_key, layout) if user_key is not None else
+                    LastSeen.build(row, np.compress(keep, ev.user), _segments(grid, day), n, n_segs, skip_zero=True))
+            self.users = DistinctSweep(seen, n, n_segs)
+            del seen, user_key
+        self.breadth = None if self.per_kind else DistinctSweep(
+            LastSeen.build(row, kind, _segments(grid, day), n, n_segs), n, n_segs)
         step("users and breadth")
         self.q: SegmentParts | None = None  # quantities: rows, codes and exact levels, per segment
         self.q_rest = None
@@ -412,7 +492,7 @@ class _Block:
                 if _code(tl, name) is not None:
                     tcol[_code(tl, name)] = i
             truns = DayRuns.of(tday[tkeep])
-            self.tl = (truns.runs_only(), trow[tkeep][truns.order], tcol[tl.kind[tkeep]][truns.order])
+            self.tl = (truns.runs_only(), truns.arrange(trow[tkeep]), truns.arrange(tcol[tl.kind[tkeep]]))
         step("touches")
         self.first_key = {name: _first_occurrence(ev, name, tables.n_accounts) for name in spec.key_events}
 
@@ -438,6 +518,7 @@ class _Block:
         hit = np.zeros(n, dtype=bool)
         saved: dict[int, _Totals] = {}
         snapshot_at = {hi: i for i, hi in enumerate(his)}
+        trimmed = 0  # bytes of segment parts released when the heap was last trimmed
         edges = grid.edges
         for s in range(n_segs):
             lo_day = None if s == 0 else int(edges[s - 1])
@@ -478,6 +559,11 @@ class _Block:
                     yield i, self._features(i, state, saved, last_day, sink(i))
                     for lo in [lo for lo, last in last_use.items() if last <= s and lo in saved]:
                         del saved[lo]
+                    released = sum(part.released for part in (self.ev, self.q, self.users, self.breadth)
+                                   if part is not None)
+                    if released - trimmed >= _TRIM_BYTES:
+                        _return_freed_memory()
+                        trimmed = released
 
     def _features(self, i: int, now: "_Totals", saved: dict[int, "_Totals"], last_day: np.ndarray,
                   out: MutableMapping[str, np.ndarray]) -> MutableMapping[str, np.ndarray]:

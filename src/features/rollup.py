@@ -24,6 +24,7 @@ import numpy as np
 from .windows import SegmentGrid
 
 _FAR = np.iinfo(np.int64).max
+_CHUNK = 1 << 20  # events per step where a pass is cut in pieces (small temporaries, in cache)
 
 
 def sorted_unique(keys: np.ndarray) -> np.ndarray:
@@ -34,7 +35,12 @@ def sorted_unique(keys: np.ndarray) -> np.ndarray:
     keep = np.empty(len(keys), dtype=bool)
     keep[0] = True
     np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-    return keys[keep]
+    return np.compress(keep, keys)
+
+
+def ascending(values: np.ndarray) -> bool:
+    """Whether values never decrease (an event log written in time order: no sort needed)."""
+    return len(values) < 2 or bool(np.all(values[1:] >= values[:-1]))
 
 
 def prefix_counts(row: np.ndarray, seg: np.ndarray, code: np.ndarray, shape: tuple[int, int, int],
@@ -60,6 +66,51 @@ def window(prefix: np.ndarray, grid: SegmentGrid, snapshot: int, days: int | Non
 
 
 @dataclass(frozen=True)
+class TripleKey:
+    """How a (row, entity, segment) triple packs into one sortable 64-bit key: row bits, then entity
+    bits, then segment bits. Entities wider than the bits left (64-bit user hashes) keep their high
+    bits (``wide``): two users of one account then collide with probability ~ users^2 / 2^(ent_bits+1),
+    negligible at >= 36 bits.
+
+    >>> layout = TripleKey.of(n_rows=4, n_segs=3)
+    >>> key = np.empty(2, np.uint64)
+    >>> layout.pack(key, np.array([1, 3]), np.array([5, 6]), np.array([2, 0]), wide=False)
+    >>> [layout.row_of(k) for k in key.tolist()], (key & np.uint64(3)).tolist()
+    ([1, 3], [2, 0])
+    """
+
+    row_bits: int
+    seg_bits: int
+
+    @classmethod
+    def of(cls, n_rows: int, n_segs: int) -> "TripleKey":
+        return cls(max(int(n_rows).bit_length(), 1), max(int(n_segs).bit_length(), 1))
+
+    @property
+    def ent_bits(self) -> int:
+        return 64 - self.row_bits - self.seg_bits
+
+    def is_wide(self, top: int) -> bool:
+        """Whether an entity as large as ``top`` has to lose its low bits."""
+        return top >= (1 << self.ent_bits)
+
+    def pack(self, out: np.ndarray, row: np.ndarray, entity: np.ndarray, seg: np.ndarray, wide: bool) -> None:
+        """Write the keys of aligned (row, entity, segment) arrays into ``out`` (uint64, same length)."""
+        out[:] = row
+        out <<= np.uint64(self.ent_bits + self.seg_bits)
+        part = entity.astype(np.uint64)
+        if wide:
+            part >>= np.uint64(64 - self.ent_bits)
+        part <<= np.uint64(self.seg_bits)
+        out |= part
+        part[:] = seg
+        out |= part
+
+    def row_of(self, key: int) -> int:
+        return key >> (self.ent_bits + self.seg_bits)
+
+
+@dataclass(frozen=True)
 class LastSeen:
     """Distinct (row, entity, segment) triples with the entity's next active segment.
 
@@ -74,38 +125,33 @@ class LastSeen:
 
     @classmethod
     def build(cls, row: np.ndarray, entity: np.ndarray, seg: np.ndarray, n_rows: int, n_segs: int,
-              pick: np.ndarray | None = None, skip_zero: bool = False) -> "LastSeen":
-        """From events' rows, entities and segments. ``pick``: a mask of ``entity``'s rows that line up with
-        ``row`` and ``seg`` (a whole log column is then read without a copy of its own: 8 bytes an event
-        less at the peak); ``skip_zero``: events whose entity is 0 (no user) are left out."""
-        row_bits = max(int(n_rows).bit_length(), 1)
-        seg_bits = max(int(n_segs).bit_length(), 1)
-        ent_bits = 64 - row_bits - seg_bits
-        # The key is packed in place, in arrays this method owns: a chain of shifts and ors made four
-        # 8-byte temporaries per event, the peak of the whole build at 100 M events.
-        key = row.astype(np.uint64)
-        key <<= np.uint64(ent_bits + seg_bits)
-        part = entity[pick] if pick is not None else entity
-        part = part.astype(np.uint64, copy=pick is None)  # a picked column is a new array already
-        named = part != 0 if skip_zero else None
-        # Entities wider than the bits left (64-bit user hashes) keep their high bits: two users of
-        # one account collide with probability ~ users^2 / 2^(ent_bits+1), negligible at >= 36 bits.
-        if part.size and int(part.max()) >= (1 << ent_bits):
-            part >>= np.uint64(64 - ent_bits)
-        part <<= np.uint64(seg_bits)
-        key |= part
-        part[:] = seg
-        key |= part
-        del part
-        if named is not None:
-            key = key[named]
+              skip_zero: bool = False) -> "LastSeen":
+        """From events' rows, entities and segments (aligned arrays); ``skip_zero``: events whose entity
+        is 0 (no user) are left out."""
+        layout = TripleKey.of(n_rows, n_segs)
+        wide = bool(len(entity)) and layout.is_wide(int(entity.max()))
+        # packed a million events at a time into the one array this method makes: a chain of shifts and
+        # ors over whole columns made 8-byte temporaries per event (the build's peak at 100 M events)
+        key = np.empty(len(row), dtype=np.uint64)
+        for i in range(0, len(row), _CHUNK):
+            layout.pack(key[i:i + _CHUNK], row[i:i + _CHUNK], entity[i:i + _CHUNK], seg[i:i + _CHUNK], wide)
+        if skip_zero:
+            named = entity != 0
+            if not named.all():  # (every event names its user: nothing to leave out)
+                key = np.compress(named, key)
             del named
+        return cls.from_keys(key, layout)
+
+    @classmethod
+    def from_keys(cls, key: np.ndarray, layout: TripleKey) -> "LastSeen":
+        """From the packed keys of the events' triples (sorted here, in place: the array is consumed)."""
+        seg_bits = layout.seg_bits
         key.sort()
         if len(key):
             first = np.empty(len(key), dtype=bool)
             first[0] = True
             np.not_equal(key[1:], key[:-1], out=first[1:])
-            key = key[first]
+            key = np.compress(first, key)
             del first
         # rows and segments fit 32 bits (the caller's row numbers and segment indices are int32)
         seg_out = (key & np.uint64((1 << seg_bits) - 1)).astype(np.int32)
@@ -115,7 +161,7 @@ class LastSeen:
         del owner
         next_seg[:-1][same] = seg_out[1:][same]
         del same
-        key >>= np.uint64(ent_bits + seg_bits)
+        key >>= np.uint64(layout.ent_bits + seg_bits)
         return cls(key.astype(np.int32), seg_out, next_seg)
 
     def counts(self, grid: SegmentGrid, snapshot: int, spans: list[int | None], n_rows: int) -> dict:
@@ -254,14 +300,19 @@ class DayRuns:
 
     Events of day ``d`` are ``order[starts[d - first]:starts[d - first + 1]]``. Day buckets span a few
     hundred to a few thousand values, so a 16-bit radix sort orders tens of millions of events in a
-    fraction of a second; a wider span (centuries of data) falls back to a comparison sort.
+    fraction of a second; a wider span (centuries of data) falls back to a comparison sort. Events
+    already in day order (a log written in time order) are not sorted: ``order`` is then None, the
+    identity, and :meth:`arrange` slices instead of gathering.
 
     >>> runs = DayRuns.of(np.array([5, 3, 5, 4]))
     >>> runs.order.tolist(), runs.first, runs.starts.tolist()
     ([1, 3, 0, 2], 3, [0, 1, 2, 4])
+    >>> runs = DayRuns.of(np.array([3, 4, 5, 5]))
+    >>> runs.order, runs.first, runs.starts.tolist(), runs.arrange(np.array([7, 8, 9, 10]), 1, 3).tolist()
+    (None, 3, [0, 1, 2, 4], [8, 9])
     """
 
-    order: np.ndarray
+    order: np.ndarray | None  # None: the identity (the events were in day order already)
     starts: np.ndarray  # len = days + 1
     first: int
 
@@ -269,6 +320,11 @@ class DayRuns:
     def of(cls, day: np.ndarray) -> "DayRuns":
         if len(day) == 0:
             return cls(np.empty(0, np.int64), np.zeros(1, np.int64), 0)
+        if ascending(day):
+            first = int(day[0])
+            # the runs are where each day begins: a search per day instead of a count per event
+            starts = np.searchsorted(day, np.arange(first, int(day[-1]) + 2, dtype=day.dtype)).astype(np.int64)
+            return cls(None, starts, first)
         first = int(day.min())
         rel = day - first
         span = int(rel.max()) + 1
@@ -276,6 +332,12 @@ class DayRuns:
         starts = np.zeros(span + 1, dtype=np.int64)
         np.cumsum(np.bincount(rel, minlength=span), out=starts[1:])
         return cls(order, starts, first)
+
+    def arrange(self, column: np.ndarray, a: int = 0, b: int | None = None) -> np.ndarray:
+        """Positions ``a:b`` (in day order) of a column given in the events' order, as a new array."""
+        if self.order is None:
+            return column[a:b].copy()
+        return column[self.order[a:b]]
 
     def runs_only(self) -> "DayRuns":
         """The same runs without the permutation (once the columns are in day order, it is dead weight)."""
@@ -302,14 +364,16 @@ class SegmentParts:
         spans = [runs.span(-2**62 if s == 0 else int(edges[s - 1]), int(edges[s])) for s in range(len(edges))]
         self.bases = [a for a, _ in spans]
         self.parts: list[tuple[np.ndarray, ...] | None] = [
-            tuple(col[runs.order[a:b]] for col in columns) for a, b in spans]
+            tuple(runs.arrange(col, a, b) for col in columns) for a, b in spans]
         self.runs = runs.runs_only()
+        self.released = 0  # bytes of the parts taken so far (freed once the caller drops them)
 
     def pop(self, s: int) -> tuple[np.ndarray, ...]:
         """The columns of segment ``s`` (released here: each segment is taken once)."""
         part, self.parts[s] = self.parts[s], None
         if part is None:
             raise RuntimeError(f"segment {s} was already taken")
+        self.released += sum(col.nbytes for col in part)
         return part
 
     def day(self, part: np.ndarray, s: int, d: int) -> np.ndarray:
@@ -351,40 +415,55 @@ class DistinctSweep:
     """
 
     def __init__(self, seen: LastSeen, n_rows: int, n_segs: int) -> None:
+        # Per segment, the rows of the triples that start there and the cells (segment, row) of those
+        # retired there, each in an array of its own, dropped once taken: the sweep's past costs no memory
+        # (4 + 4 bytes a triple, not 16 for the whole sweep: ~220 MiB less at its end at 100 M events).
         small = n_segs < (1 << 16)
-        seg = seen.seg.astype(np.uint16) if small else seen.seg
-        index = np.int32 if len(seg) < (1 << 31) else np.int64
-        self._on = np.argsort(seg, kind="stable").astype(index)
-        self._on_starts = np.zeros(n_segs + 1, dtype=np.int64)
-        np.cumsum(np.bincount(seen.seg, minlength=n_segs), out=self._on_starts[1:])
+        order = np.argsort(seen.seg.astype(np.uint16) if small else seen.seg, kind="stable")
+        on_rows = seen.row.astype(np.int32, copy=False)[order]
+        del order
+        self._on = _cut(on_rows, np.bincount(seen.seg, minlength=n_segs))
+        del on_rows
         retired = np.flatnonzero(seen.next_seg < n_segs)
         nxt = seen.next_seg[retired]
         order = np.argsort(nxt.astype(np.uint16) if small else nxt, kind="stable")
-        self._off = retired[order].astype(index)
-        self._off_starts = np.zeros(n_segs + 1, dtype=np.int64)
-        np.cumsum(np.bincount(nxt, minlength=n_segs), out=self._off_starts[1:])
-        self.row = seen.row.astype(np.int32, copy=False)
-        self.seg = seen.seg.astype(np.int32, copy=False)
-        self.hist = np.zeros((n_rows, n_segs), dtype=np.int32)
+        cell_type = np.int32 if n_rows * n_segs < (1 << 31) else np.int64
+        cells = seen.seg[retired].astype(cell_type)
+        cells *= cell_type(n_rows)
+        cells += seen.row[retired]
+        del retired
+        self._off = _cut(cells[order], np.bincount(nxt, minlength=n_segs))
+        del cells, order, nxt
+        # hist[seg, row]: segments as rows, so that a window adds a few contiguous rows of it
+        self.hist = np.zeros((n_segs, n_rows), dtype=np.int32)
         self.active = np.zeros(n_rows, dtype=np.int64)
         self.n_rows = n_rows
+        self.released = 0  # bytes of the segments taken so far
 
     def advance(self, s: int) -> None:
         """Take segment ``s`` in (segments must come in order 0, 1, ...)."""
-        on = self._on[self._on_starts[s]:self._on_starts[s + 1]]
+        on, self._on[s] = self._on[s], None
+        if on is None:
+            raise RuntimeError(f"segment {s} was already taken")
         if len(on):
-            added = np.bincount(self.row[on], minlength=self.n_rows)
-            self.hist[:, s] += added.astype(np.int32)
+            added = np.bincount(on, minlength=self.n_rows)
+            self.hist[s] += added.astype(np.int32)
             self.active += added
-        off = self._off[self._off_starts[s]:self._off_starts[s + 1]]
+        off, self._off[s] = self._off[s], None
+        self.released += on.nbytes + off.nbytes
         if len(off):
             # on the flat view with an int32 one: numpy's fast path for ufunc.at (15x the 2-D form here)
-            flat = self.row[off].astype(np.int64) * self.hist.shape[1] + self.seg[off]
-            np.subtract.at(self.hist.reshape(-1), flat, np.int32(1))
-            self.active -= np.bincount(self.row[off], minlength=self.n_rows)
+            np.subtract.at(self.hist.reshape(-1), off, np.int32(1))
+            self.active -= np.bincount(off % self.n_rows, minlength=self.n_rows)
 
     def window(self, rows: np.ndarray, hi: int, lo: int | None) -> np.ndarray:
         """Distinct entities of ``rows`` in segments ``lo + 1 .. hi`` (None: ever), after ``advance(hi)``."""
         if lo is None:
             return self.active[rows]
-        return self.hist[rows, lo + 1:hi + 1].sum(axis=1, dtype=np.int64)
+        return self.hist[lo + 1:hi + 1].sum(axis=0, dtype=np.int64)[rows]
+
+
+def _cut(values: np.ndarray, sizes: np.ndarray) -> list[np.ndarray | None]:
+    """``values`` cut into consecutive pieces of the given sizes, each a copy of its own (freed alone)."""
+    ends = np.cumsum(sizes)
+    return [values[e - k:e].copy() for e, k in zip(ends.tolist(), sizes.tolist())]

@@ -94,3 +94,54 @@ def test_per_type_totals_equal_last_seen_segments(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(build, "_MAX_KIND_TOTALS", 0)  # the path for sources with many event types
     last_seen = build_features(tables, as_of, spec)
     pd.testing.assert_frame_equal(per_kind, last_seen, check_exact=True)
+
+
+def _with_events(tables, **columns):
+    """The same tables with some event columns replaced (EventLog and Tables are frozen dataclasses)."""
+    import dataclasses
+
+    return dataclasses.replace(tables, events=dataclasses.replace(tables.events, **columns))
+
+
+def test_event_order_and_chunk_size_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events in time order (no sort: DayRuns keeps no permutation) or cut into tiny chunks give the
+    table of the shuffled log read a million at a time."""
+    import features.rollup as rollup
+
+    tables, _ = load_frames(_world(seed=5))
+    as_of = _as_of()
+    spec = plan_features(tables, max(as_of), CONFIG)
+    expected = build_features(tables, as_of, spec)
+    ev = tables.events
+    order = np.argsort(ev.ts, kind="stable")
+    assert not (np.diff(ev.ts) >= 0).all()  # the world's log is not in time order
+    in_time = _with_events(tables, account=ev.account[order], kind=ev.kind[order], ts=ev.ts[order],
+                           user=ev.user[order])
+    sorted_runs = []
+    runs_of = rollup.DayRuns.of
+    monkeypatch.setattr(rollup.DayRuns, "of", classmethod(
+        lambda cls, day: sorted_runs.append(runs_of(day).order is None) or runs_of(day)))
+    pd.testing.assert_frame_equal(build_features(in_time, as_of, spec), expected, check_exact=True)
+    assert sorted_runs and all(sorted_runs)
+    sorted_runs.clear()
+    monkeypatch.setattr(build, "_CHUNK", 37)
+    monkeypatch.setattr(rollup, "_CHUNK", 37)
+    pd.testing.assert_frame_equal(build_features(tables, as_of, spec), expected, check_exact=True)
+    assert sorted_runs and not any(sorted_runs)
+
+
+def test_narrow_user_ids_count_like_hashes() -> None:
+    """User hashes small enough to keep whole (no bits dropped: the build packs them itself) count the
+    same distinct users as 64-bit hashes, events without a user (hash 0) left out in both."""
+    tables, _ = load_frames(_world(seed=6))
+    user = tables.events.user.copy()
+    user[::7] = 0  # no user
+    codes, small = np.unique(user, return_inverse=True)
+    assert codes[0] == 0 and codes.max() >= 1 << 40  # 0 stays 0; the hashes are wide
+    wide = _with_events(tables, user=user)
+    narrow = _with_events(tables, user=small.astype(np.uint64))
+    as_of = _as_of()
+    spec = plan_features(wide, max(as_of), CONFIG)
+    got, expected = build_features(narrow, as_of, spec), build_features(wide, as_of, spec)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert (expected[nm.active_users(None)] > 0).any()
