@@ -5,6 +5,7 @@ for 1 snapshot and for 12 weekly snapshots of a demo world (default 100,000 acco
     python benchmarks/features_bench.py                       # the default ~20 M events
     python benchmarks/features_bench.py --accounts 20000      # smaller
     python benchmarks/features_bench.py --profile             # also a cProfile of the 12-snapshot run
+    python benchmarks/features_bench.py --order interleaved   # events not in time order (see --order)
 
 The demo world is generated once into benchmarks/.cache/; each scenario (1 snapshot, 12 snapshots)
 then runs in its own fresh process that loads the tables and builds the features, so its peak RSS
@@ -23,7 +24,7 @@ import _common as c
 def worker(params: dict) -> dict:
     st = c.Stages()
     with st.stage("imports"):
-        import numpy as np  # noqa: F401
+        import numpy as np
 
         import reference as ref
         from features.build import build_features, plan_features
@@ -35,7 +36,10 @@ def worker(params: dict) -> dict:
     with st.stage("(a) load_tables + validation", unit="events") as rec:
         tables, report = load_tables(DataConfig(dir=params["dir"]))
         rec["count"] = len(tables.events)
+    tables = _reorder(tables, params.get("order", "file"))  # not timed: the product and the yardstick get the same rows
     events = len(tables.events)
+    ts = tables.events.ts
+    in_time_order = bool(np.all(ts[1:] >= ts[:-1]))
     as_of = c.mondays_before(tables.data_end_us, params["snapshots"])
     with st.stage("plan_features"):
         spec = plan_features(tables, as_of[-1], feature_config)
@@ -44,7 +48,7 @@ def worker(params: dict) -> dict:
     with st.stage(name, count=events, unit="events"):
         frame = build_features(tables, as_of, spec)
     product_peak = c.peak_rss_mib()
-    info = dict(rows_read=report.rows_read, set_aside={k: v for k, v in report.set_aside.items() if v},
+    info = dict(rows_read=report.rows_read, events_in_time_order=in_time_order, set_aside={k: v for k, v in report.set_aside.items() if v},
                 events_after_validation=events, feature_rows=len(frame), feature_columns=len(spec.names),
                 event_types=len(tables.events.names), as_of=[str(t.date()) for t in as_of],
                 frame_mib=round(frame.memory_usage(deep=True).sum() / c.MiB), product_peak_mib=product_peak)
@@ -64,6 +68,27 @@ def worker(params: dict) -> dict:
     return st.result()
 
 
+def _reorder(tables, order: str):
+    """The tables with their events in another row order: ``file`` (as read), ``interleaved`` (five
+    time-ordered parts one after the other, accounts by their number modulo 5, as a log appended by
+    five writers and then concatenated), ``random`` (a seeded permutation). The build's result does
+    not depend on the order, its speed may: a log in time order is not sorted again."""
+    import dataclasses
+
+    import numpy as np
+
+    if order == "file":
+        return tables
+    ev = tables.events
+    perm = (np.argsort(ev.account % 5, kind="stable") if order == "interleaved"
+            else np.random.default_rng(0).permutation(len(ev)))
+    def take(col):
+        return None if col is None else col[perm]
+    ev = dataclasses.replace(ev, account=ev.account[perm], kind=ev.kind[perm], ts=ev.ts[perm], user=take(ev.user),
+                             quantity=take(ev.quantity))
+    return dataclasses.replace(tables, events=ev)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = c.world_parser(__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
@@ -75,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="fresh processes per scenario; the fastest is reported (the machine may be shared)")
     parser.add_argument("--no-reference", action="store_true", help="skip the yardsticks (no ratios)")
+    parser.add_argument("--order", choices=["file", "interleaved", "random"], default="file",
+                        help="row order of the events handed to the build (the cached worlds are in time order, "
+                             "or in time order per generated part)")
     parser.add_argument("--profile", action="store_true",
                         help="run the largest scenario once more under cProfile and print the top functions")
     args = parser.parse_args(argv)
@@ -92,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = []
         for _ in range(args.repeat):
             before = c.load_average()
-            res = c.run_worker(__file__, {"dir": str(folder), "snapshots": n, "reference": not args.no_reference})
+            res = c.run_worker(__file__, {"dir": str(folder), "snapshots": n, "reference": not args.no_reference,
+                                          "order": args.order})
             res["load_average"] = (before, c.load_average())
             runs.append((sum(r["seconds"] for r in res["stages"][1:]), res))
         if args.repeat > 1:
@@ -104,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         build = next(r for r in res["stages"] if "build_features" in r["stage"])
         info = res["info"]
         print(f"  {n:>2} snapshot(s): as of {info['as_of'][0]} .. {info['as_of'][-1]}, {info['feature_rows']:,} "
-              f"feature rows x {info['feature_columns']} columns ({info['frame_mib']:,} MiB); set aside "
+              f"feature rows x {info['feature_columns']} columns ({info['frame_mib']:,} MiB); events "
+              f"{'in' if info['events_in_time_order'] else 'not in'} time order ({args.order}); set aside "
               f"{info['set_aside'] or 'nothing'}; load average {res['load_average'][0]} -> {res['load_average'][1]}")
         ref_read, ref_build = info.get("reference_read_s"), info.get("reference_build_s")
         paired += [
