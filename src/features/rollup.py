@@ -400,11 +400,11 @@ class DistinctSweep:
     """Distinct entities (users, event types) per row in windows of segments, along a sweep.
 
     From the (row, entity, segment) triples of :class:`LastSeen`, a triple is *active* at segment ``s``
-    when it is its entity's last one up to ``s`` (``seg <= s < next_seg``). ``H[row, seg]`` counts the
+    when it is its entity's last one up to ``s`` (``seg <= s < next_seg``). ``H[seg, row]`` counts the
     active triples by their segment, so the distinct entities in the window of segments ``lo + 1 .. hi``
-    are ``H[row, lo + 1:hi + 1].sum()`` and those ever seen are all the active ones. Moving from one
+    are ``H[lo + 1:hi + 1, row].sum()`` and those ever seen are all the active ones. Moving from one
     segment to the next adds the triples that start there and retires those their next triple replaces;
-    a snapshot then costs a slice of ``H`` instead of a scan of every triple.
+    a snapshot then costs a few rows of ``H`` instead of a scan of every triple.
 
     >>> seen = LastSeen.build(np.array([0, 0, 0]), np.array([7, 7, 8]), np.array([0, 2, 1]), 1, 3)
     >>> sweep = DistinctSweep(seen, 1, 3)
