@@ -522,7 +522,8 @@ class _Block:
     def snapshots(self, sink: Callable[[int], MutableMapping[str, np.ndarray]] = lambda i: {}
                   ) -> Iterator[tuple[int, MutableMapping[str, np.ndarray]]]:
         """``(i, features)`` for every snapshot ``i`` of the block, oldest first (see :meth:`_features`);
-        ``sink(i)`` is the mapping snapshot ``i``'s columns are written into as they are computed."""
+        ``sink(i)`` is the mapping snapshot ``i``'s columns are written into as they are computed. A sink
+        copies what it keeps: some values are views of the running totals, which the sweep moves on."""
         spec, grid, n = self.spec, self.grid, self.n
         spans = [*spec.windows, spec.trend_days, 2 * spec.trend_days]
         n_segs = grid.n_segments
@@ -597,10 +598,16 @@ class _Block:
         t_day = int(grid.snapshot_days[i])
         t_us = self.grid.anchor_us + t_day * DAY_US
 
-        now_r = now.take(r)  # gathered once; each window subtracts its start's saved totals
+        # r is sorted and distinct: as many as the block's rows means every row in order (one snapshot),
+        # and the totals are read as they are instead of gathered
+        whole = len(r) == self.n
+        now_r = now if whole else now.take(r)  # gathered once; each window subtracts its start's saved totals
 
         def win(days: int | None) -> "_Totals":
-            return now_r if days is None else now_r.minus(saved[int(grid.edge(t_day - days))].take(r))
+            if days is None:
+                return now_r
+            start = saved[int(grid.edge(t_day - days))]
+            return now_r.minus(start if whole else start.take(r))
 
         all_windows: list[int | None] = [*spec.windows, None]
         slugs = nm.unique_slugs(spec.event_types)

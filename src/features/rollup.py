@@ -386,12 +386,18 @@ def add_counts(total: np.ndarray, row: np.ndarray, code: np.ndarray, weights: np
     """``total[row, code] += 1`` (or ``+= weight``) for each event, in place; ``total`` is (rows, codes).
 
     A bincount, not ``np.add.at``: it is an order of magnitude faster and, for integer counts and the
-    exact levels of :class:`ExactSums`, gives the same totals whatever the order of the events.
+    exact levels of :class:`ExactSums`, gives the same totals whatever the order of the events. Unless
+    the events are few for the cells (a short segment of a million accounts): integer counts are then
+    added in place, which costs less than a bincount's zeroing and addition of every cell.
     """
     if len(row) == 0:
         return
     n_rows, n_codes = total.shape
     flat = row.astype(np.int64) * n_codes + code
+    if weights is None and len(flat) * 8 < total.size:
+        # on the flat view with a value of its own type: numpy's fast path for ufunc.at
+        np.add.at(total.reshape(-1), flat, np.ones((), dtype=total.dtype))
+        return
     counts = np.bincount(flat, weights=weights, minlength=n_rows * n_codes).reshape(total.shape)
     np.add(total, counts, out=total, casting="unsafe")
 
