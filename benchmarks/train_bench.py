@@ -1,7 +1,7 @@
 """Training time and peak memory of ``train.pipeline.run_training`` (split, features, LightGBM with
 early stopping, calibration, tiers, backtest) on ~1 million labelled snapshot rows, without MLflow.
 
-    python benchmarks/train_bench.py                          # 60,000 accounts x 500 days: ~1 M rows
+    python benchmarks/train_bench.py                          # 36,000 accounts x 500 days: ~1 M rows
     python benchmarks/train_bench.py --accounts 10000         # smaller
     python benchmarks/train_bench.py --override model=logistic --override backtest.folds=2
     python benchmarks/train_bench.py --profile                # also a cProfile of the measured process
@@ -119,9 +119,9 @@ def worker(params: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=60_000)
+    parser.add_argument("--accounts", type=int, default=36_000)
     parser.add_argument("--days", type=int, default=500,
-                        help="500 days give ~43 labelled weekly snapshots, ~1 M rows with 60,000 accounts")
+                        help="500 days give ~66 labelled weekly snapshots, ~1 M snapshot rows with 36,000 accounts")
     parser.add_argument("--events-per-account", type=float, default=150.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", default="2024-01-01")

@@ -42,13 +42,13 @@ class Design:
 
 
 def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureSpec,
-           settings: TrainSettings, trees: TreeCount | None = None) -> FittedModel:
+           settings: TrainSettings, trees: TreeCount | None = None, init: FittedModel | None = None) -> FittedModel:
     """A model of the spec's columns on the given rows (non-converting rows down-sampled when
     ``backtest.negative_share`` < 1, with weights that keep the probabilities calibrated; ``trees``: LightGBM's
-    number of trees picked before, else early stopping on these rows picks it)."""
+    number of trees picked before, else early stopping on these rows picks it; ``init``: see :func:`fit_model`)."""
     rows, weight = negative_sample(rows, design.y, settings.backtest.negative_share)
     return fit_model(config, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows], spec.categorical,
-                     settings.backtest.validation_share, weight, trees)
+                     settings.backtest.validation_share, weight, trees, init)
 
 
 def trees_on(design: Design, rows: np.ndarray, spec: FeatureSpec, settings: TrainSettings) -> TreeCount | None:
@@ -102,12 +102,15 @@ class FoldResult:
     trees: int | None
     features: list[str]
     tree_count: TreeCount | None = None  # the early-stopping count this fold's model used (reused by later models)
+    baseline_model: FittedModel | None = None  # where the next fold's baseline starts (warm start)
 
 
 def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSettings,
-             trees: TreeCount | None = None) -> FoldResult | None:
+             trees: TreeCount | None = None, previous: FoldResult | None = None) -> FoldResult | None:
     """Train on the fold's matured snapshots, score its test snapshots (None: nothing to learn from).
-    ``trees``: LightGBM's number of trees picked by an earlier fold (None: early stopping on this fold picks it)."""
+    ``trees``: LightGBM's number of trees picked by an earlier fold (None: early stopping on this fold picks it);
+    ``previous``: the fold before, whose baseline model this fold's baseline starts from (it learned from older
+    rows only, so the start is point in time)."""
     train, test = design.rows(fold.train), design.rows(fold.test)
     if design.y[train].sum() == 0:
         log.warning("fold %d: its %d training snapshots hold no conversion; the fold is skipped", fold.index,
@@ -118,10 +121,11 @@ def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSetti
     X_test = design.X[test]
     response, contributions = model.response_and_contributions(X_test)  # one walk of the trees, not two
     tiers = size_tiers(model, design, fold.test[0], spec, settings).assign(contributions, spec)
-    baseline = None
+    baseline, other = None, None
     if settings.backtest.baseline and settings.backtest.baseline != settings.model.name:
-        other = fit_on(design, train, ModelConfig(settings.backtest.baseline), spec, settings)
+        other = fit_on(design, train, ModelConfig(settings.backtest.baseline), spec, settings,
+                       init=previous.baseline_model if previous is not None else None)
         baseline = other.response(X_test)
     n_trees = model.booster.num_trees() if hasattr(model, "booster") else None
     return FoldResult(fold, test, response, tiers.reset_index(drop=True), baseline,
-                      int(train.sum()), n_trees, spec.names, trees)
+                      int(train.sum()), n_trees, spec.names, trees, other)

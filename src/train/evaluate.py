@@ -30,7 +30,8 @@ def calibration_slope(p: np.ndarray, y: np.ndarray) -> float:
     if len(np.unique(y)) < 2:
         return float("nan")
     f = np.log(p / (1 - p)).reshape(-1, 1)
-    return float(LogisticRegression(C=1e6, max_iter=1000).fit(f, y).coef_[0, 0])
+    # Newton's method: two parameters, a few steps to the exact optimum (lbfgs took ~0.6 s on 300k rows)
+    return float(LogisticRegression(C=1e6, solver="newton-cholesky", max_iter=100).fit(f, y).coef_[0, 0])
 
 
 def probability_metrics(p: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, float]:

@@ -300,10 +300,14 @@ class LogisticModel:
         return cls(pipeline, features, categorical, means)
 
 
+PREP_ROWS = 50_000  # rows the logistic model's imputer, scaler and one-hot encoder learn their statistics from
+
+
 def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categorical: list[str],
-                 weight: np.ndarray | None = None) -> LogisticModel:
+                 weight: np.ndarray | None = None, init: LogisticModel | None = None) -> LogisticModel:
     """Median-imputed (with missing indicators), standardised numerics; one-hot categoricals
-    (a missing category is a category of its own; an unseen one is all zeros)."""
+    (a missing category is a category of its own; an unseen one is all zeros). ``init``: a model fitted
+    before on part of these rows (the previous backtest fold's); the solver starts from its coefficients."""
     numeric = [c for c in X.columns if c not in categorical]
     prep = ColumnTransformer([
         ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
@@ -311,13 +315,27 @@ def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categ
         ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False), categorical),
     ])
     clf = LogisticRegression(C=float(settings.get("C", 0.1)), max_iter=int(settings.get("max_iter", 2000)),
-                             class_weight=settings.get("class_weight"))
-    # what Pipeline.fit does, keeping the transformed rows for the column means (transformed once, not twice)
-    Xt = prep.fit_transform(X, y)
+                             class_weight=settings.get("class_weight"), warm_start=init is not None)
+    # Medians, means, scales and category frequencies are settled long before the rows run out: on a big table
+    # they are learned from a seeded sample (scikit-learn's masked-array median alone took ~20 s on 430k rows);
+    # every row is then transformed once and the classifier learns from all of them.
+    prep.fit(X if len(X) <= PREP_ROWS else X.sample(n=PREP_ROWS, random_state=0))
+    Xt = prep.transform(X)
+    if init is not None:  # the same optimum, reached in a third of the steps (~80 -> ~30 on 200k rows)
+        _start_from(clf, init, list(prep.get_feature_names_out()))
     clf.fit(Xt, y, sample_weight=weight)
     pipeline = Pipeline([("prep", prep), ("clf", clf)])
     means = np.asarray(Xt.mean(axis=0)).ravel()
     return LogisticModel(pipeline, list(X.columns), categorical, means)
+
+
+def _start_from(clf: LogisticRegression, init: LogisticModel, names: list[str]) -> None:
+    """Set ``clf``'s starting coefficients to ``init``'s, matched by transformed column name (a column ``init``
+    lacks, e.g. a category first frequent enough now, starts at 0); scikit-learn's warm start begins there."""
+    old = init.pipeline.named_steps["clf"]
+    position = {n: i for i, n in enumerate(init.pipeline.named_steps["prep"].get_feature_names_out())}
+    clf.coef_ = np.array([[old.coef_[0][position[n]] if n in position else 0.0 for n in names]])
+    clf.intercept_ = old.intercept_.copy()
 
 
 # -- choosing by config ------------------------------------------------------------------------
@@ -330,14 +348,16 @@ MODELS = ("lightgbm", "logistic")
 
 def fit_model(config: ModelConfig, X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, categorical: list[str],
               validation_share: float = 0.2, weight: np.ndarray | None = None,
-              trees: TreeCount | None = None) -> FittedModel:
+              trees: TreeCount | None = None, init: FittedModel | None = None) -> FittedModel:
     """Fit the configured estimator on every row (``snapshot``: each row's as-of, for early stopping;
     ``weight``: per-row weights, e.g. of down-sampled negatives; ``trees``: LightGBM's number of trees picked
-    before, see :func:`probe_trees`)."""
+    before, see :func:`probe_trees`; ``init``: a model of the same kind fitted before on older rows, where the
+    logistic model's solver starts)."""
     if config.name == "lightgbm":
         return fit_lightgbm(config.settings, X, y, snapshot, validation_share, weight, trees)
     if config.name == "logistic":
-        return fit_logistic(config.settings, X, y, categorical, weight)
+        return fit_logistic(config.settings, X, y, categorical, weight,
+                            init if isinstance(init, LogisticModel) else None)
     raise ConfigError(f"model.name: '{config.name}' is not one of {list(MODELS)}")
 
 

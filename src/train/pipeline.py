@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -172,6 +172,11 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     rules, dropped = _rules_for(settings, spec)
 
     frame, design = _design(tables, times, spec, horizon, settings.progress)
+    # negative_share=auto: a table with more non-converting rows than max_negatives is learned from a weighted sample
+    # of them; one share, fixed by the production model's rows, for every model, so the backtest measures production
+    auto = cfg.negative_share == "auto"
+    cfg = replace(cfg, negative_share=cfg.share_for(int((design.y[design.rows(plan.final_train)] == 0).sum())))
+    settings = replace(settings, backtest=cfg)
     is_labelled = np.isin(design.snapshot, np.array(done, dtype="datetime64[us]"))
     per_snapshot = health.snapshot_table(frame, design.y, is_labelled, settings.snapshots.every_days, cfg.stale_days)
     warned = health.warnings(tables, per_snapshot, censored, horizon, cfg.stale_warn, end)
@@ -188,7 +193,7 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     once = settings.backtest.trees == "once"
     results, trees = [], None
     for f, s in zip(plan.folds, fold_specs):
-        r = run_fold(f, design, s, settings, trees if once else None)
+        r = run_fold(f, design, s, settings, trees if once else None, results[-1] if results else None)
         if r is not None:
             results.append(r)
             found = r.tree_count if r.tree_count is not None and r.tree_count.best is not None else None
@@ -298,9 +303,11 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     if share < 1:  # said in the run: the models saw a sample, weighted back to the full table's balance
         kept = int(negative_sample(train_rows, design.y, share)[0].sum())
         counts["n_train_sampled"] = kept
+        why = (f"backtest.negative_share=auto: more than backtest.max_negatives={cfg.max_negatives:,}" if auto
+               else "backtest.negative_share")
         result.notes.append(f"models learned from {share:.0%} of the non-converting rows, each weighted "
-                            f"{1 / share:.4g} (backtest.negative_share): {kept:,} of {counts['n_train']:,} rows "
-                            f"for the production model")
+                            f"{1 / share:.4g} ({why}): {kept:,} of {counts['n_train']:,} rows for the production "
+                            f"model")
     if amounts is not None:
         result.revenue = value.revenue_table(test, amounts[np.concatenate([r.rows.nonzero()[0] for r in results])],
                                              capacity, settings.snapshots.every_days)

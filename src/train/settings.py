@@ -23,17 +23,37 @@ class BacktestConfig:
     reference_snapshots: int = 4    # newest snapshots before a model's cutoff that size its tiers
     stale_days: int = 90            # health: an eligible account with no activity for this long is stale
     stale_warn: float = 0.5         # health: warn when more than this share of eligible accounts is stale
-    negative_share: float = 1.0     # models learn from this share of non-converting rows, weighted 1/share
+    # models learn from this share of non-converting rows, weighted 1/share; "auto": all of them up to
+    # max_negatives in the production model's rows, a seeded sample of that many above (the same share for every fold)
+    negative_share: float | str = "auto"
+    max_negatives: int = 250_000
     trees: str = "once"             # LightGBM's number of trees: picked "once" (oldest fold) or "per_fold"
 
     def __post_init__(self) -> None:
         from features.errors import ConfigError
 
-        if not 0 < self.negative_share <= 1:
-            raise ConfigError(f"backtest.negative_share: {self.negative_share} must be in (0, 1] "
+        share = self.negative_share
+        if isinstance(share, (str, bool)):
+            if share != "auto":
+                raise ConfigError(f"backtest.negative_share: {share!r} must be 'auto' or a number in (0, 1] "
+                                  f"(the share of non-converting rows the models learn from)")
+        elif not 0 < share <= 1:
+            raise ConfigError(f"backtest.negative_share: {share} must be 'auto' or a number in (0, 1] "
                               f"(the share of non-converting rows the models learn from)")
+        if isinstance(self.max_negatives, bool) or not isinstance(self.max_negatives, int) or self.max_negatives < 1000:
+            raise ConfigError(f"backtest.max_negatives: {self.max_negatives!r} must be a whole number >= 1000")
         if self.trees not in TREE_CHOICES:
             raise ConfigError(f"backtest.trees: {self.trees!r} is not one of {list(TREE_CHOICES)}")
+
+    def share_for(self, negatives: int) -> float:
+        """The share of non-converting rows the models learn from, given how many the production model has.
+
+        >>> BacktestConfig().share_for(100_000), BacktestConfig().share_for(1_000_000)
+        (1.0, 0.25)
+        """
+        if self.negative_share != "auto":
+            return float(self.negative_share)
+        return 1.0 if negatives <= self.max_negatives else self.max_negatives / negatives
 
 
 @dataclass(frozen=True)
@@ -83,7 +103,7 @@ class LearnedConfig:
     narrow: int = 15             # this many of the best candidates too big for the budget are narrowed to fit it
     min_rule_share: float = 0.5  # a rule adds at least this share of (budget left / rules left) accounts
     min_leaf_share: float = 0.2  # smallest tree leaf, as a share of the budget's volume over the training rows
-    max_rows: int = 500_000      # learn from a uniform sample of at most this many rows
+    max_rows: int = 250_000      # learn from a uniform sample of at most this many rows
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -63,3 +63,39 @@ def test_category_rates_from_codes_equal_those_from_text(rows):
     assert coded.order.keys() == text.order.keys() == {"industry"}
     assert np.array_equal(coded.order["industry"][0], text.order["industry"][0])
     assert np.array_equal(coded.order["industry"][1], text.order["industry"][1])
+
+
+def test_a_warm_started_logistic_reaches_the_cold_optimum_in_fewer_steps(rows):
+    X, y, _ = rows
+    older = fit_logistic({}, X.iloc[:2000], y[:2000], ["industry"])
+    cold = fit_logistic({}, X, y, ["industry"])
+    warm = fit_logistic({}, X, y, ["industry"], init=older)
+    steps = [m.pipeline.named_steps["clf"].n_iter_[0] for m in (cold, warm)]
+    assert steps[1] < steps[0]
+    assert np.corrcoef(cold.response(X), warm.response(X))[0, 1] > 0.9999
+    # the older model is left as it was (its coefficients were copied, not shared)
+    assert older.pipeline.named_steps["clf"].coef_ is not warm.pipeline.named_steps["clf"].coef_
+
+
+def test_a_warm_start_matches_columns_by_name_and_starts_new_ones_at_zero(rows):
+    X, y, _ = rows
+    fewer = X.assign(industry=X["industry"].cat.remove_categories(["c"]))  # 'c' is missing in the older model
+    older = fit_logistic({}, fewer, y, ["industry"])
+    warm = fit_logistic({}, X, y, ["industry"], init=older)
+    names = list(warm.pipeline.named_steps["prep"].get_feature_names_out())
+    assert "cat__industry_c" in names and "cat__industry_c" not in older.pipeline.named_steps["prep"].get_feature_names_out()
+    assert np.isfinite(warm.response(X)).all()
+
+
+def test_the_logistic_preprocessing_learns_from_a_sample_of_a_big_table(monkeypatch, rows):
+    import train.models as models
+
+    X, y, _ = rows
+    full = fit_logistic({}, X, y, ["industry"])
+    monkeypatch.setattr(models, "PREP_ROWS", 1000)
+    sampled = fit_logistic({}, X, y, ["industry"])
+    prep = sampled.pipeline.named_steps["prep"]
+    assert prep.named_transformers_["num"].named_steps["scale"].n_samples_seen_ == 1000  # statistics: the sample
+    # ... the classifier and the column means: every row
+    assert np.allclose(sampled.means, np.asarray(prep.transform(X).mean(axis=0)).ravel())
+    assert np.corrcoef(full.response(X), sampled.response(X))[0, 1] > 0.999

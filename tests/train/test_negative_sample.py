@@ -30,13 +30,30 @@ def test_share_one_changes_nothing_and_the_sample_is_a_subset_of_the_rows():
     assert not (kept & ~rows).any() and kept[1]
 
 
-@pytest.mark.parametrize("share", [0, -0.1, 1.5])
+@pytest.mark.parametrize("share", [0, -0.1, 1.5, "half", True])
 def test_a_share_outside_zero_one_is_a_config_error(share):
     with pytest.raises(ConfigError, match="backtest.negative_share"):
         BacktestConfig(negative_share=share)
 
 
-def test_a_run_on_a_tenth_of_the_negatives_stays_calibrated_and_says_so(tmp_path):
+@pytest.mark.parametrize("cap", [999, 2.5e5, "many", True])
+def test_max_negatives_must_be_a_whole_number_of_at_least_1000(cap):
+    with pytest.raises(ConfigError, match="backtest.max_negatives"):
+        BacktestConfig(max_negatives=cap)
+
+
+def test_auto_keeps_every_row_up_to_max_negatives_and_samples_that_many_above():
+    auto = BacktestConfig(negative_share="auto", max_negatives=10_000)
+    assert auto.share_for(0) == auto.share_for(10_000) == 1.0
+    assert auto.share_for(40_000) == 0.25
+    # a number is taken as given, whatever the table's size
+    assert BacktestConfig(negative_share=0.5).share_for(10) == 0.5
+    y = (np.random.default_rng(3).random(50_000) < 0.05).astype(int)
+    kept, _ = negative_sample(np.ones(len(y), bool), y, auto.share_for(int((y == 0).sum())))
+    assert abs(kept[y == 0].sum() - 10_000) < 400 and kept[y == 1].all()
+
+
+def test_a_run_past_max_negatives_learns_from_a_sample_stays_calibrated_and_says_so(tmp_path):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -46,13 +63,13 @@ def test_a_run_on_a_tenth_of_the_negatives_stays_calibrated_and_says_so(tmp_path
     from train.pipeline import run_training
 
     overrides = ["data.demo.accounts=600", "data.demo.days=240", "data.demo.start=2024-01-01", "progress=false",
-                 "backtest.negative_share=0.1", "backtest.baseline=null", "evaluation.learned.enabled=false"]
+                 "backtest.max_negatives=1000", "backtest.baseline=null", "evaluation.learned.enabled=false"]
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         config = OmegaConf.to_container(compose("train", overrides), resolve=True)
     settings, data, _ = settings_for(config, CONF_DIR)
     result = run_training(load_tables(data)[0], settings)
     assert result.counts["n_train_sampled"] < result.counts["n_train"] * 0.3
-    assert any("backtest.negative_share" in note for note in result.notes)
+    assert any("backtest.negative_share=auto: more than backtest.max_negatives=1,000" in note for note in result.notes)
     # mean of the uncalibrated (weighted-model) probabilities near the base rate: the weights kept it calibrated
     test = result.test
     assert test["uncalibrated"].mean() == pytest.approx(test["label"].mean(), rel=0.5)
