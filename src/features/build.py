@@ -534,9 +534,11 @@ class _Block:
         for hi, los in needs.items():
             for lo in los:
                 last_use[lo] = max(last_use.get(lo, -1), hi)
-        counts = np.zeros((n, self.n_codes), dtype=np.int32)
+        # codes x rows: each code's counts are contiguous, so a window's columns, totals and distinct types
+        # are whole-row operations (sums across a short last axis were a third of a snapshot's time)
+        counts = np.zeros((self.n_codes, n), dtype=np.int32)
         levels = [np.zeros((n, len(spec.quantity_events))) for _ in range(self.q_levels)] if self.q else []
-        touches = np.zeros((n, len(spec.touch_types) + 1), dtype=np.int32) if self.tl is not None else None
+        touches = np.zeros((len(spec.touch_types) + 1, n), dtype=np.int32) if self.tl is not None else None
         days = np.zeros(n, dtype=np.int32)
         last_day = np.full(n, -10**9, dtype=np.int64)
         hit = np.zeros(n, dtype=bool)
@@ -548,7 +550,7 @@ class _Block:
             lo_day = None if s == 0 else int(edges[s - 1])
             hi_day = int(edges[s])
             ev_row, ev_code = self.ev.pop(s)  # released after this segment: the past costs no memory
-            add_counts(counts, ev_row, ev_code)
+            add_counts(counts, ev_code, ev_row)
             del ev_code
             for distinct in (self.users, self.breadth):
                 if distinct is not None:
@@ -561,7 +563,7 @@ class _Block:
             if touches is not None:
                 truns, trow, tcode = self.tl
                 ta, tb = truns.span(-2**62 if lo_day is None else lo_day, hi_day)
-                add_counts(touches, trow[ta:tb], tcode[ta:tb])
+                add_counts(touches, tcode[ta:tb], trow[ta:tb])
             # days, one at a time: distinct active days (segment 0 is never inside a finite window,
             # so its days only move the last active day) and the last active day
             first = self.ev.runs.first if lo_day is None else lo_day
@@ -617,12 +619,12 @@ class _Block:
             counts = w.counts
             for j, s in enumerate(slugs):
                 if not self.per_kind:
-                    out[nm.count_name(s, days)] = counts[:, j]
+                    out[nm.count_name(s, days)] = counts[j]
                 else:
                     code = self.code_of_column[j]
-                    out[nm.count_name(s, days)] = np.zeros(len(r), np.int32) if code is None else counts[:, code]
+                    out[nm.count_name(s, days)] = np.zeros(len(r), np.int32) if code is None else counts[code]
             if self.per_kind and days is not None:
-                out[nm.event_types(days)] = np.count_nonzero(counts, axis=1).astype(np.int64)
+                out[nm.event_types(days)] = np.count_nonzero(counts, axis=0).astype(np.int64)
             out[nm.count_name(nm.ALL_EVENTS, days)] = totals[days] = w.total
             if self.q is not None:
                 qty = ExactSums.combine(w.levels + ([] if self.q_rest is None else [self._rest(r, t_day, days)]))
@@ -632,8 +634,8 @@ class _Block:
             if w.touches is not None:
                 touches = w.touches
                 for j, s in enumerate(nm.unique_slugs(spec.touch_types)):
-                    out[nm.count_name(nm.touch_prefix(s), days)] = touches[:, j]
-                out[nm.count_name(nm.ALL_TOUCHES, days)] = touches.sum(axis=1, dtype=np.int64)
+                    out[nm.count_name(nm.touch_prefix(s), days)] = touches[j]
+                out[nm.count_name(nm.ALL_TOUCHES, days)] = touches.sum(axis=0, dtype=np.int64)
             if days is not None:
                 out[nm.active_days(days)] = w.days
         hi = int(grid.edge(t_day))
@@ -682,14 +684,14 @@ class _Block:
 class _Totals:
     """Running totals per block row at one instant (or a window: the difference of two)."""
 
-    counts: np.ndarray  # (rows, event columns + 1) int32
+    counts: np.ndarray  # (event codes, rows) int32
     levels: list[np.ndarray]  # exact quantity levels, (rows, quantity columns) float64
-    touches: np.ndarray | None  # (rows, touch columns + 1) int32
+    touches: np.ndarray | None  # (touch columns + 1, rows) int32
     days: np.ndarray  # distinct active days, int32
 
     @property
     def total(self) -> np.ndarray:
-        return self.counts.sum(axis=1, dtype=np.int64)
+        return self.counts.sum(axis=0, dtype=np.int64)
 
     def compact_copy(self) -> "_Totals":
         """A copy to subtract later, its counts in 1 or 2 bytes when they fit: some twenty saved totals
@@ -699,8 +701,8 @@ class _Totals:
                        None if self.touches is None else _narrow(self.touches), _narrow(self.days))
 
     def take(self, r: np.ndarray) -> "_Totals":
-        return _Totals(self.counts[r], [x[r] for x in self.levels], None if self.touches is None else self.touches[r],
-                       self.days[r])
+        return _Totals(self.counts[:, r], [x[r] for x in self.levels],
+                       None if self.touches is None else self.touches[:, r], self.days[r])
 
     def minus(self, earlier: "_Totals") -> "_Totals":
         """The window between ``earlier`` and these totals (both for the same rows)."""
