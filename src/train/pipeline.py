@@ -303,8 +303,8 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     if share < 1:  # said in the run: the models saw a sample, weighted back to the full table's balance
         kept = int(negative_sample(train_rows, design.y, share)[0].sum())
         counts["n_train_sampled"] = kept
-        why = (f"backtest.negative_share=auto: more than backtest.max_negatives={cfg.max_negatives:,}" if auto
-               else "backtest.negative_share")
+        why = (f"backtest.negative_share=auto: more than backtest.max_negatives={cfg.max_negatives:,}; "
+               f"backtest.negative_share=1.0 keeps every row, slower" if auto else "backtest.negative_share")
         result.notes.append(f"models learned from {share:.0%} of the non-converting rows, each weighted "
                             f"{1 / share:.4g} ({why}): {kept:,} of {counts['n_train']:,} rows for the production "
                             f"model")
