@@ -151,12 +151,25 @@ def _account_codes(column: pa.ChunkedArray, keys: pa.Array, out: np.ndarray) -> 
             values = values.cast(values.type.value_type)
         # the accounts' ids have the same DuckDB type, so they fit the column's (widened) type
         wide = pa.int64() if pa.types.is_signed_integer(values.type) else pa.uint64()
-        hit = pc.index_in(values.cast(wide), value_set=keys.cast(wide))
-        out[:] = hit.fill_null(-1).to_numpy(zero_copy_only=False)
+        out[:] = _positions(values.cast(wide), keys.cast(wide))
         return
     chunks, which, values = _by_dictionary(column)
-    found = pc.index_in(values, value_set=keys).fill_null(-1)
-    _codes(chunks, which, _split(found.to_numpy(zero_copy_only=False).astype(np.int32), chunks, which), out)
+    _codes(chunks, which, _split(_positions(values, keys).astype(np.int32), chunks, which), out)
+
+
+def _positions(values: pa.Array, keys: pa.Array) -> np.ndarray:
+    """The position of each value among ``keys`` (distinct), -1 when absent: ``pc.index_in``, with the hash
+    table built on the smaller side, as a join would. A batch of a million-account log names a fraction of
+    the accounts, and hashing every account id again for each batch cost ~0.3 s a batch (~3 s per 20 M
+    events at a million accounts); coding the batch's values and probing the accounts' ids costs a third."""
+    if len(values) >= len(keys):
+        return pc.index_in(values, value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False)
+    coded = pc.dictionary_encode(values)  # the values may repeat (several row groups' dictionaries end to end)
+    where = pc.index_in(keys, value_set=coded.dictionary)  # per account: its entry among the distinct values
+    found = where.is_valid().to_numpy(zero_copy_only=False)
+    entry = np.full(len(coded.dictionary) + 1, -1, dtype=np.int64)  # the last slot: a null value
+    entry[where.filter(where.is_valid()).to_numpy()] = np.flatnonzero(found)
+    return entry[coded.indices.fill_null(len(coded.dictionary)).to_numpy(zero_copy_only=False)]
 
 
 class _Names:

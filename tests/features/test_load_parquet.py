@@ -221,3 +221,19 @@ def test_kind_codes_take_two_bytes_until_the_names_need_four(tmp_path, spy, monk
 def _written(folder: Path, frames: dict, **layout) -> Path:
     _write(folder, frames, **layout)
     return folder
+
+
+@pytest.mark.parametrize("n", [0, 3, 400, 5000])
+def test_positions_hash_the_smaller_side_and_equal_index_in(n):
+    """A batch naming few of many accounts is coded by hashing its own values (repeats and nulls included);
+    either way each value gets its position among the accounts' ids, -1 when it is none of them."""
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(n)
+    keys = pa.array(sorted({f"acct-{x}" for x in rng.integers(0, 3000, 2000)}))
+    raw = [None if r < 0.05 else f"acct-{x}" for x, r in zip(rng.integers(0, 4000, n), rng.random(n))]
+    for values in (pa.array(raw, pa.string()), pa.array([int(v[5:]) if v else None for v in raw], pa.int64())):
+        ids = keys if values.type == pa.string() else pa.array(sorted({int(k[5:]) for k in keys.to_pylist()}))
+        expected = pc.index_in(values, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        assert np.array_equal(parquet_log._positions(values, ids), expected)
+    assert (n < len(keys)) == (n in (0, 3, 400))  # both sides of the rule are exercised
