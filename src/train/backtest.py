@@ -16,7 +16,7 @@ import pandas as pd
 from features.spec import FeatureSpec
 
 from .folds import Fold
-from .models import FittedModel, TreeCount, fit_model, probe_trees
+from .models import FittedModel, LogisticModel, TreeCount, fit_model, probe_trees
 from .settings import ModelConfig, TrainSettings
 from .tiers import Tiers
 
@@ -43,10 +43,10 @@ class Design:
 
 def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureSpec,
            settings: TrainSettings, trees: TreeCount | None = None, init: FittedModel | None = None) -> FittedModel:
-    """A model of the spec's columns on the given rows (non-converting rows down-sampled when
-    ``backtest.negative_share`` < 1, with weights that keep the probabilities calibrated; ``trees``: LightGBM's
-    number of trees picked before, else early stopping on these rows picks it; ``init``: see :func:`fit_model`)."""
-    rows, weight = negative_sample(rows, design.y, settings.backtest.negative_share)
+    """A model of the spec's columns on the given rows (non-converting rows down-sampled by
+    ``backtest.negative_share``, see :func:`sampled`; ``trees``: LightGBM's number of trees picked before, else
+    early stopping on these rows picks it; ``init``: see :func:`fit_model`)."""
+    rows, weight = sampled(design, rows, settings)
     return fit_model(config, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows], spec.categorical,
                      settings.backtest.validation_share, weight, trees, init)
 
@@ -55,9 +55,17 @@ def trees_on(design: Design, rows: np.ndarray, spec: FeatureSpec, settings: Trai
     """LightGBM's number of trees picked by early stopping on these rows (None for other models)."""
     if settings.model.name != "lightgbm":
         return None
-    rows, weight = negative_sample(rows, design.y, settings.backtest.negative_share)
+    rows, weight = sampled(design, rows, settings)
     return probe_trees(settings.model.settings, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows],
                        settings.backtest.validation_share, weight)
+
+
+def sampled(design: Design, rows: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows a model learns from and their weights: ``backtest.negative_share`` of the non-converting ones
+    (``auto``: at most ``backtest.max_negatives`` of them), each weighted back. The share depends on these rows
+    alone, so a backtest fold samples as production would have on its date (point in time)."""
+    share = settings.backtest.share_for(int(np.count_nonzero(rows & (design.y == 0))))
+    return negative_sample(rows, design.y, share)
 
 
 def negative_sample(rows: np.ndarray, y: np.ndarray, share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
@@ -68,9 +76,12 @@ def negative_sample(rows: np.ndarray, y: np.ndarray, share: float, seed: int = 0
     >>> bool(rows[0]), float(w.sum()) >= 1.0, set(w.tolist()) <= {1.0, 2.0}
     (True, True, True)
     """
+    if isinstance(share, str):
+        raise TypeError(f"negative_sample needs a number, not {share!r} (BacktestConfig.share_for resolves 'auto')")
     if share >= 1:
         return rows, None
-    # one draw per design row (not per selected row): a fold and the production model keep the same rows
+    # one draw per design row (not per selected row): a fold and the production model keep the same rows (with
+    # different shares, the smaller share's sample is part of the larger one's)
     keep = np.random.default_rng(seed).random(len(y)) < share
     rows = rows & ((y == 1) | keep)
     return rows, np.where(y[rows] == 1, 1.0, 1.0 / share)
@@ -128,4 +139,5 @@ def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSetti
         baseline = other.response(X_test)
     n_trees = model.booster.num_trees() if hasattr(model, "booster") else None
     return FoldResult(fold, test, response, tiers.reset_index(drop=True), baseline,
-                      int(train.sum()), n_trees, spec.names, trees, other)
+                      int(train.sum()), n_trees, spec.names, trees,
+                      other if isinstance(other, LogisticModel) else None)  # only a logistic one warm-starts

@@ -301,6 +301,7 @@ class LogisticModel:
 
 
 PREP_ROWS = 50_000  # rows the logistic model's imputer, scaler and one-hot encoder learn their statistics from
+_FEW_ROWS = 20     # rows added to that sample for a numeric column it holds only missing or only observed values of
 
 
 def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categorical: list[str],
@@ -317,16 +318,38 @@ def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categ
     clf = LogisticRegression(C=float(settings.get("C", 0.1)), max_iter=int(settings.get("max_iter", 2000)),
                              class_weight=settings.get("class_weight"), warm_start=init is not None)
     # Medians, means, scales and category frequencies are settled long before the rows run out: on a big table
-    # they are learned from a seeded sample (scikit-learn's masked-array median alone took ~20 s on 430k rows);
-    # every row is then transformed once and the classifier learns from all of them.
-    prep.fit(X if len(X) <= PREP_ROWS else X.sample(n=PREP_ROWS, random_state=0))
+    # they are learned from a sample (scikit-learn's masked-array median alone took ~20 s on 430k rows); every
+    # row is then transformed once and the classifier learns from all of them.
+    prep.fit(_prep_sample(X, numeric))
     Xt = prep.transform(X)
     if init is not None:  # the same optimum, reached in a third of the steps (~80 -> ~30 on 200k rows)
         _start_from(clf, init, list(prep.get_feature_names_out()))
     clf.fit(Xt, y, sample_weight=weight)
     pipeline = Pipeline([("prep", prep), ("clf", clf)])
-    means = np.asarray(Xt.mean(axis=0)).ravel()
+    # the population's means (down-sampled non-converting rows weigh 1/share): the reference of contributions
+    means = np.asarray(np.average(Xt, axis=0, weights=weight)).ravel()
     return LogisticModel(pipeline, list(X.columns), categorical, means)
+
+
+def _prep_sample(X: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    """The rows the preprocessing learns from: all of them up to ``PREP_ROWS``, else the ``PREP_ROWS`` rows with the
+    smallest hash of their index (the design's row labels: a fold and the production model share the rows they
+    have in common). A numeric column missing somewhere but nowhere in the sample gets a few of its missing rows
+    (so it keeps its missing indicator, as on the whole table), one observed nowhere in the sample a few of its
+    observed rows (so it is imputed and scaled by real values, not passed through raw)."""
+    if len(X) <= PREP_ROWS:
+        return X
+    order = np.argsort(pd.util.hash_array(X.index.to_numpy()), kind="stable")
+    take = np.zeros(len(X), bool)
+    take[order[:PREP_ROWS]] = True
+    if numeric:
+        na = X[numeric].isna().to_numpy()
+        in_sample = na[take]
+        for want, anywhere, sampled in ((True, na.any(axis=0), in_sample.any(axis=0)),
+                                        (False, (~na).any(axis=0), (~in_sample).any(axis=0))):
+            for j in np.flatnonzero(anywhere & ~sampled):
+                take[order[np.flatnonzero(na[order, j] == want)[:_FEW_ROWS]]] = True
+    return X[take]
 
 
 def _start_from(clf: LogisticRegression, init: LogisticModel, names: list[str]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from features.spec import FeatureSpec
 from features.tables import Tables
 
 from . import calibrate, definitions, health, value
-from .backtest import Design, FoldResult, fit_on, known_at, negative_sample, run_fold, size_tiers
+from .backtest import Design, FoldResult, fit_on, known_at, run_fold, sampled, size_tiers
 from .calibrate import Calibrator
 from .capacity import at_capacity
 from .compare import compare_flags, compare_rules
@@ -172,11 +172,6 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     rules, dropped = _rules_for(settings, spec)
 
     frame, design = _design(tables, times, spec, horizon, settings.progress)
-    # negative_share=auto: a table with more non-converting rows than max_negatives is learned from a weighted sample
-    # of them; one share, fixed by the production model's rows, for every model, so the backtest measures production
-    auto = cfg.negative_share == "auto"
-    cfg = replace(cfg, negative_share=cfg.share_for(int((design.y[design.rows(plan.final_train)] == 0).sum())))
-    settings = replace(settings, backtest=cfg)
     is_labelled = np.isin(design.snapshot, np.array(done, dtype="datetime64[us]"))
     per_snapshot = health.snapshot_table(frame, design.y, is_labelled, settings.snapshots.every_days, cfg.stale_days)
     warned = health.warnings(tables, per_snapshot, censored, horizon, cfg.stale_warn, end)
@@ -299,15 +294,15 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     result.capacity = at_capacity(test, capacity, settings.snapshots.every_days)
     if result.capacity.get("added_conversions_per_week") is not None:
         metrics["added_conversions_per_week_at_capacity"] = result.capacity["added_conversions_per_week"]
-    share = cfg.negative_share
+    share = cfg.share_for(int(np.count_nonzero(train_rows & (design.y == 0))))
     if share < 1:  # said in the run: the models saw a sample, weighted back to the full table's balance
-        kept = int(negative_sample(train_rows, design.y, share)[0].sum())
+        kept = int(sampled(design, train_rows, settings)[0].sum())
         counts["n_train_sampled"] = kept
-        why = (f"backtest.negative_share=auto: more than backtest.max_negatives={cfg.max_negatives:,}; "
-               f"backtest.negative_share=1.0 keeps every row, slower" if auto else "backtest.negative_share")
-        result.notes.append(f"models learned from {share:.0%} of the non-converting rows, each weighted "
-                            f"{1 / share:.4g} ({why}): {kept:,} of {counts['n_train']:,} rows for the production "
-                            f"model")
+        why = (f"backtest.negative_share=auto: each model learns from at most backtest.max_negatives="
+               f"{cfg.max_negatives:,} of them; backtest.negative_share=1.0 keeps every row, slower"
+               if cfg.negative_share == "auto" else "backtest.negative_share")
+        result.notes.append(f"the production model learned from {share:.0%} of its non-converting rows, each weighted "
+                            f"{1 / share:.4g} ({why}): {kept:,} of {counts['n_train']:,} rows")
     if amounts is not None:
         result.revenue = value.revenue_table(test, amounts[np.concatenate([r.rows.nonzero()[0] for r in results])],
                                              capacity, settings.snapshots.every_days)

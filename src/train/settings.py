@@ -23,22 +23,19 @@ class BacktestConfig:
     reference_snapshots: int = 4    # newest snapshots before a model's cutoff that size its tiers
     stale_days: int = 90            # health: an eligible account with no activity for this long is stale
     stale_warn: float = 0.5         # health: warn when more than this share of eligible accounts is stale
-    # models learn from this share of non-converting rows, weighted 1/share; "auto": all of them up to
-    # max_negatives in the production model's rows, a seeded sample of that many above (the same share for every fold)
+    # models learn from this share of their non-converting rows, weighted 1/share; "auto": all of them up to
+    # max_negatives, a seeded sample of that many above (each model by its own rows: point in time)
     negative_share: float | str = "auto"
-    max_negatives: int = 250_000
+    max_negatives: int = 150_000
     trees: str = "once"             # LightGBM's number of trees: picked "once" (oldest fold) or "per_fold"
 
     def __post_init__(self) -> None:
         from features.errors import ConfigError
 
         share = self.negative_share
-        if isinstance(share, (str, bool)):
-            if share != "auto":
-                raise ConfigError(f"backtest.negative_share: {share!r} must be 'auto' or a number in (0, 1] "
-                                  f"(the share of non-converting rows the models learn from)")
-        elif not 0 < share <= 1:
-            raise ConfigError(f"backtest.negative_share: {share} must be 'auto' or a number in (0, 1] "
+        number = isinstance(share, (int, float)) and not isinstance(share, bool)
+        if share != "auto" and not (number and 0 < share <= 1):
+            raise ConfigError(f"backtest.negative_share: {share!r} must be 'auto' or a number in (0, 1] "
                               f"(the share of non-converting rows the models learn from)")
         if isinstance(self.max_negatives, bool) or not isinstance(self.max_negatives, int) or self.max_negatives < 1000:
             raise ConfigError(f"backtest.max_negatives: {self.max_negatives!r} must be a whole number >= 1000")
@@ -48,7 +45,7 @@ class BacktestConfig:
     def share_for(self, negatives: int) -> float:
         """The share of non-converting rows the models learn from, given how many the production model has.
 
-        >>> BacktestConfig().share_for(100_000), BacktestConfig().share_for(1_000_000)
+        >>> BacktestConfig().share_for(100_000), BacktestConfig().share_for(600_000)
         (1.0, 0.25)
         """
         if self.negative_share != "auto":

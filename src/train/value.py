@@ -100,7 +100,7 @@ class AmountModel:
         log_amount = np.full(len(X), self.intercept)
         # one column at a time into one buffer: no rows x columns matrix (760 MB and ~3 s for a million accounts)
         buffer = np.empty(len(X))
-        for name, mean, scale, coef in zip(self.numeric, self.mean, self.scale, self.coef):
+        for name, mean, scale, coef in zip(self.numeric, self.mean, self.scale, self.coef, strict=True):
             values = X[name].to_numpy(dtype="float64", na_value=np.nan)
             np.abs(values, out=buffer)
             np.log1p(buffer, out=buffer)

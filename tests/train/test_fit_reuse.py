@@ -99,3 +99,26 @@ def test_the_logistic_preprocessing_learns_from_a_sample_of_a_big_table(monkeypa
     # ... the classifier and the column means: every row
     assert np.allclose(sampled.means, np.asarray(prep.transform(X).mean(axis=0)).ravel())
     assert np.corrcoef(full.response(X), sampled.response(X))[0, 1] > 0.999
+
+
+def test_the_preprocessing_sample_keeps_rare_missing_and_rare_observed_values_and_is_shared_by_overlapping_rows(
+        monkeypatch, rows):
+    import train.models as models
+
+    X, y, _ = rows
+    monkeypatch.setattr(models, "PREP_ROWS", 500)
+    X = X.assign(rare_gap=X["usage"].where(np.arange(len(X)) % 1000 != 7),      # missing in 3 rows of 3000
+                 rare_value=np.where(np.arange(len(X)) % 1000 == 9, 1e6, np.nan))  # observed in 3 rows only
+    numeric = ["usage", "seats", "rare_gap", "rare_value"]
+    sample = models._prep_sample(X, numeric)
+    assert sample["rare_gap"].isna().any() and sample["rare_value"].notna().any()
+    assert len(sample) <= 500 + 2 * models._FEW_ROWS
+    # a row sampled from the whole table is sampled from any part of it that holds it (a fold's rows)
+    whole, part = models._prep_sample(X, ["usage"]), models._prep_sample(X.iloc[:2500], ["usage"])
+    assert len(whole) == len(part) == 500
+    assert set(whole.index[whole.index < 2500]) <= set(part.index)
+    model = fit_logistic({}, X, y, ["industry"])
+    names = list(model.pipeline.named_steps["prep"].get_feature_names_out())
+    assert "num__missingindicator_rare_gap" in names
+    scaled = model.pipeline.named_steps["prep"].transform(X.head(10))
+    assert np.abs(scaled).max() < 1e3  # the rare value was scaled by what it is, not passed through raw

@@ -30,7 +30,7 @@ def test_share_one_changes_nothing_and_the_sample_is_a_subset_of_the_rows():
     assert not (kept & ~rows).any() and kept[1]
 
 
-@pytest.mark.parametrize("share", [0, -0.1, 1.5, "half", True])
+@pytest.mark.parametrize("share", [0, -0.1, 1.5, "half", "0.5", True, None, [0.5]])
 def test_a_share_outside_zero_one_is_a_config_error(share):
     with pytest.raises(ConfigError, match="backtest.negative_share"):
         BacktestConfig(negative_share=share)
@@ -69,8 +69,34 @@ def test_a_run_past_max_negatives_learns_from_a_sample_stays_calibrated_and_says
     settings, data, _ = settings_for(config, CONF_DIR)
     result = run_training(load_tables(data)[0], settings)
     assert result.counts["n_train_sampled"] < result.counts["n_train"] * 0.3
-    assert any("backtest.negative_share=auto: more than backtest.max_negatives=1,000" in note for note in result.notes)
+    assert any("each model learns from at most backtest.max_negatives=1,000" in note for note in result.notes)
     # mean of the uncalibrated (weighted-model) probabilities near the base rate: the weights kept it calibrated
     test = result.test
     assert test["uncalibrated"].mean() == pytest.approx(test["label"].mean(), rel=0.5)
     assert result.metrics["roc_auc"] > 0.65
+
+
+def test_each_model_samples_by_its_own_rows_so_a_fold_samples_as_production_would_have_on_its_date():
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from train.backtest import Design, sampled
+    from train.settings import TrainSettings
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(40_000) < 0.05).astype(int)
+    design = Design(pd.DataFrame({"x": np.zeros(len(y))}), y, np.zeros(len(y), "datetime64[us]"), [])
+    settings = TrainSettings.from_mapping({})
+    settings = replace(settings, backtest=replace(settings.backtest, negative_share="auto", max_negatives=10_000))
+    old = np.arange(len(y)) < 8_000          # an early fold: fewer non-converters than the cap, kept whole
+    rows, weight = sampled(design, old, settings)
+    assert np.array_equal(rows, old) and weight is None
+    everything = np.ones(len(y), bool)        # production: ~38,000 non-converters, a sample of ~10,000
+    rows, weight = sampled(design, everything, settings)
+    assert abs(int((rows & (y == 0)).sum()) - 10_000) < 400 and rows[y == 1].all()
+    assert weight.max() == pytest.approx((y == 0).sum() / 10_000)
+    middle = np.arange(len(y)) < 20_000       # a later fold: its own share; its sample lies inside a larger one's
+    mid_rows, _ = sampled(design, middle, settings)
+    assert abs(int((mid_rows & (y == 0)).sum()) - 10_000) < 400
+    assert not (rows & middle & ~mid_rows).any()
