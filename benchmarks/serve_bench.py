@@ -43,8 +43,8 @@ def prepare_scorer(params: dict) -> dict:
         tables, _ = load_tables(DataConfig.from_mapping(config["data"]))
         result = run_training(tables, TrainSettings.from_mapping(config))
     result.scorer.save(params["out"])
-    est = result.scorer.model.estimator
-    st.info.update(trees=getattr(est, "best_iteration_", None), rows=result.counts,
+    booster = getattr(result.scorer.model, "booster", None)  # (best_iteration_ is 0: no early stopping in this fit)
+    st.info.update(trees=booster.num_trees() if booster is not None else None, rows=result.counts,
                    metrics={k: result.metrics.get(k) for k in ("roc_auc", "pr_auc")})
     return st.result()
 
