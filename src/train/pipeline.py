@@ -21,7 +21,7 @@ from features.spec import FeatureSpec
 from features.tables import Tables
 
 from . import calibrate, definitions, health, value
-from .backtest import Design, FoldResult, fit_on, known_at, run_fold, sampled, size_tiers
+from .backtest import Design, FoldResult, fit_on, known_at, negative_sample, run_fold, size_tiers
 from .calibrate import Calibrator
 from .capacity import at_capacity
 from .compare import compare_flags, compare_rules
@@ -296,7 +296,7 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
         metrics["added_conversions_per_week_at_capacity"] = result.capacity["added_conversions_per_week"]
     share = cfg.share_for(int(np.count_nonzero(train_rows & (design.y == 0))))
     if share < 1:  # said in the run: the models saw a sample, weighted back to the full table's balance
-        kept = int(sampled(design, train_rows, settings)[0].sum())
+        kept = int(negative_sample(train_rows, design.y, share)[0].sum())
         counts["n_train_sampled"] = kept
         why = (f"backtest.negative_share=auto: each model learns from at most backtest.max_negatives="
                f"{cfg.max_negatives:,} of them; backtest.negative_share=1.0 keeps every row, slower"

@@ -43,7 +43,7 @@ class BacktestConfig:
             raise ConfigError(f"backtest.trees: {self.trees!r} is not one of {list(TREE_CHOICES)}")
 
     def share_for(self, negatives: int) -> float:
-        """The share of non-converting rows the models learn from, given how many the production model has.
+        """The share of non-converting rows a model learns from, given how many its training rows hold.
 
         >>> BacktestConfig().share_for(100_000), BacktestConfig().share_for(600_000)
         (1.0, 0.25)
