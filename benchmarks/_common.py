@@ -252,7 +252,7 @@ def _generate(params: dict[str, Any]) -> None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from features.demo import DemoConfig, generate_demo
+    from demo.world import DemoConfig, generate_demo
 
     world = generate_demo(DemoConfig(accounts=params["accounts"], days=params["days"], start=params["start"],
                                      events_per_account=params["events_per_account"], seed=params["seed"]))
@@ -279,7 +279,7 @@ def _generate(params: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------
 
 def conf_dir() -> str:
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
 
     return CONF_DIR
 

@@ -29,7 +29,7 @@ def worker(params: dict) -> dict:
         import reference as ref
         from features.build import build_features, plan_features
         from features.config import DataConfig
-        from features.load import load_tables
+        from features.data.load import load_tables
     feature_config = c.default_feature_config()
     ref.warm_up()
 

@@ -32,7 +32,7 @@ def prepare_scorer(params: dict) -> dict:
     from omegaconf import OmegaConf
 
     from features.config import DataConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
     from train.pipeline import run_training
     from train.settings import TrainSettings
 
@@ -57,8 +57,8 @@ def worker(params: dict) -> dict:
         import train.scorer as scorer_module
         from features.build import build_features
         from features.config import DataConfig
-        from features.load import load_tables
-        from features.rules import RuleSet
+        from features.data.load import load_tables
+        from rules.language import RuleSet
         from features.spec import FeatureSpec
         from serve.write import write_scores
         from train.models import LightGBMModel, LogisticModel

@@ -32,8 +32,8 @@ def worker(params: dict) -> dict:
         import train.pipeline as pipeline
         from features import drift
         from features.config import DataConfig
-        from features.load import load_tables
-        from features.rules import RuleSet
+        from features.data.load import load_tables
+        from rules.language import RuleSet
         from features.spec import FeatureSpec
         from train.calibrate import Calibrator
         from train.models import LightGBMModel, LogisticModel
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     if "--worker" in sys.argv:
-        # as python -m train does (features.app), before LightGBM loads OpenMP: threads that spin while they wait
+        # as python -m train does (app.command), before LightGBM loads OpenMP: threads that spin while they wait
         # made the measured process burn both cores and run ~2x slower whenever anything else ran
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         sys.path.insert(0, str(Path(__file__).resolve().parent))

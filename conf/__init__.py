@@ -1,5 +1,5 @@
 """The commands' Hydra config (``conf/`` in the repository), shipped in the wheel as the package ``pql_conf``.
 
-``features.app.CONF_DIR`` reads the repository's folder in a checkout or an editable install, and this
+``app.command.CONF_DIR`` reads the repository's folder in a checkout or an editable install, and this
 package's folder in an installed wheel; ``PQL_CONF_DIR`` overrides both.
 """

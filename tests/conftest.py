@@ -90,7 +90,7 @@ def compose_plain(command: str, overrides: list[str]) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
 
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         return OmegaConf.to_container(compose(command, overrides=overrides), resolve=True)

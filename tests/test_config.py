@@ -9,9 +9,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from features.app import CONF_DIR
+from app.command import CONF_DIR
 from features.config import DataConfig, FeatureConfig
-from features.rules import RuleSet
+from rules.language import RuleSet
 from train.settings import TrackingConfig, TrainSettings
 
 CONF = Path(CONF_DIR)

@@ -64,7 +64,7 @@ def test_the_wheel_runs_from_another_folder_with_its_own_config(installed):
     python, site, tmp = installed
     work = tmp / "elsewhere"
     work.mkdir()
-    where = subprocess.run([str(python), "-c", "import features, features.app as a; print(features.__file__); "
+    where = subprocess.run([str(python), "-c", "import features, app.command as a; print(features.__file__); "
                             "print(a.CONF_DIR)"], capture_output=True, text=True, cwd=work, check=True)
     module, conf = where.stdout.split()
     assert Path(module).is_relative_to(site), module  # the wheel's code, not the repository's src/

@@ -13,7 +13,7 @@ from features.config import DataConfig, FeatureConfig
 from features.spec import FeatureSpec
 from features.tables import LoadReport, Tables
 
-from .settings import EngineConfig
+from engines.settings import EngineConfig
 
 
 class Engine(Protocol):
@@ -41,9 +41,9 @@ def engine_for(config: EngineConfig | Mapping[str, Any] | None) -> Engine:
     """The engine a config names; Spark is imported only when it is chosen."""
     settings = config if isinstance(config, EngineConfig) else EngineConfig.from_mapping(config)
     if settings.name == "spark":
-        from .spark import SparkEngine
+        from engines.spark import SparkEngine
 
         return SparkEngine(settings)
-    from .local import LocalEngine
+    from engines.local import LocalEngine
 
     return LocalEngine()

@@ -14,8 +14,8 @@ from features.config import FeatureConfig
 from features.spec import FeatureSpec
 from features.tables import Tables
 
-from .base import Engine
-from .local import LocalEngine
+from engines.base import Engine
+from engines.local import LocalEngine
 
 
 def engine_of(tables: Tables) -> Engine:

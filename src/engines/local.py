@@ -5,7 +5,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from features import build, load
+from features import build
+
+from features.data import load
 from features.config import DataConfig, FeatureConfig
 from features.spec import FeatureSpec
 from features.tables import LoadReport, Tables

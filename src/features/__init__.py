@@ -2,7 +2,7 @@
 
 The API in four calls::
 
-    from features.load import load_tables            # read, map, validate, set aside
+    from features.data.load import load_tables            # read, map, validate, set aside
     from features.build import plan_features, build_features, build_training_table
     from features.config import DataConfig, FeatureConfig
 

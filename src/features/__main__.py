@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from features.app import command, log, plain
+from app.command import command, log, plain
 
 
 @command("features")
@@ -11,7 +11,7 @@ def main(cfg: DictConfig) -> None:
     from engines.base import engine_for  # loaded once the config has been checked
     from features.config import DataConfig, FeatureConfig
     from features.io import check_output, write_file
-    from features.sources import input_files
+    from features.data.sources import input_files
     from features.windows import to_timestamp
 
     as_of = to_timestamp(cfg.as_of)

@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import naming as nm
-from .config import FeatureConfig
-from .errors import ConfigError, DataError
-from .rollup import (DayRuns, DistinctSweep, ExactSums, LastSeen, SegmentParts, TripleKey, add_counts,
+from features import naming as nm
+from features.config import FeatureConfig
+from features.errors import ConfigError, DataError
+from features.rollup import (DayRuns, DistinctSweep, ExactSums, LastSeen, SegmentParts, TripleKey, add_counts,
                      sorted_unique)
-from .snapshots import eligible
-from .spec import OTHER, Column, FeatureSpec
-from .tables import EventLog, Tables
-from .windows import DAY_US, SegmentGrid, from_us, to_us
+from features.snapshots import eligible
+from features.spec import OTHER, Column, FeatureSpec
+from features.tables import EventLog, Tables
+from features.windows import DAY_US, SegmentGrid, from_us, to_us
 
 log = logging.getLogger("pql")
 _CHUNK = 1 << 20  # log rows per step of a pass cut in pieces: its temporaries stay small and in cache

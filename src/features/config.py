@@ -39,7 +39,7 @@ def _pick(cls: type, values: Mapping[str, Any] | None) -> dict[str, Any]:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        from .errors import ConfigError
+        from features.errors import ConfigError
 
         raise ConfigError(f"unknown {cls.__name__} keys {unknown}; known keys are {sorted(known)}")
     return values
@@ -112,7 +112,7 @@ class FeatureConfig:
         own on the demo world, none on your data (they name demo columns and events)."""
         from dataclasses import replace
 
-        from .demo import demo_features
+        from demo.world import demo_features
 
         brings = demo_features(data.demo) if data.on_demo else {"key_events": (), "plan_limits": {}}
         return replace(self, key_events=self.key_events if self.key_events is not None else tuple(brings["key_events"]),

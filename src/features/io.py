@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError
+from features.errors import ConfigError
 
 FILE_FORMATS = (".parquet", ".csv")
 

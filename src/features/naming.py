@@ -46,7 +46,7 @@ import re
 import unicodedata
 from typing import Iterable
 
-from .windows import window_suffix
+from features.windows import window_suffix
 
 MAX_SLUG = 60
 ALL_EVENTS = "events"

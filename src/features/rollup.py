@@ -4,7 +4,7 @@ Why numpy and not SQL for this step: on 20M events / 100k accounts / 12 weekly s
 (2 cores), DuckDB's GROUP BY to account x day x event alone took ~8 s and its wide
 ``FILTER`` pivots ~8 s more, while one ``np.bincount`` into a dense (account, segment, type)
 array takes ~1 s and the prefix sums ~0.2 s. SQL reads, maps and validates the tables
-(:mod:`features.sources`, :mod:`features.validate`); this module only does arithmetic on the
+(:mod:`features.data.sources`, :mod:`features.data.validate`); this module only does arithmetic on the
 integer-coded columns it gets back, so it ports to any engine that can hand over arrays.
 
 Conventions (see :mod:`features.windows`): ``row`` is the account's row in the output block,
@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .windows import SegmentGrid
+from features.windows import SegmentGrid
 
 _FAR = np.iinfo(np.int64).max
 _CHUNK = 1 << 20  # events per step where a pass is cut in pieces (small temporaries, in cache)

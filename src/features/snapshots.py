@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .config import LabelConfig, SnapshotConfig
-from .tables import Tables
-from .windows import DAY_US, to_timestamp, to_us
+from features.config import LabelConfig, SnapshotConfig
+from features.tables import Tables
+from features.windows import DAY_US, to_timestamp, to_us
 
 
 def eligible(tables: Tables, as_of_us: int) -> np.ndarray:

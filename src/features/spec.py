@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from features.errors import DataError
 
 OTHER = "(other)"
 INTENT_GROUPS = ("usage", "touch", "plan")  # intent = what the account does; fit = who it is

@@ -17,7 +17,7 @@ from jinja2 import Environment, select_autoescape
 
 from train import plots
 
-from . import content
+from report import content
 
 SECTIONS = ("headline", "volume", "tiers", "funnel", "definitions", "calibration", "health")
 

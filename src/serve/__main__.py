@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from features.app import command, log, plain
+from app.command import command, log, plain
 from features.errors import PipelineError
 
 

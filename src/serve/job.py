@@ -9,14 +9,14 @@ import pandas as pd
 
 from engines.base import engine_for
 from features.config import DataConfig
-from features.sources import input_files
+from features.data.sources import input_files
 from features.windows import to_timestamp
 from train import tracking
 from train.settings import TrackingConfig
 
-from .batch import score_accounts
-from .monitor import Monitoring, monitor
-from .write import LOCK_WAIT_SECONDS, check_target, output_of, write_scores
+from serve.batch import score_accounts
+from serve.monitor import Monitoring, monitor
+from serve.write import LOCK_WAIT_SECONDS, check_target, output_of, write_scores
 
 log = logging.getLogger("pql")
 

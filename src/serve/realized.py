@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from features.app import command, plain
+from app.command import command, plain
 from features.errors import ConfigError, PipelineError
 
 log = logging.getLogger("pql")
@@ -209,7 +209,7 @@ def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[p
     """Read the past scores and the conversions, judge the matured ones per model version against that
     version's backtest, log the run to MLflow; returns the table and the MLflow run id."""
     from features.config import DataConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
     from features.tables import NEVER
     from train import tracking
     from train.settings import TrackingConfig

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from features.app import command, log, plain, run_dir
+from app.command import command, log, plain, run_dir
 
 
 @command("train")

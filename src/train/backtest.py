@@ -15,10 +15,10 @@ import pandas as pd
 
 from features.spec import FeatureSpec
 
-from .folds import Fold
-from .models import FittedModel, LogisticModel, TreeCount, fit_model, probe_trees
-from .settings import ModelConfig, TrainSettings
-from .tiers import Tiers
+from train.folds import Fold
+from train.models import FittedModel, LogisticModel, TreeCount, fit_model, probe_trees
+from train.settings import ModelConfig, TrainSettings
+from train.tiers import Tiers
 
 log = logging.getLogger("pql")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .evaluate import top_k_flags
+from train.evaluate import top_k_flags
 
 ANY, LEARNED, TIER1 = "any rule", "learned list", "model tier 1"
 

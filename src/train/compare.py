@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.rules import RuleSet
+from rules.language import RuleSet
 
-from .evaluate import flag_stats, top_k_flags
+from train.evaluate import flag_stats, top_k_flags
 
 ANY = "any_rule"
 

@@ -17,7 +17,7 @@ snapshots, so that sales gets a definition it can read and argue with, and the m
   0.8 rather than 0.83) when that costs at most a ``round_tolerance`` share of the bound and keeps the budget.
 
 Everything is computed with the rule language's own semantics (a comparison with a missing value is
-False), so a learned rule flags exactly what :class:`features.rules.RuleSet` flags with its expression.
+False), so a learned rule flags exactly what :class:`rules.language.RuleSet` flags with its expression.
 Functions are pure: they take arrays and frames and never change them.
 """
 from __future__ import annotations
@@ -31,11 +31,11 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
-from features.rules import RuleSet
+from rules.language import RuleSet
 from features.spec import Column, FeatureSpec
 
-from .explain import format_value
-from .settings import LearnedConfig
+from train.explain import format_value
+from train.settings import LearnedConfig
 
 COUNT_KINDS = ("count", "quantity")  # usage counts: only ">=" conditions
 PREFIX = "learned_"

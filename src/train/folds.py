@@ -20,7 +20,7 @@ import pandas as pd
 
 from features.errors import ConfigError
 
-from .settings import BacktestConfig
+from train.settings import BacktestConfig
 
 
 def iso(t: pd.Timestamp) -> str:

@@ -121,7 +121,7 @@ def sources_of(result) -> list[pd.DataFrame]:
     """The flag sources of a training result: the backtest frame (model tier 1, the learned list, and the
     hand rules unless the feature frame is at hand) and, with ``result.frame``, the hand rules (and any
     rule) on every snapshot."""
-    from .capacity import ANY, LEARNED, TIER1, definition_flags
+    from train.capacity import ANY, LEARNED, TIER1, definition_flags
 
     test = result.test
     flags = definition_flags(test)

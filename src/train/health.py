@@ -12,7 +12,7 @@ from features import naming as nm
 from features.tables import NEVER, Tables
 from features.windows import DAY_US, to_us
 
-from .folds import iso
+from train.folds import iso
 
 
 def first_conversion_us(tables: Tables) -> int | None:

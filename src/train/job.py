@@ -12,16 +12,16 @@ from engines.base import engine_for
 from engines.dispatch import build_features  # on the engine that loaded the tables
 from features.config import DataConfig
 from features.errors import PipelineError
-from features.rulesets import resolve_rules
+from rules.files import resolve_rules
 from report.content import report_tables
 from report.html import write_report
 
-from . import plots, tracking
-from .pipeline import TrainResult, run_training
-from .promotion import Decision, compare, compare_backtests, has_unseen_rows, incompatibility
-from .scorer import model_input
-from .settings import EvaluationConfig, TrackingConfig, TrainSettings
-from .summary import report, summary, write_summary
+from train import plots, tracking
+from train.pipeline import TrainResult, run_training
+from train.promotion import Decision, compare, compare_backtests, has_unseen_rows, incompatibility
+from train.scorer import model_input
+from train.settings import EvaluationConfig, TrackingConfig, TrainSettings
+from train.summary import report, summary, write_summary
 
 log = logging.getLogger("pql")
 
@@ -52,7 +52,7 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     """Load the data, backtest and train, log everything to MLflow, write ``out_dir/summary.json`` and
     ``out_dir/predictions.parquet`` (the backtest's predictions), then decide the promotion.
     ``sweep``: a job of a ``--multirun`` sweep (it never moves the champion unless forced)."""
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
 
     settings, data, notes = settings_for(config, conf_dir or CONF_DIR)
     tracking_config = TrackingConfig(**config["tracking"])

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent  # the folder holding the ``features`` and ``train`` packages
-PACKAGES = ("features", "train")
+PACKAGES = ("features", "rules", "train")
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 MANIFEST_KEY = "shipped_code"
 
@@ -98,7 +98,7 @@ def stage(dest: str | Path) -> list[str]:
 
 def file_hashes(root: str | Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (a staged code folder), by posix path relative to it."""
-    from .scorer import sha256_file
+    from train.scorer import sha256_file
 
     root = Path(root)
     return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
@@ -108,7 +108,7 @@ def add_to_manifest(bundle: str | Path, hashes: dict[str, str]) -> None:
     """Record the shipped code's hashes in the bundle's manifest (before its digest is taken)."""
     import json
 
-    from .scorer import MANIFEST
+    from train.scorer import MANIFEST
 
     path = Path(bundle) / MANIFEST
     manifest = json.loads(path.read_text())
@@ -121,7 +121,7 @@ def verify_shipped_code(code_dir: str | Path, manifest: dict, model_code_name: s
 
     ``code_dir`` holds the pyfunc code file (checked separately against the manifest's ``code``)
     and the shipped packages; nothing else may be there -- no ``.pyc`` either."""
-    from .scorer import sha256_file
+    from train.scorer import sha256_file
 
     expected = manifest.get(MANIFEST_KEY) if isinstance(manifest, dict) else None
     if not isinstance(expected, dict) or not expected:

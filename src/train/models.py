@@ -31,8 +31,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.errors import ConfigError
 
-from .attribution import PathAttribution
-from .settings import ModelConfig
+from train.attribution import PathAttribution
+from train.settings import ModelConfig
 
 class FittedModel(Protocol):
     kind: str

@@ -15,20 +15,20 @@ from features import drift
 from features import naming as nm
 from engines.dispatch import build_training_table, plan_features  # on the engine that loaded the tables
 from features.errors import ConfigError
-from features.rules import RuleError, RuleSet
+from rules.language import RuleError, RuleSet
 from features.snapshots import data_end_us, grid, labelled
 from features.spec import FeatureSpec
 from features.tables import Tables
 
-from . import calibrate, definitions, health, value
-from .backtest import Design, FoldResult, fit_on, known_at, negative_sample, run_fold, size_tiers
-from .calibrate import Calibrator
-from .capacity import at_capacity
-from .compare import compare_flags, compare_rules
-from .evaluate import deciles, probability_metrics, rate_interval, top_k_flags, volume_metrics
-from .folds import FoldPlan, plan_folds
-from .scorer import Scorer
-from .settings import TrainSettings
+from train import calibrate, definitions, health, value
+from train.backtest import Design, FoldResult, fit_on, known_at, negative_sample, run_fold, size_tiers
+from train.calibrate import Calibrator
+from train.capacity import at_capacity
+from train.compare import compare_flags, compare_rules
+from train.evaluate import deciles, probability_metrics, rate_interval, top_k_flags, volume_metrics
+from train.folds import FoldPlan, plan_folds
+from train.scorer import Scorer
+from train.settings import TrainSettings
 
 log = logging.getLogger("pql")
 _SAMPLE = 100_000  # rows used for drift references and importance (plenty for stable quantiles)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .evaluate import probability_metrics, volume_metrics
-from .settings import CHAMPION_METRICS
+from train.evaluate import probability_metrics, volume_metrics
+from train.settings import CHAMPION_METRICS
 
 MODES = ("auto", "never", "force")
 

@@ -22,15 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.rules import RuleSet
+from rules.language import RuleSet
 from features.spec import FeatureSpec
 
-from .calibrate import Calibrator
-from .explain import reasons_text
-from .models import FittedModel, load_model
-from .tiers import Tiers
-from .tracking import TrackingError
-from .value import AmountModel
+from train.calibrate import Calibrator
+from train.explain import reasons_text
+from train.models import FittedModel, load_model
+from train.tiers import Tiers
+from train.tracking import TrackingError
+from train.value import AmountModel
 
 MANIFEST = "manifest.json"
 _TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))  # pandas' default text dtype ("str")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import readable
-from .pipeline import TrainResult
+from train.compare import readable
+from train.pipeline import TrainResult
 
 SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large",
                    "calibration_slope")

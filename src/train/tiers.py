@@ -23,7 +23,7 @@ import pandas as pd
 
 from features.spec import FIT_GROUPS, INTENT_GROUPS, FeatureSpec
 
-from .settings import TierConfig
+from train.settings import TierConfig
 
 log = logging.getLogger("pql")
 _GRID = 1001  # stored quantiles of the reference distribution

@@ -35,7 +35,7 @@ import pandas as pd
 
 from features.errors import PipelineError
 
-from .settings import EvaluationConfig, TrackingConfig
+from train.settings import EvaluationConfig, TrackingConfig
 
 log = logging.getLogger("pql")
 MODEL_CODE = str(Path(__file__).with_name("pyfunc_model.py"))
@@ -257,8 +257,8 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
-    from . import model_code
-    from .scorer import bundle_digest
+    from train import model_code
+    from train.scorer import bundle_digest
 
     experiment = _experiment(mlflow, tracking.experiment, tracking.uri)
     client = mlflow.MlflowClient()
@@ -520,9 +520,9 @@ def verify_model_dir(local: str | Path, uri: str, digest: str | None = None) -> 
 
     import yaml
 
-    from .model_code import MANIFEST_KEY as SHIPPED_KEY
-    from .model_code import verify_shipped_code
-    from .scorer import MANIFEST, BundleError, verify_bundle
+    from train.model_code import MANIFEST_KEY as SHIPPED_KEY
+    from train.model_code import verify_shipped_code
+    from train.scorer import MANIFEST, BundleError, verify_bundle
 
     local = Path(local)
 

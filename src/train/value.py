@@ -143,8 +143,8 @@ def revenue_table(test: pd.DataFrame, amount: np.ndarray, capacity_per_week: int
     its top accounts of each snapshot by expected value (``model``) and, for comparison, by probability
     (``model (by probability)``). ``model_same_volume`` is the model's revenue (by expected value) when it
     flags as many accounts in each snapshot as the definition."""
-    from .capacity import definition_flags  # the report's names for the definitions
-    from .evaluate import top_k_flags
+    from train.capacity import definition_flags  # the report's names for the definitions
+    from train.evaluate import top_k_flags
 
     snapshot, y = test["as_of"].to_numpy(), test["label"].to_numpy(int)
     revenue = np.where(y == 1, np.nan_to_num(np.asarray(amount, float)), 0.0)

@@ -17,7 +17,7 @@ DEMO = ["data.demo.accounts=150", "data.demo.days=90", "data.demo.start=2024-01-
 def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
 
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         return compose("features", overrides=overrides, return_hydra_config=True)

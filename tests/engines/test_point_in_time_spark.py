@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from engines.local import LocalEngine
-from features.load import load_frames
+from features.data.load import load_frames
 
 pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
 

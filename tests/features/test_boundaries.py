@@ -7,7 +7,7 @@ import pytest
 
 from features.build import build_features, build_training_table, plan_features
 from features.config import FeatureConfig
-from features.load import load_frames
+from features.data.load import load_frames
 
 T = pd.Timestamp("2024-03-01").as_unit("us")
 SECOND = pd.Timedelta(seconds=1)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.demo import EVENT_TYPES, TOUCH_TYPES, DemoConfig, DemoWorld, generate_demo, main
+from demo.world import EVENT_TYPES, TOUCH_TYPES, DemoConfig, DemoWorld, generate_demo, main
 
 SMALL = DemoConfig(accounts=300, days=150, seed=3)
 FIT = {

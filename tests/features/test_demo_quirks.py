@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.demo import SINGLE_EVENT, VARIANTS, DemoConfig, DemoWorld, generate_demo
-from features.load import load_frames
+from demo.world import SINGLE_EVENT, VARIANTS, DemoConfig, DemoWorld, generate_demo
+from features.data.load import load_frames
 
 SMALL = DemoConfig(accounts=400, days=120, seed=5)
 TABLES = ("accounts", "events", "conversions", "touches")
@@ -20,7 +20,7 @@ def _world(**quirks) -> DemoWorld:
 
 
 def _frames(world: DemoWorld) -> dict[str, pd.DataFrame | None]:
-    """The tables as features.load.open_source hands the demo world to the loader."""
+    """The tables as features.data.load.open_source hands the demo world to the loader."""
     return {name: getattr(world, name) for name in TABLES}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.validate import _duplicate_rows, _row_hash
+from features.data.validate import _duplicate_rows, _row_hash
 
 
 def _columns(n: int, seed: int) -> list[np.ndarray]:
@@ -80,7 +80,7 @@ def test_skipped_rows_are_left_out_as_if_they_were_not_there() -> None:
 
 
 def test_compaction_over_the_column_itself(monkeypatch) -> None:
-    from features import validate
+    from features.data import validate
 
     monkeypatch.setattr(validate, "_CHUNK", 7)  # many chunks: kept rows move across chunk borders
     rng = np.random.default_rng(5)

@@ -7,7 +7,7 @@ import pytest
 
 from features.config import DataConfig
 from features.errors import DataError
-from features.load import load_frames, load_tables
+from features.data.load import load_frames, load_tables
 
 
 def ts(text):

@@ -1,4 +1,4 @@
-"""Parquet logs coded from the files' dictionaries (features.parquet_log) give what DuckDB's join gives:
+"""Parquet logs coded from the files' dictionaries (features.data.parquet_log) give what DuckDB's join gives:
 the same tables, report and errors as the same frames loaded from memory (the DuckDB path)."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features import parquet_log
+from features.data import parquet_log
 from features.config import DataConfig
 from features.errors import DataError
-from features.load import load_frames, load_tables
+from features.data.load import load_frames, load_tables
 
 
 def ts(text):

@@ -12,8 +12,8 @@ from features import naming as nm
 from features.build import build_features, plan_features
 from features.config import FeatureConfig
 from features.errors import DataError
-from features.load import load_frames
-from features.rules import RuleSet
+from features.data.load import load_frames
+from rules.language import RuleSet
 
 T = pd.Timestamp("2024-03-01").as_unit("us")
 RULE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # what rules.py accepts as a feature reference
@@ -133,7 +133,7 @@ def test_reasons_name_a_non_latin_event_by_its_own_name(make_frames):
 
     from features.build import plan_features
     from features.config import FeatureConfig
-    from features.load import load_frames
+    from features.data.load import load_frames
 
     frames = make_frames()
     frames["events"] = pd.DataFrame({"account_id": ["a"], "event": ["タスク作成"], "timestamp": [pd.Timestamp("2024-01-10")],

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from features.build import build_features, plan_features
 from features.config import DataConfig, FeatureConfig
 from features.errors import DataError
-from features.load import load_frames, load_tables
+from features.data.load import load_frames, load_tables
 from features.rollup import ExactSums
 from features.windows import SegmentGrid
 

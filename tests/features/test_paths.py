@@ -8,8 +8,8 @@ import pytest
 
 from features.config import DataConfig
 from features.errors import ConfigError, DataError
-from features.load import load_tables
-from features.sources import encoding_of, open_folder
+from features.data.load import load_tables
+from features.data.sources import encoding_of, open_folder
 
 
 def _accounts(n: int) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from features.build import build_features, plan_features
 from features.config import FeatureConfig
 from features.errors import ConfigError
-from features.load import load_frames
+from features.data.load import load_frames
 from features.spec import FeatureSpec
 
 T = pd.Timestamp("2024-04-01 06:00").as_unit("us")

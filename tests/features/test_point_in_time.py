@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from features.build import build_features, plan_features
 from features.config import FeatureConfig
-from features.load import load_frames
+from features.data.load import load_frames
 
 T = pd.Timestamp("2024-04-01 06:00").as_unit("us")
 CONFIG = FeatureConfig(windows=(7, 30), key_events=("e1",), plan_limits={"seats": {"used": "active_users",

@@ -1,4 +1,4 @@
-"""Tests for hand-defined PQL rules (features.rules)."""
+"""Tests for hand-defined PQL rules (rules.language)."""
 from __future__ import annotations
 
 import doctest
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import features.rules as rules_module
-from features.rules import Rule, RuleError, RuleSet
+import rules.language as rules_module
+from rules.language import Rule, RuleError, RuleSet
 
 NAN = float("nan")
 
@@ -193,7 +193,7 @@ def test_features_and_names() -> None:
 
 
 def test_a_bad_rule_is_a_config_error_the_commands_report_in_one_line(capsys) -> None:
-    from features.app import exits_cleanly
+    from app.command import exits_cleanly
     from features.errors import ConfigError
 
     def task(cfg):

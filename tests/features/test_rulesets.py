@@ -1,4 +1,4 @@
-"""Which rules a run uses (features.rulesets): shipped sets, the user's own file, auto, and the errors."""
+"""Which rules a run uses (rules.files): shipped sets, the user's own file, auto, and the errors."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from features.app import CONF_DIR
+from app.command import CONF_DIR
 from features.errors import ConfigError
-from features.rules import RuleError
-from features.rulesets import ResolvedRules, resolve_rules
+from rules.language import RuleError
+from rules.files import ResolvedRules, resolve_rules
 
 RULES = """\
 definitions:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.config import DataConfig
-from features.load import load_tables
+from features.data.load import load_tables
 from features.windows import to_us
 
 SPARKIFY = Path(__file__).resolve().parents[2] / "examples" / "sparkify"
@@ -145,7 +145,7 @@ def test_sparkify_export_maps_onto_the_pipeline(tmp_path):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
     from features.build import build_features, plan_features
     from features.config import FeatureConfig
 

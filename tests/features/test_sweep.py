@@ -14,7 +14,7 @@ import features.build as build
 from features import naming as nm
 from features.build import build_features, plan_features
 from features.config import FeatureConfig
-from features.load import load_frames
+from features.data.load import load_frames
 
 START = pd.Timestamp("2024-01-01").as_unit("us")
 CONFIG = FeatureConfig(windows=(3, 10), trend_days=2)

@@ -6,7 +6,7 @@ import pytest
 
 from features.config import DataConfig
 from features.errors import ConfigError, DataError
-from features.load import load_frames
+from features.data.load import load_frames
 
 
 def ts(text):

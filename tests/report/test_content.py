@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.rules import RuleSet
+from rules.language import RuleSet
 from report.content import (calibration_bands, calibration_words, common_cohorts, definitions, funnel_summary,
                             headline, tier_rows)
 

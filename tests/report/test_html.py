@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from features.rules import RuleSet
+from rules.language import RuleSet
 from report.html import SECTIONS, write_report
 
 CHROMIUM = "/usr/bin/chromium"
@@ -20,7 +20,7 @@ LEARNED_PARTS = ("definitions", "frame", "revenue", "learned_overlap")
 
 
 def _settings(trained):
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
     from train.job import settings_for
 
     return settings_for(trained.config, CONF_DIR)[0]
@@ -29,7 +29,7 @@ def _settings(trained):
 @pytest.fixture(scope="module")
 def tables(trained):
     from features.config import DataConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
 
     return load_tables(DataConfig.from_mapping(trained.config["data"]))[0]
 

@@ -109,7 +109,7 @@ def test_realized_performance_of_the_batch_jobs_scores(trained, nights, tmp_path
     import mlflow
 
     from features.config import DataConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
     from features.tables import NEVER
 
     table, run_id = run_realized(_realized_config(trained, nights), tmp_path)

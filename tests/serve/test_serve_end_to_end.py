@@ -45,7 +45,7 @@ def test_scores_table_has_the_contract_columns(served, trained):
 
 def test_every_eligible_account_is_scored(served, trained):
     from features.config import DataConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
     from features.snapshots import eligible
     from features.windows import to_us
 
@@ -77,7 +77,7 @@ def test_rule_flags_and_reasons(served, trained):
     assert rules.names  # the demo world brings its rules
     from features.build import build_features
     from features.config import DataConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
 
     tables, _ = load_tables(DataConfig.from_mapping(trained.config["data"]))
     frame = build_features(tables, [AS_OF], trained.job.result.spec)

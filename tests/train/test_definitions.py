@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from features.errors import ConfigError
-from features.rules import RuleSet
-from features.rulesets import resolve_rules
+from rules.language import RuleSet
+from rules.files import resolve_rules
 from features.spec import Column, FeatureSpec
 from train import definitions as D
 from train.evaluate import rate_interval
@@ -201,7 +201,7 @@ def test_training_backtests_the_learned_list_out_of_fold(trained):
 
 
 def test_learned_rules_file_is_a_rule_set_the_trainer_accepts(trained):
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
     from train.job import settings_for
 
     path = trained.root / "learned_rules.yaml"

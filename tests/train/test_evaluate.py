@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.rules import RuleSet
+from rules.language import RuleSet
 from train.compare import compare_rules, readable
 from train.evaluate import deciles, ece, flag_stats, probability_metrics, top_k_flags, volume_metrics
 

@@ -82,7 +82,7 @@ def test_only_positive_contributions_without_must_have():
 def test_a_dropped_identifier_never_appears_in_reasons():
     from features.build import build_features, plan_features
     from features.config import FeatureConfig
-    from features.load import load_frames
+    from features.data.load import load_frames
 
     t = pd.Timestamp("2024-03-01").as_unit("us")
     n = 40
@@ -109,7 +109,7 @@ def test_a_dropped_identifier_never_appears_in_reasons():
 def test_planned_texts_read_like_a_person():
     from features.build import plan_features
     from features.config import FeatureConfig
-    from features.load import load_frames
+    from features.data.load import load_frames
     from train.explain import phrase
 
     t = pd.Timestamp("2024-03-01").as_unit("us")
@@ -155,7 +155,7 @@ def test_planned_texts_read_like_a_person():
 def test_fit_columns_are_worded_by_their_readable_name_even_with_braces():
     from features.build import plan_features
     from features.config import FeatureConfig
-    from features.load import load_frames
+    from features.data.load import load_frames
     from train.explain import phrase
 
     t = pd.Timestamp("2024-03-01").as_unit("us")

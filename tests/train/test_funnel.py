@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.rules import RuleSet
+from rules.language import RuleSet
 from train.funnel import cohort_funnel, funnel_of, signups_of, sources_of
 
 T = pd.Timestamp

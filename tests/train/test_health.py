@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.load import load_frames
+from features.data.load import load_frames
 from train import health
 
 

@@ -57,8 +57,8 @@ def test_a_run_past_max_negatives_learns_from_a_sample_stays_calibrated_and_says
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from features.app import CONF_DIR
-    from features.load import load_tables
+    from app.command import CONF_DIR
+    from features.data.load import load_tables
     from train.job import settings_for
     from train.pipeline import run_training
 

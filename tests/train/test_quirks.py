@@ -1,4 +1,4 @@
-"""The pipeline on demo worlds with real-data quirks (features.demo.VARIANTS): each quirk handled as the
+"""The pipeline on demo worlds with real-data quirks (demo.world.VARIANTS): each quirk handled as the
 issue "Your own data, trusted" asks, with default settings (no MLflow: ``run_training`` directly)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.load import load_tables
+from features.data.load import load_tables
 from train.job import settings_for
 from train.pipeline import run_training
 
@@ -18,7 +18,7 @@ SMALL = ["data.demo.accounts=1200", "data.demo.start=2024-01-01", "progress=fals
 @functools.lru_cache(maxsize=None)
 def trained(*overrides: str):
     """(result, load report) of a training run on a demo variant (cached: several tests read one run)."""
-    from features.app import CONF_DIR
+    from app.command import CONF_DIR
     from tests.conftest import compose_plain
 
     config = compose_plain("train", [*SMALL, *overrides])
@@ -127,9 +127,9 @@ def test_the_demo_rules_a_variant_cannot_evaluate_are_left_out_with_a_warning():
 
 def test_a_fold_model_has_only_the_columns_known_when_its_fold_began():
     from features.config import DataConfig
-    from features.load import load_frames
-    from features.demo import DemoConfig, generate_demo
-    from features.app import CONF_DIR
+    from features.data.load import load_frames
+    from demo.world import DemoConfig, generate_demo
+    from app.command import CONF_DIR
     from tests.conftest import compose_plain
 
     world = generate_demo(DemoConfig(accounts=1200, days=240, start="2024-01-01"))

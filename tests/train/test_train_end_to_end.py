@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.demo import DemoConfig, generate_demo
-from features.rules import RuleError
+from demo.world import DemoConfig, generate_demo
+from rules.language import RuleError
 from train.scorer import model_input
 from train.settings import TrackingConfig
 
@@ -72,7 +72,7 @@ def test_calibration_lowers_ece_of_a_model_trained_with_reweighted_positives(tra
     # LightGBM on log loss is nearly calibrated already; up-weighting the rare positives (a common way
     # to handle imbalance) inflates its probabilities, and the calibrator must bring them back.
     from features.config import DataConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
     from train.pipeline import run_training
     from train.settings import TrainSettings
 
@@ -129,7 +129,7 @@ def test_registry_aliases_and_champion_promotion(trained, tmp_path):
 
 
 def test_an_unknown_feature_in_a_rule_fails_before_any_work(trained):
-    from features.load import load_tables  # noqa: F401
+    from features.data.load import load_tables  # noqa: F401
     from train.job import run_job
 
     config = {**trained.config, "rules": {"definitions": {"typo": {
@@ -141,7 +141,7 @@ def test_an_unknown_feature_in_a_rule_fails_before_any_work(trained):
 def test_shuffled_labels_give_chance_auc(trained):
     from features.build import build_training_table, plan_features
     from features.config import DataConfig, FeatureConfig
-    from features.load import load_tables
+    from features.data.load import load_tables
     from train.models import fit_model
     from train.settings import ModelConfig
 

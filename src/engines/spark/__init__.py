@@ -1,4 +1,4 @@
 """The Spark engine (``engine=spark``): pyspark is imported only here, and only when it is chosen."""
-from .engine import SparkEngine
+from engines.spark.engine import SparkEngine
 
 __all__ = ["SparkEngine"]

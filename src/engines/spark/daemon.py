@@ -8,7 +8,7 @@ if __name__ == "__main__":
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    import engines.spark.kernel  # noqa: F401 - features.build, features.load and what they import
+    import engines.spark.kernel  # noqa: F401 - features.build, features.data.load and what they import
     from pyspark.daemon import manager
 
     manager()

@@ -2,7 +2,7 @@
 
 1. ``load_tables``: each table gets a bucket column (a hash of its account id); every table's rows are
    packed per bucket where they are read and the packs of a bucket are grouped; each bucket is validated by
-   ``features.load.load_frames`` (:mod:`.kernel`) and kept, validated, as one binary row per bucket
+   ``features.data.load.load_frames`` (:mod:`.kernel`) and kept, validated, as one binary row per bucket
    (persisted). The driver gets the accounts, conversions, the summed load report and, per event type and
    day, how many rows can reach a feature (what planning needs), never the events themselves.
 2. ``plan_features``: ``features.build.plan_features`` itself, on the driver, over the accounts and a
@@ -25,22 +25,22 @@ import pandas as pd
 from features import build
 from features.config import TABLES, DataConfig, FeatureConfig
 from features.errors import DataError, PipelineError
-from features.load import load_frames
+from features.data.load import load_frames
 from features.spec import FeatureSpec
 from features.tables import EventLog, LoadReport, Tables
 from features.windows import DAY_US, to_us
 
-from ..settings import EngineConfig
-from . import kernel
-from .plan import planning_tables
-from .read import read_tables
-from .session import spark_session
-from .tables import SparkState, SparkTables
+from engines.settings import EngineConfig
+from engines.spark import kernel
+from engines.spark.plan import planning_tables
+from engines.spark.read import read_tables
+from engines.spark.session import spark_session
+from engines.spark.tables import SparkState, SparkTables
 
 log = logging.getLogger("pql")
 
 EVENTS_PER_BUCKET = 2_000_000  # automatic bucket count: at least one bucket per this many events
-DAY_RESOLUTION_MIN_ROWS = 1000  # as features.validate: fewer rows at midnight are a hand-made table
+DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.validate: fewer rows at midnight are a hand-made table
 
 
 class PipelineFailure(PipelineError):
@@ -323,7 +323,7 @@ def _first_error(metas: list[tuple[int, dict]]) -> PipelineFailure | None:
 
 def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) -> tuple[Tables, LoadReport]:
     """The driver's tables and the load report, from the buckets' results; whole-table checks."""
-    from features.validate import _not_all_unknown, _note_outliers, check_strict  # the local loader's own whole-table rules
+    from features.data.validate import _not_all_unknown, _note_outliers, check_strict  # the local loader's own whole-table rules
 
     error = _first_error(metas)
     if error is not None:

@@ -5,7 +5,7 @@ a hash of the account id), so every per-account rule -- point in time, eligibili
 rows, duplicates -- holds within it. This module is plain pandas/numpy (no pyspark): Spark calls it
 from ``applyInPandas``/``mapInPandas``, tests call it directly.
 
-``features.load.load_frames`` refuses tables that are fine as a whole but may be degenerate in one
+``features.data.load.load_frames`` refuses tables that are fine as a whole but may be degenerate in one
 bucket (a bucket without events, or whose conversions all belong to unknown accounts). So each
 bucket gets one *sentinel* account, with one event (and one conversion / touch when the bucket has
 any), copied from the bucket's own rows so they have the source's types and formats; the sentinel
@@ -22,7 +22,7 @@ import pandas as pd
 from features.build import build_features, build_training_table
 from features.config import DataConfig
 from features.errors import PipelineError
-from features.load import load_frames
+from features.data.load import load_frames
 from features.spec import FeatureSpec
 from features.tables import NEVER, EventLog, LoadReport, Tables
 from features.windows import DAY_US

@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.tables import EventLog, Tables
 
-from .tables import SparkState
+from engines.spark.tables import SparkState
 
 
 def compact_log(reach: pd.DataFrame, names: tuple[str, ...], tables: Tables, t: int, user: bool,

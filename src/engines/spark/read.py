@@ -9,7 +9,7 @@ import pandas as pd
 from features.config import TABLES, DataConfig
 from features.errors import ConfigError, DataError
 
-from ..settings import EngineConfig
+from engines.settings import EngineConfig
 
 OPTIONAL = ("touches",)
 
@@ -57,10 +57,10 @@ def read_tables(spark: Any, data: DataConfig, engine: EngineConfig) -> tuple[dic
 
 
 def _demo(spark: Any, data: DataConfig) -> tuple[dict[str, Any], str]:
-    from features.demo import DemoConfig, generate_demo
+    from demo.world import DemoConfig, generate_demo
 
     settings = dict(data.demo)
-    if settings.get("start") is None:  # as features.load.open_source: the world ends at today's midnight (UTC)
+    if settings.get("start") is None:  # as features.data.load.open_source: the world ends at today's midnight (UTC)
         days = int(settings.get("days", DemoConfig.days))
         settings["start"] = f"{pd.Timestamp.now(tz='UTC').floor('D').tz_localize(None) - pd.Timedelta(days=days):%Y-%m-%d}"
     demo = DemoConfig(**settings)

@@ -8,8 +8,8 @@ import pandas as pd
 
 from features.spec import FeatureSpec
 
-from .engine import SparkEngine, collect_frames
-from .tables import SparkTables
+from engines.spark.engine import SparkEngine, collect_frames
+from engines.spark.tables import SparkTables
 
 
 class ScorerModel:

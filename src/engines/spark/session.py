@@ -7,7 +7,7 @@ from typing import Any
 
 from features.errors import ConfigError
 
-from ..settings import EngineConfig
+from engines.settings import EngineConfig
 
 # What the engine relies on: naive timestamps are UTC on both sides of Arrow, and Arrow moves the frames.
 REQUIRED_CONF = {

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .config import TABLES, DataConfig
-from .derive import apply_export
-from .errors import ConfigError
-from .sources import Source, canonical_views, open_duckdb, open_folder, open_frames
-from .tables import LoadReport, Tables
-from .validate import validate
+from features.config import TABLES, DataConfig
+from features.data.export import apply_export
+from features.errors import ConfigError
+from features.data.sources import Source, canonical_views, open_duckdb, open_folder, open_frames
+from features.tables import LoadReport, Tables
+from features.data.validate import validate
 
 
 def open_source(config: DataConfig) -> Source:
@@ -26,7 +26,7 @@ def open_source(config: DataConfig) -> Source:
         return open_folder(config.dir, tuple(dict.fromkeys(wanted)))
     if config.duckdb:
         return open_duckdb(config.duckdb, tuple(dict.fromkeys(wanted)))
-    from .demo import DemoConfig, generate_demo
+    from demo.world import DemoConfig, generate_demo
 
     settings = dict(config.demo)
     if settings.get("start") is None:  # the world ends at today's midnight (UTC)

@@ -1,7 +1,7 @@
 """Reading a data source into DuckDB: raw views per table, then canonical views per table.
 
 A source is a folder of files (``data.dir``), a DuckDB database file (``data.duckdb``), a single
-raw event export (``data.export``, see :mod:`features.derive`) or, with none of these, the demo
+raw event export (``data.export``, see :mod:`features.data.export`) or, with none of these, the demo
 world. Every table ends up as a DuckDB view ``canon_<table>`` whose columns carry the contract's
 names and types: ``account_id``, timestamps as naive UTC ``TIMESTAMP``, ``quantity`` as ``DOUBLE``.
 Beside each canonical time column ``<col>`` the view keeps the source value as ``<col>__raw``
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from .config import OPTIONAL_COLUMNS, OPTIONAL_TABLES, REQUIRED_COLUMNS, TABLES, TIME_COLUMN, DataConfig
-from .errors import ConfigError, DataError
+from features.config import OPTIONAL_COLUMNS, OPTIONAL_TABLES, REQUIRED_COLUMNS, TABLES, TIME_COLUMN, DataConfig
+from features.errors import ConfigError, DataError
 
 # File kinds a folder may hold per table, in the order they are looked for.
 # CSV timestamps stay text: DuckDB's sniffer would read naive and aware values of one column as
@@ -99,7 +99,7 @@ class Source:
     ``origin[table]`` is the relation the raw view reads (a file view, a temporary table, an
     attached database table or a registered DataFrame). ``pending`` holds text files (CSV, JSON
     lines) found but not parsed yet: :meth:`read_pending` parses them once the encoding is known.
-    ``parquet[table]`` are the Parquet files a raw view reads unchanged (see :mod:`features.parquet_log`).
+    ``parquet[table]`` are the Parquet files a raw view reads unchanged (see :mod:`features.data.parquet_log`).
     """
 
     con: duckdb.DuckDBPyConnection

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .config import DataConfig, _default_columns
-from .errors import ConfigError, DataError
-from .sources import Source, encoding_of, literal, mapped, quote, shown, table_name, timestamp_sql
+from features.config import DataConfig, _default_columns
+from features.errors import ConfigError, DataError
+from features.data.sources import Source, encoding_of, literal, mapped, quote, shown, table_name, timestamp_sql
 
 
 def _condition(spec: dict[str, Any], event_col: str, available: dict[str, str]) -> str:

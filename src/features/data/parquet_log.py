@@ -1,6 +1,6 @@
 """The account ids and event (touch) names of a log table, coded straight from Parquet dictionaries.
 
-Through the canonical view (:func:`features.sources.canonical_views`) DuckDB decodes the account id and
+Through the canonical view (:func:`features.data.sources.canonical_views`) DuckDB decodes the account id and
 the name of every row as text and joins tens of millions of ids: most of the time of loading. Parquet
 writers store such columns dictionary-encoded per row group; read as Arrow dictionaries, each distinct
 id of a row group is looked up once and every row takes its code by index.
@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .config import DataConfig
-from .sources import Source, mapped
-from .tables import kind_dtype
+from features.config import DataConfig
+from features.data.sources import Source, mapped
+from features.tables import kind_dtype
 
 _INT_KEYS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 

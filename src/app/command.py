@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import PipelineError
+from features.errors import PipelineError
 
 # LightGBM's OpenMP threads spin while waiting by default, which slowed training ~100x whenever
 # another process used a core (a shared scheduler box); passive waiting measured no slower alone.
@@ -57,7 +57,7 @@ _SMALLER = {
              "(data.demo.accounts, data.demo.days) or fewer windows (features.windows)",
     "serve": "score a smaller data source (data.demo.accounts) or fewer windows (features.windows)",
 }
-_PACKAGES = ("features", "train", "serve")
+_PACKAGES = ("app", "demo", "features", "rules", "engines", "train", "serve", "report")
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -72,7 +72,7 @@ def _stage(exc: BaseException) -> str | None:
     stage, tb = None, exc.__traceback__
     while tb is not None:
         module = tb.tb_frame.f_globals.get("__name__", "")
-        if module.split(".")[0] in _PACKAGES and not module.endswith(("__main__", ".app")):
+        if module.split(".")[0] in _PACKAGES and not module.endswith("__main__") and not module.startswith("app."):
             stage = f"{module}.{tb.tb_frame.f_code.co_name}"
         tb = tb.tb_next
     return stage
@@ -118,7 +118,7 @@ def exits_cleanly(task: Callable[[DictConfig], Any], unexpected_in_one_line: boo
     """Run a command; a PipelineError becomes one line on stderr and its non-zero exit code; running out
     of memory (Python's MemoryError or DuckDB's) one line naming the stage and what to reduce, exit 1.
 
-    A composed (Hydra) config is checked first (``features.configs.check_config``: unknown keys, wrong
+    A composed (Hydra) config is checked first (``app.checks.check_config``: unknown keys, wrong
     types, ``as_of``, outputs), so a config mistake is exit 2 before any work. Any other error propagates,
     or with ``unexpected_in_one_line`` (the commands) becomes one line and exit 1. ``debug=true`` or
     ``HYDRA_FULL_ERROR=1`` prints the traceback too."""
@@ -130,7 +130,7 @@ def exits_cleanly(task: Callable[[DictConfig], Any], unexpected_in_one_line: boo
         debug = _debug(cfg)
         try:
             if isinstance(cfg, DictConfig):
-                from .configs import check_config
+                from app.checks import check_config
 
                 check_config(cfg, command)
             return task(cfg)
@@ -200,7 +200,7 @@ def preflight(config_name: str, command: str | None = None, argv: list[str] | No
     overrides = list(args.overrides or [])
     try:
         for cfg in _compose_jobs(args, config_name, overrides):
-            from .configs import check_config
+            from app.checks import check_config
 
             check_config(cfg, command or config_name)
     except PipelineError as exc:
@@ -274,7 +274,7 @@ def config_error_line(exc: BaseException, args: Any, config_name: str, overrides
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf import errors as oc_errors
 
-    from .configs import schema_error, unknown_key_message
+    from app.checks import schema_error, unknown_key_message
 
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, option = str(exc.missing_cfg_file).rpartition("/")

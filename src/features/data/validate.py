@@ -10,7 +10,7 @@ from ``accounts``, later conversions of an account that already converted. ``dat
 turns every set-aside row into an error. Accounts created long before the bulk are noted.
 
 The account ids and event names of a log read from Parquet are coded from the files' dictionaries
-(:mod:`features.parquet_log`) instead of a DuckDB join of tens of millions of text ids: same rows,
+(:mod:`features.data.parquet_log`) instead of a DuckDB join of tens of millions of text ids: same rows,
 same codes, same report and errors (the rows in the files' order, where the join's order varied).
 """
 from __future__ import annotations
@@ -23,12 +23,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import parquet_log
-from .config import TIME_COLUMN, DataConfig
-from .errors import ConfigError, DataError
-from .sources import Source, quote
-from .windows import DAY_US, from_us, to_us
-from .tables import NEVER, EventLog, LoadReport, Tables, kind_dtype
+from features.data import parquet_log
+from features.config import TIME_COLUMN, DataConfig
+from features.errors import ConfigError, DataError
+from features.data.sources import Source, quote
+from features.windows import DAY_US, from_us, to_us
+from features.tables import NEVER, EventLog, LoadReport, Tables, kind_dtype
 
 _SAMPLES = 3
 
@@ -479,7 +479,7 @@ def _key_array(account_ids: pd.Series) -> pa.Array:
 def _read_keyed_log(source: Source, table: str, config: DataConfig, keys: parquet_log.Plan, account_ids: pd.Series,
                     has: set[str]) -> tuple[int, dict[str, np.ndarray], list[tuple[str, int]]]:
     """What :func:`_check_columns` and :func:`_query_log` return, with the account ids and names coded from
-    the Parquet files (:mod:`features.parquet_log`) and the other columns read through the view without a
+    the Parquet files (:mod:`features.data.parquet_log`) and the other columns read through the view without a
     join (a scan keeps the files' row order, so the columns line up). DuckDB scans in a second thread
     while Arrow codes the keys."""
     select = ["epoch_us(t.timestamp) AS ts"]

@@ -35,7 +35,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from features.errors import ConfigError
 
 __all__ = ["Rule", "RuleError", "RuleSet"]
 

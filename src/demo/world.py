@@ -611,7 +611,7 @@ def _touch_frame(cfg: DemoConfig, ids: np.ndarray, a: np.ndarray, ttype: np.ndar
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: write a demo world (optionally a quirk variant) to a folder and print its row counts."""
-    parser = argparse.ArgumentParser(prog="python -m features.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder to write the Parquet tables into")
     parser.add_argument("--variant", choices=list(VARIANTS), help="a ready-made real-data quirk variant")
     parser.add_argument("--accounts", type=int)
@@ -632,6 +632,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"wrote {path} in {time.perf_counter() - began:.1f} s, peak RSS {peak_mb:,.0f} MB")
 
-
-if __name__ == "__main__":
-    main()

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError
-from .rules import RuleError, RuleSet
+from features.errors import ConfigError
+from rules.language import RuleError, RuleSet
 
 __all__ = ["ResolvedRules", "resolve_rules"]
 

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Union
 from omegaconf import DictConfig, OmegaConf
 from omegaconf import errors as oc_errors
 
-from .errors import ConfigError
+from features.errors import ConfigError
 
 _TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "text"}
 
@@ -91,8 +91,8 @@ def group_schemas() -> dict[str, type]:
     from engines.settings import EngineConfig
     from train.settings import BacktestConfig, EvaluationConfig, LearnedConfig, TierConfig, TrackingConfig
 
-    from .config import DataConfig, FeatureConfig, LabelConfig, SnapshotConfig
-    from .demo import DemoConfig
+    from features.config import DataConfig, FeatureConfig, LabelConfig, SnapshotConfig
+    from demo.world import DemoConfig
 
     demo = schema_of(DemoConfig, optional=("start",))
     return {
@@ -175,7 +175,7 @@ def check_config(cfg: DictConfig, command: str | None = None) -> None:
     if "as_of" in cfg.keys():  # `in cfg` is False for a missing (???) value
         check_as_of(cfg)
     if command == "features":
-        from .io import check_output
+        from features.io import check_output
 
         if "output" in cfg and cfg.output is not None:
             check_output(str(cfg.output), [])
@@ -188,7 +188,7 @@ def check_as_of(cfg: DictConfig) -> None:
         raise ConfigError("as_of is required: give as_of=YYYY-MM-DD (ISO-8601, naive = UTC) or as_of=now")
     value = cfg.as_of
     try:
-        from .windows import to_timestamp
+        from features.windows import to_timestamp
 
         parsed = to_timestamp(value if not isinstance(value, (int, float)) else str(value))
         bad = parsed is None or parsed != parsed  # NaT
