@@ -252,7 +252,7 @@ def _generate(params: dict[str, Any]) -> None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from demo.world import DemoConfig, generate_demo
+    from demo import DemoConfig, generate_demo
 
     world = generate_demo(DemoConfig(accounts=params["accounts"], days=params["days"], start=params["start"],
                                      events_per_account=params["events_per_account"], seed=params["seed"]))

@@ -92,7 +92,7 @@ def group_schemas() -> dict[str, type]:
     from train.settings import BacktestConfig, EvaluationConfig, LearnedConfig, TierConfig, TrackingConfig
 
     from features.config import DataConfig, FeatureConfig, LabelConfig, SnapshotConfig
-    from demo.world import DemoConfig
+    from demo import DemoConfig
 
     demo = schema_of(DemoConfig, optional=("start",))
     return {

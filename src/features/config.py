@@ -112,7 +112,7 @@ class FeatureConfig:
         own on the demo world, none on your data (they name demo columns and events)."""
         from dataclasses import replace
 
-        from demo.world import demo_features
+        from demo import demo_features
 
         brings = demo_features(data.demo) if data.on_demo else {"key_events": (), "plan_limits": {}}
         return replace(self, key_events=self.key_events if self.key_events is not None else tuple(brings["key_events"]),

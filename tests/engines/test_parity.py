@@ -64,7 +64,7 @@ def test_demo_worlds_match_cell_for_cell(spark_engine, quirks) -> None:
 def _export(tmp_path, rng: np.random.Generator):
     """A Parquet folder in the user's own column names, events in a folder of parts, with rows to set aside:
     exact duplicates, events of unknown accounts, events before their account existed, repeat conversions."""
-    from demo.world import DemoConfig, generate_demo
+    from demo import DemoConfig, generate_demo
 
     world = generate_demo(DemoConfig(accounts=200, days=120, start=START, seed=11))
     accounts = world.accounts.rename(columns={"account_id": "workspace"})

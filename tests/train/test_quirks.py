@@ -1,4 +1,4 @@
-"""The pipeline on demo worlds with real-data quirks (demo.world.VARIANTS): each quirk handled as the
+"""The pipeline on demo worlds with real-data quirks (demo.VARIANTS): each quirk handled as the
 issue "Your own data, trusted" asks, with default settings (no MLflow: ``run_training`` directly)."""
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def test_the_demo_rules_a_variant_cannot_evaluate_are_left_out_with_a_warning():
 def test_a_fold_model_has_only_the_columns_known_when_its_fold_began():
     from features.config import DataConfig
     from features.data.load import load_frames
-    from demo.world import DemoConfig, generate_demo
+    from demo import DemoConfig, generate_demo
     from app.command import CONF_DIR
     from tests.conftest import compose_plain
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from demo.world import DemoConfig, generate_demo
+from demo import DemoConfig, generate_demo
 from rules.language import RuleError
 from train.scorer import model_input
 from train.settings import TrackingConfig

@@ -57,7 +57,7 @@ def read_tables(spark: Any, data: DataConfig, engine: EngineConfig) -> tuple[dic
 
 
 def _demo(spark: Any, data: DataConfig) -> tuple[dict[str, Any], str]:
-    from demo.world import DemoConfig, generate_demo
+    from demo import DemoConfig, generate_demo
 
     settings = dict(data.demo)
     if settings.get("start") is None:  # as features.data.load.open_source: the world ends at today's midnight (UTC)

@@ -26,7 +26,7 @@ def open_source(config: DataConfig) -> Source:
         return open_folder(config.dir, tuple(dict.fromkeys(wanted)))
     if config.duckdb:
         return open_duckdb(config.duckdb, tuple(dict.fromkeys(wanted)))
-    from demo.world import DemoConfig, generate_demo
+    from demo import DemoConfig, generate_demo
 
     settings = dict(config.demo)
     if settings.get("start") is None:  # the world ends at today's midnight (UTC)

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demo.world import EVENT_TYPES, TOUCH_TYPES, DemoConfig, DemoWorld, generate_demo, main
+from demo import DemoConfig, DemoWorld, generate_demo
+from demo.__main__ import main
+from demo.activity import EVENT_TYPES, TOUCH_TYPES
 
 SMALL = DemoConfig(accounts=300, days=150, seed=3)
 FIT = {

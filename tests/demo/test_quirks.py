@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demo.world import SINGLE_EVENT, VARIANTS, DemoConfig, DemoWorld, generate_demo
+from demo import VARIANTS, DemoConfig, DemoWorld, generate_demo
+from demo.frames import SINGLE_EVENT
 from features.data.load import load_frames
 
 SMALL = DemoConfig(accounts=400, days=120, seed=5)
