@@ -27,7 +27,8 @@ def worker(params: dict) -> dict:
         import numpy as np
 
         import reference as ref
-        from features.build import build_features, plan_features
+        from features.build import build_features
+        from features.plan import plan_features
         from features.config import DataConfig
         from features.data.load import load_tables
     feature_config = c.default_feature_config()

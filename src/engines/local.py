@@ -5,7 +5,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from features import build
+from features import build, plan
 
 from features.data import load
 from features.config import DataConfig, FeatureConfig
@@ -22,7 +22,7 @@ class LocalEngine:
         return load.load_tables(data)
 
     def plan_features(self, tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
-        return build.plan_features(tables, as_of_max, config)
+        return plan.plan_features(tables, as_of_max, config)
 
     def build_features(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
                        progress: bool = False) -> pd.DataFrame:

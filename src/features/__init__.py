@@ -3,7 +3,8 @@
 The API in four calls::
 
     from features.data.load import load_tables            # read, map, validate, set aside
-    from features.build import plan_features, build_features, build_training_table
+    from features.plan import plan_features
+    from features.build import build_features, build_training_table
     from features.config import DataConfig, FeatureConfig
 
     tables, report = load_tables(DataConfig(dir="exports/"))

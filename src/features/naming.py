@@ -99,30 +99,37 @@ def unique_slugs(names: Iterable[str]) -> list[str]:
 
 
 def count_name(prefix: str, days: int | None) -> str:
+    """Events (or touches) with this prefix in a window: ``<prefix>_count_<w>d|all``."""
     return f"{prefix}_count_{window_suffix(days)}"
 
 
 def quantity_name(prefix: str, days: int | None) -> str:
+    """Summed quantity of an event type in a window: ``<prefix>_quantity_<w>d|all``."""
     return f"{prefix}_quantity_{window_suffix(days)}"
 
 
 def touch_prefix(touch_slug: str) -> str:
+    """The prefix of a touch type's columns: ``touch_<touch>``."""
     return f"touch_{touch_slug}"
 
 
 def active_days(days: int) -> str:
+    """Active 24-hour periods in a window: ``active_days_<w>d``."""
     return f"active_days_{window_suffix(days)}"
 
 
 def active_users(days: int | None) -> str:
+    """Distinct active users in a window: ``active_users_<w>d|all``."""
     return f"active_users_{window_suffix(days)}"
 
 
 def event_types(days: int) -> str:
+    """Distinct event types in a window (breadth): ``event_types_<w>d``."""
     return f"event_types_{window_suffix(days)}"
 
 
 def trend(days: int) -> str:
+    """The activity trend over two periods of ``days``: ``events_trend_<n>d``."""
     return f"events_trend_{window_suffix(days)}"
 
 
@@ -131,12 +138,15 @@ DAYS_SINCE_SIGNUP = "days_since_signup"
 
 
 def days_to_first(event_slug: str) -> str:
+    """Days from signup to the first event of a type: ``days_to_first_<event>``."""
     return f"days_to_first_{event_slug}"
 
 
 def limit_used(name: str) -> str:
+    """What is used of a plan limit: ``<limit>_used``."""
     return f"{name}_used"
 
 
 def limit_ratio(name: str) -> str:
+    """The used share of a plan limit: ``<limit>_used_ratio``."""
     return f"{name}_used_ratio"

@@ -1,6 +1,9 @@
-"""Snapshots: the as-of grid, who is eligible at each instant, and the label.
+"""Snapshots: the as-of grid, who is eligible at each instant, which rows can reach a feature, and the label.
 
 * eligible at ``t``: created before ``t`` and not converted before ``t``;
+* a row (event or touch) of account ``a`` at ``ts`` is in a feature at ``t`` iff ``ts < t`` and ``a`` is
+  eligible at ``t``; it *reaches* a feature at some as-of ``s <= t`` iff
+  ``max(ts, created[a]) < min(t, converted[a])`` (stated here once, for both engines);
 * label at ``t``: converts in ``[t, t + horizon)``;
 * a snapshot is labelled only when ``t + horizon <= data_end`` (its horizon is over).
 """
@@ -10,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.config import LabelConfig, SnapshotConfig
-from features.tables import Tables
+from features.tables import EventLog, Tables
 from features.windows import DAY_US, to_timestamp, to_us
 
 
@@ -18,6 +21,55 @@ def eligible(tables: Tables, as_of_us: int) -> np.ndarray:
     """Row numbers of the accounts eligible at ``as_of_us``, in account order."""
     mask = (tables.created_us < as_of_us) & (tables.converted_us >= as_of_us)
     return np.flatnonzero(mask)
+
+
+def can_be_eligible(tables: Tables, before_us: int) -> np.ndarray:
+    """Per account: eligible at some as-of ``s <= before_us`` (created before ``s``, not converted
+    before ``s``), i.e. ``created < min(before_us, converted)``."""
+    return tables.created_us < np.minimum(tables.converted_us, before_us)
+
+
+def reachable(tables: Tables, log: EventLog, before_us: int) -> np.ndarray:
+    """Per row of an event log: can it reach a feature at some as-of ``s <= before_us``?
+
+    A row of account ``a`` at ``ts`` is in a feature at ``s`` iff ``ts < s`` and ``a`` is eligible
+    at ``s`` (``created[a] < s <= converted[a]``); such an ``s`` exists iff
+    ``max(ts, created[a]) < min(before_us, converted[a])``. Rows after the newest as-of or after
+    the account's conversion are never reachable, so they can change no column choice.
+
+    >>> from features.tables import NEVER
+    >>> tables = Tables(pd.DataFrame({"account_id": ["a", "b"]}), created_us=np.array([0, 0]),
+    ...                 converted_us=np.array([50, NEVER]), events=EventLog.empty(), touches=None,
+    ...                 fit_columns=(), data_end_us=200)
+    >>> log = EventLog(np.array([0, 0, 1, 1]), np.zeros(4, np.int32), np.array([10, 60, 60, 100]), ("x",))
+    >>> reachable(tables, log, 100).tolist()  # a after its conversion; b at the as-of itself
+    [True, False, True, False]
+    >>> start, ok = reach_start(tables, log)  # the same rule, as the instant each row starts to reach
+    >>> (ok & (start < 100)).tolist()
+    [True, False, True, False]
+    """
+    return log.ts < reach_limits(tables, before_us)[log.account]
+
+
+def reach_limits(tables: Tables, before_us: int) -> np.ndarray:
+    """Per account, the instant a row must precede to be reachable (the smallest int64: none is)."""
+    # max(ts, created) < limit  <=>  ts < limit and created < limit: one gather per row, not two
+    limit = np.minimum(tables.converted_us, before_us)
+    return np.where(tables.created_us < limit, limit, np.iinfo(np.int64).min)
+
+
+def reach_start(tables: Tables, log: EventLog) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the instant from which it can reach a feature, ``max(ts, created)``, and whether it can at
+    all (before the account's conversion). A row reaches a feature at some as-of ``<= t`` iff it can and its
+    start is before ``t`` (the rule of :func:`reachable`, in a form that sums per day for any ``t``)."""
+    start = np.maximum(log.ts, tables.created_us[log.account])
+    return start, start < tables.converted_us[log.account]
+
+
+def reach_day(start_us: np.ndarray | int) -> np.ndarray | int:
+    """The UTC day (since the epoch) of reach starts (:func:`reach_start`): for an as-of ``t`` at midnight
+    UTC, a row reaches a feature at some as-of ``<= t`` iff it can and ``reach_day(start) < reach_day(t)``."""
+    return start_us // DAY_US
 
 
 def labels(tables: Tables, rows: np.ndarray, as_of_us: int, horizon_days: int) -> np.ndarray:

@@ -55,6 +55,7 @@ class Column:
 
     @property
     def is_categorical(self) -> bool:
+        """Whether the column holds categories (text), not numbers."""
         return self.kind == "category"
 
 
@@ -75,13 +76,16 @@ class FeatureSpec:
 
     @property
     def names(self) -> list[str]:
+        """Every column's name, in order."""
         return [c.name for c in self.columns]
 
     @property
     def categorical(self) -> list[str]:
+        """The names of the categorical columns, in order."""
         return [c.name for c in self.columns if c.is_categorical]
 
     def column(self, name: str) -> Column:
+        """The column of that name."""
         return next(c for c in self.columns if c.name == name)
 
     def group_of(self, names: list[str]) -> np.ndarray:
@@ -91,12 +95,14 @@ class FeatureSpec:
 
     # -- persistence -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The spec as plain data (JSON-ready); None fields of columns are left out."""
         data = asdict(self)
         data["columns"] = [{k: v for k, v in asdict(c).items() if v is not None} for c in self.columns]
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureSpec":
+        """A spec from :meth:`to_dict`'s data (fields it lacks take their defaults)."""
         data = dict(data)
         cols = tuple(Column(**{**c, "categories": tuple(c["categories"]) if c.get("categories") is not None else None})
                      for c in data.pop("columns", []))
@@ -105,12 +111,14 @@ class FeatureSpec:
         return cls(columns=cols, **data)
 
     def save(self, path: str | Path) -> Path:
+        """Write the spec as JSON; returns the path."""
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=1))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureSpec":
+        """A spec saved by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     # -- checking a feature table against the spec ------------------------------------------------

@@ -55,6 +55,7 @@ class EventLog:
 
     @classmethod
     def empty(cls, names: tuple[str, ...] = ()) -> "EventLog":
+        """A log without rows (kinds named ``names``)."""
         return cls(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int64), names)
 
 
@@ -78,6 +79,7 @@ class Tables:
 
     @property
     def n_accounts(self) -> int:
+        """How many accounts there are."""
         return len(self.accounts)
 
 

@@ -47,6 +47,15 @@ def to_us(value: str | date | datetime | pd.Timestamp) -> int:
     return int(to_timestamp(value).value // 1_000)
 
 
+def instant_us(value: object) -> int:
+    """An instant given as epoch microseconds (kept as they are), text or datetime, in microseconds.
+
+    >>> instant_us(86_400_000_000), instant_us("1970-01-02")
+    (86400000000, 86400000000)
+    """
+    return int(value) if isinstance(value, (int, np.integer)) else to_us(value)
+
+
 def from_us(values: np.ndarray | Sequence[int]) -> pd.DatetimeIndex:
     """Naive-UTC datetimes of epoch-microsecond integers."""
     return pd.DatetimeIndex(np.asarray(values, dtype="int64").astype("datetime64[us]"))
@@ -87,6 +96,7 @@ class SegmentGrid:
 
     @property
     def n_segments(self) -> int:
+        """How many segments the edges cut: one per edge (days at or after the last belong to none)."""
         return len(self.edges)
 
     def day_of(self, ts_us: np.ndarray) -> np.ndarray:

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features, build_training_table, plan_features
+from features.build import build_features, build_training_table
+from features.plan import plan_features
 from features.config import FeatureConfig
 from features.data.load import load_frames
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from features import naming as nm
-from features.build import build_features, plan_features
+from features.build import build_features
+from features.plan import plan_features
 from features.config import FeatureConfig
 from features.errors import DataError
 from features.data.load import load_frames
@@ -131,7 +132,7 @@ def test_a_fit_column_named_like_an_output_column_is_an_error(column):
 def test_reasons_name_a_non_latin_event_by_its_own_name(make_frames):
     import pandas as pd
 
-    from features.build import plan_features
+    from features.plan import plan_features
     from features.config import FeatureConfig
     from features.data.load import load_frames
 

@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features, plan_features
+from features.build import build_features
+from features.plan import plan_features
 from features.config import DataConfig, FeatureConfig
 from features.errors import DataError
 from features.data.load import load_frames, load_tables
-from features.rollup import ExactSums
+from features.sweep.prefix import ExactSums
 from features.windows import SegmentGrid
 
 T = pd.Timestamp("2024-05-01").as_unit("us")

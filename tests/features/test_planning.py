@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features, plan_features
+from features.build import build_features
+from features.plan import plan_features
 from features.config import FeatureConfig
 from features.errors import ConfigError
 from features.data.load import load_frames

@@ -11,7 +11,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features, plan_features
+from features.build import build_features
+from features.plan import plan_features
 from features.config import FeatureConfig
 from features.data.load import load_frames
 

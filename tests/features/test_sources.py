@@ -146,7 +146,8 @@ def test_sparkify_export_maps_onto_the_pipeline(tmp_path):
     from omegaconf import OmegaConf
 
     from app.command import CONF_DIR
-    from features.build import build_features, plan_features
+    from features.build import build_features
+    from features.plan import plan_features
     from features.config import FeatureConfig
 
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):

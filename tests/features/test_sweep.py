@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import features.build as build
+import features.sweep.block as block
+import features.sweep.events as sweep_events
 from features import naming as nm
-from features.build import build_features, plan_features
+from features.build import build_features
 from features.config import FeatureConfig
 from features.data.load import load_frames
+from features.plan import plan_features
 
 START = pd.Timestamp("2024-01-01").as_unit("us")
 CONFIG = FeatureConfig(windows=(3, 10), trend_days=2)
@@ -91,7 +93,7 @@ def test_per_type_totals_equal_last_seen_segments(monkeypatch: pytest.MonkeyPatc
     as_of = _as_of()
     spec = plan_features(tables, max(as_of), FeatureConfig(windows=(3, 10), trend_days=2, max_event_types=4))
     per_kind = build_features(tables, as_of, spec)
-    monkeypatch.setattr(build, "_MAX_KIND_TOTALS", 0)  # the path for sources with many event types
+    monkeypatch.setattr(block, "_MAX_KIND_TOTALS", 0)  # the path for sources with many event types
     last_seen = build_features(tables, as_of, spec)
     pd.testing.assert_frame_equal(per_kind, last_seen, check_exact=True)
 
@@ -106,7 +108,8 @@ def _with_events(tables, **columns):
 def test_event_order_and_chunk_size_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Events in time order (no sort: DayRuns keeps no permutation) or cut into tiny chunks give the
     table of the shuffled log read a million at a time."""
-    import features.rollup as rollup
+    import features.sweep.distinct as distinct
+    import features.sweep.runs as runs
 
     tables, _ = load_frames(_world(seed=5))
     as_of = _as_of()
@@ -118,14 +121,14 @@ def test_event_order_and_chunk_size_change_nothing(monkeypatch: pytest.MonkeyPat
     in_time = _with_events(tables, account=ev.account[order], kind=ev.kind[order], ts=ev.ts[order],
                            user=ev.user[order])
     sorted_runs = []
-    runs_of = rollup.DayRuns.of
-    monkeypatch.setattr(rollup.DayRuns, "of", classmethod(
+    runs_of = runs.DayRuns.of
+    monkeypatch.setattr(runs.DayRuns, "of", classmethod(
         lambda cls, day: sorted_runs.append(runs_of(day).order is None) or runs_of(day)))
     pd.testing.assert_frame_equal(build_features(in_time, as_of, spec), expected, check_exact=True)
     assert sorted_runs and all(sorted_runs)
     sorted_runs.clear()
-    monkeypatch.setattr(build, "_CHUNK", 37)
-    monkeypatch.setattr(rollup, "_CHUNK", 37)
+    monkeypatch.setattr(sweep_events, "_CHUNK", 37)
+    monkeypatch.setattr(distinct, "_CHUNK", 37)
     pd.testing.assert_frame_equal(build_features(tables, as_of, spec), expected, check_exact=True)
     assert sorted_runs and not any(sorted_runs)
 
@@ -151,7 +154,7 @@ def test_narrow_user_ids_count_like_hashes() -> None:
 def test_add_counts_equals_one_by_one(events: int) -> None:
     """add_counts adds events one by one in place when they are few for the cells (a short segment of
     many accounts) and by a bincount otherwise; both equal counting each event, on int32 and uint8."""
-    from features.rollup import add_counts
+    from features.sweep.runs import add_counts
 
     rng = np.random.default_rng(events)
     for dtype in (np.int32, np.uint8):

@@ -80,7 +80,8 @@ def test_only_positive_contributions_without_must_have():
 
 
 def test_a_dropped_identifier_never_appears_in_reasons():
-    from features.build import build_features, plan_features
+    from features.build import build_features
+    from features.plan import plan_features
     from features.config import FeatureConfig
     from features.data.load import load_frames
 
@@ -107,7 +108,7 @@ def test_a_dropped_identifier_never_appears_in_reasons():
 
 
 def test_planned_texts_read_like_a_person():
-    from features.build import plan_features
+    from features.plan import plan_features
     from features.config import FeatureConfig
     from features.data.load import load_frames
     from train.explain import phrase
@@ -153,7 +154,7 @@ def test_planned_texts_read_like_a_person():
 
 
 def test_fit_columns_are_worded_by_their_readable_name_even_with_braces():
-    from features.build import plan_features
+    from features.plan import plan_features
     from features.config import FeatureConfig
     from features.data.load import load_frames
     from train.explain import phrase

@@ -139,7 +139,8 @@ def test_an_unknown_feature_in_a_rule_fails_before_any_work(trained):
 
 
 def test_shuffled_labels_give_chance_auc(trained):
-    from features.build import build_training_table, plan_features
+    from features.build import build_training_table
+    from features.plan import plan_features
     from features.config import DataConfig, FeatureConfig
     from features.data.load import load_tables
     from train.models import fit_model

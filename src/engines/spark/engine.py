@@ -5,7 +5,7 @@
    ``features.data.load.load_frames`` (:mod:`.kernel`) and kept, validated, as one binary row per bucket
    (persisted). The driver gets the accounts, conversions, the summed load report and, per event type and
    day, how many rows can reach a feature (what planning needs), never the events themselves.
-2. ``plan_features``: ``features.build.plan_features`` itself, on the driver, over the accounts and a
+2. ``plan_features``: ``features.plan.plan_features`` itself, on the driver, over the accounts and a
    compact event log with the same reachable counts' order at the as-of (:mod:`.plan`).
 3. ``build_features`` / ``build_training_table``: the spec is broadcast and ``features.build`` runs on
    each bucket (``mapInPandas``); the frames come back to the driver, ordered as the local engine orders them.
@@ -25,7 +25,9 @@ import pandas as pd
 from features import build
 from features.config import TABLES, DataConfig, FeatureConfig
 from features.errors import DataError, PipelineError
+from features.plan import plan_features
 from features.data.load import load_frames
+from features.snapshots import reach_day
 from features.spec import FeatureSpec
 from features.tables import EventLog, LoadReport, Tables
 from features.windows import DAY_US, to_us
@@ -152,11 +154,11 @@ class SparkEngine:
 
     def plan_features(self, tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
         if not isinstance(tables, SparkTables):
-            return build.plan_features(tables, as_of_max, config)
+            return plan_features(tables, as_of_max, config)
         t = to_us(as_of_max) if not isinstance(as_of_max, (int, np.integer)) else int(as_of_max)
         reach = {name: self._reach_at(tables.state, name, t) for name in ("events", "touches")
                  if name in tables.state.names}
-        return build.plan_features(planning_tables(tables, tables.state, reach, t), t, config)
+        return plan_features(planning_tables(tables, tables.state, reach, t), t, config)
 
     def _reach_at(self, state: SparkState, name: str, t: int) -> pd.DataFrame:
         """Per kind: rows that can reach a feature at some as-of <= t, and whether their quantity varies."""
@@ -164,8 +166,7 @@ class SparkEngine:
             return state.reach_at[name][t]
         if t % DAY_US == 0:
             by_day = state.reach.get(name, pd.DataFrame({"kind": [], "day": [], "n": [], "varies": []}))
-            before = by_day[by_day["day"] < t // DAY_US]
-            return before.groupby("kind", sort=True).agg(n=("n", "sum"), varies=("varies", "any")).reset_index()
+            return kernel.summed_reach([by_day[by_day["day"] < reach_day(t)]], "kind")
         # an instant inside a day: count it on the executors, once
         def count(batches):
             for pdf in batches:
@@ -179,8 +180,7 @@ class SparkEngine:
 
         parts = [f for r in state.validated.mapInPandas(count, "frame binary").collect()
                  for f in pickle.loads(r["frame"])]
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"kind": [], "n": [], "varies": []})
-        out = frame.groupby("kind", sort=True).agg(n=("n", "sum"), varies=("varies", "any")).reset_index()
+        out = kernel.summed_reach(parts or [pd.DataFrame({"kind": [], "n": [], "varies": []})], "kind")
         state.reach_at.setdefault(name, {})[t] = out
         return out
 
@@ -369,8 +369,7 @@ def _sum_reach(metas: list[tuple[int, dict]]) -> dict[str, pd.DataFrame]:
     for name in ("events", "touches"):
         parts = [m["reach"][name] for _, m in metas if name in m.get("reach", {})]
         if parts:
-            frame = pd.concat(parts, ignore_index=True)
-            out[name] = frame.groupby(["kind", "day"], sort=True).agg(n=("n", "sum"), varies=("varies", "any")).reset_index()
+            out[name] = kernel.summed_reach(parts, ["kind", "day"])
     return out
 
 
@@ -379,10 +378,8 @@ def _sum_reach_at(metas: list[tuple[int, dict]]) -> dict[str, dict[int, pd.DataF
     for name in ("events", "touches"):
         instants = {t for _, m in metas for t in m.get("reach_at", {}).get(name, {})}
         for t in instants:
-            frame = pd.concat([m["reach_at"][name][t] for _, m in metas if t in m.get("reach_at", {}).get(name, {})],
-                              ignore_index=True)
-            out.setdefault(name, {})[t] = (frame.groupby("kind", sort=True)
-                                           .agg(n=("n", "sum"), varies=("varies", "any")).reset_index())
+            parts = [m["reach_at"][name][t] for _, m in metas if t in m.get("reach_at", {}).get(name, {})]
+            out.setdefault(name, {})[t] = kernel.summed_reach(parts, "kind")
     return out
 
 

@@ -23,9 +23,9 @@ from features.build import build_features, build_training_table
 from features.config import DataConfig
 from features.errors import PipelineError
 from features.data.load import load_frames
+from features.snapshots import reach_day, reach_start
 from features.spec import FeatureSpec
 from features.tables import NEVER, EventLog, LoadReport, Tables
-from features.windows import DAY_US
 
 SENTINEL_TEXT = "\x00pql-engine-sentinel"
 TABLES = ("accounts", "events", "conversions", "touches")
@@ -162,14 +162,6 @@ def validate_bucket(frames: dict[str, pd.DataFrame | None], anchors: dict[str, p
     return result
 
 
-def _reachable_rows(tables: Tables, log: EventLog) -> tuple[np.ndarray, np.ndarray]:
-    """The instant from which each row can reach a feature, ``max(ts, created)``, and whether it can at all
-    (before the account's conversion): a row reaches a feature at ``t`` iff ``key < min(t, converted)``, the
-    rule of ``features.build._reachable``."""
-    key = np.maximum(log.ts, tables.created_us[log.account])
-    return key, key < tables.converted_us[log.account]
-
-
 def _summary(log: EventLog, kinds: np.ndarray, rows: np.ndarray, by: list[np.ndarray] = ()) -> pd.DataFrame:
     varies = (log.quantity[rows] != 1.0) if log.quantity is not None else np.zeros(rows.sum(), dtype=bool)
     frame = pd.DataFrame({"kind": kinds[rows], **{f"k{i}": b for i, b in enumerate(by)}, "varies": varies})
@@ -181,14 +173,21 @@ def _summary(log: EventLog, kinds: np.ndarray, rows: np.ndarray, by: list[np.nda
 
 def reach_by_day(tables: Tables, log: EventLog) -> pd.DataFrame:
     """Reachable rows per (kind, day of ``max(ts, created)``): counts at any midnight as-of are cumulative sums."""
-    key, ok = _reachable_rows(tables, log)
-    return _summary(log, log.kind, ok, [key[ok] // DAY_US])
+    start, ok = reach_start(tables, log)
+    return _summary(log, log.kind, ok, [reach_day(start[ok])])
 
 
 def reach_before(tables: Tables, log: EventLog, t: int) -> pd.DataFrame:
     """Rows per kind that can reach a feature at some as-of ``<= t`` (and whether their quantity varies)."""
-    key, ok = _reachable_rows(tables, log)
-    return _summary(log, log.kind, ok & (key < t))
+    start, ok = reach_start(tables, log)
+    return _summary(log, log.kind, ok & (start < t))
+
+
+def summed_reach(parts: list[pd.DataFrame], by: str | list[str]) -> pd.DataFrame:
+    """Reach summaries (of buckets, or of days) added up per ``by``: their rows summed, the quantity varying
+    where it varies in any of them."""
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.groupby(by, sort=True).agg(n=("n", "sum"), varies=("varies", "any")).reset_index()
 
 
 def features_of(tables: Tables, as_of: Sequence[int], spec: FeatureSpec, horizon_days: int | None) -> pd.DataFrame:

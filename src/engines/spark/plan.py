@@ -1,4 +1,4 @@
-"""Planning on the driver: ``features.build.plan_features`` over a compact event log.
+"""Planning on the driver: ``features.plan.plan_features`` over a compact event log.
 
 Planning reads, per event (or touch) type, how many rows can reach a feature at or before the as-of (it
 orders the types by that count, ties by name, and keeps the top ones) and whether their quantity varies.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.snapshots import can_be_eligible
 from features.tables import EventLog, Tables
 
 from engines.spark.tables import SparkState
@@ -22,7 +23,7 @@ def compact_log(reach: pd.DataFrame, names: tuple[str, ...], tables: Tables, t: 
     """A log whose reachable rows before ``t`` rank the types as ``reach`` (kind, n, varies) does."""
     names = tuple(dict.fromkeys([*names, *reach["kind"].tolist()]))
     present = reach[reach["n"] > 0]
-    eligible = np.flatnonzero(tables.created_us < np.minimum(tables.converted_us, t))
+    eligible = np.flatnonzero(can_be_eligible(tables, t))
     if present.empty or not len(eligible):
         empty = EventLog.empty(names)
         return EventLog(empty.account, empty.kind, empty.ts, names, np.empty(0, np.uint64) if user else None,

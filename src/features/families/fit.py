@@ -1,0 +1,130 @@
+"""Fit: who the account is -- every other ``accounts`` column, under its own name, minus identifiers.
+
+Numeric columns stay numeric; text becomes categorical (the top categories + ``(other)``). Planned from the
+accounts that can be eligible at or before the newest as-of; columns excluded by ``features.exclude_columns``
+or identifier-like (:func:`identifier`) are left out and recorded in the spec (``dropped_columns``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from features import naming as nm
+from features.config import FeatureConfig
+from features.errors import DataError
+from features.families.common import readable, template_safe
+from features.snapshots import can_be_eligible
+from features.spec import OTHER, Column, FeatureSpec
+from features.tables import Tables
+
+log = logging.getLogger("pql")
+
+ID_MIN_DISTINCT = 20  # fewer distinct values than this never make a column an identifier
+_ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$")
+
+
+def id_like_name(name: str) -> bool:
+    """``id``, ``account_id``, ``accountId``, ``userID``, ``uuid``, ``crm_key`` (not ``paid``, ``valid``).
+
+    >>> [id_like_name(n) for n in ("id", "ID", "org_id", "accountId", "uuid", "hubspot_key", "paid", "seats")]
+    [True, True, True, True, True, True, False, False]
+    """
+    return bool(_ID_NAME.search(nm.slug(name)))
+
+
+def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column], tuple[str, ...]]:
+    """Numeric accounts columns stay numeric; text becomes categorical (top categories + ``(other)``).
+
+    Planned from the accounts that can be eligible before ``t`` only. Skipped, and returned as the
+    second value: ``config.exclude_columns``, and identifiers -- text whose distinct values cover at
+    least ``config.id_like_share`` of its values, or numbers all distinct under an id-like name (both
+    only with at least ``ID_MIN_DISTINCT`` distinct values; ``id_like_share=None`` keeps them).
+    """
+    known = tables.accounts[can_be_eligible(tables, t)]
+    excluded = set(config.exclude_columns or ())
+    unknown = sorted(excluded - set(tables.fit_columns))
+    if unknown:
+        log.warning("features.exclude_columns: %s %s not a fit attribute of accounts (fit attributes: %s)",
+                    unknown, "is" if len(unknown) == 1 else "are", list(tables.fit_columns))
+    out, dropped = [], []
+    for name in tables.fit_columns:
+        if name in excluded:
+            dropped.append(name)
+            continue
+        values = known[name]
+        numeric = pd.api.types.is_bool_dtype(values) or (pd.api.types.is_numeric_dtype(values)
+                                                         and not isinstance(values.dtype, pd.CategoricalDtype))
+        why = identifier(name, values, numeric, config.id_like_share)
+        if why:
+            log.warning("accounts column '%s' looks like an identifier (%s): not used as a fit attribute. "
+                        "features.id_like_share=null keeps it; features.exclude_columns=[...] drops other "
+                        "columns", name, why)
+            dropped.append(name)
+            continue
+        out.append(_column(name, values, numeric, config.max_categories))
+    return out, tuple(dropped)
+
+
+def _column(name: str, values: pd.Series, numeric: bool, max_categories: int) -> Column:
+    """The fit column of an accounts column: numeric, or categorical with its top categories."""
+    label = readable(name)
+    if numeric:
+        return Column(name, "numeric", "fit", f"{template_safe(label)}: {{value}}", missing=f"{label}: unknown")
+    counts = values.dropna().astype(str).value_counts()
+    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    cats = list(counts.index[: max_categories])
+    if len(counts) > max_categories:
+        cats.append(OTHER)
+    return Column(name, "category", "fit", f"{template_safe(label)}: {{value}}", tuple(cats),
+                  missing=f"{label}: unknown")
+
+
+def identifier(name: str, values: pd.Series, numeric: bool, share: float | None) -> str | None:
+    """Why a fit column is an identifier (None: it is not one)."""
+    if share is None:
+        return None
+    present = values.dropna()
+    if pd.api.types.is_bool_dtype(values) or len(present) == 0:
+        return None
+    distinct = int(present.astype(str).nunique()) if not numeric else int(present.nunique())
+    if distinct < ID_MIN_DISTINCT:
+        return None
+    if not numeric and distinct >= share * len(present):
+        return f"{distinct:,} distinct values in {len(present):,} accounts, features.id_like_share={share}"
+    if numeric and id_like_name(name) and distinct == len(present):
+        return f"an id-like name and {distinct:,} distinct numbers in {len(present):,} accounts"
+    return None
+
+
+def check_names(fit_columns: Sequence[Column], generated: Sequence[Column]) -> None:
+    """A fit attribute may not have the name of a generated feature (DataError)."""
+    names = {c.name for c in generated}
+    for col in fit_columns:
+        if col.name in names:
+            raise DataError("accounts", col.name, "has the name of a generated feature; rename it in the data")
+
+
+def values_of(tables: Tables, spec: FeatureSpec) -> dict[str, pd.Categorical | np.ndarray]:
+    """Every account's fit attributes as the spec types them (cast once, then taken per snapshot)."""
+    out: dict[str, pd.Categorical | np.ndarray] = {}
+    for col in spec.columns:
+        if col.group != "fit":
+            continue
+        if col.name not in tables.accounts.columns:
+            raise DataError("accounts", col.name, "is missing: the feature spec (the model) needs this fit attribute")
+        values = tables.accounts[col.name]
+        if col.is_categorical:
+            out[col.name] = spec.categorize(values, col)
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        unreadable = numbers.isna() & values.notna()
+        if unreadable.any():
+            example = values[unreadable].iloc[0]
+            raise DataError("accounts", col.name, f"should be numeric (the model was trained on numbers) but holds "
+                                                  f"{int(unreadable.sum()):,} text values, e.g. {example!r}")
+        out[col.name] = numbers.astype("float64").to_numpy()
+    return out
