@@ -23,7 +23,7 @@ import pandas as pd
 
 from features.errors import ConfigError, PipelineError
 from features.io import FILE_FORMATS, check_output, write_file
-from features.data.sources import first_line, quote
+from features.data.sql import first_line, quote
 
 OUTPUT_FORMATS = (*FILE_FORMATS, ".duckdb")
 LOCK_WAIT_SECONDS = 30.0  # serve.yaml: output_wait_seconds

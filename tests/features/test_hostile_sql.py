@@ -9,7 +9,7 @@ import pytest
 from features.config import DataConfig
 from features.errors import ConfigError, DataError
 from features.data.load import load_tables
-from features.data.sources import literal, quote
+from features.data.sql import literal, quote
 
 
 def _attacks(tmp_path: Path) -> list[str]:

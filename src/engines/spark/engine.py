@@ -42,7 +42,7 @@ from engines.spark.tables import SparkState, SparkTables
 log = logging.getLogger("pql")
 
 EVENTS_PER_BUCKET = 2_000_000  # automatic bucket count: at least one bucket per this many events
-DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.validate: fewer rows at midnight are a hand-made table
+DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates: fewer rows at midnight are a hand-made table
 
 
 class PipelineFailure(PipelineError):
@@ -323,7 +323,8 @@ def _first_error(metas: list[tuple[int, dict]]) -> PipelineFailure | None:
 
 def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) -> tuple[Tables, LoadReport]:
     """The driver's tables and the load report, from the buckets' results; whole-table checks."""
-    from features.data.validate import _not_all_unknown, _note_outliers, check_strict  # the local loader's own whole-table rules
+    from features.data.checks import not_all_unknown  # the local loader's own whole-table rules
+    from features.data.validate import check_strict, note_outliers
 
     error = _first_error(metas)
     if error is not None:
@@ -338,7 +339,7 @@ def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str)
             report.set_aside[key] = report.set_aside.get(key, 0) + value
     for table in ("events", "conversions", "touches"):
         if table in report.rows_read:
-            _not_all_unknown(table, data, report.rows_read[table], report.set_aside.get(f"{table}: unknown account", 0))
+            not_all_unknown(table, data, report.rows_read[table], report.set_aside.get(f"{table}: unknown account", 0))
     check_strict(report, data.strict)
     parts = [m for _, m in metas if "accounts" in m]
     accounts = pd.concat([m["accounts"] for m in parts], ignore_index=True)
@@ -355,7 +356,7 @@ def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str)
         notes += [n for n in m["report"].notes if n not in notes]
     dated = [n for n in notes if n.startswith("accounts column")]
     report.notes = dated
-    _note_outliers(created, report)
+    note_outliers(created, report)
     report.notes += [n for n in notes if n not in dated]
     ends = [m["data_end_us"] for m in parts]
     tables = Tables(accounts=accounts, created_us=created, converted_us=converted, events=EventLog.empty(),

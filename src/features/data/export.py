@@ -17,7 +17,9 @@ from typing import Any
 
 from features.config import DataConfig, _default_columns
 from features.errors import ConfigError, DataError
-from features.data.sources import Source, encoding_of, literal, mapped, quote, shown, table_name, timestamp_sql
+from features.data.mapping import mapped, time_format, timestamp_sql
+from features.data.sources import Source, encoding_of, table_name
+from features.data.sql import literal, quote, shown
 
 
 def _condition(spec: dict[str, Any], event_col: str, available: dict[str, str]) -> str:
@@ -53,7 +55,9 @@ def apply_export(source: Source, config: DataConfig) -> tuple[DataConfig, int]:
         if col not in available:
             raise DataError("events", shown(col), f"is not there (data.columns.events.{name}); the export has columns "
                             f"{sorted(available)}")
-    acc, ts = quote(acc_col), timestamp_sql(ts_col, available[ts_col], config.unit("events"), config.timezone, "events")
+    ts_format = time_format(con, config.columns.get("events", {}), "timestamp", "data.columns.events.timestamp")
+    acc = quote(acc_col)
+    ts = timestamp_sql(ts_col, available[ts_col], config.unit("events"), config.timezone, "events", ts_format)
     known = f"{acc} IS NOT NULL AND trim(CAST({acc} AS VARCHAR)) <> ''"
     anonymous = con.execute(f"SELECT count(*) FROM raw_export WHERE NOT ({known})").fetchall()[0][0]
     source.add("events", f"(SELECT * FROM raw_export WHERE {known})")
@@ -62,8 +66,9 @@ def apply_export(source: Source, config: DataConfig) -> tuple[DataConfig, int]:
     created = None if accounts.get("created_at") is None else str(accounts["created_at"])
     if created is not None and created not in available:
         raise DataError("events", shown(created), "is not there (data.export.accounts.created_at)")
-    created_ts = (timestamp_sql(created, available[created], accounts.get("created_at_unit"), config.timezone, "accounts")
-                  if created else None)
+    created_format = time_format(con, accounts, "created_at", "data.export.accounts.created_at")
+    created_ts = (timestamp_sql(created, available[created], accounts.get("created_at_unit"), config.timezone, "accounts",
+                                created_format) if created else None)
     first_event = f"min({ts})"
     created_sql = f"coalesce(min({created_ts}), {first_event})" if created_ts else first_event
     attrs = []

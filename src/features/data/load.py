@@ -12,7 +12,8 @@ import pandas as pd
 from features.config import TABLES, DataConfig
 from features.data.export import apply_export
 from features.errors import ConfigError
-from features.data.sources import Source, canonical_views, open_duckdb, open_folder, open_frames
+from features.data.mapping import canonical_views
+from features.data.sources import Source, open_duckdb, open_folder, open_frames
 from features.tables import LoadReport, Tables
 from features.data.validate import validate
 

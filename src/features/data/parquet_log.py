@@ -1,6 +1,6 @@
 """The account ids and event (touch) names of a log table, coded straight from Parquet dictionaries.
 
-Through the canonical view (:func:`features.data.sources.canonical_views`) DuckDB decodes the account id and
+Through the canonical view (:func:`features.data.mapping.canonical_views`) DuckDB decodes the account id and
 the name of every row as text and joins tens of millions of ids: most of the time of loading. Parquet
 writers store such columns dictionary-encoded per row group; read as Arrow dictionaries, each distinct
 id of a row group is looked up once and every row takes its code by index.
@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.config import DataConfig
-from features.data.sources import Source, mapped
+from features.data.mapping import mapped
+from features.data.sources import Source
 from features.tables import kind_dtype
 
 _INT_KEYS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
@@ -201,7 +202,7 @@ class _Names:
         return chunks, which, _split(met, chunks, which)
 
     def finish(self, codes: np.ndarray, chunk: int = 1 << 22) -> list[tuple[str, int]]:
-        """Names with their row counts, most frequent first (ties by name, as validate._check_columns orders
+        """Names with their row counts, most frequent first (ties by name, as checks.check_columns orders
         them), with ``codes`` renumbered in place to positions in that list. (With null names, which the
         caller raises on, the counts are not meaningful.)"""
         text, counts = self.text, self.counts

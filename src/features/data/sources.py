@@ -1,29 +1,26 @@
-"""Reading a data source into DuckDB: raw views per table, then canonical views per table.
+"""Opening a data source in DuckDB: a raw view ``raw_<table>`` per table found, in a :class:`Source`.
 
 A source is a folder of files (``data.dir``), a DuckDB database file (``data.duckdb``), a single
 raw event export (``data.export``, see :mod:`features.data.export`) or, with none of these, the demo
-world. Every table ends up as a DuckDB view ``canon_<table>`` whose columns carry the contract's
-names and types: ``account_id``, timestamps as naive UTC ``TIMESTAMP``, ``quantity`` as ``DOUBLE``.
-Beside each canonical time column ``<col>`` the view keeps the source value as ``<col>__raw``
-so validation can tell a missing value from an unparseable one.
+world (DataFrames in memory). :mod:`features.data.mapping` then maps each raw view onto the contract
+(the ``canon_<table>`` views that validation reads).
 """
 from __future__ import annotations
 
 import gzip
 import os
-import re
-import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from features.config import OPTIONAL_COLUMNS, OPTIONAL_TABLES, REQUIRED_COLUMNS, TABLES, TIME_COLUMN, DataConfig
+from features.config import TABLES, DataConfig
+from features.data.sql import first_line, literal, path_literal, quote, shown
 from features.errors import ConfigError, DataError
 
 # File kinds a folder may hold per table, in the order they are looked for.
 # CSV timestamps stay text: DuckDB's sniffer would read naive and aware values of one column as
-# TIMESTAMPTZ in the session zone, ignoring data.timezone; sources.timestamp_sql parses them instead.
+# TIMESTAMPTZ in the session zone, ignoring data.timezone; mapping.timestamp_sql parses them instead.
 _CSV = "read_csv({path}, header = true, encoding = {encoding}, " \
        "auto_type_candidates = ['BOOLEAN', 'BIGINT', 'DOUBLE', 'VARCHAR'])"
 _JSONL = "read_json({path}, format = 'newline_delimited')"
@@ -40,39 +37,6 @@ _PARTS = "read_parquet([{path}], union_by_name = true)"
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
 _ENCODING_ALIASES = {"utf8": "utf-8", "utf16": "utf-16", "latin1": "latin-1", "iso-8859-1": "latin-1",
                      "iso8859-1": "latin-1"}
-_GLOB = re.compile(r"([\[\]*?{}])")
-_EPOCH_FACTOR = {"s": 1_000_000, "ms": 1_000, "us": 1}
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-            "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
-
-
-def quote(name: object) -> str:
-    """A SQL identifier, safely quoted (any embedded double quote doubled)."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def literal(value: object) -> str:
-    """A SQL string literal, safely quoted (any embedded single quote doubled)."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def path_literal(path: str | os.PathLike) -> str:
-    """A file path as a SQL literal that DuckDB reads as exactly that file.
-
-    DuckDB expands ``* ? [ ] { }`` in file names; each such character becomes a one-character class
-    (``[[]``), which matches only itself, so a folder named ``exports[ab]`` never reads ``exportsa``.
-    """
-    return literal(_GLOB.sub(r"[\1]", str(path)))
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (DuckDB's run to dozens of lines)."""
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-
-
-def shown(name: object) -> str:
-    """A name for a one-line message: control characters (newlines, ...) escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
 
 
 def table_name(name: object, key: str) -> str:
@@ -110,6 +74,7 @@ class Source:
 
     @property
     def tables(self) -> tuple[str, ...]:
+        """The tables found: raw views and text files not parsed yet."""
         return tuple(dict.fromkeys([*self.origin, *self.pending]))
 
     def add(self, table: str, relation: str) -> None:
@@ -170,7 +135,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     # (the default, relied on: a scan without ORDER BY returns a table's rows in order, so columns read from
-    # one relation in two queries line up, see validate._sorted_accounts and validate._read_keyed_log)
+    # one relation in two queries line up, see keys._sorted_accounts and logs._read_keyed_log)
     con.execute("SET preserve_insertion_order = true")
     return con
 
@@ -268,82 +233,3 @@ def open_frames(frames: dict, description: str) -> Source:
             source.con.register(f"src_{table}", frame)
             source.add(table, quote(f"src_{table}"))
     return source
-
-
-def timestamp_sql(column: str, dtype: str, unit: str | None, timezone: str, table: str) -> str:
-    """SQL turning a source column into a naive-UTC TIMESTAMP; NULL where a value cannot be read."""
-    col = quote(column)
-    base = dtype.upper().split("(")[0]
-    if unit is not None:
-        if unit not in _EPOCH_FACTOR:
-            raise ConfigError(f"data.columns.{table}.{TIME_COLUMN[table]}_unit: '{unit}' is not one of s, ms, us")
-        number = f"TRY_CAST({col} AS DOUBLE)"
-        return f"make_timestamp(CAST(round({number} * {_EPOCH_FACTOR[unit]}) AS BIGINT))"
-    local = timezone.upper() != "UTC"
-    if base == "TIMESTAMP WITH TIME ZONE":
-        return f"CAST({col} AS TIMESTAMP)"
-    if base.startswith("TIMESTAMP") or base == "DATE":
-        plain = f"CAST({col} AS TIMESTAMP)"
-        return f"CAST(timezone({literal(timezone)}, {plain}) AS TIMESTAMP)" if local else plain
-    if base == "VARCHAR":
-        aware = f"CAST(TRY_CAST({col} AS TIMESTAMPTZ) AS TIMESTAMP)"
-        if not local:
-            return aware
-        naive = f"CAST(timezone({literal(timezone)}, TRY_CAST({col} AS TIMESTAMP)) AS TIMESTAMP)"
-        return f"CASE WHEN regexp_matches(trim({col}), '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') THEN {aware} ELSE {naive} END"
-    if base in _NUMERIC:
-        raise DataError(table, shown(column), f"holds numbers ({dtype}), not timestamps: set "
-                        f"data.columns.{table}.{TIME_COLUMN[table]}_unit to s, ms or us for epoch values")
-    raise DataError(table, shown(column), f"is of type {dtype}, which is not a timestamp")
-
-
-def mapped(config: DataConfig, table: str, name: str) -> str | None:
-    """The source column mapped to contract column ``name``, as text (``event=2024`` names column "2024")."""
-    value = config.column(table, name)
-    return None if value is None else str(value)
-
-
-def canonical_views(source: Source, config: DataConfig) -> dict[str, list[str]]:
-    """Create ``canon_<table>`` views with contract names; returns the fit columns of accounts per table.
-
-    Raises DataError for a missing required table or column (naming the mapping that pointed at it).
-    """
-    source.read_pending(encoding_of(config))
-    try:
-        zoneinfo.ZoneInfo(config.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"data.timezone: unknown time zone '{config.timezone}'") from exc
-    extra: dict[str, list[str]] = {}
-    for table in TABLES:
-        if table not in source.tables:
-            if table in OPTIONAL_TABLES:
-                continue
-            raise DataError(table, None, f"is missing from {source.description}")
-        available = source.columns(table)
-        select, used = [], set()
-        for name in REQUIRED_COLUMNS[table] + OPTIONAL_COLUMNS[table]:
-            src = mapped(config, table, name)
-            if src is None or src not in available:
-                if name in REQUIRED_COLUMNS[table] or (src is not None and src != name):
-                    hint = f" (data.columns.{table}.{name} = {src!r})" if src != name else ""
-                    raise DataError(table, shown(src or name), f"is not there{hint}; the table has columns "
-                                    f"{sorted(available)}")
-                continue  # an optional column the table simply does not have
-            used.add(src)
-            if name == TIME_COLUMN[table]:
-                expr = timestamp_sql(src, available[src], config.unit(table), config.timezone, table)
-                select += [f"{expr} AS {name}", f"{quote(src)} AS {name}__raw"]
-            elif name == "account_id":
-                select.append(f"{quote(src)} AS account_id")
-            elif name in ("event", "touch"):
-                select.append(f"CAST({quote(src)} AS VARCHAR) AS {name}")
-            elif name in ("quantity", "amount"):
-                select += [f"TRY_CAST({quote(src)} AS DOUBLE) AS {name}", f"{quote(src)} AS {name}__raw"]
-            else:
-                select.append(f"CAST({quote(src)} AS VARCHAR) AS {name}")
-        if table == "accounts":
-            extra[table] = [c for c in available if c not in used]
-            select += [quote(c) for c in extra[table]]
-        source.con.execute(f"CREATE OR REPLACE VIEW canon_{table} AS SELECT {', '.join(select)} "
-                           f"FROM {quote('raw_' + table)}")
-    return extra

@@ -1,0 +1,43 @@
+"""SQL text built safely from names and values the user gave: identifiers, literals, file paths, and the
+one-line forms of names and errors that messages show.
+
+>>> print(quote('my "col" x'), literal("it's"))
+"my ""col"" x" 'it''s'
+>>> path_literal("exports[ab]/*.csv")
+"'exports[[]ab[]]/[*].csv'"
+"""
+from __future__ import annotations
+
+import os
+import re
+
+_GLOB = re.compile(r"([\[\]*?{}])")
+
+
+def quote(name: object) -> str:
+    """A SQL identifier, safely quoted (any embedded double quote doubled)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def literal(value: object) -> str:
+    """A SQL string literal, safely quoted (any embedded single quote doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def path_literal(path: str | os.PathLike) -> str:
+    """A file path as a SQL literal that DuckDB reads as exactly that file.
+
+    DuckDB expands ``* ? [ ] { }`` in file names; each such character becomes a one-character class
+    (``[[]``), which matches only itself, so a folder named ``exports[ab]`` never reads ``exportsa``.
+    """
+    return literal(_GLOB.sub(r"[\1]", str(path)))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (DuckDB's run to dozens of lines)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
+def shown(name: object) -> str:
+    """A name for a one-line message: control characters (newlines, ...) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
