@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from features.errors import DataError
 from features.families import fit
-from features.snapshots import eligible
+from features.snapshots import eligible, labels
 from features.spec import FeatureSpec
 from features.sweep.block import Sweep
 from features.tables import Tables
@@ -139,8 +139,7 @@ def build_training_table(tables: Tables, as_of: Sequence[object], spec: FeatureS
     """
     frame, account_row = _build(tables, as_of, spec, progress)  # rows known: no lookup of a million ids
     as_of_us = frame["as_of"].to_numpy().view("int64")
-    converted = tables.converted_us[account_row]
-    label = (converted >= as_of_us) & (converted < as_of_us + horizon_days * DAY_US)
+    label = labels(tables, account_row, as_of_us, horizon_days)
     # concat, not assign: the frame is one block per column (no consolidating copy), where an insert warns
-    return pd.concat([frame, pd.Series(label.astype(np.int8), index=frame.index, name="label")], axis=1)
+    return pd.concat([frame, pd.Series(label, index=frame.index, name="label")], axis=1)
 

@@ -72,8 +72,9 @@ def reach_day(start_us: np.ndarray | int) -> np.ndarray | int:
     return start_us // DAY_US
 
 
-def labels(tables: Tables, rows: np.ndarray, as_of_us: int, horizon_days: int) -> np.ndarray:
-    """1 where the account converts in ``[t, t + horizon)``, else 0."""
+def labels(tables: Tables, rows: np.ndarray, as_of_us: int | np.ndarray, horizon_days: int) -> np.ndarray:
+    """1 where the account (of each row number) converts in ``[t, t + horizon)``, else 0 (int8); ``as_of_us``
+    is one instant or one per row."""
     converted = tables.converted_us[rows]
     return ((converted >= as_of_us) & (converted < as_of_us + horizon_days * DAY_US)).astype(np.int8)
 

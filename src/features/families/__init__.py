@@ -5,15 +5,15 @@ planning found in the rows that can reach a feature (:mod:`features.plan`), and 
 a snapshot from the pass's running state (:class:`features.sweep.state.Snapshot`). In the spec's column
 order (which defines the table):
 
-=================  =========================================================================
-:mod:`.usage`      per event type: events and quantity in each window; all events
-:mod:`.activity`   active days, active users, distinct event types (breadth), the trend
-:mod:`.recency`    days since the last event, days since signup
-:mod:`.key_events` days from signup to the first event of each key type
-:mod:`.touches`    marketing touches per type and in all
-:mod:`.plan_limits` how much of a plan limit is used
-:mod:`.fit`        the accounts' own columns (identifiers left out)
-=================  =========================================================================
+===================  =========================================================================
+:mod:`.usage`        per event type: events and quantity in each window; all events
+:mod:`.activity`     active days, active users, distinct event types (breadth), the trend
+:mod:`.recency`      days since the last event, days since signup
+:mod:`.key_events`   days from signup to the first event of each key type
+:mod:`.touches`      marketing touches per type and in all
+:mod:`.plan_limits`  how much of a plan limit is used
+:mod:`.fit`          the accounts' own columns (identifiers left out)
+===================  =========================================================================
 
 :mod:`.common` holds what their planning shares (window columns, readable names, configured names matched).
 """
