@@ -26,9 +26,7 @@ from features import build
 from features.config import TABLES, DataConfig, FeatureConfig
 from features.errors import DataError, PipelineError
 from features.plan import plan_features
-from features.plan import plan_features
 from features.data.load import load_frames
-from features.snapshots import reach_day
 from features.snapshots import reach_day
 from features.spec import FeatureSpec
 from features.tables import EventLog, LoadReport, Tables
