@@ -278,20 +278,12 @@ def _generate(params: dict[str, Any]) -> None:
 # Configuration and output
 # ----------------------------------------------------------------------------------------------
 
-def conf_dir() -> str:
-    from app.command import CONF_DIR
-
-    return CONF_DIR
-
-
 def default_feature_config():
-    """``FeatureConfig()`` defaults with ``key_events`` and ``plan_limits`` of conf/features/default.yaml."""
-    from omegaconf import OmegaConf
-
+    """The feature config a data folder gets by default (``FeatureConfig()``: no key events, no plan limits --
+    a folder brings none, even one the demo generator wrote)."""
     from features.config import FeatureConfig
 
-    conf = OmegaConf.to_container(OmegaConf.load(Path(conf_dir()) / "features" / "default.yaml"), resolve=True)
-    return FeatureConfig.from_mapping({"key_events": conf["key_events"], "plan_limits": conf["plan_limits"]})
+    return FeatureConfig()
 
 
 def mondays_before(end_us: int, n: int):

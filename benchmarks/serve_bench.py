@@ -28,16 +28,16 @@ import _common as c
 def prepare_scorer(params: dict) -> dict:
     """Worker: train on the small world with the real config and save the Scorer (once)."""
     st = c.Stages()
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
+
+    from app.preflight import compose_config
 
     from features.config import DataConfig
     from features.data.load import load_tables
     from train.pipeline import run_training
     from train.settings import TrainSettings
 
-    with initialize_config_dir(version_base="1.3", config_dir=c.conf_dir()):
-        cfg = compose("train", overrides=[f"data.dir={params['dir']}", "progress=false"])
+    cfg = compose_config("train", [f"data.dir={params['dir']}", "progress=false"])
     config = OmegaConf.to_container(cfg, resolve=True)
     with st.stage("load + run_training (preparation)"):
         tables, _ = load_tables(DataConfig.from_mapping(config["data"]))

@@ -25,7 +25,6 @@ def worker(params: dict) -> dict:
     st = c.Stages()
     with st.stage("imports"):
         import lightgbm
-        from hydra import compose, initialize_config_dir
         from omegaconf import OmegaConf
 
         import train.backtest as backtest
@@ -41,8 +40,9 @@ def worker(params: dict) -> dict:
         from train.tiers import Tiers
 
     with st.stage("compose Hydra config (conf/train.yaml)"):
-        with initialize_config_dir(version_base="1.3", config_dir=c.conf_dir()):
-            cfg = compose("train", overrides=[f"data.dir={params['dir']}", "progress=false", *params["overrides"]])
+        from app.preflight import compose_config
+
+        cfg = compose_config("train", [f"data.dir={params['dir']}", "progress=false", *params["overrides"]])
         config = OmegaConf.to_container(cfg, resolve=True)
         settings = TrainSettings.from_mapping(config)
 

@@ -87,13 +87,11 @@ DEMO = ["data.demo.accounts=3000", "data.demo.days=365", "data.demo.start=2024-0
 
 def compose_plain(command: str, overrides: list[str]) -> dict:
     """The real Hydra config of a command, composed with overrides, as plain containers."""
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from app.command import CONF_DIR
+    from app.preflight import compose_config
 
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        return OmegaConf.to_container(compose(command, overrides=overrides), resolve=True)
+    return OmegaConf.to_container(compose_config(command, overrides), resolve=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,25 +6,32 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from app.command import CONF_DIR
+from app.paths import CONF_DIR
+from app.preflight import compose_config
 from features.config import DataConfig, FeatureConfig
 from rules.language import RuleSet
-from train.settings import TrackingConfig, TrainSettings
+from train.config import TrackingConfig
+from train.settings import TrainSettings
 
 CONF = Path(CONF_DIR)
 COMMANDS = {"features": ["as_of=2024-06-03"], "train": [], "serve": []}
 
 
 def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    """A group's options: its YAML files and its structured configs (the model options are structured)."""
+    from hydra.core.config_store import ConfigStore
+
+    from app.schema import register
+
+    register()
+    stored = {name.removesuffix(".yaml") for name in ConfigStore.instance().repo.get(group, {})}
+    return sorted({p.stem for p in (CONF / group).glob("*.yaml")} | stored)
 
 
 def _compose(command: str, overrides: list[str]):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose(command, overrides=overrides)
+    return compose_config(command, overrides)
 
 
 def _groups(command: str) -> list[str]:

@@ -48,7 +48,7 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     wheel = _build_wheel(tmp)
     names = zipfile.ZipFile(wheel).namelist()
-    assert "pql_conf/train.yaml" in names and "pql_conf/model/lightgbm.yaml" in names
+    assert "pql_conf/train.yaml" in names and "pql_conf/data/demo.yaml" in names
     env = tmp / "venv"
     venv.EnvBuilder(with_pip=False).create(env)
     python = env / "bin" / "python"

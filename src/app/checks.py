@@ -1,111 +1,58 @@
-"""Checks of a composed command config, run right after Hydra composes it and before any data is read.
+"""The thin layer over Hydra's own checks: values a type cannot refuse, and one line for every mistake.
 
-The config groups are validated against schemas derived from the typed config dataclasses
-(``features.config``, ``train.settings``): a key the dataclass does not have, or a value of the wrong
-type, is a ``ConfigError`` (exit 2) naming the key. Adding a field to a dataclass adds it to the schema.
-``as_of`` must parse as an instant, ``progress`` and ``debug`` must be booleans, and the feature
-command's outputs must be writable files of a supported kind.
+Hydra composes each command's config against its schema (``app.schema``) and refuses unknown keys and
+wrong types itself; :func:`check_config` then builds each group's typed view (whose ``__post_init__``
+checks ranges and choices), parses ``as_of``, and checks the feature command's outputs -- a
+ConfigError (exit 2) naming the key, before any data is read. :func:`schema_error` and
+:func:`unknown_key_message` word OmegaConf's errors as that one line.
 
 >>> from omegaconf import OmegaConf
->>> check_config(OmegaConf.create({"evaluation": {"capacity_per_week": "abc"}}))
+>>> check_config(OmegaConf.create({"capacity": {"per_week": "abc"}}))
 Traceback (most recent call last):
 ...
-features.errors.ConfigError: config key 'evaluation.capacity_per_week': 'abc' is not an integer
+features.errors.ConfigError: config key 'capacity.per_week': 'abc' is not an integer
+>>> unknown_key_message("evaluation.capacity_per_week", ["data", "capacity"])
+"config key 'evaluation.capacity_per_week' is now 'capacity.per_week'"
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import functools
-import types
-import typing
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf import errors as oc_errors
 
+from app.schema import group_schemas
 from features.errors import ConfigError
 
 _TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "text"}
+# keys that moved (the `evaluation` group became `capacity`, `promotion` and `learned`): old prefix -> new
+RENAMED = {"evaluation.capacity_per_week": "capacity.per_week", "evaluation.reps": "capacity.reps",
+           "evaluation.accounts_per_rep_per_week": "capacity.accounts_per_rep_per_week",
+           "evaluation.champion_metric": "promotion.metric", "evaluation.promote": "promotion.mode",
+           "evaluation.top_fractions": "backtest.top_fractions", "evaluation.ece_bins": "backtest.ece_bins",
+           "evaluation.learned": "learned", "monitoring.psi_bins": "(none: drift bins are set at training)"}
 
 
-def _schema_type(hint: Any) -> Any:
-    """The OmegaConf-supported annotation for a dataclass field's type (tuples become lists; anything
-    OmegaConf cannot check becomes Any)."""
-    if hint in (int, float, bool, str) or hint is Any:
-        return hint
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1 and len(args) == 2:
-            inner = _schema_type(rest[0])
-            return Any if inner is Any else Optional[inner]
-        return Any
-    if origin is tuple:
-        return List[_schema_type(args[0])] if len(args) == 2 and args[1] is Ellipsis else List[Any]
-    if origin is list:
-        return List[_schema_type(args[0])] if args else List[Any]
-    if origin is dict:
-        return Dict[str, _schema_type(args[1])] if len(args) == 2 and args[0] is str else Dict[str, Any]
-    return Any
-
-
-def _plain_default(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain_default(v) for v in value]
-    if isinstance(value, list):
-        return [_plain_default(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain_default(v) for k, v in value.items()}
-    return value
-
-
-def schema_of(cls: type, nested: dict[str, type] | None = None, optional: tuple[str, ...] = ()) -> type:
-    """A mutable, OmegaConf-checkable dataclass with the fields of dataclass ``cls``: ``nested`` gives
-    fields a schema of their own, ``optional`` names fields that may also be null in the YAML."""
-    nested = nested or {}
-    hints = typing.get_type_hints(cls)
-    specs = []
-    for f in dataclasses.fields(cls):
-        kind = nested.get(f.name) or _schema_type(hints[f.name])
-        if f.name in optional and kind is not Any:
-            kind = Optional[kind]
-        if f.name in nested:
-            default = dataclasses.field(default_factory=nested[f.name])
-        elif f.default is not dataclasses.MISSING:
-            value = f.default
-            default = (dataclasses.field(default_factory=functools.partial(_plain_default, value))
-                       if isinstance(value, (tuple, list, dict)) else dataclasses.field(default=value))
-        elif f.default_factory is not dataclasses.MISSING:
-            default = dataclasses.field(default_factory=lambda make=f.default_factory: _plain_default(make()))
-        else:
-            default = dataclasses.field(default=None)
-            kind = Optional[kind] if kind is not Any else Any
-        specs.append((f.name, kind, default))
-    return dataclasses.make_dataclass(cls.__name__, specs)
-
-
-@functools.lru_cache(maxsize=1)
-def group_schemas() -> dict[str, type]:
-    """The config groups that have a typed view, each with its schema."""
+def _typed_views() -> dict[str, Callable[[Any], Any]]:
+    """Group -> the function building its typed view from the plain group (its checks run there)."""
     from engines.settings import EngineConfig
-    from train.settings import BacktestConfig, EvaluationConfig, LearnedConfig, TierConfig, TrackingConfig
-
     from features.config import DataConfig, FeatureConfig, LabelConfig, SnapshotConfig
-    from demo import DemoConfig
+    from rules.files import RulesConfig
+    from serve.monitor import MonitoringConfig
+    from train.config import (BacktestConfig, CalibrationConfig, CapacityConfig, LearnedConfig, ModelConfig,
+                              PromotionConfig, TierConfig, TrackingConfig)
+    from train.settings import typed
 
-    demo = schema_of(DemoConfig, optional=("start",))
-    return {
-        "data": schema_of(DataConfig, nested={"demo": demo}),
-        "features": schema_of(FeatureConfig),
-        "snapshots": schema_of(SnapshotConfig),
-        "label": schema_of(LabelConfig),
-        "backtest": schema_of(BacktestConfig),
-        "evaluation": schema_of(EvaluationConfig, nested={"learned": schema_of(LearnedConfig)}),
-        "tiers": schema_of(TierConfig),
-        "tracking": schema_of(TrackingConfig),
-        "engine": schema_of(EngineConfig, optional=("master",)),
-    }
+    def group(cls: type) -> Callable[[Any], Any]:
+        return lambda values: typed(cls, values)
+
+    return {"data": DataConfig.from_mapping, "features": FeatureConfig.from_mapping,
+            "snapshots": SnapshotConfig.from_mapping, "label": LabelConfig.from_mapping,
+            "backtest": group(BacktestConfig), "capacity": group(CapacityConfig), "promotion": group(PromotionConfig),
+            "learned": group(LearnedConfig), "tiers": group(TierConfig), "tracking": group(TrackingConfig),
+            "calibration": group(CalibrationConfig), "monitoring": group(MonitoringConfig),
+            "rules": group(RulesConfig), "engine": EngineConfig.from_mapping, "model": ModelConfig.from_mapping}
 
 
 def _known_keys(node: Any) -> list[str]:
@@ -131,7 +78,7 @@ def schema_error(exc: Exception, prefix: str, node: Any = None) -> ConfigError:
         bad = value.split("'")[1] if value.count("'") >= 2 else value
         if target:
             return ConfigError(f"config key '{key}': {bad!r} is not {_TYPE_NAMES[target]}")
-        if "Incompatible value 'None'" in value or "cannot be assigned None" in value:
+        if "Incompatible value 'None'" in value or "cannot be assigned None" in value or "is not Optional" in value:
             return ConfigError(f"config key '{key}' cannot be null")
         if "is not a valid bool" in value:
             return ConfigError(f"config key '{key}': {bad!r} is not true or false")
@@ -139,7 +86,10 @@ def schema_error(exc: Exception, prefix: str, node: Any = None) -> ConfigError:
 
 
 def unknown_key_message(key: str, known: list[str], parent: str = "") -> str:
-    """``unknown config key 'evaluation.capacty_per_week' (did you mean 'evaluation.capacity_per_week'?)``."""
+    """``unknown config key 'capacity.per_weak' (did you mean 'capacity.per_week'?)``; a key that moved says where."""
+    for old, new in RENAMED.items():
+        if key == old or key.startswith(old + "."):
+            return f"config key '{key}' is now '{new}{key[len(old):]}'"
     leaf = key.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.6)
     where = f"{parent}." if parent else ""
@@ -148,27 +98,27 @@ def unknown_key_message(key: str, known: list[str], parent: str = "") -> str:
     return f"unknown config key '{key}'{hint}"
 
 
-def check_config(cfg: DictConfig, command: str | None = None) -> None:
-    """Refuse a composed config that cannot work, before any data is read (ConfigError, exit 2)."""
+def _check_types(cfg: DictConfig) -> None:
+    """Each group against its schema (Hydra did this while composing; a config built by hand gets it here)."""
     for group, schema in group_schemas().items():
-        if group not in cfg:
-            continue
-        node = cfg[group]
+        node = cfg.get(group) if group in cfg else None
         if node is None:
             continue
-        try:
-            OmegaConf.merge(OmegaConf.structured(schema), node)
+        try:  # as plain values: a key added with `+key=...` is not in the schema
+            OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(node, resolve=True))
         except (oc_errors.ValidationError, oc_errors.ConfigKeyError, oc_errors.ConfigAttributeError,
                 oc_errors.ConfigTypeError) as exc:
             raise schema_error(exc, group, OmegaConf.structured(schema)) from exc
-    if cfg.get("engine") is not None:
-        from engines.settings import EngineConfig
 
-        EngineConfig.from_mapping(OmegaConf.to_container(cfg.engine, resolve=True))  # values: name, partitions...
-    if cfg.get("evaluation") is not None and "champion_metric" in cfg.evaluation:
-        from train.settings import check_champion_metric
 
-        check_champion_metric(cfg.evaluation.champion_metric)
+def check_config(cfg: DictConfig, command: str | None = None) -> None:
+    """Refuse a composed config that cannot work, before any data is read (ConfigError, exit 2)."""
+    _check_types(cfg)
+    views = _typed_views()
+    for group in [g for g in views if g in cfg and cfg.get(g) is not None]:
+        if group == "model" and command != "train":
+            continue  # a data config may carry it; only training reads it
+        views[group](OmegaConf.to_container(cfg[group], resolve=True))
     for key in ("progress", "debug"):
         if key in cfg and not OmegaConf.is_missing(cfg, key) and not isinstance(cfg[key], bool):
             raise ConfigError(f"config key '{key}': {cfg[key]!r} is not true or false")
@@ -184,6 +134,7 @@ def check_config(cfg: DictConfig, command: str | None = None) -> None:
 
 
 def check_as_of(cfg: DictConfig) -> None:
+    """``as_of`` is given and parses as an instant (ISO-8601 or ``now``)."""
     if OmegaConf.is_missing(cfg, "as_of"):
         raise ConfigError("as_of is required: give as_of=YYYY-MM-DD (ISO-8601, naive = UTC) or as_of=now")
     value = cfg.as_of

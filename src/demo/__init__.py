@@ -23,7 +23,7 @@ The API::
 ``python -m demo --out FOLDER`` writes the tables as Parquet. The modules, in the order the
 generator runs them:
 
-* ``demo.config``: ``DemoConfig``, ``VARIANTS``, the feature settings the demo world brings;
+* ``demo.config``: ``DemoConfig``, ``VARIANTS``, what the demo world brings for itself (``brings``);
 * ``demo.firmographics``: the accounts, their signup times and fit;
 * ``demo.latents``: engagement, intent, team; the hazard and the conversions it causes;
 * ``demo.activity``: product events and marketing touches;
@@ -32,7 +32,7 @@ generator runs them:
 * ``demo.world``: ``generate_demo`` and ``DemoWorld`` (the tables and the exact truth).
 """
 
-from demo.config import VARIANTS, DemoConfig, demo_features
+from demo.config import VARIANTS, DemoConfig, brings
 from demo.world import DemoWorld, generate_demo
 
-__all__ = ["VARIANTS", "DemoConfig", "DemoWorld", "demo_features", "generate_demo"]
+__all__ = ["VARIANTS", "DemoConfig", "DemoWorld", "brings", "generate_demo"]

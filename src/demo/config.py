@@ -1,5 +1,6 @@
 """What a demo world is made of: its size, seed and real-data quirks (``DemoConfig``), the ready-made quirk
-variants (``VARIANTS``), and the feature settings that travel with the demo world (``demo_features``)."""
+variants (``VARIANTS``), and what the demo world brings for itself (``brings``: its key events, seat limit
+and rules, as ``conf/data/demo.yaml`` lists them, less what a variant lacks)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,6 @@ VARIANTS: dict[str, dict] = {
     "no_user_ids": {"user_ids": False},
     # the least data that still meets the contract
     "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False},
-}
-
-# Feature settings that only make sense on the demo world: they travel with it (features.config.FeatureConfig.for_source).
-DEMO_FEATURES = {
-    "key_events": ("task_created", "teammate_invited", "integration_connected", "api_call", "phone_number_bought"),
-    "plan_limits": {"seats": {"used": "active_users", "limit": "seat_limit"}},
 }
 
 
@@ -75,10 +70,22 @@ def origin(cfg: DemoConfig) -> pd.Timestamp:
     return start.tz_convert("UTC").tz_localize(None) if start.tz is not None else start
 
 
-def demo_features(settings: dict) -> dict:
-    """What a demo world of these ``data.demo`` settings brings: its key events unless every event has one
-    name, its seat limit unless the accounts carry no fit columns or the events no user ids (the seats in
-    use are counted from them)."""
+def brings(settings: dict) -> dict:
+    """What a demo world of these ``data.demo`` settings brings for itself, from what ``conf/data/demo.yaml``
+    lists there (``features``: key events and plan limits; ``rules``): its key events unless every event has
+    one name, its seat limit unless the accounts carry no fit columns or the events no user ids (the seats in
+    use are counted from them), and its rules (the training run leaves out a rule a variant cannot evaluate).
+
+    >>> listed = {"features": {"key_events": ["task_created"], "plan_limits": {"seats": {}}}, "rules": "demo"}
+    >>> brings(listed)["key_events"], brings({**listed, "single_event": True})["key_events"]
+    (['task_created'], [])
+    >>> brings({**listed, "user_ids": False})["plan_limits"]
+    {}
+    """
+    features = dict(settings.get("features") or {})
     single, fit = bool(settings.get("single_event", False)), bool(settings.get("fit_columns", True))
-    return {"key_events": () if single else DEMO_FEATURES["key_events"],
-            "plan_limits": DEMO_FEATURES["plan_limits"] if fit and settings.get("user_ids", True) else {}}
+    out = {"key_events": [] if single else list(features.get("key_events") or []),
+           "plan_limits": dict(features.get("plan_limits") or {}) if fit and settings.get("user_ids", True) else {}}
+    if settings.get("rules"):
+        out["rules"] = settings["rules"]
+    return out

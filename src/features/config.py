@@ -29,11 +29,12 @@ def _default_columns() -> dict[str, dict[str, str | None]]:
     for table in TABLES:
         names = REQUIRED_COLUMNS[table] + OPTIONAL_COLUMNS[table]
         cols[table] = {name: name for name in names}
-        cols[table][f"{TIME_COLUMN[table]}_unit"] = None
+        cols[table][f"{TIME_COLUMN[table]}_unit"] = None  # epoch numbers: s, ms or us
+        cols[table][f"{TIME_COLUMN[table]}_format"] = None  # text in another format than ISO-8601: %d/%m/%Y ...
     return cols
 
 
-def _pick(cls: type, values: Mapping[str, Any] | None) -> dict[str, Any]:
+def pick(cls: type, values: Mapping[str, Any] | None) -> dict[str, Any]:
     """The keys of ``values`` that are fields of dataclass ``cls`` (unknown keys are a config error)."""
     values = dict(values or {})
     known = {f.name for f in fields(cls)}
@@ -61,7 +62,7 @@ class DataConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "DataConfig":
-        values = _pick(cls, values)
+        values = pick(cls, values)
         columns = _default_columns()
         for table, mapping in (values.pop("columns", None) or {}).items():
             columns.setdefault(table, {}).update(mapping or {})
@@ -77,7 +78,38 @@ class DataConfig:
         return not (self.dir or self.duckdb)
 
     def unit(self, table: str) -> str | None:
+        """The epoch unit (s, ms, us) of a table's time column, when it holds numbers."""
         return self.columns.get(table, {}).get(f"{TIME_COLUMN[table]}_unit")
+
+    def brings(self) -> dict[str, Any]:
+        """What the source brings for itself, used where the config leaves a setting unset: the demo world
+        brings its own key events, plan limit and rules (``data.demo.features`` and ``data.demo.rules``,
+        written in ``conf/data/demo.yaml``); a folder or a database brings nothing.
+
+        >>> DataConfig(demo={"features": {"key_events": ["a"]}, "rules": "demo"}).brings()
+        {'key_events': ['a'], 'plan_limits': {}, 'rules': 'demo'}
+        >>> DataConfig(dir="exports", demo={"rules": "demo"}).brings()
+        {}
+        """
+        if not self.on_demo:
+            return {}
+        from demo import brings
+
+        return brings(self.demo)
+
+    def demo_world(self) -> dict[str, Any]:
+        """The demo world's generator settings (``data.demo`` without what it brings); a ``start`` left null
+        is the day that makes the world end at today's midnight (UTC), so ``serve as_of=now`` fits it."""
+        from demo import DemoConfig
+
+        settings = {k: v for k, v in self.demo.items() if k not in ("features", "rules")}
+        if settings.get("start") is None:
+            import pandas as pd
+
+            days = int(settings.get("days", DemoConfig.days))
+            today = pd.Timestamp.now(tz="UTC").floor("D").tz_localize(None)
+            settings["start"] = f"{today - pd.Timedelta(days=days):%Y-%m-%d}"
+        return settings
 
 
 @dataclass(frozen=True)
@@ -97,7 +129,7 @@ class FeatureConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "FeatureConfig":
-        values = _pick(cls, values)
+        values = pick(cls, values)
         for key in ("windows", "event_types", "key_events", "exclude_columns"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
@@ -108,15 +140,14 @@ class FeatureConfig:
         return cls(**values)
 
     def for_source(self, data: "DataConfig") -> "FeatureConfig":
-        """Key events and plan limits left unset (None) take what the source brings: the demo world's
-        own on the demo world, none on your data (they name demo columns and events)."""
+        """Key events and plan limits left unset (None) take what the source brings (:meth:`DataConfig.brings`):
+        the demo world's own on the demo world, none on your data."""
         from dataclasses import replace
 
-        from demo import demo_features
-
-        brings = demo_features(data.demo) if data.on_demo else {"key_events": (), "plan_limits": {}}
-        return replace(self, key_events=self.key_events if self.key_events is not None else tuple(brings["key_events"]),
-                       plan_limits=self.plan_limits if self.plan_limits is not None else dict(brings["plan_limits"]))
+        brings = data.brings()
+        events = self.key_events if self.key_events is not None else tuple(brings.get("key_events") or ())
+        limits = self.plan_limits if self.plan_limits is not None else dict(brings.get("plan_limits") or {})
+        return replace(self, key_events=events, plan_limits={k: dict(v) for k, v in limits.items()})
 
 
 @dataclass(frozen=True)
@@ -133,7 +164,7 @@ class SnapshotConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "SnapshotConfig":
-        return cls(**_pick(cls, values))
+        return cls(**pick(cls, values))
 
 
 @dataclass(frozen=True)
@@ -145,4 +176,4 @@ class LabelConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "LabelConfig":
-        return cls(**_pick(cls, values))
+        return cls(**pick(cls, values))

@@ -152,4 +152,4 @@ def weeks_of(test: pd.DataFrame, every_days: int) -> int:
 
 
 def capacity_of(result, settings) -> dict:
-    return at_capacity(result.test, settings.evaluation.capacity_per_week, settings.snapshots.every_days)
+    return at_capacity(result.test, settings.capacity_per_week, settings.snapshots.every_days)

@@ -18,11 +18,19 @@ from omegaconf import DictConfig, OmegaConf
 from features.errors import ConfigError
 from rules.language import RuleError, RuleSet
 
-__all__ = ["ResolvedRules", "resolve_rules"]
+__all__ = ["ResolvedRules", "RulesConfig", "resolve_rules"]
 
 _AUTO = "auto"  # conf/rules/auto.yaml is the "decide by data source" default, not a rule set
-_DEMO = "demo"
 _NONE = "none"
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """The ``rules`` config group: inline ``definitions`` (name -> description and expression; null: what the
+    data source brings, ``rules=auto``) or a YAML ``file`` (a path, or the name of a shipped set)."""
+
+    definitions: dict[str, Any] | None = None
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,10 @@ class ResolvedRules:
     note: str | None
 
 
-def resolve_rules(rules: Mapping[str, Any] | None, on_demo: bool, conf_dir: str | Path) -> ResolvedRules:
-    """The rules to compare with, from the ``rules`` config group; ConfigError for anything unusable."""
+def resolve_rules(rules: Mapping[str, Any] | None, brought: str | None, conf_dir: str | Path) -> ResolvedRules:
+    """The rules to compare with, from the ``rules`` config group; ConfigError for anything unusable.
+    ``brought``: the rules the data source brings for itself (a shipped set's name or a path; the demo
+    world's ``data.demo.rules``), used when the group leaves the rules unset (``rules=auto``)."""
     shipped_dir = Path(conf_dir) / "rules"
     group = _plain(rules)
     extra = sorted(map(str, set(group) - {"definitions", "file"}))
@@ -49,9 +59,9 @@ def resolve_rules(rules: Mapping[str, Any] | None, on_demo: bool, conf_dir: str 
         path, origin = _locate(str(file).strip(), shipped_dir)
         return _checked(_load(path), origin, path)
     if definitions is None:
-        if on_demo:
-            path = shipped_dir / f"{_DEMO}.yaml"
-            return _checked(_load(path), f"shipped rule set '{_DEMO}'", path)
+        if brought:
+            path, origin = _locate(str(brought), shipped_dir)
+            return _checked(_load(path), origin, path)
         names = ", ".join(n for n in _shipped(shipped_dir) if n != _NONE)
         return ResolvedRules({}, "none", f"no hand-defined PQL rules given (rules=<name> picks a shipped set: "
                                          f"{names}; rules.file=PATH reads your own): the backtest reports the model alone")

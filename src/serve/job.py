@@ -12,7 +12,7 @@ from features.config import DataConfig
 from features.data.sources import input_files
 from features.windows import to_timestamp
 from train import tracking
-from train.settings import TrackingConfig
+from train.config import TrackingConfig
 
 from serve.batch import score_accounts
 from serve.monitor import Monitoring, monitor
@@ -76,7 +76,9 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output
                                           progress=bool(config.get("progress", False)))
         where = write_scores(scores, output, config.get("output_table", "pql_scores"), as_of,
                              float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
-    checks = monitor(scores, features, scorer.reference, int(config["evaluation"]["capacity_per_week"]),
+    # tier 1 was sized for the capacity the model was trained with: compare with that, not today's config
+    capacity = int(scorer.meta.get("capacity_per_week") or 0)
+    checks = monitor(scores, features, scorer.reference, capacity,
                      float(config["monitoring"]["psi_warn"]))
     for warning in checks.warnings:
         log.warning(warning)

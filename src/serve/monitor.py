@@ -11,8 +11,17 @@ from features.drift import psi
 CAPACITY_SLACK = 1.5
 
 
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """Drift checks of each scoring run against the training snapshots (the ``monitoring`` config group)."""
+
+    psi_warn: float = 0.2  # population stability index above this: a warning
+
+
 @dataclass
 class Monitoring:
+    """What one scoring run measured: metrics for MLflow, the drift table and the warnings to print."""
+
     metrics: dict[str, float]
     drift: pd.DataFrame  # feature, psi, drifted
     warnings: list[str] = field(default_factory=list)

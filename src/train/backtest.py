@@ -17,7 +17,8 @@ from features.spec import FeatureSpec
 
 from train.folds import Fold
 from train.models import FittedModel, LogisticModel, TreeCount, fit_model, probe_trees
-from train.settings import ModelConfig, TrainSettings
+from train.config import ModelConfig
+from train.settings import TrainSettings
 from train.tiers import Tiers
 
 log = logging.getLogger("pql")
@@ -99,7 +100,7 @@ def size_tiers(model: FittedModel, design: Design, before: pd.Timestamp | None, 
     """Tiers sized on the model's recent population (tier 1 about ``capacity_per_week`` per snapshot)."""
     ref = design.rows(design.reference(before, settings.backtest.reference_snapshots))
     return Tiers.fit(model.contributions(design.X[ref]), design.snapshot[ref], spec, settings.tiers,
-                     settings.evaluation.capacity_per_week)
+                     settings.capacity_per_week)
 
 
 @dataclass(frozen=True)

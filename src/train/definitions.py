@@ -35,7 +35,7 @@ from rules.language import RuleSet
 from features.spec import Column, FeatureSpec
 
 from train.explain import format_value
-from train.settings import LearnedConfig
+from train.config import LearnedConfig
 
 COUNT_KINDS = ("count", "quantity")  # usage counts: only ">=" conditions
 PREFIX = "learned_"

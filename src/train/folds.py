@@ -20,7 +20,7 @@ import pandas as pd
 
 from features.errors import ConfigError
 
-from train.settings import BacktestConfig
+from train.config import BacktestConfig
 
 
 def iso(t: pd.Timestamp) -> str:

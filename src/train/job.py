@@ -12,7 +12,6 @@ from engines.base import engine_for
 from engines.dispatch import build_features  # on the engine that loaded the tables
 from features.config import DataConfig
 from features.errors import PipelineError
-from rules.files import resolve_rules
 from report.content import report_tables
 from report.html import write_report
 
@@ -20,7 +19,8 @@ from train import plots, tracking
 from train.pipeline import TrainResult, run_training
 from train.promotion import Decision, compare, compare_backtests, has_unseen_rows, incompatibility
 from train.scorer import model_input
-from train.settings import EvaluationConfig, TrackingConfig, TrainSettings
+from train.config import PromotionConfig, TrackingConfig
+from train.settings import settings_for
 from train.summary import report, summary, write_summary
 
 log = logging.getLogger("pql")
@@ -32,19 +32,6 @@ class TrainJob:
     summary: dict
     summary_path: Path
     report: str
-
-
-def settings_for(config: dict[str, Any], conf_dir: str | Path) -> tuple[TrainSettings, DataConfig, list[str]]:
-    """Typed settings with what the data source brings filled in (the demo world's key events, plan
-    limit and rules; none on your data), checked before any data is read; plus notes to print."""
-    data = DataConfig.from_mapping(config["data"])
-    settings = TrainSettings.from_mapping(config)
-    rules = resolve_rules(config.get("rules"), data.on_demo, conf_dir)
-    chosen = config.get("rules") or {}
-    auto = data.on_demo and chosen.get("definitions") is None and not chosen.get("file")
-    settings = replace(settings, rules=rules.definitions, features=settings.features.for_source(data),
-                       rules_fit_the_source=auto)
-    return settings, data, [rules.note] if rules.note else []
 
 
 def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None = None,
@@ -82,11 +69,12 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     figures = plots.all_figures(result)
     # pql_tier is empty for many accounts: declared as double, since MLflow's "long" cannot be missing
     output_example = result.scorer.score(example).astype({"pql_tier": "float64"})
-    run = tracking.log_training(result, config, tracking_config, settings.evaluation, figures, tables_out,
+    run = tracking.log_training(result, config, tracking_config, settings.promotion, figures, tables_out,
                                 example, output_example, artifacts, promote_now=False,
                                 overrides=list(overrides))
     plots.close(figures)
-    decision = decide(result, tables, run.version, tracking_config, settings.evaluation, sweep)
+    decision = decide(result, tables, run.version, tracking_config, settings.promotion, settings.capacity_per_week,
+                      sweep)
     data_out = summary(result, run.run_id, run.model_uri, run.version, decision.promote)
     data_out["promotion"] = decision.to_dict()
     path = write_summary(data_out, out_dir / "summary.json")
@@ -121,13 +109,13 @@ def fingerprint(data_config: dict) -> str:
 
 
 def decide(result: TrainResult, tables, version: str, tracking_config: TrackingConfig,
-           evaluation: EvaluationConfig, sweep: bool) -> Decision:
+           promotion: PromotionConfig, capacity: int, sweep: bool) -> Decision:
     """Whether the new version replaces the champion: both scored on the new model's backtest rows."""
-    force = evaluation.promote == "force"
-    if evaluation.promote == "never":
-        return Decision(False, "evaluation.promote=never")
+    force = promotion.mode == "force"
+    if promotion.mode == "never":
+        return Decision(False, "promotion.mode=never")
     if sweep and not force:
-        return Decision(False, "a --multirun sweep never moves the champion (evaluation.promote=force does)")
+        return Decision(False, "a --multirun sweep never moves the champion (promotion.mode=force does)")
     current = tracking.current_champion(tracking_config)
     if current is None:
         return Decision(True, "there is no champion yet")
@@ -137,8 +125,8 @@ def decide(result: TrainResult, tables, version: str, tracking_config: TrackingC
     why = incompatibility(champion.meta, result.scorer.meta)
     if why:
         return Decision(force, f"not compared with champion v{old_version}: {why}"
-                               + ("; replaced anyway (evaluation.promote=force)" if force else
-                                  "; evaluation.promote=force replaces it anyway"))
+                               + ("; replaced anyway (promotion.mode=force)" if force else
+                                  "; promotion.mode=force replaces it anyway"))
     train_end = (champion.meta.get("split") or {}).get("train", [None, None])[1]
     horizon = int(result.scorer.meta.get("horizon_days", 30))
     if not has_unseen_rows(result.test["as_of"], train_end, horizon):
@@ -146,11 +134,10 @@ def decide(result: TrainResult, tables, version: str, tracking_config: TrackingC
         # seen, so compare what both backtests predicted out of time on their common rows instead
         previous = tracking.backtest_predictions(tracking_config, old_version)
         if previous is not None:
-            verdict = compare_backtests(result.test, previous, evaluation.champion_metric,
-                                        evaluation.capacity_per_week)
+            verdict = compare_backtests(result.test, previous, promotion.metric, capacity)
             reason = f"v{version} vs champion v{old_version}: {verdict.reason}"
             if force and not verdict.promote:
-                reason += "; promoted anyway (evaluation.promote=force)"
+                reason += "; promoted anyway (promotion.mode=force)"
             return replace(verdict, promote=verdict.promote or force, reason=reason)
     rows = result.test[["account_id", "as_of"]]
     try:
@@ -159,11 +146,11 @@ def decide(result: TrainResult, tables, version: str, tracking_config: TrackingC
         return Decision(force, f"champion v{old_version}'s features cannot be built on this data ({exc})")
     features = rows.merge(features, on=["account_id", "as_of"], how="left", validate="one_to_one")
     scores = champion.score(features, with_reasons=False)["score"].to_numpy()
-    verdict = compare(result.test, scores, evaluation.champion_metric, evaluation.capacity_per_week, train_end,
+    verdict = compare(result.test, scores, promotion.metric, capacity, train_end,
                       horizon)
     reason = f"v{version} vs champion v{old_version}: {verdict.reason}"
     if force and not verdict.promote:
-        reason += "; promoted anyway (evaluation.promote=force)"
+        reason += "; promoted anyway (promotion.mode=force)"
     return replace(verdict, promote=verdict.promote or force, reason=reason)
 
 

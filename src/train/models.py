@@ -32,7 +32,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from features.errors import ConfigError
 
 from train.attribution import PathAttribution
-from train.settings import ModelConfig
+from train.config import ModelConfig
 
 class FittedModel(Protocol):
     kind: str

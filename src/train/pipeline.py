@@ -79,7 +79,7 @@ def _rules_for(settings: TrainSettings, spec: FeatureSpec) -> tuple[RuleSet, lis
     """The rule set, checked against the features before any work (an unknown feature fails here).
     Rules the source brought along (the demo's, by rules=auto) that its variant cannot evaluate are left out."""
     rules = RuleSet.from_config(settings.rules)
-    if not settings.rules_fit_the_source:
+    if not settings.rules_brought:
         rules.validate(spec.names, spec.categorical)
         return rules, []
     keep, dropped = {}, []
@@ -137,7 +137,7 @@ def _tier_warnings(table: pd.DataFrame, capacity: int, fit_known: bool) -> list[
     volume = dict(zip(table["pql_tier"], table["per_snapshot"]))
     if volume.get("1", 0) < 0.5 * capacity:
         out.append(f"PQL tier 1 holds {volume.get('1', 0):.0f} accounts a week on the backtest against a capacity of "
-                   f"{capacity} (too few accounts with good fit and high intent); evaluation.capacity_per_week sizes it")
+                   f"{capacity} (too few accounts with good fit and high intent); capacity.per_week sizes it")
     return out
 
 
@@ -198,12 +198,12 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
                           "label.horizon_days (see the health warnings above)")
     test = _pool(results, design, rules, frame)
     learned = None
-    if settings.evaluation.learned.enabled:  # each fold's list learns from its model's rows, with its columns
+    if settings.learned.enabled:  # each fold's list learns from its model's rows, with its columns
         spec_of = {f.index: s for f, s in zip(plan.folds, fold_specs)}
         learned = definitions.backtest(
             design.X, design.y, design.snapshot, [(design.rows(r.fold.train), r.rows, spec_of[r.fold.index])
                                                   for r in results],
-            design.rows(plan.final_train), spec, settings.capacity_per_snapshot, settings.evaluation.learned,
+            design.rows(plan.final_train), spec, settings.capacity_per_snapshot, settings.learned,
             cfg.reference_snapshots)
         test["learned"] = learned.test_flags
     y = test["label"].to_numpy()
@@ -223,7 +223,8 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
                                   amounts[design.rows(r.fold.train) & known], spec)
             .predict(design.X[r.rows]) for r in results])
     scorer = Scorer(model, calibrator, spec, tiers, rules, settings.tiers.reasons,
-                    meta={"horizon_days": horizon, "split": plan.bounds(), "calibration": choice.method},
+                    meta={"horizon_days": horizon, "capacity_per_week": settings.capacity_per_week, "split": plan.bounds(),
+                          "calibration": choice.method},
                     amount=None if amounts is None else value.AmountModel.fit(design.X[train_rows & known],
                                                                                amounts[train_rows & known], spec))
     # drift is judged against the newest population the model saw, not the whole history: accounts age and the
@@ -233,10 +234,10 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
     scorer.reference["score"] = drift.reference(pd.Series(calibrator.apply(model.response(recent))))
 
     snapshot = test["as_of"].to_numpy()
-    capacity = settings.evaluation.capacity_per_week
+    capacity = settings.capacity_per_week
     # rankings use the raw log-odds: calibration keeps their order, and they have no ties
     rank = test["log_odds"].to_numpy()
-    metrics = probability_metrics(test["score"].to_numpy(), y, settings.evaluation.ece_bins)
+    metrics = probability_metrics(test["score"].to_numpy(), y, settings.backtest.ece_bins)
     metrics.update(_volume(rank, y, snapshot, settings))
     metrics.update({f"uncalibrated_{k}": v for k, v in probability_metrics(test["uncalibrated"].to_numpy(), y).items()})
     if "baseline_log_odds" in test:
@@ -310,15 +311,15 @@ def run_training(tables: Tables, settings: TrainSettings) -> TrainResult:
 
 
 def _volume(rank: np.ndarray, y: np.ndarray, snapshot: np.ndarray, settings: TrainSettings) -> dict[str, float]:
-    return volume_metrics(rank, y, snapshot, settings.evaluation.capacity_per_week, settings.evaluation.top_fractions)
+    return volume_metrics(rank, y, snapshot, settings.capacity_per_week, settings.backtest.top_fractions)
 
 
 def _fold_summary(result: FoldResult, test: pd.DataFrame, design: Design, settings: TrainSettings) -> dict:
     y = test["label"].to_numpy()
     age = design.X[nm.DAYS_SINCE_SIGNUP].to_numpy()[result.rows]
-    m = probability_metrics(test["score"].to_numpy(), y, settings.evaluation.ece_bins)
+    m = probability_metrics(test["score"].to_numpy(), y, settings.backtest.ece_bins)
     m.update(_volume(test["log_odds"].to_numpy(), y, test["as_of"].to_numpy(), settings))
-    flags = top_k_flags(test["log_odds"].to_numpy(), test["as_of"].to_numpy(), settings.evaluation.capacity_per_week)
+    flags = top_k_flags(test["log_odds"].to_numpy(), test["as_of"].to_numpy(), settings.capacity_per_week)
     n_snap = len(result.fold.test)
     return {"fold": result.fold.index, **result.fold.bounds(), "n_train": result.n_train, "n_test": int(len(test)),
             "trees": result.trees, "n_features": len(result.features), "positives": int(y.sum()),

@@ -6,7 +6,7 @@ learned from (as-of at least one horizon after its training ended) and both are 
 the champion has learned from every such row (a retrain on the same data), both runs' out-of-time
 backtest predictions are compared on their common rows instead: never a model on rows whose labels it
 saw. A champion trained for another horizon or on another data source is never compared silently: promotion is
-refused with the reason unless forced (``evaluation.promote=force``). Sweeps (``--multirun``) never
+refused with the reason unless forced (``promotion.mode=force``). Sweeps (``--multirun``) never
 move the champion unless forced.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from train.evaluate import probability_metrics, volume_metrics
-from train.settings import CHAMPION_METRICS
+from train.config import CHAMPION_METRICS
 
 MODES = ("auto", "never", "force")
 
@@ -80,7 +80,7 @@ def compare_backtests(test: pd.DataFrame, champion_test: pd.DataFrame, metric: s
                       on=["account_id", "as_of"], how="inner")
     if both.empty:
         return Decision(False, "no backtest rows in common with the champion and none it had not learned from: "
-                               "no fair comparison (evaluation.promote=force replaces it anyway)", metric)
+                               "no fair comparison (promotion.mode=force replaces it anyway)", metric)
     y, snap = both["label"].to_numpy(), both["as_of"].to_numpy()
     new = metric_value(metric, both["score"].to_numpy(), y, snap, capacity)
     old = metric_value(metric, both["champion_score"].to_numpy(), y, snap, capacity)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from features.spec import FIT_GROUPS, INTENT_GROUPS, FeatureSpec
 
-from train.settings import TierConfig
+from train.config import TierConfig
 
 log = logging.getLogger("pql")
 _GRID = 1001  # stored quantiles of the reference distribution

@@ -35,7 +35,7 @@ import pandas as pd
 
 from features.errors import PipelineError
 
-from train.settings import EvaluationConfig, TrackingConfig
+from train.config import CHAMPION_METRICS, PromotionConfig, TrackingConfig
 
 log = logging.getLogger("pql")
 MODEL_CODE = str(Path(__file__).with_name("pyfunc_model.py"))
@@ -244,7 +244,7 @@ def _metric_of_version(client, name: str, version: str, metric: str) -> float | 
     return value
 
 
-def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evaluation: EvaluationConfig,
+def log_training(result, params: dict[str, Any], tracking: TrackingConfig, promotion: PromotionConfig,
                  figures: dict, tables: dict[str, pd.DataFrame], input_example: pd.DataFrame,
                  output_example: pd.DataFrame, artifacts: list[Path] = (), promote_now: bool = True,
                  overrides: list[str] = ()) -> RunInfo:
@@ -311,9 +311,9 @@ def log_training(result, params: dict[str, Any], tracking: TrackingConfig, evalu
     run_info = RunInfo(run.info.run_id, f"models:/{name}/{version.version}", str(version.version), False,
                        experiment.experiment_id)
     if promote_now:
-        champion = _promote(client, name, version.version, result.metrics, evaluation)
+        champion = _promote(client, name, version.version, result.metrics, promotion)
     else:
-        champion = _beats_champion(client, name, result.metrics, evaluation)[0]
+        champion = _beats_champion(client, name, result.metrics, promotion)[0]
     return RunInfo(run_info.run_id, run_info.model_uri, run_info.version, champion, run_info.experiment_id)
 
 
@@ -416,24 +416,24 @@ def _log_input(mlflow, result, meta: dict) -> None:
     mlflow.log_input(dataset, context="training")
 
 
-def _beats_champion(client, name: str, metrics: dict, evaluation: EvaluationConfig):
+def _beats_champion(client, name: str, metrics: dict, promotion: PromotionConfig):
     """(better, current champion version, its metric) on the champion metric."""
-    metric = evaluation.champion_metric
+    metric = promotion.metric
     try:
         current = client.get_model_version_by_alias(name, CHAMPION).version
     except Exception:  # no champion yet (MLflow raises its own "not found" exception)
         current = None
     new = metrics.get(metric)
     old = _metric_of_version(client, name, current, metric) if current else None
-    better = old is None or new is None or (new > old if evaluation.champion_higher_is_better else new < old)
+    better = old is None or new is None or (new > old if CHAMPION_METRICS[metric] else new < old)
     return better, current, old
 
 
-def _promote(client, name: str, version: str, metrics: dict, evaluation: EvaluationConfig) -> bool:
+def _promote(client, name: str, version: str, metrics: dict, promotion: PromotionConfig) -> bool:
     """Make ``version`` champion when it beats the current one on the champion metric (or there is none)."""
-    metric = evaluation.champion_metric
+    metric = promotion.metric
     new = metrics.get(metric)
-    better, current, old = _beats_champion(client, name, metrics, evaluation)
+    better, current, old = _beats_champion(client, name, metrics, promotion)
     if str(current) == str(version):
         return True
     if better:

@@ -15,12 +15,9 @@ DEMO = ["data.demo.accounts=150", "data.demo.days=90", "data.demo.start=2024-01-
 
 
 def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
+    from app.preflight import compose_config
 
-    from app.command import CONF_DIR
-
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        return compose("features", overrides=overrides, return_hydra_config=True)
+    return compose_config("features", overrides, hydra_config=True)
 
 
 def test_features_on_spark_writes_the_local_file(spark, tmp_path) -> None:

@@ -15,13 +15,11 @@ SPARK = ["engine=spark", "engine.partitions=3", "engine.master='local[2]'"]
 
 
 def _compose(command: str, overrides: list[str]) -> dict:
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from app.command import CONF_DIR
+    from app.preflight import compose_config
 
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        return OmegaConf.to_container(compose(command, overrides=overrides), resolve=True)
+    return OmegaConf.to_container(compose_config(command, overrides), resolve=True)
 
 
 @pytest.fixture(scope="module")

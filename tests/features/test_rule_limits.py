@@ -63,7 +63,7 @@ def _raising_in(module: str, exc: BaseException):
      "error: DuckDB ran out of memory in features.build.build_features (Out of Memory Error: failed to allocate"),
 ])
 def test_out_of_memory_is_one_line_naming_stage_and_setting(make_exc, start, capsys) -> None:
-    from app.command import exits_cleanly
+    from app.exits import exits_cleanly
 
     inner = _raising_in("features.build", make_exc())
 
@@ -80,7 +80,7 @@ def test_out_of_memory_is_one_line_naming_stage_and_setting(make_exc, start, cap
 
 
 def test_other_unexpected_errors_still_propagate() -> None:
-    from app.command import exits_cleanly
+    from app.exits import exits_cleanly
 
     def main(cfg):
         raise KeyError("boom")

@@ -193,7 +193,7 @@ def test_features_and_names() -> None:
 
 
 def test_a_bad_rule_is_a_config_error_the_commands_report_in_one_line(capsys) -> None:
-    from app.command import exits_cleanly
+    from app.exits import exits_cleanly
     from features.errors import ConfigError
 
     def task(cfg):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from app.command import CONF_DIR
+from app.paths import CONF_DIR
 from features.errors import ConfigError
 from rules.language import RuleError
 from rules.files import ResolvedRules, resolve_rules
@@ -29,7 +29,8 @@ def _file(path: Path, text: str = RULES) -> Path:
 
 
 def resolve(file: str | None = None, definitions=None, on_demo: bool = False) -> ResolvedRules:
-    return resolve_rules({"definitions": definitions, "file": file}, on_demo, CONF_DIR)
+    """The rules of a run; ``on_demo``: the source brings the shipped demo set (as the demo world does)."""
+    return resolve_rules({"definitions": definitions, "file": file}, "demo" if on_demo else None, CONF_DIR)
 
 
 def test_file_by_absolute_path(tmp_path):
@@ -145,10 +146,9 @@ def test_a_bad_inline_rule_is_a_config_error():
 
 def compose_plain(command: str, overrides: list[str]) -> dict:
     """The real Hydra config, as tests/conftest.py composes it."""
-    from hydra import compose, initialize_config_dir
+    from app.preflight import compose_config
 
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        return OmegaConf.to_container(compose(command, overrides=overrides), resolve=True)
+    return OmegaConf.to_container(compose_config(command, overrides), resolve=True)
 
 
 def test_the_composed_train_config_takes_a_rules_file(tmp_path, monkeypatch):

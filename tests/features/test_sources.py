@@ -142,17 +142,14 @@ def test_conversion_by_event_name(tmp_path):
 
 
 def test_sparkify_export_maps_onto_the_pipeline(tmp_path):
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from app.command import CONF_DIR
+    from app.preflight import compose_config
     from features.build import build_features
     from features.plan import plan_features
     from features.config import FeatureConfig
 
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose("features", overrides=["data=sparkify", "features=sparkify", f"data.dir={SPARKIFY}",
-                                             "as_of=2018-11-20"])
+    cfg = compose_config("features", ["data=sparkify", "features=sparkify", f"data.dir={SPARKIFY}", "as_of=2018-11-20"])
     data = OmegaConf.to_container(cfg.data, resolve=True)
     tables, report = load_tables(DataConfig.from_mapping(data))
     assert tables.n_accounts == 97  # listeners (the README's count)

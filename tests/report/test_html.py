@@ -20,8 +20,8 @@ LEARNED_PARTS = ("definitions", "frame", "revenue", "learned_overlap")
 
 
 def _settings(trained):
-    from app.command import CONF_DIR
-    from train.job import settings_for
+    from app.paths import CONF_DIR
+    from train.settings import settings_for
 
     return settings_for(trained.config, CONF_DIR)[0]
 
@@ -105,7 +105,7 @@ def test_every_text_is_escaped(trained, tables, tmp_path):
     result.scorer = SimpleNamespace(rules=rules)
     result.health = {**result.health, "warnings": [f"warning {nasty}"]}
     settings = _settings(trained)
-    settings = replace(settings, evaluation=replace(settings.evaluation, capacity_per_week=7))
+    settings = replace(settings, capacity=replace(settings.capacity, per_week=7))
     text = write_report(result, tables, settings, tmp_path / "nasty.html").read_text()
     assert nasty not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "At 7 accounts a week" in text

@@ -20,13 +20,11 @@ AS_OF = pd.Timestamp("2024-12-02")
 
 
 def _compose(overrides: list[str]) -> dict:
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from app.command import CONF_DIR
+    from app.preflight import compose_config
 
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        return OmegaConf.to_container(compose("serve", overrides=overrides), resolve=True)
+    return OmegaConf.to_container(compose_config("serve", overrides), resolve=True)
 
 
 @pytest.fixture

@@ -187,7 +187,7 @@ def test_exit_code_and_one_line_reason_for_a_scheduler(tmp_path):
 
 def test_each_scoring_run_is_recorded_with_drift_and_tier_counts(served, trained):
     from train import tracking
-    from train.settings import TrackingConfig
+    from train.config import TrackingConfig
 
     client = tracking.connect(TrackingConfig(uri=trained.uri)).MlflowClient()
     run = client.get_run(served[0].monitoring_run)
@@ -206,7 +206,7 @@ def test_no_drift_warning_fires_by_construction_on_the_day_after_training(served
 
 def test_a_failed_scoring_run_is_recorded_as_failed_with_its_reason(trained, tmp_path):
     from train import tracking
-    from train.settings import TrackingConfig
+    from train.config import TrackingConfig
 
     with pytest.raises(TrackingError):
         run_job(_config(trained, tmp_path / "s.parquet", model_uri="models:/pql-propensity/999"))

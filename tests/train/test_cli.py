@@ -15,7 +15,7 @@ def test_multirun_over_models_gives_two_tracked_runs(tmp_path):
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     from train import tracking
-    from train.settings import TrackingConfig
+    from train.config import TrackingConfig
 
     client = tracking.connect(TrackingConfig(uri=uri)).MlflowClient()
     experiment = client.get_experiment_by_name("pql-train")

@@ -12,7 +12,8 @@ from rules.files import resolve_rules
 from features.spec import Column, FeatureSpec
 from train import definitions as D
 from train.evaluate import rate_interval
-from train.settings import EvaluationConfig, LearnedConfig, TrainSettings
+from train.config import CapacityConfig, LearnedConfig
+from train.settings import TrainSettings
 from train.value import AmountModel, revenue_table, row_amounts
 
 SPEC = FeatureSpec(windows=(30,), columns=(
@@ -93,7 +94,7 @@ def test_flags_match_the_rule_language_and_the_yaml_is_a_rules_file(world, learn
     assert np.array_equal(learned.flags(X), learned.ruleset().any_rule(X).to_numpy())
     path = tmp_path / "learned_rules.yaml"
     path.write_text(learned.to_yaml())
-    resolved = resolve_rules({"definitions": None, "file": str(path)}, on_demo=False, conf_dir="conf")
+    resolved = resolve_rules({"definitions": None, "file": str(path)}, None, conf_dir="conf")
     rules = RuleSet.from_config(resolved.definitions)
     assert rules.names == learned.names
     assert np.array_equal(rules.any_rule(X).to_numpy(), learned.flags(X))
@@ -144,14 +145,14 @@ def test_overlap_counts_conversions_found_by_each_side():
 def test_learned_settings_are_checked_and_capacity_follows_the_team():
     with pytest.raises(ConfigError, match="max_rules"):
         LearnedConfig(max_rules=0)
-    assert EvaluationConfig(reps=4, accounts_per_rep_per_week=15).capacity_per_week == 60
+    assert CapacityConfig(reps=4, accounts_per_rep_per_week=15).weekly == 60
     with pytest.raises(ConfigError, match="reps"):
-        EvaluationConfig(reps=4)
-    settings = TrainSettings.from_mapping({"evaluation": {"capacity_per_week": 70, "learned": {"max_rules": 3}},
+        CapacityConfig(reps=4)
+    settings = TrainSettings.from_mapping({"capacity": {"per_week": 70}, "learned": {"max_rules": 3},
                                            "snapshots": {"every_days": 14}})
-    assert settings.evaluation.learned.max_rules == 3 and settings.capacity_per_snapshot == 140
+    assert settings.learned.max_rules == 3 and settings.capacity_per_snapshot == 140
     with pytest.raises(ConfigError, match="LearnedConfig"):
-        TrainSettings.from_mapping({"evaluation": {"learned": {"max_rule": 3}}})
+        TrainSettings.from_mapping({"learned": {"max_rule": 3}})
 
 
 def test_amount_model_predicts_amounts_from_features_and_round_trips():
@@ -201,8 +202,8 @@ def test_training_backtests_the_learned_list_out_of_fold(trained):
 
 
 def test_learned_rules_file_is_a_rule_set_the_trainer_accepts(trained):
-    from app.command import CONF_DIR
-    from train.job import settings_for
+    from app.paths import CONF_DIR
+    from train.settings import settings_for
 
     path = trained.root / "learned_rules.yaml"
     assert path.read_text() == trained.job.result.learned_rules_yaml

@@ -6,7 +6,7 @@ import pytest
 
 from features.errors import ConfigError
 from train.folds import plan_folds
-from train.settings import BacktestConfig
+from train.config import BacktestConfig
 
 
 def weeks(n: int) -> list[pd.Timestamp]:

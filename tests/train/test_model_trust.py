@@ -15,7 +15,7 @@ import pytest
 
 from train import tracking
 from train.scorer import BundleError, Scorer, write_manifest
-from train.settings import TrackingConfig
+from train.config import TrackingConfig
 from train.tracking import TrackingError
 
 

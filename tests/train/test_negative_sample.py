@@ -7,7 +7,7 @@ import pytest
 
 from features.errors import ConfigError
 from train.backtest import negative_sample
-from train.settings import BacktestConfig
+from train.config import BacktestConfig
 
 
 def test_all_converters_and_a_share_of_the_others_weighted_back():
@@ -54,18 +54,17 @@ def test_auto_keeps_every_row_up_to_max_negatives_and_samples_that_many_above():
 
 
 def test_a_run_past_max_negatives_learns_from_a_sample_stays_calibrated_and_says_so(tmp_path):
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from app.command import CONF_DIR
+    from app.paths import CONF_DIR
     from features.data.load import load_tables
-    from train.job import settings_for
+    from app.preflight import compose_config
+    from train.settings import settings_for
     from train.pipeline import run_training
 
     overrides = ["data.demo.accounts=600", "data.demo.days=240", "data.demo.start=2024-01-01", "progress=false",
-                 "backtest.max_negatives=1000", "backtest.baseline=null", "evaluation.learned.enabled=false"]
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        config = OmegaConf.to_container(compose("train", overrides), resolve=True)
+                 "backtest.max_negatives=1000", "backtest.baseline=null", "learned.enabled=false"]
+    config = OmegaConf.to_container(compose_config("train", overrides), resolve=True)
     settings, data, _ = settings_for(config, CONF_DIR)
     result = run_training(load_tables(data)[0], settings)
     assert result.counts["n_train_sampled"] < result.counts["n_train"] * 0.3

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from train import tracking
-from train.settings import TrackingConfig
+from train.config import TrackingConfig
 from train.tracking import TrackingError
 
 AS_OF = "2024-11-04"

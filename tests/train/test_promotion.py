@@ -42,7 +42,7 @@ def registry(tmp_path_factory):
 
 def _aliases(config):
     from train import tracking
-    from train.settings import TrackingConfig
+    from train.config import TrackingConfig
 
     client = tracking.connect(TrackingConfig(**config["tracking"])).MlflowClient()
     out = {}
@@ -68,7 +68,7 @@ def test_a_sweep_or_another_horizon_never_moves_the_champion(registry):
     assert not longer.summary["champion"] and "45" in longer.summary["promotion"]["reason"]
     assert _aliases(config)["champion"] == first.summary["model_version"]
     forced = run_job({**config, "label": {**config["label"], "horizon_days": 45},
-                      "evaluation": {**config["evaluation"], "promote": "force"}}, root / "d")
+                      "promotion": {**config["promotion"], "mode": "force"}}, root / "d")
     assert forced.summary["champion"] and _aliases(config)["champion"] == forced.summary["model_version"]
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.data.load import load_tables
-from train.job import settings_for
+from train.settings import settings_for
 from train.pipeline import run_training
 
 SMALL = ["data.demo.accounts=1200", "data.demo.start=2024-01-01", "progress=false", "backtest.baseline=null"]
@@ -18,7 +18,7 @@ SMALL = ["data.demo.accounts=1200", "data.demo.start=2024-01-01", "progress=fals
 @functools.lru_cache(maxsize=None)
 def trained(*overrides: str):
     """(result, load report) of a training run on a demo variant (cached: several tests read one run)."""
-    from app.command import CONF_DIR
+    from app.paths import CONF_DIR
     from tests.conftest import compose_plain
 
     config = compose_plain("train", [*SMALL, *overrides])
@@ -62,7 +62,7 @@ def test_a_stale_pool_is_reported():
 
 def test_without_fit_columns_fit_is_unknown_and_tier_one_is_sized_by_capacity():
     result, _ = trained("data.demo.days=240", "data.demo.fit_columns=false", "rules=none",
-                        "evaluation.capacity_per_week=20")
+                        "capacity.per_week=20")
     test = result.test
     assert (test["fit_tier"] == "unknown").all()
     assert set(test["pql_tier"].dropna().unique()) <= {1}
@@ -113,7 +113,7 @@ def test_the_model_is_at_least_as_good_as_chance_on_every_fold(variant):
     overrides = {"short_log": ("data.demo.days=140",),
                  "late_labels": ("data.demo.days=300", "data.demo.labels_after_days=120"),
                  "no_fit": ("data.demo.days=240", "data.demo.fit_columns=false", "rules=none",
-                            "evaluation.capacity_per_week=20")}[variant]
+                            "capacity.per_week=20")}[variant]
     result, _ = trained(*overrides)
     assert all(f["roc_auc"] > 0.55 for f in result.folds), [f["roc_auc"] for f in result.folds]
 
@@ -129,7 +129,7 @@ def test_a_fold_model_has_only_the_columns_known_when_its_fold_began():
     from features.config import DataConfig
     from features.data.load import load_frames
     from demo import DemoConfig, generate_demo
-    from app.command import CONF_DIR
+    from app.paths import CONF_DIR
     from tests.conftest import compose_plain
 
     world = generate_demo(DemoConfig(accounts=1200, days=240, start="2024-01-01"))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from features.spec import Column, FeatureSpec
-from train.settings import TierConfig
+from train.config import TierConfig
 from train.tiers import Tiers
 
 SPEC = FeatureSpec(windows=(7,), columns=(Column("usage", "count", "usage", "{value}"),

@@ -17,14 +17,14 @@ import pytest
 
 from train import tracking
 from train.promotion import Decision
-from train.settings import TrackingConfig
+from train.config import TrackingConfig
 
 
 # creates (or opens) the store, then its experiment, then a run: what `python -m train` does first
 _CLIENT = """
 import sys, time
 from train import tracking
-from train.settings import TrackingConfig
+from train.config import TrackingConfig
 uri, start = sys.argv[1], float(sys.argv[2])
 import mlflow  # the slow import before the barrier, so both processes race on the store itself
 print("ready", flush=True)

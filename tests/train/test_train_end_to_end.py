@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from demo import DemoConfig, generate_demo
 from rules.language import RuleError
 from train.scorer import model_input
-from train.settings import TrackingConfig
+from train.config import TrackingConfig
 
 AUC_MARGIN = 0.15  # the model may trail the generator's true probabilities by at most this much
 
@@ -144,7 +144,7 @@ def test_shuffled_labels_give_chance_auc(trained):
     from features.config import DataConfig, FeatureConfig
     from features.data.load import load_tables
     from train.models import fit_model
-    from train.settings import ModelConfig
+    from train.config import ModelConfig
 
     tables, _ = load_tables(DataConfig.from_mapping(trained.config["data"]))
     as_of = list(pd.date_range("2024-05-06", "2024-10-28", freq="7D"))
@@ -178,7 +178,7 @@ def test_calibration_keeps_the_ranking_and_reports_calibration_in_the_large(trai
 
 
 def test_tier_one_weekly_volume_is_close_to_capacity(trained):
-    capacity = trained.config["evaluation"]["capacity_per_week"]
+    capacity = trained.config["capacity"]["per_week"]
     weekly = [f["tier1_per_snapshot"] for f in trained.job.summary["folds"]]
     assert all(0.6 * capacity <= w <= 1.5 * capacity for w in weekly), weekly
 

@@ -59,11 +59,7 @@ def read_tables(spark: Any, data: DataConfig, engine: EngineConfig) -> tuple[dic
 def _demo(spark: Any, data: DataConfig) -> tuple[dict[str, Any], str]:
     from demo import DemoConfig, generate_demo
 
-    settings = dict(data.demo)
-    if settings.get("start") is None:  # as features.data.load.open_source: the world ends at today's midnight (UTC)
-        days = int(settings.get("days", DemoConfig.days))
-        settings["start"] = f"{pd.Timestamp.now(tz='UTC').floor('D').tz_localize(None) - pd.Timedelta(days=days):%Y-%m-%d}"
-    demo = DemoConfig(**settings)
+    demo = DemoConfig(**data.demo_world())
     world = generate_demo(demo)
     frames = {t: (spark.createDataFrame(getattr(world, t)) if getattr(world, t) is not None else None) for t in TABLES}
     return frames, f"demo world ({demo.accounts} accounts, {demo.days} days from {demo.start}, seed {demo.seed}) on Spark"

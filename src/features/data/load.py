@@ -29,11 +29,7 @@ def open_source(config: DataConfig) -> Source:
         return open_duckdb(config.duckdb, tuple(dict.fromkeys(wanted)))
     from demo import DemoConfig, generate_demo
 
-    settings = dict(config.demo)
-    if settings.get("start") is None:  # the world ends at today's midnight (UTC)
-        days = int(settings.get("days", DemoConfig.days))
-        settings["start"] = f"{pd.Timestamp.now(tz='UTC').floor('D').tz_localize(None) - pd.Timedelta(days=days):%Y-%m-%d}"
-    demo = DemoConfig(**settings)
+    demo = DemoConfig(**config.demo_world())
     world = generate_demo(demo)
     return open_frames({"accounts": world.accounts, "events": world.events, "conversions": world.conversions,
                         "touches": world.touches},

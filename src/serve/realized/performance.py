@@ -1,4 +1,4 @@
-"""python -m serve.realized -- how the scores the batch job wrote turned out, against what the backtest promised.
+"""How the scores the batch job wrote turned out, against what the backtest promised (``python -m serve.realized``).
 
 The batch job keeps one scoring day per file (``output_dir`` + ``output_pattern``, or ``{date}`` in
 ``output``), per ``as_of`` in a database table (``.duckdb`` or a SQLAlchemy URL) or, with ``engine=spark``,
@@ -7,8 +7,8 @@ per ``as_of_date`` partition of a Parquet dataset. This command reads those scor
 ``scores_table``), keeps the days scored at least one label horizon before the data
 ends (their outcome is known), labels each row with whether the account converted within the horizon
 after its as-of, and reports per PQL tier, per rule flag (and the learned list when the scores carry it)
-and for the model's top ``evaluation.capacity_per_week`` accounts of each day: accounts, conversions and
-the realized rate with a 95% interval, beside the rate the model version's backtest promised (its
+and for the model's top ``capacity_per_week`` accounts of each day (each model version's own capacity): accounts,
+conversions and the realized rate with a 95% interval, beside the rate the model version's backtest promised (its
 ``backtest/predictions.parquet`` in MLflow). The run is logged to the serve experiment
 (``realized-<date>``) and the table written to ``realized.csv`` in the run folder.
 """
@@ -22,9 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
-from app.command import command, plain
 from features.errors import ConfigError, PipelineError
 
 log = logging.getLogger("pql")
@@ -212,11 +210,10 @@ def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[p
     from features.data.load import load_tables
     from features.tables import NEVER
     from train import tracking
-    from train.settings import TrackingConfig
+    from train.config import TrackingConfig
 
     scores = read_scores(config)  # a wrong location fails before the data is loaded
     track = TrackingConfig(**config["tracking"])
-    capacity = int(config["evaluation"]["capacity_per_week"])
     tables, report = load_tables(DataConfig.from_mapping(config["data"]))
     for line in report.lines():
         log.info(line)
@@ -237,7 +234,8 @@ def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[p
                      end.date())
             continue
         promised = tracking.backtest_predictions(track, version) if version != "?" else None
-        table = judge(realized, promised, capacity)
+        capacity = config.get("capacity_per_week") or _capacity_of(tracking, track, version)
+        table = judge(realized, promised, int(capacity))
         table.insert(0, "model_version", version)
         table.insert(1, "days", realized["as_of"].nunique())
         table.insert(2, "horizon_days", int(horizon))
@@ -254,29 +252,24 @@ def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[p
         table.to_csv(Path(out_dir) / "realized.csv", index=False)
     metrics = {f"v{v}_{k}": x for v, part in table.groupby("model_version") for k, x in metrics_of(part).items()}
     params = {"scores": str(config.get("scores_dir") or config.get("scores")), "data_end": str(end),
-              "capacity_per_week": str(capacity)}
+              "capacity_per_week": str(config.get("capacity_per_week") or "each model's own")}
     run_id = tracking.log_realized(track, params, metrics, {"realized.csv": table})
     return table, run_id
 
 
+def _meta_of(tracking, track, version: str, key: str) -> Any:
+    """A value a model version carries in its metadata (``horizon_days``, ``capacity_per_week``)."""
+    if version == "?":
+        raise ConfigError(f"scores carry no model_version: give {key}=N")
+    model = tracking.load_model(f"models:/{track.registered_model}/{version}", track)
+    return model.unwrap_python_model().scorer.meta.get(key)
+
+
 def _horizon_of(tracking, track, version: str) -> int:
     """The label horizon a model version was trained for (its own metadata)."""
-    if version == "?":
-        raise ConfigError("scores carry no model_version: give horizon_days=N")
-    model = tracking.load_model(f"models:/{track.registered_model}/{version}", track)
-    return int(model.unwrap_python_model().scorer.meta.get("horizon_days", 30))
+    return int(_meta_of(tracking, track, version, "horizon_days") or 30)
 
 
-@command("realized")
-def main(cfg: DictConfig) -> None:
-    """The Hydra entry: ``python -m serve.realized scores_dir=FOLDER`` (config ``conf/realized.yaml``)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    out_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
-    table, run_id = run_realized(plain(cfg), out_dir)
-    log.info("realized performance of %d model version(s) -> %s; MLflow run %s", table["model_version"].nunique(),
-             out_dir / "realized.csv", run_id)
-
-
-if __name__ == "__main__":
-    main()
+def _capacity_of(tracking, track, version: str) -> int:
+    """The weekly sales capacity a model version was sized for (its metadata; 50 for models older than that)."""
+    return int(_meta_of(tracking, track, version, "capacity_per_week") or 50)
