@@ -1,11 +1,13 @@
 """An engine moves the data and runs the one feature kernel (``features.build``) over it.
 
-Both engines answer the same five calls with the same frames; only where the work runs differs:
-``local`` on this machine in memory, ``spark`` per partition of accounts on a Spark cluster.
+Both engines answer the same calls with the same frames; only where the work runs differs:
+``local`` on this machine in memory, ``spark`` per partition of accounts on a Spark cluster. A room above
+(serving) hands its own per-account work to the engine as a task (:meth:`Engine.map_accounts`), so the
+engines never import it.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import pandas as pd
 
@@ -35,6 +37,12 @@ class Engine(Protocol):
     def build_training_table(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
                              progress: bool = False) -> pd.DataFrame:
         """The feature table plus ``label``."""
+
+    def map_accounts(self, tables: Tables, task: Callable[[Tables, bool], tuple[pd.DataFrame, ...]],
+                     progress: bool = False) -> tuple[pd.DataFrame, ...]:
+        """``task(tables, progress)``'s frames (each with ``as_of`` and ``account_id``, ordered by them) over
+        every account: local runs it once on the tables, Spark on each bucket of accounts and orders the
+        gathered frames the same way. ``task`` must be picklable (it travels to Spark's executors)."""
 
 
 def engine_for(config: EngineConfig | Mapping[str, Any] | None) -> Engine:

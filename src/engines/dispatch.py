@@ -25,13 +25,16 @@ def engine_of(tables: Tables) -> Engine:
 
 
 def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
+    """The feature spec at ``as_of_max``, planned by the engine that holds ``tables``."""
     return engine_of(tables).plan_features(tables, as_of_max, config)
 
 
 def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, progress: bool = False) -> pd.DataFrame:
+    """The feature table at ``as_of``, built by the engine that holds ``tables``."""
     return engine_of(tables).build_features(tables, as_of, spec, progress=progress)
 
 
 def build_training_table(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
                          progress: bool = False) -> pd.DataFrame:
+    """The labelled feature table, built by the engine that holds ``tables``."""
     return engine_of(tables).build_training_table(tables, as_of, spec, horizon_days, progress=progress)

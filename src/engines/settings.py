@@ -32,6 +32,7 @@ class EngineConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "EngineConfig":
+        """The settings of the ``engine`` group (a plain mapping), checked; an unknown key is a ConfigError."""
         values = dict(values or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -44,6 +45,7 @@ class EngineConfig:
         return config
 
     def check(self) -> None:
+        """Raise a one-line ConfigError for a value no engine accepts (name, partitions, storage level, tables)."""
         if self.name not in ENGINES:
             raise ConfigError(f"engine.name: '{self.name}' is not one of {list(ENGINES)}")
         if self.partitions is not None and int(self.partitions) < 1:

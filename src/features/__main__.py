@@ -8,6 +8,7 @@ from app.command import command, log, plain
 
 @command("features")
 def main(cfg: DictConfig) -> None:
+    """Load the source, plan the features at ``as_of``, build them and write the table (and the spec)."""
     from engines.base import engine_for  # loaded once the config has been checked
     from features.config import DataConfig, FeatureConfig
     from features.io import check_output, write_file

@@ -62,6 +62,7 @@ class DataConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "DataConfig":
+        """The ``data`` group from a plain mapping: ``columns`` merged over the contract's column names."""
         values = pick(cls, values)
         columns = _default_columns()
         for table, mapping in (values.pop("columns", None) or {}).items():
@@ -129,6 +130,7 @@ class FeatureConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "FeatureConfig":
+        """The ``features`` group from a plain mapping: lists as tuples, windows as sorted distinct days."""
         values = pick(cls, values)
         for key in ("windows", "event_types", "key_events", "exclude_columns"):
             if values.get(key) is not None:
@@ -164,6 +166,7 @@ class SnapshotConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "SnapshotConfig":
+        """The ``snapshots`` group from a plain mapping (an unknown key is a ConfigError)."""
         return cls(**pick(cls, values))
 
 
@@ -176,4 +179,5 @@ class LabelConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "LabelConfig":
+        """The ``label`` group from a plain mapping (an unknown key is a ConfigError)."""
         return cls(**pick(cls, values))

@@ -354,6 +354,7 @@ class RuleSet:
 
     @property
     def names(self) -> list[str]:
+        """The rules' names, in file order."""
         return [rule.name for rule in self.rules]
 
     def validate(self, feature_names: Iterable[str], categorical: Iterable[str] = ()) -> None:

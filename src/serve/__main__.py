@@ -14,6 +14,7 @@ from features.errors import PipelineError
 
 @command("serve")
 def main(cfg: DictConfig) -> None:
+    """Score every eligible account at ``as_of`` (:func:`serve.job.run_job`) and log the tiers' counts."""
     from serve.job import run_job  # MLflow, LightGBM: loaded once the config has been checked
 
     try:

@@ -1,24 +1,48 @@
-"""Scoring every eligible account at one as-of: the same feature builder and spec as training."""
+"""Scoring every eligible account at one as-of: the same feature builder and spec as training.
+
+Serving hands the engine a :class:`ScoringTask` (``engine.map_accounts``): the local engine runs it on its
+tables, Spark on each bucket of accounts on its executors, so the engines never import serving.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from features.build import build_features
 from features.tables import Tables
+from train.scorer import Scorer, cast_input
 
 CHUNK = 100_000  # accounts scored at a time: ~0.5 GiB of inputs, contributions and text at once
 
 
-def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: str,
-                   progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(scores table, feature table) at ``as_of``.
+@dataclass(frozen=True)
+class ScoringTask:
+    """Score the accounts of some tables at ``as_of`` with a verified model: the task serving hands the engine.
 
-    ``model`` is the loaded MLflow pyfunc model: its ``predict`` returns the model columns.
+    It holds the model's verified :class:`~train.scorer.Scorer` (booster, calibration, tiers, rules, spec),
+    not the MLflow pyfunc wrapper: MLflow loads its models-from-code module under a generated name that
+    Spark's executors cannot import, while the Scorer pickles by reference to ``train.scorer``."""
+
+    scorer: Scorer
+    as_of: pd.Timestamp
+    version: str
+
+    def __call__(self, tables: Tables, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(scores table, feature table) of ``tables`` (see :func:`score_accounts`)."""
+        return score_accounts(tables, self.scorer, self.as_of, self.version, progress=progress)
+
+
+def score_accounts(tables: Tables, scorer: Scorer, as_of: pd.Timestamp, version: str,
+                   progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores table, feature table) at ``as_of``, with the features of ``scorer.spec``.
+
     The scores table has the contract's columns: ``account_id``, ``as_of``, ``score``,
     ``intent_score``, ``fit_score``, ``intent_tier``, ``fit_tier``, ``pql_tier``, ``rule_<name>``...,
     ``reasons``, ``model_version``; one row per eligible account, ordered by account id.
     """
+    spec = scorer.spec
     features = build_features(tables, [as_of], spec, progress=progress)
     spec.check(features)  # missing or mistyped columns: a clear error before any scoring
     # in chunks: the model input (every feature as float64 or text), contributions and reasons of a
@@ -26,13 +50,17 @@ def score_accounts(tables: Tables, model, spec, as_of: pd.Timestamp, version: st
     # chunk's input equals that chunk of the whole input
     starts = tqdm(range(0, max(len(features), 1), CHUNK), desc="scoring", unit="chunk",
                   disable=None if progress else True, leave=False)
-    # the model's own predict, past MLflow's per-value check of its lenient (Any-typed) input schema (8x
-    # slower): load_model has verified the model, and predict casts its input itself (train.scorer.cast_input)
-    python_model = model.unwrap_python_model()
-    predicted = pd.concat([python_model.predict(None, features.iloc[i:i + CHUNK], {"reasons": True})
-                           for i in starts], ignore_index=True)
+    predicted = pd.concat([predict(scorer, features.iloc[i:i + CHUNK]) for i in starts], ignore_index=True)
     scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
                         predicted.reset_index(drop=True)], axis=1)
     scores["pql_tier"] = scores["pql_tier"].astype("Int64")
     scores["model_version"] = str(version)
     return scores, features
+
+
+def predict(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
+    """The model columns with reasons, one row per row of ``features``: what the logged model's ``predict``
+    returns (``train.pyfunc_model.PQLModel``), past MLflow's per-value check of its lenient (Any-typed) input
+    schema (8x slower): loading has verified the model, and its input is cast here (``cast_input``)."""
+    X = cast_input(pd.DataFrame(features), scorer.spec)
+    return scorer.score(X, with_reasons=True).reset_index(drop=True)

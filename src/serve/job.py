@@ -14,7 +14,7 @@ from features.windows import to_timestamp
 from train import tracking
 from train.config import TrackingConfig
 
-from serve.batch import score_accounts
+from serve.batch import ScoringTask
 from serve.monitor import Monitoring, monitor
 from serve.write import LOCK_WAIT_SECONDS, check_target, output_of, write_scores
 
@@ -23,6 +23,9 @@ log = logging.getLogger("pql")
 
 @dataclass
 class ServeJob:
+    """What a scoring run did: the as-of, the scores table, where it was written, the monitoring checks and
+    their run, and the model (URI and version) that scored."""
+
     as_of: pd.Timestamp
     scores: pd.DataFrame
     written_to: str
@@ -65,15 +68,14 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output
     tables, report = engine.load_tables(data, instants=[as_of])
     for line in report.lines():
         log.info(line)
-    if engine.name == "spark":  # the model's predict per bucket of accounts on the executors; the day's partition
-        from engines.spark.score import score_on_spark
+    # the engine runs the task where its tables are: here, or per bucket of accounts on Spark's executors
+    scores, features = engine.map_accounts(tables, ScoringTask(scorer, as_of, version),
+                                           progress=bool(config.get("progress", False)))
+    if engine.name == "spark":  # the day's partition of a Parquet dataset, or of a catalog table
         from engines.spark.write import write_partition
 
-        scores, features = score_on_spark(engine, tables, model, scorer.spec, as_of, version)
         where = write_partition(engine.spark, scores, output, engine.settings.scores_table, as_of)
     else:
-        scores, features = score_accounts(tables, model, scorer.spec, as_of, version,
-                                          progress=bool(config.get("progress", False)))
         where = write_scores(scores, output, config.get("output_table", "pql_scores"), as_of,
                              float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
     # tier 1 was sized for the capacity the model was trained with: compare with that, not today's config

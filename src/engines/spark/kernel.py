@@ -44,6 +44,7 @@ class BucketResult:
 
 
 def id_column(config: DataConfig, table: str) -> str:
+    """The source's name of ``table``'s account id column."""
     return config.column(table, "account_id") or "account_id"
 
 

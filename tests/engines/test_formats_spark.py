@@ -1,0 +1,55 @@
+"""Times written as text in a format other than ISO-8601 (``data.columns.<table>.<column>_format``) load on
+Spark as they load locally: the same load report (``data.duplicates=auto`` decided over the whole table,
+counted part by part) and the same training table. Spark 4's ``to_timestamp`` reads ISO text only and throws
+on ``31/01/2024 14:05`` under ANSI mode, so the engine must not read such text itself.
+
+engine=spark reads Parquet (not CSV): the text a CSV export holds is written to Parquet files here, in parts."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from engines.local import LocalEngine
+from features.config import TIME_COLUMN, DataConfig, FeatureConfig
+
+pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
+
+MINUTE, DAY = "%d/%m/%Y %H:%M", "%d/%m/%Y"
+
+
+def _source(tmp_path, fmt: str) -> DataConfig:
+    """The demo world with every table's time as text in ``fmt`` (``DAY``: the times floored to their day, so
+    every event is at midnight: a date-only export whose repeated rows ``auto`` keeps)."""
+    from demo import DemoConfig, generate_demo
+
+    world = generate_demo(DemoConfig(accounts=150, days=120, start="2024-01-01", seed=3))
+    columns = {}
+    for table, column in TIME_COLUMN.items():
+        frame = getattr(world, table).copy()
+        times = frame[column].dt.floor("D") if fmt == DAY else frame[column]
+        frame[column] = times.dt.strftime(fmt)
+        columns[table] = {f"{column}_format": fmt}
+        if table == "events":
+            (tmp_path / "events").mkdir()
+            for i, lo in enumerate(range(0, len(frame), 8000)):
+                frame.iloc[lo:lo + 8000].to_parquet(tmp_path / "events" / f"part-{i}.parquet", index=False)
+        else:
+            frame.to_parquet(tmp_path / f"{table}.parquet", index=False)
+    return DataConfig.from_mapping({"dir": str(tmp_path), "columns": columns})
+
+
+@pytest.mark.parametrize("fmt", [MINUTE, DAY], ids=["minute", "date-only"])
+def test_text_times_in_a_format_load_and_build_as_locally(spark_engine, tmp_path, fmt) -> None:
+    data = _source(tmp_path, fmt)
+    local = LocalEngine()
+    (st, sr), (lt, lr) = spark_engine.load_tables(data), local.load_tables(data)
+    assert (sr.rows_read, sr.set_aside, sr.notes) == (lr.rows_read, lr.set_aside, lr.notes)
+    assert any("day resolution" in note for note in lr.notes) == (fmt == DAY)  # auto decided both ways
+    assert lr.rows_read["events"] > 1000
+    pd.testing.assert_frame_equal(st.accounts, lt.accounts)
+    snapshots = [pd.Timestamp("2024-04-22") - pd.Timedelta(weeks=i) for i in range(4)][::-1]
+    config = FeatureConfig().for_source(data)
+    spec = local.plan_features(lt, snapshots[-1], config)
+    assert spark_engine.plan_features(st, snapshots[-1], config) == spec
+    pd.testing.assert_frame_equal(spark_engine.build_training_table(st, snapshots, spec, 30),
+                                  local.build_training_table(lt, snapshots, spec, 30))
