@@ -1,5 +1,5 @@
 """Ops details of python -m serve: file permissions follow the umask, a date in the output path without
-quoting gymnastics (what the README's "Scheduling serve" shows, run as printed), the run's log file,
+quoting gymnastics (what docs/scoring.md's "Scheduling serve" shows, run as printed), the run's log file,
 and a missing PostgreSQL driver named as the extra to install."""
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ AS_OF = pd.Timestamp("2024-12-02")
 
 
 def scheduling_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "scoring.md").read_text(encoding="utf-8")
     start = text.index("## Scheduling `serve`")
     return text[start:text.index("\n## ", start + 1)]
 
 
 def cron_lines() -> list[str]:
-    """The crontab lines of the README's scheduling section (comments left out)."""
+    """The crontab lines of the scheduling section of docs/scoring.md (comments left out)."""
     block = re.search(r"^```cron\n(.*?)^```", scheduling_section(), re.S | re.M).group(1)
     return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 

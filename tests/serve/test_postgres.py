@@ -2,7 +2,7 @@
 postgresql package: initdb / pg_ctl, run as the ``postgres`` OS user when the tests run as root).
 
 Two runs of one day leave one day's rows with identical values; a run that fails or is killed
-half-way through the write leaves the previous rows; the README's crontab line runs as printed.
+half-way through the write leaves the previous rows; the crontab line of docs/scoring.md runs as printed.
 """
 from __future__ import annotations
 
@@ -230,8 +230,8 @@ def test_an_unreachable_server_is_exit_4_before_any_work(postgres):
 
 
 def _cron_postgres_line() -> str:
-    """The README's crontab line that writes to PostgreSQL (section "Scheduling `serve`")."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The crontab line of docs/scoring.md that writes to PostgreSQL (section "Scheduling `serve`")."""
+    text = (ROOT / "docs" / "scoring.md").read_text(encoding="utf-8")
     section = text[text.index("## Scheduling `serve`"):]
     block = re.search(r"^```cron\n(.*?)^```", section, re.S | re.M).group(1)
     return next(line for line in block.splitlines() if "output=postgresql://" in line and not line.startswith("#"))
