@@ -28,6 +28,10 @@ def worker(params: dict) -> dict:
         from omegaconf import OmegaConf
 
         import train.backtest as backtest
+        import train.compare as compare
+        import train.design as design
+        import train.learned.backtest as learned
+        import train.measures as measures
         import train.pipeline as pipeline
         from features import drift
         from features.config import DataConfig
@@ -54,13 +58,14 @@ def worker(params: dict) -> dict:
     bd = c.Breakdown()
     nrows = lambda a, k, out: len(out)  # noqa: E731
     bd.patch(pipeline, "plan_features", "features: plan_features")
-    bd.patch(pipeline, "build_training_table", "features: build_training_table", count=nrows)
+    bd.patch(design, "plan_features", "features: plan_features")
+    bd.patch(design, "build_training_table", "features: build_training_table", count=nrows)
     bd.patch(FeatureSpec, "align", "spec.align (dtypes, categories)")
     bd.patch(backtest, "probe_trees", "early stopping: number of trees (once, oldest fold)",
              count=lambda a, k, out: len(a[2]))
     bd.patch(backtest, "fit_model", "fit models (folds + production; LightGBM and the baseline)",
              count=lambda a, k, out: len(a[1]))
-    bd.patch(pipeline.definitions, "backtest", "learned definitions (per fold + production)")
+    bd.patch(learned, "backtest", "learned definitions (per fold + production)")
     bd.patch(Calibrator, "fit", "calibrate (cross-fitted choice + final)")
     for cls in (LightGBMModel, LogisticModel):
         bd.patch(cls, "contributions", "contributions (tiers, importance, test)", count=lambda a, k, out: len(out))
@@ -69,9 +74,10 @@ def worker(params: dict) -> dict:
     bd.patch(Tiers, "fit", "tiers")
     bd.patch(Tiers, "assign", "tiers")
     bd.patch(RuleSet, "evaluate", "rules and comparison")
-    bd.patch(pipeline, "compare_rules", "rules and comparison")
-    for name in ("probability_metrics", "volume_metrics", "deciles"):
-        bd.patch(pipeline, name, "evaluation metrics")
+    bd.patch(compare, "compare_rules", "rules and comparison")
+    for name in ("probability_metrics", "volume_metrics"):
+        bd.patch(measures, name, "evaluation metrics")
+    bd.patch(pipeline, "deciles", "evaluation metrics")
     bd.patch(drift, "reference", "drift reference")
 
     # the largest fit (the production model's rows) is kept for the yardstick below

@@ -99,7 +99,7 @@ def trained(tmp_path_factory):
     """A model trained on the demo world, tracked in a temporary MLflow store."""
     from types import SimpleNamespace
 
-    from train.job import run_job
+    from train.__main__ import run_job
 
     root = tmp_path_factory.mktemp("trained")
     uri = f"sqlite:///{root}/mlflow.db"

@@ -18,6 +18,7 @@ TIER_WORDS = {"1": "Tier 1 - call now (high intent, good fit)", "2": "Tier 2 - h
 
 
 def per_week(every_days: int) -> float:
+    """Snapshots a week at one snapshot every ``every_days`` days."""
     return 7.0 / max(int(every_days), 1)
 
 
@@ -152,4 +153,5 @@ def weeks_of(test: pd.DataFrame, every_days: int) -> int:
 
 
 def capacity_of(result, settings) -> dict:
+    """The model against the best definition at the sales capacity (:func:`train.capacity.at_capacity`)."""
     return at_capacity(result.test, settings.capacity_per_week, settings.snapshots.every_days)

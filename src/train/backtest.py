@@ -1,4 +1,4 @@
-"""Running the rolling-origin backtest: one model per fold, scored on its own test snapshots.
+"""Running the rolling-origin backtest: one model per fold, scored on its own test snapshots, pooled.
 
 Each fold's model learns only from snapshots whose labels had matured before the fold began,
 and its tiers are sized on the snapshots it could have seen (the newest ones before the fold),
@@ -8,38 +8,23 @@ calibration is then chosen and cross-fitted on them (:mod:`train.calibrate`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from features.errors import ConfigError
 from features.spec import FeatureSpec
+from rules.language import RuleSet
 
-from train.folds import Fold
+from train.design import Design
+from train.folds import Fold, FoldPlan
 from train.models import FittedModel, LogisticModel, TreeCount, fit_model, probe_trees
 from train.config import ModelConfig
 from train.settings import TrainSettings
 from train.tiers import Tiers
 
 log = logging.getLogger("pql")
-
-
-@dataclass(frozen=True)
-class Design:
-    """The feature table as the models see it: features, labels, each row's as-of."""
-
-    X: pd.DataFrame
-    y: np.ndarray
-    snapshot: np.ndarray   # datetime64[us] per row
-    times: list[pd.Timestamp]  # every as-of in the table, oldest first
-
-    def rows(self, times: list[pd.Timestamp]) -> np.ndarray:
-        return np.isin(self.snapshot, np.array(times, dtype="datetime64[us]"))
-
-    def reference(self, before: pd.Timestamp | None, n: int) -> list[pd.Timestamp]:
-        """The newest ``n`` as-ofs before ``before`` (all as-ofs when None): a model's recent population."""
-        times = [t for t in self.times if before is None or t < before]
-        return times[-n:]
 
 
 def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureSpec,
@@ -88,13 +73,6 @@ def negative_sample(rows: np.ndarray, y: np.ndarray, share: float, seed: int = 0
     return rows, np.where(y[rows] == 1, 1.0, 1.0 / share)
 
 
-def known_at(spec: FeatureSpec, planned: FeatureSpec) -> FeatureSpec:
-    """The spec's columns that a plan made at an earlier instant also has: the column *set* a fold's model
-    would have had in production (an event type first seen after the fold began gets no column)."""
-    names = set(planned.names)
-    return replace(spec, columns=tuple(c for c in spec.columns if c.name in names))
-
-
 def size_tiers(model: FittedModel, design: Design, before: pd.Timestamp | None, spec: FeatureSpec,
                settings: TrainSettings) -> Tiers:
     """Tiers sized on the model's recent population (tier 1 about ``capacity_per_week`` per snapshot)."""
@@ -105,6 +83,8 @@ def size_tiers(model: FittedModel, design: Design, before: pd.Timestamp | None, 
 
 @dataclass(frozen=True)
 class FoldResult:
+    """One fold's model scored on its test rows: raw log-odds, tiers, the baseline's response, its size."""
+
     fold: Fold
     rows: np.ndarray           # the test rows of the design
     log_odds: np.ndarray       # the fold model's raw response on them
@@ -142,3 +122,71 @@ def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSetti
     return FoldResult(fold, test, response, tiers.reset_index(drop=True), baseline,
                       int(train.sum()), n_trees, spec.names, trees,
                       other if isinstance(other, LogisticModel) else None)  # only a logistic one warm-starts
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Every fold's result (a fold without a conversion to learn from is skipped), the columns each of those
+    folds' models had, and the number of trees the production model reuses."""
+
+    results: tuple[FoldResult, ...]
+    specs: tuple[FeatureSpec, ...]
+    trees: TreeCount | None
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The design's row numbers of the pooled test rows, fold by fold."""
+        return np.concatenate([r.rows.nonzero()[0] for r in self.results])
+
+
+def run_backtest(design: Design, plan: FoldPlan, specs: list[FeatureSpec], settings: TrainSettings) -> Backtest:
+    """A model per fold (``specs``: each fold's columns), each scored on its own test snapshots."""
+    # backtest.trees=once: early stopping picks the number of trees once, on the oldest fold's training rows (point
+    # in time for every later model); the later folds and the production model reuse it (scaled to their rows)
+    # instead of probing. per_fold: each fold probes its own rows; the production model reuses the newest count.
+    once = settings.backtest.trees == "once"
+    results, kept, trees = [], [], None
+    for f, s in zip(plan.folds, specs):
+        r = run_fold(f, design, s, settings, trees if once else None, results[-1] if results else None)
+        if r is not None:
+            results.append(r)
+            kept.append(s)
+            found = r.tree_count if r.tree_count is not None and r.tree_count.best is not None else None
+            trees = (trees or found) if once else (found or trees)
+    if not results:
+        raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
+                          "label.horizon_days (see the health warnings above)")
+    return Backtest(tuple(results), tuple(kept), trees)
+
+
+def pool(backtest: Backtest, design: Design, rules: RuleSet, frame: pd.DataFrame,
+         learned: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per backtest account-snapshot: ids, fold, label, raw log-odds, tiers, rule flags (and the
+    flags of each fold's learned list, column ``learned``, when given)."""
+    parts = []
+    for r in backtest.results:
+        part = frame.loc[r.rows, ["account_id", "as_of", "label"]].reset_index(drop=True)
+        part.insert(2, "fold", r.fold.index)
+        part["log_odds"] = r.log_odds
+        if r.baseline is not None:
+            part["baseline_log_odds"] = r.baseline
+        parts.append(pd.concat([part, r.tiers], axis=1))
+    test = pd.concat(parts, ignore_index=True)
+    flags = rules.evaluate(design.X.iloc[backtest.rows]).reset_index(drop=True)
+    test = pd.concat([test, flags], axis=1)
+    return test if learned is None else test.assign(learned=learned)
+
+
+def sample_note(design: Design, rows: np.ndarray, settings: TrainSettings) -> tuple[int, str] | None:
+    """(rows kept, the note saying so) when a model on ``rows`` learns from a sample of its non-converting
+    rows (``backtest.negative_share``, :func:`sampled`); None when it learns from them all."""
+    cfg = settings.backtest
+    share = cfg.share_for(int(np.count_nonzero(rows & (design.y == 0))))
+    if share >= 1:
+        return None
+    kept = int(negative_sample(rows, design.y, share)[0].sum())
+    why = (f"backtest.negative_share=auto: each model learns from at most backtest.max_negatives="
+           f"{cfg.max_negatives:,} of them; backtest.negative_share=1.0 keeps every row, slower"
+           if cfg.negative_share == "auto" else "backtest.negative_share")
+    return kept, (f"the production model learned from {share:.0%} of its non-converting rows, each weighted "
+                  f"{1 / share:.4g} ({why}): {kept:,} of {int(rows.sum()):,} rows")

@@ -48,6 +48,8 @@ class _LogOdds(ClassifierMixin, BaseEstimator):
 
 @dataclass(frozen=True)
 class Calibrator:
+    """A calibration map of log-odds as plain numbers: none, isotonic knots or Platt's sigmoid."""
+
     method: str
     x: tuple[float, ...] = ()
     y: tuple[float, ...] = ()
@@ -78,10 +80,12 @@ class Calibrator:
         return 1.0 / (1.0 + np.exp(-f))
 
     def to_dict(self) -> dict:
+        """The map as plain JSON data (``calibrator.json``)."""
         return {"method": self.method, "x": list(self.x), "y": list(self.y), "a": self.a, "b": self.b}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Calibrator":
+        """The map from :meth:`to_dict`'s data."""
         return cls(data["method"], tuple(data.get("x", ())), tuple(data.get("y", ())), data.get("a", 0.0),
                    data.get("b", 0.0))
 

@@ -64,3 +64,14 @@ def readable(table: pd.DataFrame) -> str:
         "both": [f"{n} ({r:.0%})" if n else "0" for n, r in zip(table["both"], table["both_rate"])],
     })
     return show.to_string(index=False)
+
+
+def compare_backtest(rules: RuleSet, features: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The hand rules' comparison on the pooled backtest rows (``features``: their design rows), and the same
+    with the learned list's row last when the run learned one (test column ``learned``, fold by fold).
+    The model ranks by its raw log-odds: calibration keeps their order, and they have no ties."""
+    snapshot, rank, y = test["as_of"].to_numpy(), test["log_odds"].to_numpy(), test["label"].to_numpy()
+    hand = compare_rules(rules, features.assign(as_of=snapshot), rank, y)
+    if "learned" not in test:
+        return hand, hand
+    return hand, pd.concat([hand, compare_flags(test[["learned"]], snapshot, rank, y)], ignore_index=True)

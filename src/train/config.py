@@ -127,7 +127,7 @@ class PromotionConfig:
 
 @dataclass(frozen=True)
 class LearnedConfig:
-    """Learned PQL definitions (group ``learned``, :mod:`train.definitions`): a few readable rules learned from
+    """Learned PQL definitions (group ``learned``, :mod:`train.learned`): a few readable rules learned from
     the training snapshots under a volume budget of the sales capacity, backtested like the hand rules."""
 
     enabled: bool = True

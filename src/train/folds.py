@@ -24,6 +24,7 @@ from train.config import BacktestConfig
 
 
 def iso(t: pd.Timestamp) -> str:
+    """An instant as ISO-8601 UTC text (``2024-06-03T00:00:00Z``)."""
     return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -36,6 +37,7 @@ class Fold:
     test: list[pd.Timestamp]
 
     def bounds(self) -> dict[str, list[str]]:
+        """First and last as-of of the fold's training and test snapshots (ISO-8601 UTC)."""
         return {"train": [iso(self.train[0]), iso(self.train[-1])], "test": [iso(self.test[0]), iso(self.test[-1])]}
 
 
@@ -48,6 +50,7 @@ class FoldPlan:
 
     @property
     def test(self) -> list[pd.Timestamp]:
+        """Every fold's test snapshots, oldest first."""
         return [t for f in self.folds for t in f.test]
 
     def bounds(self) -> dict[str, list[str]]:
@@ -91,3 +94,14 @@ def plan_folds(labelled: Sequence[pd.Timestamp], config: BacktestConfig, horizon
         at += len(chunk)
         folds.append(Fold(k + 1, _matured(times, chunk[0], horizon), chunk))
     return FoldPlan(folds, times)
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """The as-of grid of a run: every as-of, those labelled, those left out (censored), the folds."""
+
+    times: list[pd.Timestamp]      # every as-of of the design, oldest first (labelled or not)
+    labelled: list[pd.Timestamp]   # those whose label horizon is over
+    censored: list[pd.Timestamp]   # labelled ones before conversions are recorded (left out of training)
+    end_us: int                    # the instant the data ends (exclusive)
+    plan: FoldPlan

@@ -1,7 +1,8 @@
 """The data health report: what the data can and cannot support, before anyone trusts a backtest.
 
 Pure functions of the tables, the feature table and the backtest's results. Every warning says
-which setting changes it.
+which setting changes it: the data's own (:func:`design_health`), then the backtest's
+(:func:`backtest_warnings`), gathered in the report of ``summary.json`` (:func:`run_report`).
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from features import naming as nm
 from features.tables import NEVER, Tables
 from features.windows import DAY_US, to_us
 
-from train.folds import iso
+from train.folds import Snapshots, iso
+from train.settings import TrainSettings
 
 
 def first_conversion_us(tables: Tables) -> int | None:
+    """The first recorded conversion (microseconds since the epoch); None when none is recorded."""
     recorded = tables.converted_us[tables.converted_us != NEVER]
     return int(recorded.min()) if len(recorded) else None
 
@@ -94,3 +97,62 @@ def report(per_snapshot: pd.DataFrame, warned: list[str], extra: dict) -> dict:
                      "positives": None if pd.isna(row["positives"]) else int(row["positives"]),
                      "stale_share": float(row["stale_share"]), "fresh": int(row["fresh"])})
     return {"warnings": warned, "snapshots": rows, **extra}
+
+
+def design_health(tables: Tables, frame: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, snapshots: Snapshots,
+                  settings: TrainSettings, dropped: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The per-as-of table of the design (``snapshot``: each row's as-of) and the data's warnings, with
+    the brought rules left out (``dropped``)."""
+    cfg = settings.backtest
+    is_labelled = np.isin(snapshot, np.array(snapshots.labelled, dtype="datetime64[us]"))
+    per_snapshot = snapshot_table(frame, y, is_labelled, settings.snapshots.every_days, cfg.stale_days)
+    warned = warnings(tables, per_snapshot, snapshots.censored, settings.label.horizon_days, cfg.stale_warn,
+                      snapshots.end_us)
+    if dropped:
+        warned.append(f"the demo's rules {dropped} read features this demo variant lacks and are left out "
+                      f"(rules=none or rules.file=PATH chooses the rules yourself)")
+    return per_snapshot, warned
+
+
+def tier_warnings(table: pd.DataFrame, capacity: int, fit_known: bool) -> list[str]:
+    """Warnings about the PQL tiers on the backtest: no fit, tier 1 not converting better, too few in it."""
+    out = []
+    rate = dict(zip(table["pql_tier"], table["conversion_rate"]))
+    if not fit_known:
+        out.append("no usable fit attributes (none in accounts, or the model gives them no weight): fit is unknown "
+                   "and the PQL tiers use intent only (tier 1 = high intent; tiers 2 and 3 stay empty)")
+    if "1" in rate and "3" in rate and rate["1"] <= rate["3"]:
+        out.append(f"PQL tier 1 does not convert better than tier 3 on the backtest ({rate['1']:.1%} vs {rate['3']:.1%}): "
+                   f"fit does not separate converters here; tiers.good_fit changes the fit cut")
+    volume = dict(zip(table["pql_tier"], table["per_snapshot"]))
+    if volume.get("1", 0) < 0.5 * capacity:
+        out.append(f"PQL tier 1 holds {volume.get('1', 0):.0f} accounts a week on the backtest against a capacity of "
+                   f"{capacity} (too few accounts with good fit and high intent); capacity.per_week sizes it")
+    return out
+
+
+def backtest_warnings(comparison: pd.DataFrame, constant: list[str], folds: list[dict], every_days: int) -> list[str]:
+    """Warnings about the backtest: rules that flag nobody, constant columns, folds without fresh accounts."""
+    out = []
+    for row in comparison.itertuples():
+        if row.flagged == 0:
+            out.append(f"rule '{row.name}' flags nobody in the backtest: its figures are 0; check its expression "
+                       f"against the feature names (python -m features) or the period (fresh accounts per fold below)")
+    if constant:
+        out.append(f"{len(constant)} feature columns are constant over the training snapshots and cannot help "
+                   f"(e.g. {constant[:5]}); features.exclude_columns / features.event_types leave them out")
+    for f in folds:
+        if f["fresh_accounts"] == 0:
+            out.append(f"fold {f['fold']} ({f['test'][0][:10]} .. {f['test'][1][:10]}) holds no account younger "
+                       f"than {every_days} days: rules about fresh accounts cannot flag anyone there")
+    return out
+
+
+def run_report(per_snapshot: pd.DataFrame, warned: list[str], snapshots: Snapshots, constant: list[str],
+               comparison: pd.DataFrame, folds: list[dict]) -> dict:
+    """The health section of a training run (:func:`report` with what the backtest found)."""
+    return report(per_snapshot, warned, {
+        "censored_snapshots": [str(pd.Timestamp(t).date()) for t in snapshots.censored], "constant_columns": constant,
+        "rules_flagging_nobody": [r for r, n in zip(comparison.get("name", []), comparison.get("flagged", [])) if n == 0],
+        "fresh_accounts_per_fold": {f["fold"]: f["fresh_accounts"] for f in folds},
+        "share_of_history_for_training": len(snapshots.plan.final_train) / max(len(snapshots.times), 1)})

@@ -1,11 +1,12 @@
 """The project code a logged model ships with (MLflow ``code_paths``), and its hashes.
 
-The pyfunc (``pyfunc_model.py``) imports :mod:`train.scorer`, which imports part of ``train`` and
-``features``. So that the registered model loads where this project is not installed, the model
-ships exactly those modules: the closure of the module-level imports of ``pyfunc_model.py`` within
-the ``features`` and ``train`` packages (plus each package's ``__init__.py``). Imports inside
-functions (``mlflow``, ``skops``, the training code) are not followed: they are not needed to load
-the model, and the ones needed to predict are third-party packages listed in its requirements.
+The pyfunc (``pyfunc_model.py``) imports :mod:`train.scorer`, which imports part of ``train``,
+``rules`` and ``features``. So that the registered model loads where this project is not installed,
+the model ships exactly those modules: the closure of the module-level imports of ``pyfunc_model.py``
+within the project's rooms (plus each package's ``__init__.py``) -- the bundle's integrity
+(:mod:`train.bundle`), never the tracking code. Imports inside functions (``mlflow``, ``skops``, the
+training code) are not followed: they are not needed to load the model, and the ones needed to
+predict are third-party packages listed in its requirements.
 
 The shipped files are hashed (sha256) into the bundle's manifest under ``"shipped_code"``, so the
 content hash recorded at registration covers them too, and :func:`verify_shipped_code` refuses a
@@ -14,11 +15,15 @@ model whose ``code/`` folder is not exactly those files.
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent  # the folder holding the ``features`` and ``train`` packages
-PACKAGES = ("features", "rules", "train")
+from train.bundle import MANIFEST, sha256_file
+
+SRC = Path(__file__).resolve().parent.parent  # the folder holding the project's packages (its rooms)
+# every room of src/: a module the closure reaches in any of them ships (today features, rules and train)
+PACKAGES = ("demo", "features", "rules", "engines", "train", "serve", "report", "app")
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 MANIFEST_KEY = "shipped_code"
 
@@ -98,18 +103,12 @@ def stage(dest: str | Path) -> list[str]:
 
 def file_hashes(root: str | Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (a staged code folder), by posix path relative to it."""
-    from train.scorer import sha256_file
-
     root = Path(root)
     return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def add_to_manifest(bundle: str | Path, hashes: dict[str, str]) -> None:
     """Record the shipped code's hashes in the bundle's manifest (before its digest is taken)."""
-    import json
-
-    from train.scorer import MANIFEST
-
     path = Path(bundle) / MANIFEST
     manifest = json.loads(path.read_text())
     manifest[MANIFEST_KEY] = dict(sorted(hashes.items()))
@@ -121,8 +120,6 @@ def verify_shipped_code(code_dir: str | Path, manifest: dict, model_code_name: s
 
     ``code_dir`` holds the pyfunc code file (checked separately against the manifest's ``code``)
     and the shipped packages; nothing else may be there -- no ``.pyc`` either."""
-    from train.scorer import sha256_file
-
     expected = manifest.get(MANIFEST_KEY) if isinstance(manifest, dict) else None
     if not isinstance(expected, dict) or not expected:
         return "its manifest lists no shipped code"

@@ -11,6 +11,8 @@ Every fitted model gives:
   original feature);
 * ``save(folder)`` / ``load_model(kind, folder)`` -- plain files, no pickles: LightGBM's text
   model, and for the linear model a skops file (only scikit-learn types, checked on load).
+
+LightGBM lives here; the logistic baseline in :mod:`train.logistic`.
 """
 from __future__ import annotations
 
@@ -23,31 +25,35 @@ from typing import Any, Protocol
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.errors import ConfigError
 
 from train.attribution import PathAttribution
+from train.bundle import check_names
 from train.config import ModelConfig
+from train.logistic import LogisticModel, fit_logistic
 
 class FittedModel(Protocol):
+    """What every fitted model offers: raw log-odds, per-feature contributions, and saving to a bundle."""
+
     kind: str
     features: list[str]
 
     @property
-    def estimator(self) -> Any: ...
+    def estimator(self) -> Any:
+        """The underlying scikit-learn estimator."""
 
-    def response(self, X: pd.DataFrame) -> np.ndarray: ...
+    def response(self, X: pd.DataFrame) -> np.ndarray:
+        """The raw response (log-odds) for each row of ``X``."""
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame: ...
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each feature's contribution to the log-odds of each row, plus a ``bias`` column."""
 
-    def response_and_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]: ...
+    def response_and_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """``(response(X), contributions(X))``."""
 
-    def save(self, folder: Path) -> None: ...
+    def save(self, folder: Path) -> None:
+        """Write the model's files into a bundle folder."""
 
 
 # -- LightGBM ----------------------------------------------------------------------------------
@@ -58,6 +64,8 @@ CONTRIBUTIONS = ("path", "shap")
 
 @dataclass
 class LightGBMModel:
+    """A LightGBM booster on the spec's features; contributions by path attribution (or SHAP)."""
+
     booster: lgb.Booster
     features: list[str]
     classifier: lgb.LGBMClassifier | None = None
@@ -68,14 +76,17 @@ class LightGBMModel:
 
     @property
     def estimator(self) -> lgb.LGBMClassifier:
+        """The scikit-learn wrapper it was trained with (a loaded model has none)."""
         if self.classifier is None:
             raise RuntimeError("a loaded LightGBM model has no scikit-learn wrapper; calibrate before saving")
         return self.classifier
 
     def response(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's raw score (log-odds) for each row."""
         return self.booster.predict(X[self.features], raw_score=True)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each feature's contribution to the log-odds (path attribution or SHAP), plus ``bias``."""
         if self.contribution_method == "shap":
             values = self.booster.predict(X[self.features], pred_contrib=True)
         else:
@@ -96,6 +107,7 @@ class LightGBMModel:
         return self._paths
 
     def save(self, folder: Path) -> None:
+        """Write the booster as text (``model.lgb.txt``) and its contribution method (``lightgbm.json``)."""
         self.booster.save_model(str(Path(folder) / self.FILE))
         (Path(folder) / "lightgbm.json").write_text(json.dumps({"contributions": self.contribution_method}))
 
@@ -110,26 +122,13 @@ class LightGBMModel:
         path = Path(folder) / cls.FILE
         _check_lightgbm_file(path)
         booster = lgb.Booster(model_file=str(path))
-        _check_names(path.name, [str(n) for n in booster.feature_name()], features, _lightgbm_name)
+        check_names(path.name, [str(n) for n in booster.feature_name()], features, _lightgbm_name)
         return cls(booster, features, contribution_method=method)
 
 
 def _lightgbm_name(name: str) -> str:
     # LightGBM stores feature names with spaces replaced by underscores (other characters as given)
     return str(name).replace(" ", "_")
-
-
-def _check_names(what: str, own: list[str], features: list[str], normalise=str) -> None:
-    """The model's own feature names are the spec's, in the same order (no swaps, gaps or extras)."""
-    expected = [normalise(f) for f in features]
-    if own == expected:
-        return
-    if len(own) != len(expected):
-        raise ValueError(f"{what} has {len(own)} features but the feature spec names {len(expected)}")
-    wrong = [(i, o, e) for i, (o, e) in enumerate(zip(own, expected)) if o != e]
-    i, o, e = wrong[0]
-    raise ValueError(f"the feature spec does not match {what}: {len(wrong)} feature name(s) differ, "
-                     f"e.g. position {i} is '{e}' in the spec and '{o}' in the model")
 
 
 def _check_lightgbm_file(path: Path) -> None:
@@ -174,6 +173,7 @@ class TreeCount:
     default: int = 200
 
     def for_rows(self, n: int) -> int:
+        """The number of trees for a model of ``n`` rows (the default when there was no probe)."""
         if self.best is None:
             return self.default
         return max(1, round(self.best * min(n / max(self.rows, 1), 1.25)))
@@ -222,143 +222,6 @@ def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snaps
         trees = probe_trees(settings, X, y, snapshot, validation_share, weight)
     clf = lgb.LGBMClassifier(n_estimators=trees.for_rows(len(y)), **arguments).fit(X, y, sample_weight=weight)
     return LightGBMModel(clf.booster_, list(X.columns), clf, method)
-
-
-# -- logistic regression -----------------------------------------------------------------------
-
-
-@dataclass
-class LogisticModel:
-    pipeline: Pipeline
-    features: list[str]
-    categorical: list[str]
-    means: np.ndarray = field(default_factory=lambda: np.empty(0))
-    kind: str = "logistic"
-    FILE = "model.skops"
-
-    @property
-    def estimator(self) -> Pipeline:
-        return self.pipeline
-
-    def response(self, X: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.decision_function(X[self.features])
-
-    def _owners(self) -> list[str]:
-        """The original feature behind each transformed column."""
-        names = self.pipeline.named_steps["prep"].get_feature_names_out()
-        owners = []
-        for name in names:
-            block, rest = name.split("__", 1)
-            if block == "num":
-                owners.append(rest.removeprefix("missingindicator_"))
-            else:
-                owners.append(max((c for c in self.categorical if rest.startswith(c + "_")), key=len))
-        return owners
-
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        prep, clf = self.pipeline.named_steps["prep"], self.pipeline.named_steps["clf"]
-        Xt = prep.transform(X[self.features])
-        Xt = Xt.toarray() if hasattr(Xt, "toarray") else np.asarray(Xt)
-        parts = (Xt - self.means) * clf.coef_[0]
-        frame = pd.DataFrame(parts, index=X.index).T.groupby(np.array(self._owners())).sum().T
-        out = frame.reindex(columns=self.features, fill_value=0.0)
-        out["bias"] = float(clf.intercept_[0] + clf.coef_[0] @ self.means)
-        return out
-
-    def response_and_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-        """``(response(X), contributions(X))``."""
-        return self.response(X), self.contributions(X)
-
-    def save(self, folder: Path) -> None:
-        import skops.io as sio
-
-        sio.dump(self.pipeline, Path(folder) / self.FILE)
-        (Path(folder) / "logistic.json").write_text(json.dumps(
-            {"categorical": self.categorical, "means": self.means.tolist()}))
-
-    @classmethod
-    def load(cls, folder: Path, features: list[str]) -> "LogisticModel":
-        import skops.io as sio
-
-        path = Path(folder) / cls.FILE
-        untrusted = [t for t in sio.get_untrusted_types(file=path) if not t.startswith(("sklearn.", "numpy."))]
-        if untrusted:
-            raise ValueError(f"refusing to load {path}: it holds types outside scikit-learn/numpy: {untrusted}")
-        pipeline = sio.load(path, trusted=sio.get_untrusted_types(file=path))
-        if not isinstance(pipeline, Pipeline) or set(pipeline.named_steps) != {"prep", "clf"}:
-            raise ValueError(f"{path.name} does not hold this pipeline's logistic model")
-        _check_names(path.name, [str(n) for n in getattr(pipeline, "feature_names_in_", [])], features)
-        meta = json.loads((Path(folder) / "logistic.json").read_text())
-        categorical = [str(c) for c in meta["categorical"]]
-        if not set(categorical) <= set(features):
-            raise ValueError("logistic.json names categorical features the feature spec does not have: "
-                             f"{sorted(set(categorical) - set(features))[:5]}")
-        means = np.asarray(meta["means"], dtype=float)
-        width = len(pipeline.named_steps["clf"].coef_[0])
-        if means.shape != (width,):
-            raise ValueError(f"logistic.json holds {means.size} column means for a model of {width} columns")
-        return cls(pipeline, features, categorical, means)
-
-
-PREP_ROWS = 50_000  # rows the logistic model's imputer, scaler and one-hot encoder learn their statistics from
-_FEW_ROWS = 20     # rows added to that sample for a numeric column it holds only missing or only observed values of
-
-
-def fit_logistic(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, categorical: list[str],
-                 weight: np.ndarray | None = None, init: LogisticModel | None = None) -> LogisticModel:
-    """Median-imputed (with missing indicators), standardised numerics; one-hot categoricals
-    (a missing category is a category of its own; an unseen one is all zeros). ``init``: a model fitted
-    before on part of these rows (the previous backtest fold's); the solver starts from its coefficients."""
-    numeric = [c for c in X.columns if c not in categorical]
-    prep = ColumnTransformer([
-        ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                          ("scale", StandardScaler())]), numeric),
-        ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False), categorical),
-    ])
-    clf = LogisticRegression(C=float(settings.get("C", 0.1)), max_iter=int(settings.get("max_iter", 2000)),
-                             class_weight=settings.get("class_weight"), warm_start=init is not None)
-    # Medians, means, scales and category frequencies are settled long before the rows run out: on a big table
-    # they are learned from a sample (scikit-learn's masked-array median alone took ~20 s on 430k rows); every
-    # row is then transformed once and the classifier learns from all of them.
-    prep.fit(_prep_sample(X, numeric))
-    Xt = prep.transform(X)
-    if init is not None:  # the same optimum, reached in a third of the steps (~80 -> ~30 on 200k rows)
-        _start_from(clf, init, list(prep.get_feature_names_out()))
-    clf.fit(Xt, y, sample_weight=weight)
-    pipeline = Pipeline([("prep", prep), ("clf", clf)])
-    # the population's means (down-sampled non-converting rows weigh 1/share): the reference of contributions
-    means = np.asarray(np.average(Xt, axis=0, weights=weight)).ravel()
-    return LogisticModel(pipeline, list(X.columns), categorical, means)
-
-
-def _prep_sample(X: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
-    """The rows the preprocessing learns from: all of them up to ``PREP_ROWS``, else the ``PREP_ROWS`` rows with the
-    smallest hash of their index (the design's row labels: a fold and the production model share the rows they
-    have in common). A numeric column missing somewhere but nowhere in the sample gets a few of its missing rows
-    (so it keeps its missing indicator, as on the whole table), one observed nowhere in the sample a few of its
-    observed rows (so it is imputed and scaled by real values, not passed through raw)."""
-    if len(X) <= PREP_ROWS:
-        return X
-    order = np.argsort(pd.util.hash_array(X.index.to_numpy()), kind="stable")
-    take = np.zeros(len(X), bool)
-    take[order[:PREP_ROWS]] = True
-    if numeric:
-        na = X[numeric].isna().to_numpy()
-        in_sample = na[take]
-        for want, anywhere, sampled in ((True, na.any(axis=0), in_sample.any(axis=0)),
-                                        (False, (~na).any(axis=0), (~in_sample).any(axis=0))):
-            for j in np.flatnonzero(anywhere & ~sampled):
-                take[order[np.flatnonzero(na[order, j] == want)[:_FEW_ROWS]]] = True
-    return X[take]
-
-
-def _start_from(clf: LogisticRegression, init: LogisticModel, names: list[str]) -> None:
-    """Set ``clf``'s starting coefficients to ``init``'s, matched by transformed column name (a column ``init``
-    lacks, e.g. a category first frequent enough now, starts at 0); scikit-learn's warm start begins there."""
-    old = init.pipeline.named_steps["clf"]
-    position = {n: i for i, n in enumerate(init.pipeline.named_steps["prep"].get_feature_names_out())}
-    clf.coef_ = np.array([[old.coef_[0][position[n]] if n in position else 0.0 for n in names]])
-    clf.intercept_ = old.intercept_.copy()
 
 
 # -- choosing by config ------------------------------------------------------------------------

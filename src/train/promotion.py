@@ -11,19 +11,26 @@ move the champion unless forced.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from engines.dispatch import build_features  # on the engine that loaded the tables
+from features.errors import PipelineError
+from features.tables import Tables
+
+from train import tracking
+from train.config import CHAMPION_METRICS, PromotionConfig, TrackingConfig
 from train.evaluate import probability_metrics, volume_metrics
-from train.config import CHAMPION_METRICS
 
 MODES = ("auto", "never", "force")
 
 
 @dataclass(frozen=True)
 class Decision:
+    """Whether a new model replaces the champion, why, and the figures it was decided on."""
+
     promote: bool
     reason: str
     metric: str = ""
@@ -33,6 +40,7 @@ class Decision:
     details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The decision as ``summary.json``'s ``promotion`` section."""
         return {"promote": self.promote, "reason": self.reason, "metric": self.metric,
                 "challenger": self.challenger, "champion": self.champion, "rows": self.rows, **self.details}
 
@@ -103,3 +111,52 @@ def compare(test: pd.DataFrame, champion_score: np.ndarray, metric: str, capacit
     verdict = "beats" if better else "does not beat"
     return Decision(better, f"{metric} {new:.4f} {verdict} the champion's {old:.4f} on the same {int(rows.sum()):,} "
                             f"backtest rows{seen}", metric, float(new), float(old), int(rows.sum()))
+
+
+def decide(result, tables: Tables, version: str, tracking_config: TrackingConfig, promotion: PromotionConfig,
+           capacity: int, sweep: bool) -> Decision:
+    """Whether the new version (``result``: its :class:`~train.result.TrainResult`) replaces the champion:
+    both scored on the new model's backtest rows."""
+    force = promotion.mode == "force"
+    if promotion.mode == "never":
+        return Decision(False, "promotion.mode=never")
+    if sweep and not force:
+        return Decision(False, "a --multirun sweep never moves the champion (promotion.mode=force does)")
+    current = tracking.current_champion(tracking_config)
+    if current is None:
+        return Decision(True, "there is no champion yet")
+    old_version, champion = current
+    if str(old_version) == str(version):
+        return Decision(True, "it is the champion already")
+    why = incompatibility(champion.meta, result.scorer.meta)
+    if why:
+        return Decision(force, f"not compared with champion v{old_version}: {why}"
+                               + ("; replaced anyway (promotion.mode=force)" if force else
+                                  "; promotion.mode=force replaces it anyway"))
+    train_end = (champion.meta.get("split") or {}).get("train", [None, None])[1]
+    horizon = int(result.scorer.meta.get("horizon_days", 30))
+    verdict = None
+    if not has_unseen_rows(result.test["as_of"], train_end, horizon):
+        # the champion learned every row of this backtest: its stored model would be judged on rows it has
+        # seen, so compare what both backtests predicted out of time on their common rows instead
+        previous = tracking.backtest_predictions(tracking_config, old_version)
+        if previous is not None:
+            verdict = compare_backtests(result.test, previous, promotion.metric, capacity)
+    if verdict is None:
+        try:
+            features = _champion_features(champion.spec, result.test, tables)
+        except PipelineError as exc:
+            return Decision(force, f"champion v{old_version}'s features cannot be built on this data ({exc})")
+        scores = champion.score(features, with_reasons=False)["score"].to_numpy()
+        verdict = compare(result.test, scores, promotion.metric, capacity, train_end, horizon)
+    reason = f"v{version} vs champion v{old_version}: {verdict.reason}"
+    if force and not verdict.promote:
+        reason += "; promoted anyway (promotion.mode=force)"
+    return replace(verdict, promote=verdict.promote or force, reason=reason)
+
+
+def _champion_features(spec, test: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+    """The champion's features (``spec``) built on this data for the backtest rows, in their order."""
+    rows = test[["account_id", "as_of"]]
+    features = build_features(tables, sorted(rows["as_of"].unique()), spec)
+    return rows.merge(features, on=["account_id", "as_of"], how="left", validate="one_to_one")

@@ -42,9 +42,11 @@ class PQLModel(mlflow.pyfunc.PythonModel):
     scorer: Scorer
 
     def load_context(self, context) -> None:
+        """Load the verified scoring bundle (the ``bundle`` artifact)."""
         self.scorer = Scorer.load(context.artifacts["bundle"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """The scores table's model columns for each input row, in input order (see the module's docstring)."""
         with_reasons = bool((params or {}).get("reasons", True))
         X = cast_input(pd.DataFrame(model_input), self.scorer.spec)
         return self.scorer.score(X, with_reasons=with_reasons).reset_index(drop=True)

@@ -1,23 +1,19 @@
 """Everything scoring needs, in one folder of plain files that travels with the model.
 
 ``bundle/``: the model (LightGBM text or skops), ``calibrator.json``, ``spec.json`` (the
-feature spec), ``tiers.json``, ``rules.json``, ``meta.json`` and ``manifest.json`` (the sha256 of
-every other file, and of the pyfunc code file the bundle is logged with). ``Scorer.score`` turns a
-feature table into the scores table's model columns.
+feature spec), ``tiers.json``, ``rules.json``, ``meta.json`` and ``manifest.json`` (its hashes,
+:mod:`train.bundle`). ``Scorer.score`` turns a feature table into the scores table's model columns.
 
-Loading checks before it parses anything: every file the manifest lists is there with its hash
-and nothing else is (a truncated or edited file never reaches LightGBM, whose parser can abort the
-process); then each JSON file parses, the model file is complete, and the spec's feature names are
-the model's own (a swapped name would silently move values between features). Any failure is a
-:class:`BundleError`: one line, exit code 4.
+Loading verifies the manifest first (:func:`train.bundle.verify_bundle`); then each JSON file parses,
+the model file is complete, and the spec's feature names are the model's own (a swapped name would
+silently move values between features). Any failure is a :class:`~train.bundle.BundleError`: one
+line, exit code 4.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,20 +21,22 @@ import pandas as pd
 from rules.language import RuleSet
 from features.spec import FeatureSpec
 
+from train.bundle import BundleError, one_line, read_json, verify_bundle, write_manifest
 from train.calibrate import Calibrator
 from train.explain import reasons_text
 from train.models import FittedModel, load_model
 from train.tiers import Tiers
-from train.tracking import TrackingError
 from train.value import AmountModel
 
-MANIFEST = "manifest.json"
 _TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))  # pandas' default text dtype ("str")
 SCORE_COLUMNS = ("score", "intent_score", "fit_score", "intent_tier", "fit_tier", "pql_tier")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scorer:
+    """A trained model with everything that turns its output into the scores table: calibration, feature
+    spec, tiers, the hand rules, reasons, the amount model; ``meta`` and ``reference`` travel with it."""
+
     model: FittedModel
     calibrator: Calibrator
     spec: FeatureSpec
@@ -50,6 +48,7 @@ class Scorer:
     amount: AmountModel | None = None  # predicted amount if converting (None: conversions carried no amount)
 
     def output_columns(self) -> list[str]:
+        """The columns :meth:`score` returns, in order."""
         value = ["expected_value"] if self.amount is not None else []
         return [*SCORE_COLUMNS, *value, *(f"rule_{n}" for n in self.rules.names), "reasons"]
 
@@ -100,108 +99,28 @@ class Scorer:
         folder = Path(folder)
         verify_bundle(folder, code_file)
         try:
-            meta = _json(folder, "meta.json")
+            meta = read_json(folder, "meta.json")
             kind = meta.get("model_kind")
             if kind not in ("lightgbm", "logistic"):
                 raise ValueError(f"meta.json: unknown model kind {kind!r}")
-            _json(folder, "spec.json")  # a clear message for broken JSON before FeatureSpec reads it
+            read_json(folder, "spec.json")  # a clear message for broken JSON before FeatureSpec reads it
             spec = FeatureSpec.load(folder / "spec.json")
             return cls(
                 model=load_model(kind, folder, spec.names),
-                calibrator=Calibrator.from_dict(_json(folder, "calibrator.json")),
+                calibrator=Calibrator.from_dict(read_json(folder, "calibrator.json")),
                 spec=spec,
-                tiers=Tiers.from_dict(_json(folder, "tiers.json")),
-                rules=RuleSet.from_config(_json(folder, "rules.json")),
+                tiers=Tiers.from_dict(read_json(folder, "tiers.json")),
+                rules=RuleSet.from_config(read_json(folder, "rules.json")),
                 n_reasons=int(meta.get("n_reasons", 3)),
                 meta=meta,
-                reference=_json(folder, "reference.json") if (folder / "reference.json").exists() else {},
-                amount=AmountModel.from_dict(_json(folder, "amount.json")) if (folder / "amount.json").exists()
+                reference=read_json(folder, "reference.json") if (folder / "reference.json").exists() else {},
+                amount=AmountModel.from_dict(read_json(folder, "amount.json")) if (folder / "amount.json").exists()
                 else None,
             )
         except BundleError:
             raise
         except Exception as exc:  # a bundle is input from outside this process: never a traceback
-            raise BundleError(f"model bundle {folder} cannot be loaded: {_one_line(exc)}") from exc
-
-
-class BundleError(TrackingError):
-    """A model bundle that is not exactly what this pipeline wrote: damaged, edited or incomplete (exit 4)."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
-
-
-def _json(folder: Path, name: str) -> Any:
-    try:
-        return json.loads((folder / name).read_text())
-    except FileNotFoundError:
-        raise BundleError(f"model bundle {folder}: {name} is missing") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"model bundle {folder}: {name} is not valid JSON ({_one_line(exc)})") from None
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _bundle_files(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
-                  and p.name != MANIFEST)
-
-
-def write_manifest(folder: str | Path, code_file: str | Path | None = None) -> str:
-    """Write ``manifest.json`` (sha256 of every bundle file, and of ``code_file``); return its digest."""
-    folder = Path(folder)
-    manifest = {"files": {name: sha256_file(folder / name) for name in _bundle_files(folder)}}
-    if code_file is not None:
-        manifest["code"] = {Path(code_file).name: sha256_file(code_file)}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    return bundle_digest(folder)
-
-
-def bundle_digest(folder: str | Path) -> str:
-    """The bundle's content hash: the sha256 of its manifest (which hashes every other file)."""
-    return sha256_file(Path(folder) / MANIFEST)
-
-
-def verify_bundle(folder: str | Path, code_file: str | Path | None = None, digest: str | None = None) -> None:
-    """Every file the manifest lists is present and unchanged, nothing else is there; ``code_file``
-    (when given) is the code the manifest names; ``digest`` (when given) is the manifest's own hash."""
-    folder = Path(folder)
-    if not (folder / MANIFEST).is_file():
-        raise BundleError(f"model bundle {folder} has no {MANIFEST}: it was not written by this pipeline "
-                          f"(or before bundles carried one); retrain with `python -m train`")
-    if digest is not None and bundle_digest(folder) != digest:
-        raise BundleError(f"model bundle {folder}: its content hash does not match the one recorded at "
-                          f"registration; refusing to load it")
-    manifest = _json(folder, MANIFEST)
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, dict) or not files:
-        raise BundleError(f"model bundle {folder}: {MANIFEST} lists no files")
-    extra = sorted(set(_bundle_files(folder)) - set(files))
-    if extra:
-        raise BundleError(f"model bundle {folder} holds files its manifest does not list: {extra[:5]}")
-    for name, expected in sorted(files.items()):
-        path = folder / name
-        if not path.is_file():
-            raise BundleError(f"model bundle {folder}: {name} is missing")
-        if sha256_file(path) != expected:
-            raise BundleError(f"model bundle {folder}: {name} was changed or damaged after it was written "
-                              f"(its sha256 differs from the manifest's)")
-    if code_file is not None:
-        code = manifest.get("code") or {}
-        expected = code.get(Path(code_file).name)
-        if expected is None:
-            raise BundleError(f"model bundle {folder}: its manifest records no hash for {Path(code_file).name}")
-        if not Path(code_file).is_file() or sha256_file(code_file) != expected:
-            raise BundleError(f"model code {code_file} was changed after the model was written "
-                              f"(its sha256 differs from the bundle manifest's); refusing to run it")
+            raise BundleError(f"model bundle {folder} cannot be loaded: {one_line(exc)}") from exc
 
 
 def cast_input(frame: pd.DataFrame, spec: FeatureSpec, table: str = "model input") -> pd.DataFrame:
@@ -248,5 +167,4 @@ def model_input(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return cast_input(features, spec, table="features")
 
 
-__all__ = ["Scorer", "BundleError", "model_input", "cast_input", "verify_bundle", "write_manifest", "bundle_digest",
-           "SCORE_COLUMNS"]
+__all__ = ["Scorer", "model_input", "cast_input", "SCORE_COLUMNS"]

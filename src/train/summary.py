@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from train.compare import readable
-from train.pipeline import TrainResult
+from train.result import TrainResult
 
 SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large",
                    "calibration_slope")
@@ -118,6 +118,7 @@ def _revenue_text(result: TrainResult) -> list[str]:
 
 
 def write_summary(data: dict, path: Path) -> Path:
+    """Write ``summary.json`` (indented JSON) to ``path`` and return the path."""
     path.write_text(json.dumps(data, indent=2))
     return path
 

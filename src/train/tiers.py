@@ -49,6 +49,8 @@ def _top_threshold(values: np.ndarray, k: int) -> float:
 
 @dataclass(frozen=True)
 class Tiers:
+    """Intent and fit from the model's contributions, as percentile scores and tiers (PQL tier 1: high intent and good fit)."""
+
     intent_grid: tuple[float, ...]
     fit_grid: tuple[float, ...]
     high_intent: float      # raw (log-odds) thresholds
@@ -60,6 +62,7 @@ class Tiers:
 
     @property
     def fit_known(self) -> bool:
+        """Whether the model gives fit any weight (else the tiers use intent only)."""
         return self.good_fit is not None
 
     @classmethod
@@ -114,11 +117,13 @@ class Tiers:
         }, index=contrib.index)
 
     def to_dict(self) -> dict:
+        """The tiers as plain JSON data (``tiers.json``)."""
         return {"intent_grid": list(self.intent_grid), "fit_grid": list(self.fit_grid), "config": asdict(self.config),
                 "capacity": self.capacity, "thresholds": self.thresholds()}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Tiers":
+        """The tiers from :meth:`to_dict`'s data."""
         t = data["thresholds"]
         return cls(tuple(data["intent_grid"]), tuple(data["fit_grid"]), t["high_intent"], t["medium_intent"],
                    t["good_fit"], t["medium_fit"], TierConfig(**data["config"]), int(data.get("capacity", 0)))

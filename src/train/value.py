@@ -123,12 +123,14 @@ class AmountModel:
         return np.clip(np.exp(log_amount) * self.smear, self.low, self.high)
 
     def to_dict(self) -> dict:
+        """The model as plain JSON data (``amount.json``)."""
         return {"numeric": list(self.numeric), "mean": list(self.mean), "scale": list(self.scale),
                 "coef": list(self.coef), "levels": self.levels, "intercept": self.intercept, "smear": self.smear,
                 "low": self.low, "high": self.high, "n": self.n}
 
     @classmethod
     def from_dict(cls, data: dict) -> "AmountModel":
+        """The model from :meth:`to_dict`'s data."""
         return cls(tuple(data["numeric"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["coef"]),
                    {k: dict(v) for k, v in data["levels"].items()}, float(data["intercept"]), float(data["smear"]),
                    float(data["low"]), float(data["high"]), int(data.get("n", 0)))

@@ -27,7 +27,7 @@ def trained(tmp_path_factory, spark):
     """One model trained on the local engine, registered in a temporary MLflow store."""
     import mlflow
 
-    from train.job import run_job
+    from train.__main__ import run_job
 
     root = tmp_path_factory.mktemp("spark-train")
     uri = f"sqlite:///{root}/mlflow.db"

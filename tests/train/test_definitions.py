@@ -1,4 +1,4 @@
-"""Learned PQL definitions, expected value and the capacity settings (train.definitions, train.value)."""
+"""Learned PQL definitions, expected value and the capacity settings (train.learned, train.value)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from features.errors import ConfigError
 from rules.language import RuleSet
 from rules.files import resolve_rules
 from features.spec import Column, FeatureSpec
-from train import definitions as D
+from train import learned as D
 from train.evaluate import rate_interval
 from train.config import CapacityConfig, LearnedConfig
 from train.settings import TrainSettings

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.spec import Column, FeatureSpec
-from train import definitions
+from train.learned import candidates
 from train.models import TreeCount, fit_lightgbm, fit_logistic, probe_trees
 
 SETTINGS = {"params": {"learning_rate": 0.2, "num_leaves": 4, "min_child_samples": "auto", "n_jobs": 1,
@@ -57,8 +57,8 @@ def test_category_rates_from_codes_equal_those_from_text(rows):
     names = ["usage", "seats", "industry"]
     kinds = FeatureSpec(windows=(7,), columns=tuple(Column(n, k, "", "") for n, k in
                                                     zip(names, ("count", "numeric", "category"))))
-    coded = definitions._encode(X, y, kinds, names)
-    text = definitions._encode(X.astype({"industry": object}), y, kinds, names)
+    coded = candidates.encode(X, y, kinds, names)
+    text = candidates.encode(X.astype({"industry": object}), y, kinds, names)
     assert np.array_equal(coded.matrix, text.matrix, equal_nan=True)
     assert coded.order.keys() == text.order.keys() == {"industry"}
     assert np.array_equal(coded.order["industry"][0], text.order["industry"][0])
@@ -88,7 +88,7 @@ def test_a_warm_start_matches_columns_by_name_and_starts_new_ones_at_zero(rows):
 
 
 def test_the_logistic_preprocessing_learns_from_a_sample_of_a_big_table(monkeypatch, rows):
-    import train.models as models
+    import train.logistic as models
 
     X, y, _ = rows
     full = fit_logistic({}, X, y, ["industry"])
@@ -103,7 +103,7 @@ def test_the_logistic_preprocessing_learns_from_a_sample_of_a_big_table(monkeypa
 
 def test_the_preprocessing_sample_keeps_rare_missing_and_rare_observed_values_and_is_shared_by_overlapping_rows(
         monkeypatch, rows):
-    import train.models as models
+    import train.logistic as models
 
     X, y, _ = rows
     monkeypatch.setattr(models, "PREP_ROWS", 500)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from train import tracking
-from train.scorer import BundleError, Scorer, write_manifest
+from train.bundle import BundleError, write_manifest
+from train.scorer import Scorer
 from train.config import TrackingConfig
 from train.tracking import TrackingError
 

@@ -80,7 +80,8 @@ def test_each_model_samples_by_its_own_rows_so_a_fold_samples_as_production_woul
 
     import pandas as pd
 
-    from train.backtest import Design, sampled
+    from train.backtest import sampled
+    from train.design import Design
     from train.settings import TrainSettings
 
     rng = np.random.default_rng(5)

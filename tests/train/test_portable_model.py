@@ -222,7 +222,8 @@ def test_the_model_ships_exactly_the_modules_its_code_imports(model_copy, traine
                      if p.is_file())
     assert shipped == model_code.shipped_files()
     assert {"train/scorer.py", "features/spec.py", "train/models.py"} <= set(shipped)
-    assert "train/job.py" not in shipped and "features/build.py" not in shipped  # no training code
+    assert "train/__main__.py" not in shipped and "features/build.py" not in shipped  # no training code
+    assert not [f for f in shipped if f.startswith("train/tracking")]  # nor the tracking code (no mlflow import)
     manifest = json.loads((model_copy / "artifacts" / "bundle" / "manifest.json").read_text())
     assert sorted(manifest["shipped_code"]) == shipped
     requirements = (model_copy / "requirements.txt").read_text()
@@ -253,7 +254,7 @@ def test_tampered_shipped_code_is_refused(model_copy, trained, model_uri, tamper
             handle.write("\nimport os  # injected\n")
         path = model_copy / "artifacts" / "bundle" / "manifest.json"
         manifest = json.loads(path.read_text())
-        from train.scorer import sha256_file
+        from train.bundle import sha256_file
 
         manifest["shipped_code"]["train/scorer.py"] = sha256_file(code / "train" / "scorer.py")
         path.write_text(json.dumps(manifest, indent=1, sort_keys=True))

@@ -55,7 +55,7 @@ def _aliases(config):
 
 
 def test_a_sweep_or_another_horizon_never_moves_the_champion(registry):
-    from train.job import run_job
+    from train.__main__ import run_job
 
     root, config = registry
     first = run_job(config, root / "a")

@@ -10,6 +10,7 @@ import pytest
 
 from features.data.load import load_tables
 from train.settings import settings_for
+from train.origin import Origin
 from train.pipeline import run_training
 
 SMALL = ["data.demo.accounts=1200", "data.demo.start=2024-01-01", "progress=false", "backtest.baseline=null"]
@@ -24,9 +25,7 @@ def trained(*overrides: str):
     config = compose_plain("train", [*SMALL, *overrides])
     settings, data, notes = settings_for(config, CONF_DIR)
     tables, report = load_tables(data)
-    result = run_training(tables, settings)
-    result.notes.extend(notes)
-    return result, report
+    return run_training(tables, settings, Origin(notes=tuple(notes))), report
 
 
 def beats_chance(result) -> None:

@@ -32,7 +32,7 @@ while time.time() < start:
     time.sleep(0.005)
 track = TrackingConfig(uri=uri)
 mlflow = tracking.connect(track)
-experiment = tracking._experiment(mlflow, track.experiment, uri)
+experiment = tracking.experiment(mlflow, track.experiment, uri)
 with mlflow.start_run(experiment_id=experiment.experiment_id):
     mlflow.log_metric("x", 1.0)
 print("ok", experiment.experiment_id, flush=True)
@@ -96,7 +96,7 @@ def test_promote_waits_for_the_summary(tmp_path):
     track = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", registered_model="m")
     mlflow = tracking.connect(track)
     client = mlflow.MlflowClient()
-    experiment = tracking._experiment(mlflow, track.experiment, track.uri)
+    experiment = tracking.experiment(mlflow, track.experiment, track.uri)
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         mlflow.log_metric("pr_auc", 0.3)
     version = _version(client, "m", run.info.run_id)
@@ -118,7 +118,7 @@ def test_runs_left_running_by_a_dead_process_are_marked_failed(tmp_path):
     track = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db")
     mlflow = tracking.connect(track)
     client = mlflow.MlflowClient()
-    experiment = tracking._experiment(mlflow, track.experiment, track.uri)
+    experiment = tracking.experiment(mlflow, track.experiment, track.uri)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
     here = socket.gethostname()

@@ -109,7 +109,7 @@ def test_pyfunc_model_loads_in_a_fresh_process_and_predicts(trained, tmp_path):
 
 def test_registry_aliases_and_champion_promotion(trained, tmp_path):
     from train import tracking
-    from train.job import run_job
+    from train.__main__ import run_job
 
     mlflow = tracking.connect(TrackingConfig(uri=trained.uri))
     client = mlflow.MlflowClient()
@@ -130,7 +130,7 @@ def test_registry_aliases_and_champion_promotion(trained, tmp_path):
 
 def test_an_unknown_feature_in_a_rule_fails_before_any_work(trained):
     from features.data.load import load_tables  # noqa: F401
-    from train.job import run_job
+    from train.__main__ import run_job
 
     config = {**trained.config, "rules": {"definitions": {"typo": {
         "description": "", "expression": "task_count_30d > 5"}}}}

@@ -1,0 +1,117 @@
+"""What the backtest measured: pooled and per-fold metrics, the tier table, feature importance, counts.
+
+Rankings use the raw log-odds (calibration keeps their order, and they have no ties); probability metrics
+use the calibrated score. Pure functions of the pooled backtest rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features import naming as nm
+
+from train import calibrate
+from train.backtest import Backtest, FoldResult
+from train.design import Design
+from train.folds import Snapshots
+from train.evaluate import probability_metrics, rate_interval, top_k_flags, volume_metrics
+from train.models import FittedModel
+from train.production import SAMPLE, sample
+from train.settings import TrainSettings
+
+FOLD_METRICS = ("roc_auc", "pr_auc", "log_loss", "ece", "precision_at_capacity", "lift_at_capacity")
+
+
+def _volume(rank: np.ndarray, y: np.ndarray, snapshot: np.ndarray, settings: TrainSettings) -> dict[str, float]:
+    return volume_metrics(rank, y, snapshot, settings.capacity_per_week, settings.backtest.top_fractions)
+
+
+def pooled_metrics(test: pd.DataFrame, settings: TrainSettings) -> dict[str, float]:
+    """Probability and volume metrics over every fold's rows: calibrated, uncalibrated, and the baseline's
+    (when the backtest fitted one; cross-fitted sigmoid on its log-odds)."""
+    y, snapshot = test["label"].to_numpy(), test["as_of"].to_numpy()
+    metrics = probability_metrics(test["score"].to_numpy(), y, settings.backtest.ece_bins)
+    metrics.update(_volume(test["log_odds"].to_numpy(), y, snapshot, settings))
+    metrics.update({f"uncalibrated_{k}": v for k, v in probability_metrics(test["uncalibrated"].to_numpy(), y).items()})
+    if "baseline_log_odds" in test:
+        base = calibrate.cross_fitted(test["baseline_log_odds"].to_numpy(), y, test["fold"].to_numpy(), "sigmoid")
+        metrics.update({f"baseline_{k}": v for k, v in probability_metrics(base, y).items() if k in ("roc_auc", "pr_auc")})
+        metrics.update({f"baseline_{k}": v for k, v in _volume(test["baseline_log_odds"].to_numpy(), y, snapshot,
+                                                                settings).items() if k == "precision_at_capacity"})
+    return metrics
+
+
+def fold_summary(result: FoldResult, test: pd.DataFrame, design: Design, settings: TrainSettings) -> dict:
+    """One fold's row of ``folds``: its period, sizes, trees, metrics, tier 1 volume and fresh accounts."""
+    y = test["label"].to_numpy()
+    age = design.X[nm.DAYS_SINCE_SIGNUP].to_numpy()[result.rows]
+    m = probability_metrics(test["score"].to_numpy(), y, settings.backtest.ece_bins)
+    m.update(_volume(test["log_odds"].to_numpy(), y, test["as_of"].to_numpy(), settings))
+    flags = top_k_flags(test["log_odds"].to_numpy(), test["as_of"].to_numpy(), settings.capacity_per_week)
+    n_snap = len(result.fold.test)
+    return {"fold": result.fold.index, **result.fold.bounds(), "n_train": result.n_train, "n_test": int(len(test)),
+            "trees": result.trees, "n_features": len(result.features), "positives": int(y.sum()),
+            "tier1_per_snapshot": float((test["pql_tier"] == 1).sum() / n_snap),
+            "fresh_accounts": int((age < settings.snapshots.every_days).sum()), "flagged_at_capacity": int(flags.sum()),
+            **{k: m[k] for k in (*FOLD_METRICS, "brier", "base_rate", "mean_score", "calibration_in_the_large")}}
+
+
+def fold_summaries(test: pd.DataFrame, design: Design, backtest: Backtest, settings: TrainSettings) -> list[dict]:
+    """Every fold's summary (:func:`fold_summary`), oldest first."""
+    return [fold_summary(r, test[test["fold"] == r.fold.index], design, settings) for r in backtest.results]
+
+
+def fold_spread(folds: list[dict]) -> dict[str, float]:
+    """Mean and standard deviation over the folds of each of :data:`FOLD_METRICS`."""
+    out = {}
+    for name in FOLD_METRICS:
+        values = np.array([f[name] for f in folds], dtype=float)
+        out[f"{name}_fold_mean"], out[f"{name}_fold_std"] = float(np.nanmean(values)), float(np.nanstd(values))
+    return out
+
+
+def learned_metrics(comparison: pd.DataFrame, n_test_snapshots: int, n_rules: int) -> dict[str, float]:
+    """The learned list's figures from its row of the comparison (the last one)."""
+    row = comparison.iloc[-1]
+    return {"learned_precision": row["precision"], "learned_model_precision": row["model_precision"],
+            "learned_per_snapshot": row["flagged"] / max(n_test_snapshots, 1), "learned_rules": n_rules}
+
+
+def tier_table(test: pd.DataFrame, n_snapshots: int) -> pd.DataFrame:
+    """Accounts, conversions, weekly volume and conversion rate (95% Wilson interval) of each PQL tier."""
+    tier = test["pql_tier"].astype("string").fillna("none")
+    table = test.assign(pql_tier=tier).groupby("pql_tier").agg(accounts=("label", "size"),
+                                                               converted=("label", "sum")).reset_index()
+    table["per_snapshot"] = table["accounts"] / max(n_snapshots, 1)
+    table["conversion_rate"] = table["converted"] / table["accounts"]
+    bounds = [rate_interval(c, n) for c, n in zip(table["converted"], table["accounts"])]
+    table["rate_low"], table["rate_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return table
+
+
+def importance(model: FittedModel, design: Design, test_times: list[pd.Timestamp]) -> pd.Series:
+    """Mean absolute contribution (log-odds) of each feature on a sample of the test snapshots, largest first."""
+    rows = sample(design.X[design.rows(test_times)], SAMPLE // 5)
+    return model.contributions(rows).drop(columns="bias").abs().mean().sort_values(ascending=False)
+
+
+def counts(design: Design, snapshots: Snapshots, backtest: Backtest, n_test: int, n_features: int,
+           kept: int | None) -> dict[str, int]:
+    """Rows, features, folds and snapshots of the run (``kept``: the production model's sampled rows)."""
+    plan = snapshots.plan
+    out = {"n_train": int(design.rows(plan.final_train).sum()), "n_test": n_test, "n_features": n_features,
+           "n_folds": len(backtest.results), "n_snapshots": len(snapshots.times),
+           "n_train_snapshots": len(plan.final_train), "n_censored_snapshots": len(snapshots.censored)}
+    return out if kept is None else {**out, "n_train_sampled": kept}
+
+
+def run_metrics(test: pd.DataFrame, folds: list[dict], comparison: pd.DataFrame, capacity: dict,
+                learned_rules: int | None, n_test_snapshots: int, settings: TrainSettings) -> dict[str, float]:
+    """Every metric of the run: pooled, spread over folds, base rate, the learned list's (``learned_rules``: its
+    length, None when the run learned none) and the conversions the model adds a week at the capacity."""
+    metrics = {**pooled_metrics(test, settings), **fold_spread(folds), "base_rate": float(test["label"].mean())}
+    if learned_rules is not None:
+        metrics.update(learned_metrics(comparison, n_test_snapshots, learned_rules))
+    if capacity.get("added_conversions_per_week") is not None:
+        metrics["added_conversions_per_week_at_capacity"] = capacity["added_conversions_per_week"]
+    return metrics

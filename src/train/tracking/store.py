@@ -1,0 +1,136 @@
+"""The tracking store: connecting to MLflow, creating a SQLite store whole, the lock that guards it,
+the experiments runs are logged to, and the names (tags, aliases) this pipeline gives things there.
+
+A new SQLite store is created under an inter-process lock (``<db>.lock``) in a temporary file that
+is moved into place once fully migrated: a kill leaves no store or a usable one, never half of one.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+from features.errors import PipelineError
+
+from train.config import TrackingConfig
+
+EXPERIMENT_KIND = "mlflow.experimentKind"
+HASH_TAG = "pql.content_sha256"  # the bundle's content hash, recorded at registration and checked at load
+CHAMPION, CHALLENGER = "champion", "challenger"  # the registry aliases: serve loads the champion by default
+
+
+class TrackingError(PipelineError):
+    """The tracking server or model registry cannot give what was asked (exit code 4)."""
+
+    exit_code = 4
+
+
+def mlflow_module():
+    """The ``mlflow`` module, imported on first use with this pipeline's HTTP and progress settings."""
+    # imported lazily: `import mlflow` costs ~3 s, and only commands that track need it
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # no download progress bars on stderr: an error must stay the one line there
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    return mlflow
+
+
+def connect(config: TrackingConfig):
+    """Point MLflow at the tracking store; an unreachable server is a clear error, not a long retry.
+    A SQLite store that does not exist yet is created whole (see :func:`ensure_sqlite_store`)."""
+    uri = config.uri
+    if uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+        except OSError as exc:
+            raise TrackingError(f"tracking server {uri} is unreachable ({exc}); check tracking.uri") from exc
+    mlflow = mlflow_module()
+    if sqlite_path(uri) is not None:
+        ensure_sqlite_store(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///path`` URI (None for other stores and in-memory SQLite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout_s: float = 300.0):
+    """An exclusive inter-process lock on ``path`` (``fcntl.flock``; released when the process dies)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TrackingError(f"another job holds {path} for more than {timeout_s:.0f} s; "
+                                        f"try again when it has finished") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_sqlite_store(uri: str) -> None:
+    """Create a new SQLite tracking store atomically: under ``<db>.lock``, migrate a temporary file
+    in the same folder to MLflow's full schema, then ``os.replace`` it into place. Concurrent
+    commands wait for one another; a kill leaves either no store or a complete one."""
+    db = sqlite_path(uri)
+    if db is None or (db.is_file() and db.stat().st_size > 0):
+        return
+    db = db.resolve()
+    with _file_lock(db.with_name(db.name + ".lock")):
+        if db.is_file() and db.stat().st_size > 0:
+            return  # another process created it while this one waited
+        for leftover in db.parent.glob(f".{db.name}.tmp-*"):  # a creator killed half-way (we hold the lock)
+            leftover.unlink(missing_ok=True)
+        tmp = db.with_name(f".{db.name}.tmp-{os.getpid()}")
+        try:
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            store = SqlAlchemyStore(f"sqlite:///{tmp}", (db.parent / "mlruns").as_uri())
+            store.engine.dispose()
+            os.replace(tmp, db)
+        except Exception as exc:
+            raise TrackingError(f"cannot create the tracking store {db}: {' '.join(str(exc).split())[:300]}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def experiment(mlflow, name: str, uri: str):
+    """The experiment, created if needed; with a SQLite store its artifacts go to ``mlruns/`` beside
+    the database file (MLflow's default is ``./mlruns`` in whatever folder the command runs in).
+    Two commands creating it at once both get it (the loser of the race reads the winner's)."""
+    from mlflow.exceptions import MlflowException
+
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        location = None
+        db = sqlite_path(uri)
+        if db is not None:
+            location = (db.resolve().parent / "mlruns").as_uri()
+        try:
+            # the UI opens an experiment of this kind on its runs (not on the GenAI traces page)
+            mlflow.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: "custom_model_development"})
+        except MlflowException:
+            if mlflow.get_experiment_by_name(name) is None:
+                raise
+    elif EXPERIMENT_KIND not in (found.tags or {}):
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, "custom_model_development")
+    return mlflow.set_experiment(name)
