@@ -30,7 +30,7 @@ def worker(params: dict) -> dict:
         import train.backtest as backtest
         import train.compare as compare
         import train.design as design
-        import train.learned.backtest as learned
+        import train.learned.folds as learned
         import train.measures as measures
         import train.pipeline as pipeline
         from features import drift

@@ -19,7 +19,7 @@ from train.compare import compare_backtest
 from train.design import build_design, fold_specs, plan_snapshots, rules_for
 from train.evaluate import deciles
 from train.learned import Backtested, overlap
-from train.learned.backtest import learn_definitions
+from train.learned.folds import learn_definitions
 from train.measures import counts, fold_summaries, importance, run_metrics, tier_table
 from train.origin import Origin
 from train.production import build_scorer, calibrate_backtest, production_model, with_expected_value
