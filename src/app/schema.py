@@ -27,7 +27,7 @@ from omegaconf import MISSING
 # groups a data config (``data=mine``, ``# @package _global_``) may also set for itself: commands that do not use
 # them accept and ignore them (serve and realized take capacity and horizon from the model they load)
 CARRIED = ("features", "snapshots", "label", "backtest", "rules", "model", "calibration", "capacity", "promotion",
-           "learned", "tiers", "monitoring", "engine")
+           "learned", "tiers", "monitoring", "engine", "tracking")
 COMMAND_GROUPS = {
     "train": ("data", "features", "snapshots", "label", "backtest", "rules", "model", "calibration", "capacity",
               "promotion", "learned", "tiers", "tracking", "engine"),
