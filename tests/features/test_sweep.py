@@ -18,7 +18,10 @@ from features.config import FeatureConfig
 from features.data.load import load_frames
 from features.plan import plan_features
 
+
 START = pd.Timestamp("2024-01-01").as_unit("us")
+
+
 CONFIG = FeatureConfig(windows=(3, 10), trend_days=2)
 
 
@@ -148,20 +151,3 @@ def test_narrow_user_ids_count_like_hashes() -> None:
     got, expected = build_features(narrow, as_of, spec), build_features(wide, as_of, spec)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert (expected[nm.active_users(None)] > 0).any()
-
-
-@pytest.mark.parametrize("events", [5, 5000], ids=["few-events-in-place", "many-events-bincount"])
-def test_add_counts_equals_one_by_one(events: int) -> None:
-    """add_counts adds events one by one in place when they are few for the cells (a short segment of
-    many accounts) and by a bincount otherwise; both equal counting each event, on int32 and uint8."""
-    from features.sweep.runs import add_counts
-
-    rng = np.random.default_rng(events)
-    for dtype in (np.int32, np.uint8):
-        total = rng.integers(0, 50, (300, 4)).astype(dtype)
-        row, code = rng.integers(0, 300, events), rng.integers(0, 4, events)
-        expected = total.astype(np.int64)
-        for r, c in zip(row, code):
-            expected[r, c] += 1
-        add_counts(total, row, code)
-        assert total.dtype == dtype and (total.astype(np.int64) == expected).all()

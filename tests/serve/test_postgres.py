@@ -222,11 +222,9 @@ def test_a_run_killed_mid_write_leaves_the_previous_rows(trained, postgres):
 
 def test_an_unreachable_server_is_exit_4_before_any_work(postgres):
     closed = f"postgresql://pql@127.0.0.1:{_free_port()}/crm"
-    started = time.perf_counter()
     with pytest.raises(OutputBusyError, match="cannot connect") as err:
         check_target(closed, pd.Timestamp(AS_OF), [])
     assert err.value.exit_code == 4 and "\n" not in str(err.value)
-    assert time.perf_counter() - started < 20
 
 
 def _cron_postgres_line() -> str:

@@ -12,9 +12,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from demo import DemoConfig, generate_demo
-from rules.language import RuleError
-from train.scorer import model_input
+from rules.language import RuleError, RuleSet
 from train.config import TrackingConfig
+from train.scorer import model_input
+
 
 AUC_MARGIN = 0.15  # the model may trail the generator's true probabilities by at most this much
 
@@ -186,3 +187,53 @@ def test_tier_one_weekly_volume_is_close_to_capacity(trained):
 def test_lightgbm_defaults_beat_the_logistic_baseline_on_the_demo_world(trained):
     m = trained.job.summary
     assert m["metrics"]["roc_auc"] > m["baseline"]["roc_auc"]
+
+
+def test_training_backtests_the_learned_list_out_of_fold(trained):
+    result = trained.job.result
+    test = result.test
+    assert test["learned"].dtype == bool and test["learned"].any()
+    row = result.comparison.set_index("name").loc["learned"]
+    assert row["flagged"] == test["learned"].sum() and row["model_precision"] >= row["precision"] > 2 * test[
+        "label"].mean()
+    table = result.definitions
+    assert {"name", "expression", "words", "stability", "flagged", "converted", "precision"} <= set(table)
+    assert 1 <= len(table) <= 5 and table["stability"].between(0, 1).all()
+    assert set(result.learned_overlap["rule"]) == set(result.scorer.rules.names)
+    assert {"account_id", "as_of", "label"} <= set(result.frame.columns) and len(result.frame) > len(test)
+
+
+def test_learned_rules_file_is_a_rule_set_the_trainer_accepts(trained):
+    from app.paths import CONF_DIR
+    from train.settings import settings_for
+
+    path = trained.root / "learned_rules.yaml"
+    assert path.read_text() == trained.job.result.learned_rules_yaml
+    config = trained.compose("train", [*trained.demo, f"rules.file={path}"])
+    settings, _, _ = settings_for(config, CONF_DIR)
+    assert list(settings.rules) == list(trained.job.result.definitions["name"])
+    # every learned rule reads features the model has (validate raises otherwise)
+    RuleSet.from_config(settings.rules).validate(trained.job.result.spec.names, trained.job.result.spec.categorical)
+
+
+def test_expected_value_capacity_and_revenue_are_reported(trained, tmp_path):
+    from train.scorer import Scorer
+
+    result, summary = trained.job.result, trained.job.summary
+    assert (result.test["expected_value"] >= 0).all()
+    scored = result.scorer.score(result.input_example, with_reasons=False)
+    assert "expected_value" in scored and np.allclose(scored["expected_value"],
+                                                      scored["score"] * result.scorer.amount.predict(
+                                                          result.spec.align(result.input_example)))
+    # the amount model travels in the bundle (amount.json, covered by the manifest)
+    loaded = Scorer.load(result.scorer.save(tmp_path / "bundle"))
+    assert np.allclose(loaded.score(result.input_example, with_reasons=False)["expected_value"],
+                       scored["expected_value"])
+    capacity = summary["capacity"]
+    assert capacity["capacity_per_week"] == 50 and capacity["best_definition"]
+    assert capacity["added_conversions_per_week"] == pytest.approx(
+        capacity["model_conversions_per_week"] - capacity["best_conversions_per_week"])
+    names = {r["name"] for r in summary["revenue"]}
+    assert {"model", "learned list", "active_team"} <= names
+    assert "Learned PQL definitions" in trained.job.report and "the model adds" in trained.job.report
+    assert "Revenue captured at capacity" in trained.job.report

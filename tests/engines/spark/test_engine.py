@@ -1,0 +1,149 @@
+"""The Spark engine (engines.spark.engine) equals the local engine cell for cell: same load report, same spec,
+same feature and training tables (columns, dtypes, values, row order), on the demo world and its quirk
+variants, at one and at many snapshots, and on a Parquet folder with its own column names and rows to set
+aside; ``python -m features engine=spark`` writes the local engine's file.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engines.local import LocalEngine
+from features.config import DataConfig, FeatureConfig
+from features.errors import DataError
+
+
+pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
+
+
+START = "2024-01-01"
+
+
+WORLDS = {  # the demo world, and every quirk variant at once (each changes another part of loading and planning)
+    "demo": {},
+    "all-quirks": {"day_resolution": True, "id_column": True, "user_ids": False, "touches": False, "single_event": True,
+                   "fit_columns": False, "labels_after_days": 60, "stale_share": 0.3},
+}
+
+
+def _same_report(spark_report, local_report) -> None:
+    assert spark_report.rows_read == local_report.rows_read
+    assert spark_report.set_aside == local_report.set_aside
+    assert spark_report.notes == local_report.notes
+
+
+def _mondays(end: str, n: int) -> list[pd.Timestamp]:
+    last = pd.Timestamp(end)
+    return [last - pd.Timedelta(weeks=i) for i in range(n)][::-1]
+
+
+def _check(spark_engine, data: DataConfig, snapshots: list[pd.Timestamp], horizon: int = 30,
+           inside_a_day: pd.Timestamp | None = None) -> None:
+    local = LocalEngine()
+    (st, sr), (lt, lr) = spark_engine.load_tables(data), local.load_tables(data)
+    _same_report(sr, lr)
+    assert (st.created_us == lt.created_us).all() and (st.converted_us == lt.converted_us).all()
+    assert st.data_end_us == lt.data_end_us
+    pd.testing.assert_frame_equal(st.accounts, lt.accounts)
+    config = FeatureConfig().for_source(data)
+    for t in (snapshots[0], snapshots[-1]):  # plans at the oldest and newest as-of (fold starts plan like this)
+        assert spark_engine.plan_features(st, t, config) == local.plan_features(lt, t, config)
+    spec = local.plan_features(lt, snapshots[-1], config)
+    one = [snapshots[-1]]
+    pd.testing.assert_frame_equal(spark_engine.build_features(st, one, spec), local.build_features(lt, one, spec))
+    pd.testing.assert_frame_equal(spark_engine.build_training_table(st, snapshots, spec, horizon),
+                                  local.build_training_table(lt, snapshots, spec, horizon))
+    if inside_a_day is not None:  # not a midnight: planned from counts made on the executors for that instant
+        spec = spark_engine.plan_features(st, inside_a_day, config)
+        assert spec == local.plan_features(lt, inside_a_day, config)
+        pd.testing.assert_frame_equal(spark_engine.build_features(st, [inside_a_day], spec),
+                                      local.build_features(lt, [inside_a_day], spec))
+
+
+@pytest.mark.parametrize("quirks", list(WORLDS.values()), ids=list(WORLDS))
+def test_demo_worlds_match_cell_for_cell(spark_engine, quirks) -> None:
+    data = DataConfig(demo={"accounts": 250, "days": 150, "start": START, "seed": 3, **quirks})
+    _check(spark_engine, data, _mondays("2024-05-20", 8), inside_a_day=pd.Timestamp("2024-03-13 15:30"))
+
+
+def _export(tmp_path, rng: np.random.Generator):
+    """A Parquet folder in the user's own column names, events in a folder of parts, with rows to set aside:
+    exact duplicates, events of unknown accounts, events before their account existed, repeat conversions."""
+    from demo import DemoConfig, generate_demo
+
+    world = generate_demo(DemoConfig(accounts=200, days=120, start=START, seed=11))
+    accounts = world.accounts.rename(columns={"account_id": "workspace"})
+    events = world.events.rename(columns={"account_id": "workspace", "timestamp": "ts"})
+    events["ts"] = (events["ts"].astype("datetime64[ms]").astype("int64"))  # epoch milliseconds
+    extra = events.sample(40, random_state=1)
+    unknown = events.sample(15, random_state=2).assign(workspace="ghost")
+    early = events.sample(10, random_state=3)
+    early["ts"] = early["ts"] - 400 * 86_400_000
+    events = pd.concat([events, extra, unknown, early], ignore_index=True).sample(frac=1.0, random_state=4)
+    conversions = world.conversions.rename(columns={"account_id": "workspace"})
+    repeat = conversions.head(3).assign(converted_at=lambda f: f["converted_at"] + pd.Timedelta(days=2))
+    conversions = pd.concat([conversions, repeat], ignore_index=True)
+    accounts.to_parquet(tmp_path / "accounts.parquet", index=False)
+    conversions.to_parquet(tmp_path / "conversions.parquet", index=False)
+    world.touches.rename(columns={"account_id": "workspace"}).to_parquet(tmp_path / "touches.parquet", index=False)
+    (tmp_path / "events").mkdir()
+    for i, part in enumerate((events.iloc[:3000], events.iloc[3000:9000], events.iloc[9000:])):
+        part.to_parquet(tmp_path / "events" / f"part-{i}.parquet", index=False)
+    columns = {t: {"account_id": "workspace"} for t in ("accounts", "events", "conversions", "touches")}
+    columns["events"].update(timestamp="ts", timestamp_unit="ms")
+    return DataConfig.from_mapping({"dir": str(tmp_path), "columns": columns})
+
+
+def test_a_parquet_folder_with_its_own_names_and_rows_to_set_aside(spark_engine, tmp_path) -> None:
+    data = _export(tmp_path, np.random.default_rng(0))
+    _, report = LocalEngine().load_tables(data)
+    assert report.set_aside["events: exact duplicates"] >= 40 and report.set_aside["events: unknown account"] == 15
+    assert report.set_aside["conversions: repeat conversions of a converted account"] == 3
+    _check(spark_engine, data, _mondays("2024-04-22", 5))
+
+
+def test_bad_input_stops_with_the_local_engines_message(spark_engine, tmp_path) -> None:
+    data = _export(tmp_path, np.random.default_rng(0))
+    part = pd.read_parquet(tmp_path / "events" / "part-1.parquet")
+    part.loc[part.index[:2], "workspace"] = None
+    part.to_parquet(tmp_path / "events" / "part-1.parquet", index=False)
+    with pytest.raises(DataError) as local_error:
+        LocalEngine().load_tables(data)
+    with pytest.raises(Exception) as spark_error:
+        spark_engine.load_tables(data)
+    assert str(spark_error.value) == str(local_error.value)
+    assert spark_error.value.exit_code == local_error.value.exit_code == 3
+    missing = DataConfig.from_mapping({"dir": str(tmp_path), "columns": {"accounts": {"account_id": "nope"}}})
+    with pytest.raises(DataError) as local_error:
+        LocalEngine().load_tables(missing)
+    with pytest.raises(DataError) as spark_error:
+        spark_engine.load_tables(missing)
+    assert str(spark_error.value) == str(local_error.value)
+
+
+DEMO = ["data.demo.accounts=150", "data.demo.days=90", "data.demo.start=2024-01-01", "progress=false",
+        "as_of=2024-03-25"]
+
+
+def _compose(overrides: list[str]):
+    from app.preflight import compose_config
+
+    return compose_config("features", overrides, hydra_config=True)
+
+
+def test_features_on_spark_writes_the_local_file(spark, tmp_path) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from features.__main__ import main
+
+    outputs = {}
+    for engine in ("local", "spark"):
+        out = tmp_path / f"{engine}.parquet"
+        cfg = _compose([*DEMO, f"engine={engine}", "engine.partitions=3" if engine == "spark" else "engine.name=local",
+                        f"output={out}", f"hydra.run.dir={tmp_path / engine}"])
+        HydraConfig.instance().set_config(cfg)
+        main(cfg)
+        outputs[engine] = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(outputs["spark"], outputs["local"])
+    assert len(outputs["local"]) > 50

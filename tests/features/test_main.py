@@ -1,0 +1,75 @@
+"""python -m features: the command writes one snapshot, or fails with one line, an exit code and no file;
+it never writes over one of its inputs.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+SMALL = ["data.demo.accounts=300", "data.demo.days=150", "data.demo.start=2024-01-01"]
+
+
+def _run(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "features", *args, f"hydra.run.dir={tmp_path}/run"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+
+
+def test_features_command_writes_one_snapshot_and_a_report(tmp_path):
+    out = _run(tmp_path, *SMALL, "as_of=2024-05-06", f"output={tmp_path}/f.parquet",
+               f"spec_output={tmp_path}/spec.json")
+    assert out.returncode == 0, out.stderr
+    frame = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(frame.columns[:3]) == ["account_id", "as_of", "task_created_count_7d"]
+    assert (frame["as_of"] == pd.Timestamp("2024-05-06")).all() and frame["account_id"].is_unique
+    log = out.stdout + out.stderr
+    for part in ("rows read", "rows set aside", "eligible accounts", "features", "time taken"):
+        assert part in log
+    assert (tmp_path / "spec.json").exists()
+
+
+def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
+    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": ["not a date"]}).to_csv(
+        data / "events.csv", index=False)
+    pd.DataFrame({"account_id": [], "converted_at": []}).to_csv(data / "conversions.csv", index=False)
+    out = _run(tmp_path, f"data.dir={data}", "as_of=2024-05-06", f"output={tmp_path}/f.parquet")
+    assert out.returncode == 3
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: table 'events', column 'timestamp': 1 values cannot be read as ISO-8601 "
+                      "timestamps, e.g. 'not a date'"]
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def _folder(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    (data / "conversions").mkdir(parents=True)
+    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
+    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": [pd.Timestamp("2024-01-02")]}).to_parquet(
+        data / "events.parquet")
+    pd.DataFrame({"account_id": ["a"], "converted_at": [pd.Timestamp("2024-02-01")]}).to_parquet(
+        data / "conversions" / "part-0.parquet")
+    return data
+
+
+def _one_error_line(out: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out.stderr
+    return errors[0]
+
+
+def test_features_refuses_to_overwrite_an_input(tmp_path):
+    data = _folder(tmp_path)
+    before = (data / "accounts.csv").read_bytes()
+    out = subprocess.run([sys.executable, "-m", "features", f"data.dir={data}", "as_of=2024-05-06",
+                          f"output={data}/accounts.csv", f"hydra.run.dir={tmp_path}/run"],
+                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "input of the data source" in _one_error_line(out)
+    assert (data / "accounts.csv").read_bytes() == before

@@ -1,0 +1,95 @@
+"""The scoring job (serve.job): output targets are checked before any work and an input is never overwritten."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from engines.local import LocalEngine
+from features.errors import ConfigError
+from serve import job as serve_job
+
+
+def _compose(overrides: list[str]) -> dict:
+    from omegaconf import OmegaConf
+
+    from app.preflight import compose_config
+
+    return OmegaConf.to_container(compose_config("serve", overrides), resolve=True)
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Loading data or a model fails the test: the output must be refused before either."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the output was checked")
+
+    monkeypatch.setattr(LocalEngine, "load_tables", forbidden)  # the local engine: the only one loading here
+    monkeypatch.setattr(serve_job.tracking, "resolve_model", forbidden)
+    monkeypatch.setattr(serve_job.tracking, "load_model", forbidden)
+
+
+def _folder(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    (data / "conversions").mkdir(parents=True)
+    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
+    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": [pd.Timestamp("2024-01-02")]}).to_parquet(
+        data / "events.parquet")
+    pd.DataFrame({"account_id": ["a"], "converted_at": [pd.Timestamp("2024-02-01")]}).to_parquet(
+        data / "conversions" / "part-0.parquet")
+    return data
+
+
+@pytest.mark.parametrize("name", ["events.parquet", "accounts.csv", "conversions/part-0.parquet",
+                                  "conversions/new.parquet", "touches.csv", "./events.parquet"])
+def test_an_output_over_an_input_table_is_refused_before_any_work(tmp_path, no_work, name):
+    data = _folder(tmp_path)
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    config = _compose([f"data.dir={data}", f"output={data}/{name}", "as_of=2024-12-02"])
+    with pytest.raises(ConfigError, match="input of the data source"):
+        serve_job.run_job(config)
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
+
+
+def test_an_output_into_the_input_duckdb_file_is_refused(tmp_path, no_work):
+    db = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(db)).close()
+    before = db.read_bytes()
+    for output in (str(db), f"sqlite:///{db}"):
+        with pytest.raises(ConfigError, match="input of the data source"):
+            serve_job.run_job(_compose([f"data.duckdb={db}", f"output={output}"]))
+    assert db.read_bytes() == before
+
+
+def test_bad_output_targets_fail_before_any_work(tmp_path, no_work, monkeypatch):
+    (tmp_path / "a_file").write_text("x")
+    cases = {str(tmp_path): "is a folder", f"{tmp_path}/scores.txt": "must end in",
+             f"{tmp_path}/a_file/scores.parquet": "is a file, not a folder"}
+    for output, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            serve_job.run_job(_compose([f"output={output}"]))
+    import os
+
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    with pytest.raises(ConfigError, match="not writable"):
+        serve_job.run_job(_compose([f"output={tmp_path}/new/scores.parquet"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def _one_error_line(out: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out.stderr
+    return errors[0]
+
+
+def test_serve_with_a_folder_as_output_exits_2_before_looking_up_the_model(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "serve", f"tracking.uri=sqlite:///{tmp_path}/none.db",
+                          f"output={tmp_path}", f"hydra.run.dir={tmp_path}/run"],
+                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert out.returncode == 2  # not 4: the missing model was never looked up
+    assert "is a folder" in _one_error_line(out)

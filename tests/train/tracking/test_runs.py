@@ -1,0 +1,38 @@
+"""Training and scoring runs (train.tracking.runs): runs left RUNNING by a dead process are marked FAILED by the next run."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from train import tracking
+from train.config import TrackingConfig
+
+
+def test_runs_left_running_by_a_dead_process_are_marked_failed(tmp_path):
+    import socket
+
+    track = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow = tracking.connect(track)
+    client = mlflow.MlflowClient()
+    experiment = tracking.experiment(mlflow, track.experiment, track.uri)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    here = socket.gethostname()
+    runs = {
+        "dead": {tracking.PID_TAG: dead, tracking.HOST_TAG: here},
+        "alive": {tracking.PID_TAG: str(os.getppid()), tracking.HOST_TAG: here},
+        "elsewhere": {tracking.PID_TAG: "1", tracking.HOST_TAG: "another-host"},
+        "untagged": {},
+    }
+    ids = {k: client.create_run(experiment.experiment_id, tags=tags).info.run_id for k, tags in runs.items()}
+    failed = tracking.fail_abandoned_runs(client, experiment.experiment_id)
+    assert failed == [ids["dead"]]
+    status = {k: client.get_run(i).info.status for k, i in ids.items()}
+    assert status == {"dead": "FAILED", "alive": "RUNNING", "elsewhere": "RUNNING", "untagged": "RUNNING"}
+    # runs of other hosts (or without a pid) are abandoned once older than the bound
+    later = int(time.time() * 1000) + (tracking.STALE_AFTER_S + 60) * 1000
+    assert sorted(tracking.fail_abandoned_runs(client, experiment.experiment_id, now_ms=later)) == \
+        sorted([ids["elsewhere"], ids["untagged"]])
+    assert client.get_run(ids["alive"]).info.status == "RUNNING"  # its process still lives, whatever its age

@@ -1,0 +1,75 @@
+"""The tracking store (train.tracking.store) under concurrency and kills (issue 9): two commands creating a
+new SQLite store at once both succeed; a command killed while it creates the store leaves no store or a
+usable one.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from train import tracking
+
+
+# creates (or opens) the store, then its experiment, then a run: what `python -m train` does first
+_CLIENT = """
+import sys, time
+from train import tracking
+from train.config import TrackingConfig
+uri, start = sys.argv[1], float(sys.argv[2])
+import mlflow  # the slow import before the barrier, so both processes race on the store itself
+print("ready", flush=True)
+while time.time() < start:
+    time.sleep(0.005)
+track = TrackingConfig(uri=uri)
+mlflow = tracking.connect(track)
+experiment = tracking.experiment(mlflow, track.experiment, uri)
+with mlflow.start_run(experiment_id=experiment.experiment_id):
+    mlflow.log_metric("x", 1.0)
+print("ok", experiment.experiment_id, flush=True)
+"""
+
+
+def _spawn(uri: str, start: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _CLIENT, uri, str(start)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("attempt", range(1))
+def test_two_processes_creating_one_new_store_both_succeed(tmp_path, attempt):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    start = time.time() + 12  # past both processes' imports, even on a busy machine
+    procs = [_spawn(uri, start) for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err[-3000:]
+        assert "ok" in out
+    assert len({out.split()[-1] for out, _ in outs}) == 1  # one experiment, found by both
+    assert not list(tmp_path.glob(".mlflow.db.tmp-*"))
+
+
+@pytest.mark.parametrize("delay", [0.8])
+def test_a_kill_while_creating_the_store_leaves_none_or_a_usable_one(tmp_path, delay):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = _spawn(uri, 0)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    # whatever the moment of the kill, the next command works on the store
+    done = subprocess.run([sys.executable, "-c", _CLIENT, uri, "0"], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not list(tmp_path.glob(".mlflow.db.tmp-*"))
+
+
+def test_store_creation_is_atomic_in_process(tmp_path):
+    uri = f"sqlite:///{tmp_path}/sub/mlflow.db"
+    tracking.ensure_sqlite_store(uri)
+    db = tmp_path / "sub" / "mlflow.db"
+    assert db.is_file() and db.stat().st_size > 0
+    before = db.stat().st_mtime_ns
+    tracking.ensure_sqlite_store(uri)  # an existing store is left alone
+    assert db.stat().st_mtime_ns == before
