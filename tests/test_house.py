@@ -9,6 +9,10 @@ A command's ``__main__`` module is the top of the house: it may import any room 
 contents of one command). ``features`` is the one definition of every feature; ``engines`` move data and
 run that definition; ``train`` learns and tracks; ``serve`` scores; ``report`` is what people read; ``app``
 is what the commands share (exit codes, run folders, the config check).
+
+``tests/`` mirrors ``src/``: ``tests/<room>/<subpackage>/test_<module>.py`` tests ``src/<room>/<subpackage>/<module>.py``
+(or the package ``<module>/``; ``test_main.py`` tests ``__main__.py``). The whole-pipeline files, which test no one
+module, are listed by name in ``WHOLE_PIPELINE`` with why.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+TESTS = Path(__file__).resolve().parent
 ROOMS = ("demo", "features", "rules", "engines", "train", "serve", "report", "app")
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -142,3 +147,50 @@ def test_public_names_have_docstrings(path: Path) -> None:
                             and not ast.get_docstring(item)):
                         missing.append(f"{node.name}.{item.name}")
     assert not missing, f"{path.relative_to(SRC)}: public names without a docstring: {missing}"
+
+
+# -- tests/ mirrors src/ ----------------------------------------------------------------------------
+
+# test files that exercise a whole path through the rooms rather than one module, and why (keep it short)
+WHOLE_PIPELINE: dict[str, str] = {
+    "test_house.py": "the house rules of src/ itself",
+    "test_readme.py": "every command of README.md and docs/*.md, run as printed",
+    "test_docs.py": "the reference pages against the config schema and their links",
+    "test_notebook.py": "the notebook, end to end on a fresh training run",
+    "test_wheel.py": "the built wheel, installed in a fresh venv",
+    "features/test_point_in_time.py": "nothing at or after t changes a feature at t: loading, planning and building",
+    "engines/spark/test_point_in_time.py": "the same property on the Spark engine, against the local one",
+    "train/test_train_end_to_end.py": "python -m train on the demo world: summary, report, MLflow",
+    "serve/test_serve_end_to_end.py": "python -m serve after training: scores, tiers, writes, monitoring",
+    "serve/test_postgres.py": "python -m serve into a real PostgreSQL server it starts",
+}
+
+
+def _mirrored(test: Path) -> list[Path]:
+    """Where the module (or package) a test file names lives in src/: test_main.py names __main__.py."""
+    rel = test.relative_to(TESTS)
+    name = rel.stem.removeprefix("test_")
+    name = "__main__" if name == "main" else name
+    folder = SRC.joinpath(*rel.parts[:-1])
+    return [folder / f"{name}.py", folder / name / "__init__.py"]
+
+
+TEST_FILES = sorted(p for p in TESTS.rglob("test_*.py") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize("test", TEST_FILES, ids=[str(p.relative_to(TESTS)) for p in TEST_FILES])
+def test_test_files_mirror_src(test: Path) -> None:
+    """A test file names the module it tests by its path, or is one of the few whole-pipeline files."""
+    rel = test.relative_to(TESTS).as_posix()
+    if rel in WHOLE_PIPELINE:
+        return
+    wanted = _mirrored(test)
+    assert any(p.exists() for p in wanted), (
+        f"tests/{rel} names no module of src/: expected {wanted[0].relative_to(SRC.parent)} (or the package "
+        f"{wanted[1].parent.relative_to(SRC.parent)}/); move it, or list it in WHOLE_PIPELINE with why")
+
+
+def test_whole_pipeline_files_exist() -> None:
+    """The list of whole-pipeline files names files that are there (a stale entry hides nothing)."""
+    missing = sorted(rel for rel in WHOLE_PIPELINE if not (TESTS / rel).exists())
+    assert not missing, f"WHOLE_PIPELINE names files that are not in tests/: {missing}"

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # builds the wheel and a fresh venv
+
 REPO = Path(__file__).resolve().parents[1]
 
 

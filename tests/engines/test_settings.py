@@ -1,5 +1,5 @@
 """The engine group (engines.settings): a mistake in the engine config is checked before any work --
-one line, exit 2, in a second, without starting Spark.
+one line, exit 2, without starting Spark.
 """
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
-
-pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
-
 
 DEMO = ["data.demo.accounts=150", "data.demo.days=90", "data.demo.start=2024-01-01", "progress=false",
         "as_of=2024-03-25"]

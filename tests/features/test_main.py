@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
-
+import pytest
 
 SMALL = ["data.demo.accounts=300", "data.demo.days=150", "data.demo.start=2024-01-01"]
 
@@ -46,30 +45,15 @@ def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(tmp_path):
     assert not (tmp_path / "f.parquet").exists()
 
 
-def _folder(tmp_path: Path) -> Path:
+@pytest.mark.parametrize("output", ["accounts.csv", "events/part-9.parquet"])
+def test_features_refuses_to_overwrite_an_input(tmp_path, output):
     data = tmp_path / "data"
-    (data / "conversions").mkdir(parents=True)
-    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
-    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": [pd.Timestamp("2024-01-02")]}).to_parquet(
-        data / "events.parquet")
-    pd.DataFrame({"account_id": ["a"], "converted_at": [pd.Timestamp("2024-02-01")]}).to_parquet(
-        data / "conversions" / "part-0.parquet")
-    return data
-
-
-def _one_error_line(out: subprocess.CompletedProcess) -> str:
-    assert "Traceback" not in out.stderr
+    (data / "events").mkdir(parents=True)
+    (data / "accounts.csv").write_text("account_id,created_at\na,2024-01-01\n")
+    (data / "events" / "part-0.csv").write_text("account_id,event,timestamp\na,x,2024-01-02\n")
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    out = _run(tmp_path, f"data.dir={data}", "as_of=2024-05-06", f"output={data}/{output}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, out.stderr
-    return errors[0]
-
-
-def test_features_refuses_to_overwrite_an_input(tmp_path):
-    data = _folder(tmp_path)
-    before = (data / "accounts.csv").read_bytes()
-    out = subprocess.run([sys.executable, "-m", "features", f"data.dir={data}", "as_of=2024-05-06",
-                          f"output={data}/accounts.csv", f"hydra.run.dir={tmp_path}/run"],
-                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
-    assert out.returncode == 2
-    assert "input of the data source" in _one_error_line(out)
-    assert (data / "accounts.csv").read_bytes() == before
+    assert len(errors) == 1 and "input of the data source" in errors[0], out.stderr
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before

@@ -76,6 +76,7 @@ def _open(browser, path: Path, shot: Path) -> list[str]:
     return errors
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_training_writes_a_report_that_chromium_renders(trained, browser, tmp_path):
     path = Path(trained.root) / "report.html"
     text = path.read_text()
@@ -90,6 +91,7 @@ def test_training_writes_a_report_that_chromium_renders(trained, browser, tmp_pa
     assert _open(browser, path, tmp_path / "report.png") == []
 
 
+@pytest.mark.slow  # a real headless Chromium
 def test_the_report_without_learned_definitions_or_feature_frame(trained, tables, browser, tmp_path):
     result = _without_learning(trained.job.result)
     path = write_report(result, tables, _settings(trained), tmp_path / "plain.html")

@@ -31,6 +31,8 @@ import sqlalchemy as sa  # noqa: E402
 from serve.job import run_job  # noqa: E402
 from serve.write import OutputBusyError, check_target  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a PostgreSQL server of its own
+
 AS_OF = "2024-12-02"
 ROOT = Path(__file__).resolve().parents[2]
 

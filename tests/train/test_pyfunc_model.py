@@ -68,9 +68,9 @@ def bare(tmp_path_factory, trained):
 
 
 @pytest.fixture(scope="module")
-def features_parquet(trained, bare) -> Path:
+def features_parquet(trained, tmp_path_factory) -> Path:
     """``python -m features`` on the same demo world the model was trained on, written as Parquet."""
-    _, _, work = bare
+    work = tmp_path_factory.mktemp("features")
     out = work / "features.parquet"
     subprocess.run([sys.executable, "-m", "features", *trained.demo, f"as_of={AS_OF}", f"output={out}"],
                    cwd=work, capture_output=True, text=True, check=True, timeout=120)
@@ -87,6 +87,7 @@ def _run(python, env, work, code: str, *args: str, timeout: float = 120) -> subp
                           timeout=timeout)
 
 
+@pytest.mark.slow  # a fresh venv
 def test_the_project_is_not_importable_in_the_bare_venv(bare):
     python, env, work = bare
     for module in ("train", "features", "serve"):
@@ -110,6 +111,7 @@ print(json.dumps({"scorer_file": train.scorer.__file__, "rows": len(frame), "out
 """
 
 
+@pytest.mark.slow  # a fresh venv
 def test_the_registered_model_loads_and_scores_features_output_without_the_project(
         bare, model_uri, features_parquet, trained):
     python, env, work = bare
@@ -154,6 +156,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # a fresh venv
 def test_mlflow_models_serve_answers_a_scoring_request(bare, model_uri, features_parquet):
     python, env, work = bare
     port = _free_port()

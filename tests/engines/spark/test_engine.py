@@ -14,7 +14,9 @@ from features.config import DataConfig, FeatureConfig
 from features.errors import DataError
 
 
-pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
+# slow: starts Spark (a JVM); the "spark" group keeps every Spark test on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark"),
+              pytest.mark.filterwarnings("ignore:PySpark does not yet")]
 
 
 START = "2024-01-01"

@@ -12,7 +12,9 @@ import pytest
 from engines.local import LocalEngine
 from features.config import TIME_COLUMN, DataConfig, FeatureConfig
 
-pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
+# slow: starts Spark (a JVM); the "spark" group keeps every Spark test on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark"),
+              pytest.mark.filterwarnings("ignore:PySpark does not yet")]
 
 MINUTE, DAY = "%d/%m/%Y %H:%M", "%d/%m/%Y"
 

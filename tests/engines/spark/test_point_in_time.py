@@ -16,7 +16,9 @@ import pytest
 from engines.local import LocalEngine
 from features.data.load import load_frames
 
-pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
+# slow: starts Spark (a JVM); the "spark" group keeps every Spark test on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark"),
+              pytest.mark.filterwarnings("ignore:PySpark does not yet")]
 
 _spec = importlib.util.spec_from_file_location(
     "pit_worlds", Path(__file__).resolve().parents[2] / "features" / "test_point_in_time.py")

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.filterwarnings("ignore:PySpark does not yet")]
+# slow: starts Spark (a JVM); the "spark" group keeps every Spark test on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark"),
+              pytest.mark.filterwarnings("ignore:PySpark does not yet")]
 
 DEMO = ["data.demo.accounts=300", "data.demo.days=240", "data.demo.start=2024-01-01", "progress=false"]
 SPARK = ["engine=spark", "engine.partitions=3", "engine.master='local[2]'"]
