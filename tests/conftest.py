@@ -53,26 +53,37 @@ def frames(accounts=None, events=None, conversions=None, touches=None) -> dict:
     return {"accounts": accounts, "events": events, "conversions": conversions, "touches": touches}
 
 
-@pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")  # before pytest-xdist reads the groups
-def group_modules_with_module_fixtures(config, items):
+class _GroupModules:
     """Under ``-n``, a module whose tests share a module-scoped fixture runs on one worker (it is built once)."""
-    for item in items:
-        defs = item._fixtureinfo.name2fixturedefs.values()
-        if not item.get_closest_marker("xdist_group") and any(d[-1].scope == "module" for d in defs if d):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+    def pytest_collection_modifyitems(self, config, items):
+        for item in items:
+            defs = item._fixtureinfo.name2fixturedefs.values()
+            if not item.get_closest_marker("xdist_group") and any(d[-1].scope == "module" for d in defs if d):
+                item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
-@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")  # after pytest-xdist named the groups
-def apply_xdist_groups(config, items):
+class _ApplyGroups:
     """Make ``--dist loadgroup`` group again under pytest 9: xdist 3.8 appends ``@group`` to ``item._nodeid``,
     which pytest 9 no longer reads (the node id lives in ``item._id``), so every test ran on any worker and
     the Spark tests started a JVM on both. This sets the id xdist meant."""
-    from _pytest.nodeid import coerce_node_id
 
-    for item in items:
-        wanted = getattr(item, "_nodeid", None)
-        if isinstance(wanted, str) and "@" in wanted and item.nodeid != wanted:
-            item._id = coerce_node_id(wanted)
+    @pytest.hookimpl(trylast=True)  # after pytest-xdist named the groups
+    def pytest_collection_modifyitems(self, config, items):
+        from _pytest.nodeid import coerce_node_id
+
+        for item in items:
+            wanted = getattr(item, "_nodeid", None)
+            if isinstance(wanted, str) and "@" in wanted and item.nodeid != wanted:
+                item._id = coerce_node_id(wanted)
+
+
+def pytest_configure(config):
+    """Register the two grouping hooks: pytest reads only hooks named ``pytest_*`` (a conftest function with
+    another name and ``specname=`` is never called), and one module cannot hold two of one name."""
+    config.pluginmanager.register(_GroupModules(), "pql-group-modules")
+    config.pluginmanager.register(_ApplyGroups(), "pql-apply-xdist-groups")
 
 
 @pytest.fixture
