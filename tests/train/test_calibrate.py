@@ -73,3 +73,39 @@ def test_sigmoid_keeps_distinct_scores():
     cal = Calibrator.fit(clf.decision_function(X[:1500]), y[:1500], "sigmoid")
     scores = cal.apply(clf.decision_function(X[1500:]))
     assert len(np.unique(scores)) > 0.9 * len(scores)
+
+
+def test_auto_keeps_the_level_where_log_loss_alone_would_not():
+    # the model's own probabilities are 25% too high, everywhere alike: log loss barely notices at a 2% base
+    # rate, the level does; auto leaves "none" out and its choice keeps the mean score within 5%
+    rng = np.random.default_rng(4)
+    p_true = rng.uniform(0.005, 0.04, 30000)
+    y = (rng.uniform(size=30000) < p_true).astype(int)
+    f = np.log(1.25 * p_true / (1 - 1.25 * p_true))
+    groups = np.repeat(np.arange(4), 7500)
+    choice = choose(f, y, groups, "auto")
+    assert abs(choice.level["none"]) > 0.05
+    assert choice.method != "none" and abs(choice.probabilities.mean() / y.mean() - 1) <= 0.05
+
+
+def test_a_method_that_misses_the_level_everywhere_is_shifted_back():
+    # every fold converts at another rate: maps fitted on the other folds miss each fold's level; the pooled
+    # level is then restored by one intercept, recorded on the choice and applied by the calibrator
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(3), 8000)
+    rate = np.array([0.01, 0.02, 0.08])[groups]
+    f = rng.normal(size=24000)
+    y = (rng.uniform(size=24000) < rate * np.exp(0.3 * f) / np.exp(0.045)).astype(int)
+    choice = choose(np.log(0.03) + 0.3 * f, y, groups, "none")
+    assert choice.shift != 0.0 and abs(choice.probabilities.mean() / y.mean() - 1) < 0.01
+    shifted = Calibrator("none").with_shift(choice.shift)
+    assert np.allclose(shifted.apply(np.log(0.03) + 0.3 * f), choice.probabilities)
+    assert Calibrator.from_dict(shifted.to_dict()) == shifted
+
+
+def test_an_isotonic_map_that_puts_most_accounts_on_one_value_is_not_chosen():
+    rng = np.random.default_rng(6)
+    f = rng.normal(size=20000)
+    y = ((f > 2.2) & (rng.uniform(size=20000) < 0.5)).astype(int)  # below 2.2 nobody converts: isotonic flattens
+    choice = choose(f, y, np.repeat(np.arange(4), 5000), "auto")
+    assert "isotonic" in choice.collapsed and choice.method != "isotonic"
