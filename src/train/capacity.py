@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from train.evaluate import top_k_flags
+from train.verdict import interval, per_unit, words
 
 ANY, LEARNED, TIER1 = "any rule", "learned list", "model tier 1"
 
@@ -85,7 +86,10 @@ def definition_points(test: pd.DataFrame, every_days: int) -> pd.DataFrame:
 def at_capacity(test: pd.DataFrame, capacity_per_week: int, every_days: int) -> dict:
     """The model and every definition at the sales capacity: expected conversions per week when sales
     calls ``capacity_per_week`` accounts (a definition flagging fewer fills fewer calls; one flagging more
-    is called at random among its flags), the best definition, and what the model adds over it."""
+    is called at random among its flags), the best definition, and what the model adds over it -- with a
+    95% interval over the test snapshots (paired bootstrap, :mod:`train.verdict`) and the words for it,
+    for every definition (columns ``added_*`` and ``verdict`` of ``definitions``) and for the headline's
+    two: the best hand rule (``versus_rule``) and the learned list (``versus_learned``)."""
     per_snapshot = max(1, int(round(capacity_per_week / _per_week(every_days))))
     curve = model_curve(test, every_days, per_snapshot)
     model = curve.iloc[-1] if len(curve) else pd.Series({"precision": 0.0, "conversions_per_week": 0.0,
@@ -94,10 +98,11 @@ def at_capacity(test: pd.DataFrame, capacity_per_week: int, every_days: int) -> 
     points = points[points["kind"] != "model"]  # tier 1 is sized from the capacity: the model's own cut
     calls = np.minimum(points["per_week"].to_numpy(float), float(capacity_per_week))
     expected = points["precision"].to_numpy(float) * calls
-    table = points.assign(calls_per_week=calls, conversions_at_capacity=expected)
+    table = points.assign(calls_per_week=calls, conversions_at_capacity=expected).reset_index(drop=True)
+    table = _with_intervals(table, test, per_snapshot, capacity_per_week, every_days)
     best = table.iloc[int(np.argmax(expected))] if len(table) else None
-    out = {"capacity_per_week": int(capacity_per_week), "model_per_week": float(model["per_week"]),
-           "model_precision": float(model["precision"]),
+    out = {"capacity_per_week": int(capacity_per_week), "calls_per_snapshot": per_snapshot,
+           "model_per_week": float(model["per_week"]), "model_precision": float(model["precision"]),
            "model_conversions_per_week": float(model["conversions_per_week"]),
            "best_definition": None if best is None else str(best["name"]),
            "best_precision": None if best is None else float(best["precision"]),
@@ -105,5 +110,34 @@ def at_capacity(test: pd.DataFrame, capacity_per_week: int, every_days: int) -> 
            "best_conversions_per_week": None if best is None else float(best["conversions_at_capacity"]),
            "added_conversions_per_week": None if best is None else
            float(model["conversions_per_week"] - best["conversions_at_capacity"]),
-           "definitions": table.reset_index(drop=True)}
+           "definitions": table}
+    if best is not None:
+        out.update(added_low=float(best["added_low"]), added_high=float(best["added_high"]),
+                   verdict=str(best["verdict"]))
+    for key, kinds in (("versus_rule", ("rule", "any")), ("versus_learned", ("learned",))):
+        mine = table[table["kind"].isin(kinds)]
+        if len(mine):
+            row = mine.iloc[int(np.argmax(mine["conversions_at_capacity"].to_numpy(float)))]
+            out[key] = {k: (row[k] if k in ("name", "verdict") else float(row[k])) for k in
+                        ("name", "precision", "calls_per_week", "conversions_at_capacity", "added_per_week",
+                         "added_low", "added_high", "verdict")}
     return out
+
+
+def _with_intervals(table: pd.DataFrame, test: pd.DataFrame, per_snapshot: int, capacity_per_week: int,
+                    every_days: int) -> pd.DataFrame:
+    """Each definition's row with what the model adds over it at capacity, its interval over the accounts and
+    its words (:mod:`train.verdict`)."""
+    snapshot, y, units = test["as_of"].to_numpy(), test["label"].to_numpy(int), test["account_id"].to_numpy()
+    top = top_k_flags(test["log_odds"].to_numpy(), snapshot, per_snapshot)
+    flags = definition_flags(test)
+    weeks, cap = len(np.unique(snapshot)) / _per_week(every_days), float(capacity_per_week)
+    model = per_unit(top & (y == 1), units)
+    rows = []
+    for name in table["name"]:
+        flag = flags[name].to_numpy(bool)
+        sums = {"model": model, "flagged": per_unit(flag, units), "hits": per_unit(flag & (y == 1), units)}
+        point, low, high = interval(sums, lambda s: s["model"] / weeks - s["hits"] / np.maximum(s["flagged"], 1)
+                                    * np.minimum(s["flagged"] / weeks, cap))
+        rows.append({"added_per_week": point, "added_low": low, "added_high": high, "verdict": words(point, low, high)})
+    return pd.concat([table, pd.DataFrame(rows, index=table.index)], axis=1)

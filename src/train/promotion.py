@@ -63,6 +63,34 @@ def metric_value(name: str, score: np.ndarray, y: np.ndarray, snapshot: np.ndarr
     return probability_metrics(score, y)[name]
 
 
+PROMOTION_REPLICATES = 200  # a metric recomputed per replicate (PR AUC is no sum over accounts): fewer draws
+
+
+def difference(metric: str, new: np.ndarray, old: np.ndarray, y: np.ndarray, snapshot: np.ndarray,
+               accounts: np.ndarray, capacity: int, replicates: int = PROMOTION_REPLICATES) -> dict:
+    """The challenger's metric minus the champion's on the same rows, with its 95% interval (a paired bootstrap
+    over the accounts, :mod:`train.verdict`: a drawn account brings all its rows, to both models) and the words
+    that follow it (``better`` reads the sign: for log loss and Brier lower is better)."""
+    from train.verdict import CONFIDENCE, SEED, weights, words
+
+    point = metric_value(metric, new, y, snapshot, capacity) - metric_value(metric, old, y, snapshot, capacity)
+    codes, units = pd.factorize(pd.Series(np.asarray(accounts)))
+    draws = []
+    for w in weights(len(units), replicates, SEED):
+        keep = w[codes] > 0
+        rows = np.repeat(np.flatnonzero(keep), w[codes][keep].astype(int))
+        if len(np.unique(y[rows])) == 2:
+            draws.append(metric_value(metric, new[rows], y[rows], snapshot[rows], capacity)
+                         - metric_value(metric, old[rows], y[rows], snapshot[rows], capacity))
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = (np.percentile(draws, [tail, 100 - tail]) if draws else (np.nan, np.nan))
+    sign = 1.0 if CHAMPION_METRICS[metric] else -1.0  # "better" as a positive number
+    said = words(sign * point, *sorted((sign * low, sign * high)), unit=metric, digits=4, up="better", down="worse",
+                 verb="")
+    return {"difference": float(point), "difference_low": float(low), "difference_high": float(high),
+            "verdict": said}
+
+
 def unseen_rows(as_of: pd.Series, champion_train_end: str | None, horizon_days: int) -> np.ndarray:
     """Rows whose labels the champion cannot have learned (as-of at least one horizon after its last
     training snapshot); all rows when there are none such."""
@@ -93,9 +121,12 @@ def compare_backtests(test: pd.DataFrame, champion_test: pd.DataFrame, metric: s
     new = metric_value(metric, both["score"].to_numpy(), y, snap, capacity)
     old = metric_value(metric, both["champion_score"].to_numpy(), y, snap, capacity)
     better = bool(np.isfinite(new)) and (not np.isfinite(old) or (new > old if CHAMPION_METRICS[metric] else new < old))
+    gap = difference(metric, both["score"].to_numpy(), both["champion_score"].to_numpy(), y, snap,
+                     both["account_id"].to_numpy(), capacity)
     verdict = "beats" if better else "does not beat"
-    return Decision(better, f"{metric} {new:.4f} {verdict} the champion's {old:.4f}, both out-of-time backtest "
-                            f"predictions on the same {len(both):,} rows", metric, float(new), float(old), len(both))
+    return Decision(better, f"{metric} {new:.4f} {verdict} the champion's {old:.4f} ({gap['verdict']}), both "
+                            f"out-of-time backtest predictions on the same {len(both):,} rows", metric, float(new),
+                    float(old), len(both), gap)
 
 
 def compare(test: pd.DataFrame, champion_score: np.ndarray, metric: str, capacity: int,
@@ -108,9 +139,13 @@ def compare(test: pd.DataFrame, champion_score: np.ndarray, metric: str, capacit
     higher = CHAMPION_METRICS[metric]
     better = bool(np.isfinite(new)) and (not np.isfinite(old) or (new > old if higher else new < old))
     seen = "" if rows.all() and champion_train_end else " (rows the champion had not learned from)"
+    accounts = test["account_id"].to_numpy() if "account_id" in test else np.arange(len(test))
+    gap = difference(metric, test["score"].to_numpy()[rows], np.asarray(champion_score)[rows], y, snap,
+                     accounts[rows], capacity)
     verdict = "beats" if better else "does not beat"
-    return Decision(better, f"{metric} {new:.4f} {verdict} the champion's {old:.4f} on the same {int(rows.sum()):,} "
-                            f"backtest rows{seen}", metric, float(new), float(old), int(rows.sum()))
+    return Decision(better, f"{metric} {new:.4f} {verdict} the champion's {old:.4f} ({gap['verdict']}) on the same "
+                            f"{int(rows.sum()):,} backtest rows{seen}", metric, float(new), float(old), int(rows.sum()),
+                    gap)
 
 
 def decide(result, tables: Tables, version: str, tracking_config: TrackingConfig, promotion: PromotionConfig,

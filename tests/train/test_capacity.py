@@ -77,3 +77,29 @@ def test_without_any_definition_there_is_nothing_to_beat():
     out = at_capacity(test, 2, every_days=7)
     assert out["best_definition"] is None and out["added_conversions_per_week"] is None
     assert np.isclose(out["model_conversions_per_week"], 1.0)
+
+
+def test_every_comparison_at_capacity_carries_an_interval_and_words_that_follow_it():
+    rng = np.random.default_rng(2)
+    n_snap, per = 12, 400
+    accounts = np.tile(np.arange(per), n_snap)
+    y = (rng.random(n_snap * per) < 0.05).astype(int)
+    test = pd.DataFrame({"account_id": accounts, "as_of": np.repeat(pd.date_range("2024-01-01", periods=n_snap,
+                                                                                  freq="7D"), per),
+                         "label": y, "log_odds": y * 3 + rng.normal(size=len(y)),
+                         "rule_weak": rng.random(len(y)) < 0.1, "learned": (y == 1) | (rng.random(len(y)) < 0.02)})
+    out = at_capacity(test, 20, 7)
+    table = out["definitions"].set_index("name")
+    assert table.loc["weak", "added_low"] > 0 and table.loc["weak", "verdict"].startswith("finds")
+    learned = out["versus_learned"]
+    assert learned["name"] == LEARNED and learned["added_low"] <= learned["added_per_week"] <= learned["added_high"]
+    assert out["versus_rule"]["name"] == "weak" and out["verdict"] == table.loc[out["best_definition"], "verdict"]
+
+
+def test_a_daily_grid_calls_the_weekly_capacity_over_seven_snapshots():
+    test = pd.DataFrame({"account_id": np.arange(70) % 10, "as_of": np.repeat(pd.date_range("2024-01-01", periods=7),
+                                                                             10),
+                         "label": np.tile([1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 7), "log_odds": np.tile(np.arange(10, 0, -1), 7)})
+    out = at_capacity(test, 14, every_days=1)  # 14 a week = 2 a day
+    assert out["calls_per_snapshot"] == 2 and out["model_per_week"] == pytest.approx(14)
+    assert out["model_conversions_per_week"] == pytest.approx(7)  # the day's top 2 hold its one converter

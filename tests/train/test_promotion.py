@@ -86,3 +86,26 @@ def test_a_retrain_on_the_same_data_is_judged_on_both_backtests_common_rows():
     decision = compare_backtests(new, old, "pr_auc", 50)
     assert decision.promote and decision.rows == 900 and "out-of-time" in decision.reason
     assert not compare_backtests(new.assign(score=old["score"].reindex(new.index).fillna(0.5)), new, "pr_auc", 50).promote
+
+
+def test_a_champion_comparison_carries_an_interval_over_the_accounts():
+    import numpy as np
+    import pandas as pd
+
+    from train.promotion import compare, difference
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = (rng.random(n) < 0.1).astype(int)
+    test = pd.DataFrame({"account_id": np.arange(n) % 600, "as_of": np.repeat(pd.date_range("2024-06-03", periods=5,
+                                                                                           freq="7D"), n // 5),
+                         "label": y, "score": np.clip(0.1 + 0.3 * y + rng.normal(0, 0.1, n), 0.001, 0.999)})
+    same = compare(test, test["score"].to_numpy(), "pr_auc", 50, None, 30)
+    assert same.details["difference"] == 0 and "no measurable difference" in same.reason
+    worse = np.clip(0.1 + rng.normal(0, 0.1, n), 0.001, 0.999)
+    gap = difference("pr_auc", test["score"].to_numpy(), worse, y, test["as_of"].to_numpy(),
+                     test["account_id"].to_numpy(), 50)
+    assert gap["difference_low"] > 0 and gap["verdict"].endswith(")") and "better pr_auc" in gap["verdict"]
+    lower = difference("log_loss", test["score"].to_numpy(), worse, y, test["as_of"].to_numpy(),
+                       test["account_id"].to_numpy(), 50)
+    assert lower["difference"] < 0 and "better log_loss" in lower["verdict"]  # lower log loss is better
