@@ -12,7 +12,7 @@ composes, and fills every default: the YAML files only choose and change values.
 >>> register()
 >>> from hydra.core.config_store import ConfigStore
 >>> sorted(ConfigStore.instance().list("model"))
-['lightgbm.yaml', 'logistic.yaml']
+['auto.yaml', 'lightgbm.yaml', 'logistic.yaml']
 """
 from __future__ import annotations
 
@@ -83,10 +83,12 @@ def schema_of(cls: type, nested: dict[str, type] | None = None, optional: tuple[
     """A mutable, OmegaConf-checkable dataclass with the fields of dataclass ``cls``: ``nested`` gives
     fields a schema of their own, ``optional`` names fields that may also be null in the YAML, ``extra`` adds
     ``(name, type, default)`` fields."""
-    nested = nested or {}
+    nested = dict(nested or {})
     hints = typing.get_type_hints(cls)
     specs = []
     for f in dataclasses.fields(cls):
+        if f.name not in nested and dataclasses.is_dataclass(hints[f.name]):
+            nested[f.name] = schema_of(hints[f.name])  # a group inside a group (model=auto's lightgbm settings)
         kind = nested.get(f.name) or _schema_type(hints[f.name])
         default = dataclasses.field(default_factory=nested[f.name]) if f.name in nested else _field_default(f)
         if (f.name in optional or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)) \

@@ -1,14 +1,15 @@
-"""Running the rolling-origin backtest: one model per fold, scored on its own test snapshots, pooled.
+"""Running the rolling-origin backtest: every candidate model per fold, scored on its own test snapshots, pooled.
 
-Each fold's model learns only from snapshots whose labels had matured before the fold began,
-and its tiers are sized on the snapshots it could have seen (the newest ones before the fold),
-so the backtest shows what production would have done. The raw log-odds of every fold are kept:
-calibration is then chosen and cross-fitted on them (:mod:`train.calibrate`).
+Each fold's models learn only from snapshots whose labels had matured before the fold began, and the
+fold's tiers are sized on the snapshots its model could have seen (the newest ones before the fold), so
+the backtest shows what production would have done. With several candidates (``model=auto``) a fold is
+scored by the candidate that was best on the folds before it (:mod:`train.selection`); every candidate's
+raw log-odds are kept beside it. Calibration is then chosen and cross-fitted on them (:mod:`train.calibrate`).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,15 @@ from features.errors import ConfigError
 from features.spec import FeatureSpec
 from rules.language import RuleSet
 
+from train.blend import BlendModel
+from train.candidates import Candidate, Lineup, lineup
+from train.config import ModelConfig
 from train.design import Design
 from train.folds import Fold, FoldPlan
 from train.models import FittedModel, LogisticModel, TreeCount, fit_model, probe_trees
-from train.config import ModelConfig
+from train.selection import best
 from train.settings import TrainSettings
-from train.tiers import Tiers
+from train.tiers import DEFAULT_GOOD_FIT, Tiers
 
 log = logging.getLogger("pql")
 
@@ -37,13 +41,23 @@ def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureS
                      settings.backtest.validation_share, weight, trees, init)
 
 
-def trees_on(design: Design, rows: np.ndarray, spec: FeatureSpec, settings: TrainSettings) -> TreeCount | None:
+def trees_on(design: Design, rows: np.ndarray, spec: FeatureSpec, settings: TrainSettings,
+             candidate: Candidate) -> TreeCount | None:
     """LightGBM's number of trees picked by early stopping on these rows (None for other models)."""
-    if settings.model.name != "lightgbm":
+    if candidate.kind != "lightgbm":
         return None
     rows, weight = sampled(design, rows, settings)
-    return probe_trees(settings.model.settings, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows],
+    return probe_trees(candidate.settings, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows],
                        settings.backtest.validation_share, weight)
+
+
+def fit_candidate(candidate: Candidate, fitted: dict[str, FittedModel], design: Design, rows: np.ndarray,
+                  spec: FeatureSpec, settings: TrainSettings, trees: TreeCount | None = None,
+                  init: FittedModel | None = None) -> FittedModel:
+    """A candidate on the rows (``fitted``: the candidates fitted already, the parts of a blend)."""
+    if candidate.kind == "blend":
+        return BlendModel(fitted[candidate.parts[0]], fitted[candidate.parts[1]], list(spec.names))
+    return fit_on(design, rows, candidate.config, spec, settings, trees, init)
 
 
 def sampled(design: Design, rows: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray | None]:
@@ -74,64 +88,96 @@ def negative_sample(rows: np.ndarray, y: np.ndarray, share: float, seed: int = 0
 
 
 def size_tiers(model: FittedModel, design: Design, before: pd.Timestamp | None, spec: FeatureSpec,
-               settings: TrainSettings) -> Tiers:
-    """Tiers sized on the model's recent population (tier 1 about ``capacity_per_week`` per snapshot)."""
+               settings: TrainSettings, good_fit: float | None = DEFAULT_GOOD_FIT) -> Tiers:
+    """Tiers sized on the model's recent population (tier 1 about the weekly capacity over a snapshot period;
+    ``good_fit``: the good-fit percentile sized by the backtest, see :func:`train.tiers.good_fit_by_lift`)."""
     ref = design.rows(design.reference(before, settings.backtest.reference_snapshots))
     return Tiers.fit(model.contributions(design.X[ref]), design.snapshot[ref], spec, settings.tiers,
-                     settings.capacity_per_week)
+                     settings.calls_per_snapshot, good_fit)
 
 
 @dataclass(frozen=True)
 class FoldResult:
-    """One fold's model scored on its test rows: raw log-odds, tiers, the baseline's response, its size."""
+    """One fold: every candidate fitted on its training rows and scored on its test rows, and the candidate
+    that scores it in the backtest (``chosen``: the best on the folds before, or the a-priori one)."""
 
     fold: Fold
     rows: np.ndarray           # the test rows of the design
-    log_odds: np.ndarray       # the fold model's raw response on them
-    tiers: pd.DataFrame        # intent/fit scores and tiers (fold model, fold tiers)
-    baseline: np.ndarray | None
+    chosen: str
+    responses: dict[str, np.ndarray]  # every candidate's raw log-odds on the test rows
+    tiers: pd.DataFrame        # intent/fit scores and tiers (the chosen model, its fold's tiers)
+    baseline: np.ndarray | None  # the logistic baseline's log-odds (None: the run has none)
     n_train: int
-    trees: int | None
+    trees: int | None          # the chosen model's number of trees (a LightGBM model or a blend's trees)
     features: list[str]
-    tree_count: TreeCount | None = None  # the early-stopping count this fold's model used (reused by later models)
-    baseline_model: FittedModel | None = None  # where the next fold's baseline starts (warm start)
+    tree_counts: dict[str, TreeCount] = field(default_factory=dict)  # each LightGBM candidate's early-stopping count
+    models: dict[str, FittedModel] = field(default_factory=dict)  # the fitted candidates (warm starts, production)
+
+    @property
+    def log_odds(self) -> np.ndarray:
+        """The chosen candidate's raw log-odds on the test rows."""
+        return self.responses[self.chosen]
 
 
-def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSettings,
-             trees: TreeCount | None = None, previous: FoldResult | None = None) -> FoldResult | None:
-    """Train on the fold's matured snapshots, score its test snapshots (None: nothing to learn from).
-    ``trees``: LightGBM's number of trees picked by an earlier fold (None: early stopping on this fold picks it);
-    ``previous``: the fold before, whose baseline model this fold's baseline starts from (it learned from older
-    rows only, so the start is point in time)."""
+def _baseline(lineup_: Lineup, settings: TrainSettings) -> str | None:
+    """The candidate reported as the baseline (``backtest.baseline``, when it was fitted and is not the model
+    itself): the logistic model, also when ``model=auto`` may choose it."""
+    name = settings.backtest.baseline
+    fitted = {c.name for c in lineup_.candidates}
+    return name if name in fitted and (lineup_.auto or name != lineup_.prior) else None
+
+
+def _trees(model: FittedModel) -> int | None:
+    booster = getattr(model, "booster", None) or getattr(getattr(model, "trees", None), "booster", None)
+    return booster.num_trees() if booster is not None else None
+
+
+def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSettings, lineup_: Lineup, choice: str,
+             trees: dict[str, TreeCount], previous: FoldResult | None = None) -> FoldResult | None:
+    """Train every candidate on the fold's matured snapshots, score its test snapshots (None: nothing to learn
+    from). ``choice``: the candidate that scores the fold; ``trees``: LightGBM's numbers of trees picked by an
+    earlier fold per candidate (missing: early stopping on this fold picks it); ``previous``: the fold before,
+    whose logistic model this fold's starts from (it learned from older rows only: the start is point in time)."""
     train, test = design.rows(fold.train), design.rows(fold.test)
     if design.y[train].sum() == 0:
         log.warning("fold %d: its %d training snapshots hold no conversion; the fold is skipped", fold.index,
                     len(fold.train))
         return None
-    trees = trees or trees_on(design, train, spec, settings)
-    model = fit_on(design, train, settings.model, spec, settings, trees)
+    models, counts = {}, {}
+    for candidate in lineup_.candidates:
+        counts[candidate.name] = trees.get(candidate.name) or trees_on(design, train, spec, settings, candidate)
+        start = previous.models.get(candidate.name) if previous is not None else None
+        models[candidate.name] = fit_candidate(candidate, models, design, train, spec, settings,
+                                               counts[candidate.name], start if isinstance(start, LogisticModel) else None)
     X_test = design.X[test]
-    response, contributions = model.response_and_contributions(X_test)  # one walk of the trees, not two
-    tiers = size_tiers(model, design, fold.test[0], spec, settings).assign(contributions, spec)
-    baseline, other = None, None
-    if settings.backtest.baseline and settings.backtest.baseline != settings.model.name:
-        other = fit_on(design, train, ModelConfig(settings.backtest.baseline), spec, settings,
-                       init=previous.baseline_model if previous is not None else None)
-        baseline = other.response(X_test)
-    n_trees = model.booster.num_trees() if hasattr(model, "booster") else None
-    return FoldResult(fold, test, response, tiers.reset_index(drop=True), baseline,
-                      int(train.sum()), n_trees, spec.names, trees,
-                      other if isinstance(other, LogisticModel) else None)  # only a logistic one warm-starts
+    response, contributions = models[choice].response_and_contributions(X_test)  # one walk of the trees, not two
+    tiers = size_tiers(models[choice], design, fold.test[0], spec, settings).assign(contributions, spec)
+    responses = {choice: response}
+    for candidate in lineup_.candidates:
+        if candidate.name != choice and candidate.kind != "blend":
+            responses[candidate.name] = models[candidate.name].response(X_test)
+    for candidate in lineup_.candidates:  # a blend's log-odds: the mean of its parts' (no second walk)
+        if candidate.kind == "blend" and candidate.name != choice:
+            responses[candidate.name] = 0.5 * (responses[candidate.parts[0]] + responses[candidate.parts[1]])
+    base = _baseline(lineup_, settings)
+    return FoldResult(fold, test, choice, responses, tiers.reset_index(drop=True),
+                      responses.get(base) if base else None, int(train.sum()), _trees(models[choice]), spec.names,
+                      {k: v for k, v in counts.items() if v is not None},
+                      {k: m for k, m in models.items() if isinstance(m, LogisticModel)})
 
 
 @dataclass(frozen=True)
 class Backtest:
     """Every fold's result (a fold without a conversion to learn from is skipped), the columns each of those
-    folds' models had, and the number of trees the production model reuses."""
+    folds' models had, each LightGBM candidate's number of trees the production model reuses, the candidates,
+    the one that ships (best on every fold) and every candidate's score."""
 
     results: tuple[FoldResult, ...]
     specs: tuple[FeatureSpec, ...]
-    trees: TreeCount | None
+    trees: dict[str, TreeCount]
+    lineup: Lineup
+    chosen: str
+    scores: dict[str, float]
 
     @property
     def rows(self) -> np.ndarray:
@@ -139,37 +185,59 @@ class Backtest:
         return np.concatenate([r.rows.nonzero()[0] for r in self.results])
 
 
+def choose(lineup_: Lineup, results: list[FoldResult], design: Design) -> tuple[str, dict[str, float]]:
+    """The candidate best on these folds (the a-priori one with none), and every eligible candidate's score."""
+    if not results or not lineup_.auto:
+        return lineup_.prior, {}
+    folds = {name: [(design.y[r.rows], r.responses[name], design.snapshot[r.rows]) for r in results]
+             for name in lineup_.eligible}
+    return best(folds, lineup_.prior, lineup_.metric, lineup_.margin, lineup_.calls)
+
+
 def run_backtest(design: Design, plan: FoldPlan, specs: list[FeatureSpec], settings: TrainSettings) -> Backtest:
-    """A model per fold (``specs``: each fold's columns), each scored on its own test snapshots."""
-    # backtest.trees=once: early stopping picks the number of trees once, on the oldest fold's training rows (point
-    # in time for every later model); the later folds and the production model reuse it (scaled to their rows)
-    # instead of probing. per_fold: each fold probes its own rows; the production model reuses the newest count.
+    """Every candidate per fold (``specs``: each fold's columns), each fold scored by the candidate best on the
+    folds before it (the first fold by the a-priori one: with several candidates it only informs the choice,
+    see :func:`reported`); the production choice is the candidate best on them all."""
+    # LightGBM sized to the data: by the converters the oldest fold's models learn from (point in time)
+    positives = int(design.y[design.rows(plan.folds[0].train)].sum()) if plan.folds else 0
+    lineup_ = lineup(settings.model, settings.backtest.baseline, positives, settings.calls_per_snapshot)
+    # backtest.trees=once: early stopping picks each LightGBM candidate's number of trees once, on the oldest fold's
+    # training rows (point in time for every later model); the later folds and the production model reuse it
+    # (scaled to their rows). per_fold: each fold probes its own rows; the production model reuses the newest count.
     once = settings.backtest.trees == "once"
-    results, kept, trees = [], [], None
+    results, kept, trees = [], [], {}
     for f, s in zip(plan.folds, specs):
-        r = run_fold(f, design, s, settings, trees if once else None, results[-1] if results else None)
+        choice = choose(lineup_, results, design)[0]
+        r = run_fold(f, design, s, settings, lineup_, choice, trees if once else {}, results[-1] if results else None)
         if r is not None:
             results.append(r)
             kept.append(s)
-            found = r.tree_count if r.tree_count is not None and r.tree_count.best is not None else None
-            trees = (trees or found) if once else (found or trees)
+            found = {k: v for k, v in r.tree_counts.items() if v.best is not None}
+            trees = {**found, **trees} if once else {**trees, **found}
     if not results:
         raise ConfigError("no backtest fold has a conversion to learn from: use more data or a longer "
                           "label.horizon_days (see the health warnings above)")
-    return Backtest(tuple(results), tuple(kept), trees)
+    chosen, scores = choose(lineup_, results, design)
+    return Backtest(tuple(results), tuple(kept), trees, lineup_, chosen, scores)
 
 
 def pool(backtest: Backtest, design: Design, rules: RuleSet, frame: pd.DataFrame,
          learned: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per backtest account-snapshot: ids, fold, label, raw log-odds, tiers, rule flags (and the
-    flags of each fold's learned list, column ``learned``, when given)."""
+    """One row per backtest account-snapshot: ids, fold, label, the raw log-odds of the candidate that scored the
+    fold (``log_odds``, ``candidate``), tiers, rule flags, every candidate's log-odds (``log_odds_<name>``, with
+    several candidates) and the flags of each fold's learned list (``learned``, when given)."""
     parts = []
+    several = len(backtest.lineup.candidates) > 1 and backtest.lineup.auto
     for r in backtest.results:
         part = frame.loc[r.rows, ["account_id", "as_of", "label"]].reset_index(drop=True)
         part.insert(2, "fold", r.fold.index)
         part["log_odds"] = r.log_odds
         if r.baseline is not None:
             part["baseline_log_odds"] = r.baseline
+        if several:
+            part["candidate"] = r.chosen
+            for name, values in r.responses.items():
+                part[f"log_odds_{name}"] = values
         parts.append(pd.concat([part, r.tiers], axis=1))
     test = pd.concat(parts, ignore_index=True)
     flags = rules.evaluate(design.X.iloc[backtest.rows]).reset_index(drop=True)

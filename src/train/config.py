@@ -166,7 +166,10 @@ class TierConfig:
 
     high_intent: float | None = None  # null: sized so that tier 1 holds the weekly capacity; a number: the percentile
     medium_intent: float = 0.5
-    good_fit: float = 0.6       # fit percentile at or above: good fit; no fit attributes: fit unknown
+    # fit percentile at or above which the fit is good; null: sized by the fit's lift on the backtest -- the largest
+    # top share of the fit score converting at least `fit_lift` times the base rate (none: fit unknown, said so)
+    good_fit: float | None = None
+    fit_lift: float = 1.3
     medium_fit: float = 0.3
     reasons: int = 3            # signals listed in `reasons`
 
@@ -236,7 +239,42 @@ class LogisticConfig:
     class_weight: str | None = None  # "balanced" re-weights the rare positives (the calibrator restores probabilities)
 
 
-MODEL_SCHEMAS = {"lightgbm": LightGBMConfig, "logistic": LogisticConfig}
+CANDIDATES = ("lightgbm", "lightgbm_sized", "logistic", "blend")
+SELECTION_METRICS = ("roc_auc", "pr_auc")
+
+
+@dataclass(frozen=True)
+class AutoConfig:
+    """``model=auto`` (the default): the model is chosen by the backtest among a small fixed set of candidates
+    fitted on the same rolling folds -- LightGBM with ``lightgbm``'s settings, LightGBM sized to the data
+    (fewer leaves and more regularisation when converters are few, more leaves when they are many), the
+    logistic model, and their blend (the mean of LightGBM's and the logistic model's log-odds).
+
+    Each test fold is scored by the candidate that was best on the folds before it (the first fold, scored by
+    ``prior``, only informs that choice and is left out of what the run reports), so the backtest never
+    flatters the choice; the model that ships is the candidate best on every fold. "Best": among the candidates
+    whose ``metric`` (averaged over the folds, each fold ranked on its own) is within ``margin`` of the best
+    one's, the candidate that converts most among its top accounts at the sales capacity (``prior`` on a tie)."""
+
+    name: str = "auto"
+    candidates: tuple[str, ...] = CANDIDATES
+    prior: str = "blend"
+    metric: str = "roc_auc"
+    margin: float = 0.005
+    lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
+    logistic: LogisticConfig = field(default_factory=LogisticConfig)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.candidates) - set(CANDIDATES))
+        if unknown or not self.candidates:
+            _fail(f"model.candidates: {list(self.candidates)} must be a non-empty subset of {list(CANDIDATES)}")
+        if self.prior not in self.candidates:
+            _fail(f"model.prior: '{self.prior}' is not one of the candidates {list(self.candidates)}")
+        if self.metric not in SELECTION_METRICS:
+            _fail(f"model.metric: '{self.metric}' is not one of {list(SELECTION_METRICS)}")
+
+
+MODEL_SCHEMAS = {"auto": AutoConfig, "lightgbm": LightGBMConfig, "logistic": LogisticConfig}
 
 
 @dataclass(frozen=True)

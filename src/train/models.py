@@ -29,6 +29,7 @@ import pandas as pd
 from features.errors import ConfigError
 
 from train.attribution import PathAttribution
+from train.blend import BlendModel
 from train.bundle import check_names
 from train.config import ModelConfig
 from train.logistic import LogisticModel, fit_logistic
@@ -153,7 +154,7 @@ def _check_lightgbm_file(path: Path) -> None:
         raise ValueError(f"{path.name} is incomplete (truncated inside its 'pandas_categorical' line)") from None
 
 
-def _validation_rows(snapshot: np.ndarray, share: float) -> np.ndarray:
+def validation_rows(snapshot: np.ndarray, share: float) -> np.ndarray:
     """The rows of the newest ``share`` of the snapshots (at least one, never all)."""
     times = np.unique(snapshot)
     if len(times) < 2:
@@ -188,12 +189,23 @@ def _lightgbm_settings(settings: dict[str, Any], n_rows: int) -> tuple[str, dict
     stopping = {"rounds": int(settings.pop("early_stopping_rounds", 50)), "n_max": int(settings.pop("n_estimators", 1000)),
                 "default": int(settings.pop("trees_without_validation", 200))}
     params = dict(settings.pop("params", {}) or {})
-    if params.get("min_child_samples") == "auto":
+    if str(params.get("min_child_samples")).startswith("auto"):
         # large leaves resist the noise of many correlated weekly rows; on a short log they must still
-        # be able to isolate a small pocket of converters (a rare but strong usage pattern)
-        params["min_child_samples"] = int(np.clip(n_rows / 400, 20, 300))
+        # be able to isolate a small pocket of converters (a rare but strong usage pattern). "auto:d": rows / d
+        params["min_child_samples"] = min_child_samples(str(params["min_child_samples"]), n_rows)
     pos_weight = float(settings.pop("scale_pos_weight", 1.0))
     return method, stopping, {"scale_pos_weight": pos_weight, **params, **settings}
+
+
+def min_child_samples(value: str, n_rows: int) -> int:
+    """``auto`` (rows / 400, between 20 and 300) or ``auto:d`` (rows / d, between 20 and 120,000 / d).
+
+    >>> min_child_samples("auto", 40_000), min_child_samples("auto:100", 40_000), min_child_samples("auto", 1_000)
+    (100, 400, 20)
+    """
+    _, _, divisor = value.partition(":")
+    d = float(divisor or 400)
+    return int(np.clip(n_rows / d, 20, max(20.0, 120_000 / d)))
 
 
 def probe_trees(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray,
@@ -201,7 +213,7 @@ def probe_trees(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapsh
     """The number of trees for these rows: LightGBM learns from all but the newest ``validation_share`` of the
     snapshots and early stopping on the newest picks the count (the model's own parameters, sized for all rows)."""
     _, stopping, arguments = _lightgbm_settings(settings, len(y))
-    val = _validation_rows(snapshot, validation_share)
+    val = validation_rows(snapshot, validation_share)
     if not (val.any() and len(np.unique(y[val])) == 2 and len(np.unique(y[~val])) == 2):
         return TreeCount(None, int(len(y)), stopping["default"])
     probe = lgb.LGBMClassifier(n_estimators=stopping["n_max"], **arguments).fit(
@@ -249,6 +261,8 @@ def fit_model(config: ModelConfig, X: pd.DataFrame, y: np.ndarray, snapshot: np.
 
 def load_model(kind: str, folder: Path, features: list[str]) -> FittedModel:
     """A saved model, checked against ``features`` (the spec's names, in order); ValueError when damaged."""
+    if kind == "blend":
+        return BlendModel.load(Path(folder), list(features), LOADERS)
     if kind not in LOADERS:
-        raise ValueError(f"unknown model kind {kind!r} (expected one of {list(LOADERS)})")
+        raise ValueError(f"unknown model kind {kind!r} (expected one of {[*LOADERS, 'blend']})")
     return LOADERS[kind](Path(folder), list(features))

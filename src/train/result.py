@@ -42,6 +42,10 @@ class TrainResult:
     revenue: pd.DataFrame | None = None
     # the model vs the best definition at the sales capacity (train.capacity.at_capacity; per week)
     capacity: dict = field(default_factory=dict)
+    # model=auto: every candidate's metric per fold, which folds each scored, the one that ships (None: one model)
+    candidates: pd.DataFrame | None = None
+    # how "good fit" was sized: the fit percentile (None: fit unknown) and each band's lift (train.tiers)
+    fit_sizing: dict = field(default_factory=dict)
 
     @property
     def spec(self) -> FeatureSpec:

@@ -101,7 +101,7 @@ class Scorer:
         try:
             meta = read_json(folder, "meta.json")
             kind = meta.get("model_kind")
-            if kind not in ("lightgbm", "logistic"):
+            if kind not in ("lightgbm", "logistic", "blend"):
                 raise ValueError(f"meta.json: unknown model kind {kind!r}")
             read_json(folder, "spec.json")  # a clear message for broken JSON before FeatureSpec reads it
             spec = FeatureSpec.load(folder / "spec.json")

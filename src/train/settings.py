@@ -52,6 +52,12 @@ class TrainSettings:
         """The weekly sales capacity over one snapshot period (``snapshots.every_days``)."""
         return self.capacity.weekly * self.snapshots.every_days / 7
 
+    @property
+    def calls_per_snapshot(self) -> int:
+        """The accounts called from each snapshot: the weekly capacity over one snapshot period, rounded (at
+        least one). "At capacity" means a snapshot's top this many, whatever ``snapshots.every_days`` is."""
+        return max(1, int(round(self.capacity_per_snapshot)))
+
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "TrainSettings":
         """From the plain (resolved) training config."""

@@ -24,7 +24,7 @@ CASES = [
     ("train", ["capacity.per_week=0"], 2, "capacity.per_week: 0 must be at least 1"),
     ("train", ["evaluation.capacity_per_week=20"], 2,
      "config key 'evaluation.capacity_per_week' is now 'capacity.per_week'"),
-    ("train", ["model.n_estimators=many"], 2, "'model.n_estimators': 'many' is not an integer"),
+    ("train", ["model.lightgbm.n_estimators=many"], 2, "'model.lightgbm.n_estimators': 'many' is not an integer"),
     ("train", ["model=logistic", "model.num_leaves=8"], 2, "unknown config key 'model.num_leaves'"),
     ("train", ["promotion.mode=sometimes"], 2, "promotion.mode: 'sometimes' is not one of"),
     ("train", ["learned.max_rules=50"], 2, "learned.max_rules: 50 is not between 1 and 10"),
@@ -33,7 +33,7 @@ CASES = [
     ("train", ["data.demo.accounts=many"], 2, "'data.demo.accounts': 'many' is not an integer"),
     ("train", ["promotion.metric=auc"], 2, "promotion.metric: 'auc' is not one of"),
     ("train", ["backtest.trees=always"], 2, "backtest.trees: 'always' is not one of ['once', 'per_fold']"),
-    ("train", ["model=xgboost"], 2, "config group 'model' has no option 'xgboost'; options: lightgbm, logistic"),
+    ("train", ["model=xgboost"], 2, "config group 'model' has no option 'xgboost'; options: auto, lightgbm, logistic"),
     ("train", ["calibration=platt"], 2, "config group 'calibration' has no option 'platt'"),
     ("train", ["model=lightgbm,logistic"], 2, "--multirun"),
     ("train", ["--multirun", "model=lightgbm,xgboost"], 2, "config group 'model' has no option 'xgboost'"),
@@ -92,6 +92,6 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
 
 def test_help_and_cfg_are_hydra_as_before(tmp_path):
     out = _run(tmp_path, "train", ["--help"])
-    assert out.returncode == 0 and "model: lightgbm, logistic" in out.stdout
+    assert out.returncode == 0 and "model: auto, lightgbm, logistic" in out.stdout
     out = _run(tmp_path, "features", ["--cfg", "job", "as_of=now", "data.demo.accounts=200"])
     assert out.returncode == 0 and "accounts: 200" in out.stdout

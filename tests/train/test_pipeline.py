@@ -114,7 +114,8 @@ def test_the_model_is_at_least_as_good_as_chance_on_every_fold(variant):
                  "no_fit": ("data.demo.days=240", "data.demo.fit_columns=false", "rules=none",
                             "capacity.per_week=20")}[variant]
     result, _ = trained(*overrides)
-    assert all(f["roc_auc"] > 0.55 for f in result.folds), [f["roc_auc"] for f in result.folds]
+    reported = [f for f in result.folds if f["reported"]]  # model=auto: the first fold only informs the choice
+    assert reported and all(f["roc_auc"] > 0.55 for f in reported), [f["roc_auc"] for f in result.folds]
 
 
 def test_the_demo_rules_a_variant_cannot_evaluate_are_left_out_with_a_warning():

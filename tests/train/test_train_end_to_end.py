@@ -77,7 +77,7 @@ def test_calibration_lowers_ece_of_a_model_trained_with_reweighted_positives(tra
     from train.pipeline import run_training
     from train.settings import TrainSettings
 
-    config = {**trained.config, "model": {**trained.config["model"], "scale_pos_weight": 5.0},
+    config = {**trained.config, "model": {**trained.config["model"]["lightgbm"], "scale_pos_weight": 5.0},
               "backtest": {**trained.config["backtest"], "baseline": None}}
     tables, _ = load_tables(DataConfig.from_mapping(config["data"]))
     m = run_training(tables, TrainSettings.from_mapping(config)).metrics
@@ -117,8 +117,9 @@ def test_registry_aliases_and_champion_promotion(trained, tmp_path):
     first = client.get_model_version_by_alias("pql-propensity", "champion").version
     assert trained.job.summary["promotion"]["reason"] == "there is no champion yet"
     # a deliberately weak model: compared with the champion on its own backtest rows, it stays challenger
-    weak = run_job({**trained.config, "model": {**trained.config["model"], "n_estimators": 1,
-                                               "params": {**trained.config["model"]["params"], "num_leaves": 2}},
+    lightgbm = trained.config["model"]["lightgbm"]
+    weak = run_job({**trained.config, "model": {**lightgbm, "n_estimators": 1,
+                                               "params": {**lightgbm["params"], "num_leaves": 2}},
                     "backtest": {**trained.config["backtest"], "baseline": None}}, tmp_path)
     assert not weak.summary["champion"]
     promotion = weak.summary["promotion"]
@@ -155,7 +156,7 @@ def test_shuffled_labels_give_chance_auc(trained):
     y = np.random.default_rng(0).permutation(frame["label"].to_numpy())
     train = (frame["as_of"] < as_of[16]).to_numpy()
     test = (frame["as_of"] >= as_of[20]).to_numpy()
-    model = fit_model(ModelConfig.from_mapping(trained.config["model"]), X[train], y[train],
+    model = fit_model(ModelConfig.from_mapping(trained.config["model"]["lightgbm"]), X[train], y[train],
                       frame["as_of"].to_numpy()[train], spec.categorical)
     auc = roc_auc_score(y[test], model.response(X[test]))
     assert abs(auc - 0.5) < 0.06
@@ -235,5 +236,5 @@ def test_expected_value_capacity_and_revenue_are_reported(trained, tmp_path):
         capacity["model_conversions_per_week"] - capacity["best_conversions_per_week"])
     names = {r["name"] for r in summary["revenue"]}
     assert {"model", "learned list", "active_team"} <= names
-    assert "Learned PQL definitions" in trained.job.report and "the model adds" in trained.job.report
+    assert "Learned PQL definitions" in trained.job.report and "Verdict: At 50 calls a week" in trained.job.report
     assert "Revenue captured at capacity" in trained.job.report

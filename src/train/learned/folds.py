@@ -45,9 +45,10 @@ def stability(production: LearnedDefinitions, folds: Sequence[LearnedDefinitions
 def table(production: LearnedDefinitions, stable: dict[str, float], test_X: pd.DataFrame,
           y: np.ndarray) -> pd.DataFrame:
     """The production list, one row per rule: expression, words, stability, and what the rule flags on the
-    backtest rows (flagged, converted, precision; for the record: the production list learned from them)."""
-    columns = ["name", "expression", "words", "stability", "flagged", "converted", "precision", "train_added",
-               "train_added_converted", "train_bound"]
+    backtest rows (flagged, converted, precision) -- IN SAMPLE: the production list learned from those rows
+    (column ``figures`` says so; the out-of-fold figures are the fold lists', the comparison's ``learned`` row)."""
+    columns = ["name", "expression", "words", "stability", "flagged", "converted", "precision", "figures",
+               "train_added", "train_added_converted", "train_bound"]
     if not production.learned:
         return pd.DataFrame(columns=columns)
     cols = columns_of(test_X, {f for r in production.learned for f, _ in r.signature})
@@ -57,7 +58,7 @@ def table(production: LearnedDefinitions, stable: dict[str, float], test_X: pd.D
         n, hits = int(m.sum()), int(np.asarray(y)[m].sum())
         rows.append({"name": rule.name, "expression": rule.expression, "words": rule.words(production.spec),
                      "stability": stable.get(rule.name, float("nan")), "flagged": n, "converted": hits,
-                     "precision": hits / n if n else 0.0, "train_added": rule.added,
+                     "precision": hits / n if n else 0.0, "figures": "in-sample", "train_added": rule.added,
                      "train_added_converted": rule.added_converted, "train_bound": rule.bound})
     return pd.DataFrame(rows, columns=columns)
 
