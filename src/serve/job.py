@@ -15,7 +15,7 @@ from train import tracking
 from train.config import TrackingConfig
 
 from serve.batch import ScoringTask
-from serve.monitor import Monitoring, monitor
+from serve.monitor import Monitoring, monitor, sized_for
 from serve.write import LOCK_WAIT_SECONDS, check_target, output_of, write_scores
 
 log = logging.getLogger("pql")
@@ -78,10 +78,8 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output
     else:
         where = write_scores(scores, output, config.get("output_table", "pql_scores"), as_of,
                              float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
-    # tier 1 was sized for the capacity the model was trained with: compare with that, not today's config
-    capacity = int(scorer.meta.get("capacity_per_week") or 0)
-    checks = monitor(scores, features, scorer.reference, capacity,
-                     float(config["monitoring"]["psi_warn"]))
+    # tier 1 was sized for the capacity the model was trained with (per snapshot of its grid): compare with that
+    checks = monitor(scores, features, scorer.reference, sized_for(scorer.meta), float(config["monitoring"]["psi_warn"]))
     for warning in checks.warnings:
         log.warning(warning)
     run_id = tracking.log_scoring(track, {**params, "output": where,

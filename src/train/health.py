@@ -84,6 +84,51 @@ def warnings(tables: Tables, per_snapshot: pd.DataFrame, censored: list[pd.Times
     return out
 
 
+def unseen_conversions(tables: Tables, times: list[pd.Timestamp]) -> dict:
+    """Conversions no snapshot of the grid sees: the account converted before its first as-of (it was created
+    and converted between two looks). Their share of the conversions in the grid's period, their number, and
+    the median days from sign-up to conversion of those and of all conversions."""
+    converted = tables.converted_us != NEVER
+    grid = np.array(sorted(to_us(t) for t in times), dtype=np.int64)
+    if not len(grid):
+        return {"share": 0.0, "unseen": 0, "conversions": 0}
+    created = tables.created_us
+    in_period = converted & (created < grid[-1]) & (tables.converted_us >= grid[0])
+    first_look = grid[np.minimum(np.searchsorted(grid, created, side="right"), len(grid) - 1)]
+    unseen = in_period & ((tables.converted_us < first_look) | (created >= first_look))
+    days = (tables.converted_us - created) / DAY_US
+    n = int(in_period.sum())
+    return {"share": float(unseen.sum() / n) if n else 0.0, "unseen": int(unseen.sum()), "conversions": n,
+            "median_days_unseen": float(np.median(days[unseen])) if unseen.any() else None,
+            "median_days_to_convert": float(np.median(days[in_period])) if n else None}
+
+
+def unseen_warning(unseen: dict, every_days: int, limit: float = 0.1) -> list[str]:
+    """A warning when more than ``limit`` of the conversions happen before any snapshot sees the account."""
+    if unseen.get("share", 0.0) <= limit:
+        return []
+    return [f"{unseen['share']:.0%} of the {unseen['conversions']:,} conversions in the snapshots' period happen before "
+            f"the account's first snapshot (median {unseen['median_days_unseen']:.1f} days after sign-up, against "
+            f"{unseen['median_days_to_convert']:.1f} for all conversions): no snapshot sees them, so neither the model "
+            f"nor the rules are judged or trained on them; snapshots.every_days=1 (now {every_days}) looks every day "
+            f"(more rows, slower)"]
+
+
+def stopped_signups(tables: Tables, folds: list[dict], windows: tuple[int, ...]) -> list[str]:
+    """A warning when the reported test folds hold no account younger than the longest feature window: the pool
+    stopped growing, and the backtest judges the model on an aging pool alone. Names the last sign-up and the
+    setting that moves the test period to where sign-ups were live (``snapshots.last``)."""
+    shown = [f for f in folds if f.get("reported", True)]
+    if not shown or any(f.get("young_accounts", 1) for f in shown):
+        return []
+    last = pd.Timestamp(int(tables.created_us.max()), unit="us").normalize()
+    until = last + pd.Timedelta(days=(7 - last.weekday()) % 7)
+    return [f"the backtest's test snapshots ({shown[0]['test'][0][:10]} .. {shown[-1]['test'][1][:10]}) hold no account "
+            f"younger than {max(windows)} days: sign-ups stopped (the last on {last:%Y-%m-%d}), so the model and the "
+            f"rules are judged on an aging pool only; snapshots.last={until:%Y-%m-%d} evaluates the period with live "
+            f"sign-ups"]
+
+
 def constant_columns(X: pd.DataFrame) -> list[str]:
     """Feature columns with a single value (or none) over the training rows: they cannot help."""
     return [c for c in X.columns if X[c].nunique(dropna=False) <= 1]
@@ -114,11 +159,16 @@ def design_health(tables: Tables, frame: pd.DataFrame, y: np.ndarray, snapshot: 
     return per_snapshot, warned
 
 
-def tier_warnings(table: pd.DataFrame, capacity: int, fit_known: bool) -> list[str]:
-    """Warnings about the PQL tiers on the backtest: no fit, tier 1 not converting better, too few in it."""
+def tier_warnings(table: pd.DataFrame, capacity: int, fit_known: bool, bands: list[dict] = ()) -> list[str]:
+    """Warnings about the PQL tiers on the backtest: no fit, tier 1 not converting better, too few in it
+    (``bands``: how the good-fit cut was sized by lift, :func:`train.tiers.good_fit_by_lift`)."""
     out = []
     rate = dict(zip(table["pql_tier"], table["conversion_rate"]))
-    if not fit_known:
+    if not fit_known and bands:
+        out.append(f"fit carries no signal on the backtest: even the top 5% of accounts by fit convert at "
+                   f"{bands[0]['band_lift']:.1f}x the base rate (good fit needs tiers.fit_lift) -- fit is unknown and "
+                   f"the PQL tiers use intent only (tiers 2 and 3 stay empty); tiers.good_fit=0.6 forces a cut")
+    elif not fit_known:
         out.append("no usable fit attributes (none in accounts, or the model gives them no weight): fit is unknown "
                    "and the PQL tiers use intent only (tier 1 = high intent; tiers 2 and 3 stay empty)")
     if "1" in rate and "3" in rate and rate["1"] <= rate["3"]:
@@ -141,17 +191,21 @@ def backtest_warnings(comparison: pd.DataFrame, constant: list[str], folds: list
     if constant:
         out.append(f"{len(constant)} feature columns are constant over the training snapshots and cannot help "
                    f"(e.g. {constant[:5]}); features.exclude_columns / features.event_types leave them out")
-    for f in folds:
-        if f["fresh_accounts"] == 0:
-            out.append(f"fold {f['fold']} ({f['test'][0][:10]} .. {f['test'][1][:10]}) holds no account younger "
-                       f"than {every_days} days: rules about fresh accounts cannot flag anyone there")
+    empty = [f for f in folds if f.get("reported", True) and f["fresh_accounts"] == 0]
+    if empty and any(f.get("young_accounts", 1) for f in folds if f.get("reported", True)):
+        names = ", ".join(f"{f['fold']} ({f['test'][0][:10]} .. {f['test'][1][:10]})" for f in empty)
+        out.append(f"fold{'s' if len(empty) > 1 else ''} {names} hold{'' if len(empty) > 1 else 's'} no account "
+                   f"younger than {every_days} days: rules about fresh accounts cannot flag anyone there")
     return out
 
 
 def run_report(per_snapshot: pd.DataFrame, warned: list[str], snapshots: Snapshots, constant: list[str],
-               comparison: pd.DataFrame, folds: list[dict]) -> dict:
-    """The health section of a training run (:func:`report` with what the backtest found)."""
-    return report(per_snapshot, warned, {
+               comparison: pd.DataFrame, folds: list[dict], tables: Tables | None = None,
+               verdict: list[str] = ()) -> dict:
+    """The health section of a training run (:func:`report` with what the backtest found); ``verdict``: the
+    warnings that qualify the run's headline (shown beside it)."""
+    unseen = unseen_conversions(tables, snapshots.times) if tables is not None else {}
+    return report(per_snapshot, warned, {"verdict_warnings": list(verdict), "unseen_conversions": unseen,
         "censored_snapshots": [str(pd.Timestamp(t).date()) for t in snapshots.censored], "constant_columns": constant,
         "rules_flagging_nobody": [r for r, n in zip(comparison.get("name", []), comparison.get("flagged", [])) if n == 0],
         "fresh_accounts_per_fold": {f["fold"]: f["fresh_accounts"] for f in folds},

@@ -28,6 +28,68 @@ from train.config import TierConfig
 log = logging.getLogger("pql")
 _GRID = 1001  # stored quantiles of the reference distribution
 UNKNOWN = "unknown"
+HIGH_INTENT_CAP = 2  # a good-fit pool smaller than this many times the capacity sizes high intent on all accounts
+DEFAULT_GOOD_FIT = 0.6  # the good-fit percentile while the backtest has not sized it by lift yet (the folds' tiers)
+SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)  # top shares of the fit score tried for good fit, smallest first
+
+
+def good_fit_by_lift(fit_score: np.ndarray, y: np.ndarray, lift: float = 1.3) -> tuple[float | None, list[dict]]:
+    """The good-fit percentile sized by what the fit really separates: the top share of the fit score grows
+    (through :data:`SHARES`) as long as each band it adds converts at least ``lift`` times the base rate, so a
+    large "good fit" is never a few good accounts diluted by many average ones; None when even the top 5% do
+    not (fit carries no signal: the tiers then use intent only). Returns the cut and each band's figures.
+
+    >>> fit = np.linspace(0, 1, 1000); y = (fit > 0.9) & (np.arange(1000) % 2 == 0)
+    >>> cut, _ = good_fit_by_lift(fit, y); round(cut, 2)
+    0.9
+    >>> good_fit_by_lift(fit, np.arange(1000) % 10 == 0)[0] is None
+    True
+    """
+    fit_score, y = np.asarray(fit_score, float), np.asarray(y, float)
+    known = np.isfinite(fit_score)
+    base = float(y[known].mean()) if known.any() else 0.0
+    rows, cut, inner = [], None, np.zeros(len(y), dtype=bool)
+    for share in SHARES:
+        top = known & (fit_score >= np.quantile(fit_score[known], 1 - share)) if known.any() else known
+        band = top & ~inner
+        rate = float(y[band].mean()) if band.any() else 0.0
+        good = base > 0 and rate >= lift * base
+        rows.append({"share": share, "band_accounts": int(band.sum()), "band_rate": rate,
+                     "band_lift": rate / base if base > 0 else float("nan")})
+        if not good:
+            break
+        cut, inner = 1 - share, top
+    return cut, rows
+
+
+def _kth(values: pd.Series, k: int) -> float:
+    """The ``k``-th highest value (the lowest when there are fewer)."""
+    v = np.sort(values.to_numpy())
+    return float(v[-min(k, len(v))]) if len(v) else float("inf")
+
+
+def regrade_fit(tiers: pd.DataFrame, good: float | None, medium: float, snapshot: np.ndarray,
+                calls: int) -> pd.DataFrame:
+    """Tiers re-graded to another good-fit percentile (None: fit unknown) -- the backtest's tiers once the fit
+    has been sized by lift: ``fit_tier`` from each row's ``fit_score``; high intent re-sized as :meth:`Tiers.fit`
+    sizes it (in each snapshot, the ``calls`` highest intent scores among the good-fit rows set the bar, for
+    every row); ``pql_tier`` from both."""
+    score = tiers["fit_score"].to_numpy(float)
+    is_good = score >= good if good is not None else np.ones(len(tiers), dtype=bool)
+    intent = tiers["intent_score"].to_numpy(float)
+    by = np.asarray(snapshot)
+    narrow = pd.Series(is_good).groupby(by).transform("sum").to_numpy() < HIGH_INTENT_CAP * calls
+    pool = np.where(is_good | narrow, intent, -np.inf)  # as Tiers.fit: all accounts when few fit well
+    high = intent >= pd.Series(pool).groupby(by).transform(lambda v: _kth(v, calls)).to_numpy()
+    intent_tier = np.where(high, "high", np.where(tiers["intent_tier"].to_numpy() == "low", "low", "medium"))
+    tiers = tiers.assign(intent_tier=intent_tier)
+    if good is None:
+        fit_tier = np.full(len(tiers), UNKNOWN, dtype=object)
+        pql = np.where(high, 1, 0)
+    else:
+        fit_tier = np.where(is_good, "good", np.where(score >= min(medium, good), "medium", "poor"))
+        pql = np.select([high & is_good, is_good & ~high, high & ~is_good], [1, 2, 3], 0)
+    return tiers.assign(fit_tier=fit_tier, pql_tier=pd.array(np.where(pql > 0, pql, None), dtype="Int64"))
 
 
 def group_sums(contrib: pd.DataFrame, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -67,22 +129,29 @@ class Tiers:
 
     @classmethod
     def fit(cls, contrib: pd.DataFrame, snapshot: np.ndarray, spec: FeatureSpec, config: TierConfig,
-            capacity: int) -> "Tiers":
+            capacity: int, good_fit: float | None = DEFAULT_GOOD_FIT) -> "Tiers":
         """Scales and thresholds from the model's contributions on reference rows (``snapshot`` labels each
-        row's as-of): tier 1 holds about ``capacity`` accounts per snapshot there."""
+        row's as-of): tier 1 holds about ``capacity`` accounts per snapshot there. ``good_fit``: the fit
+        percentile of good fit when ``tiers.good_fit`` leaves it to the data (None: fit carries no signal,
+        unknown); a number in the config wins."""
         intent, fit = group_sums(contrib, spec)
         q = np.linspace(0, 1, _GRID)
         intent_grid = np.quantile(intent, q) if len(intent) else np.zeros(_GRID)
-        known = bool(len(fit)) and bool(np.ptp(fit) > 1e-9)
-        fit_grid = np.quantile(fit, q) if known else np.zeros(_GRID)
+        cut = config.good_fit if config.good_fit is not None else good_fit
+        known = bool(len(fit)) and bool(np.ptp(fit) > 1e-9) and cut is not None
+        fit_grid = np.quantile(fit, q) if bool(len(fit)) and bool(np.ptp(fit) > 1e-9) else np.zeros(_GRID)
         good = medium_fit = None
         if known:
-            good, medium_fit = float(np.quantile(fit, config.good_fit)), float(np.quantile(fit, config.medium_fit))
+            good = float(np.quantile(fit, cut))
+            medium_fit = min(float(np.quantile(fit, config.medium_fit)), good)
         if config.high_intent is not None:
             high = float(np.quantile(intent, config.high_intent)) if len(intent) else float("inf")
         else:
             pool = intent if good is None else intent[fit >= good]
-            high = _top_threshold(pool, int(capacity) * max(len(np.unique(snapshot)), 1))
+            k = int(capacity) * max(len(np.unique(snapshot)), 1)
+            # tier 1: the capacity's worth of good-fit accounts by intent; when too few accounts fit well to fill
+            # it twice over, "high intent" is the capacity's worth of all accounts (it must stay high)
+            high = _top_threshold(pool if len(pool) >= HIGH_INTENT_CAP * k else intent, k)
         medium = float(np.quantile(intent, config.medium_intent)) if len(intent) else float("inf")
         return cls(tuple(intent_grid.tolist()), tuple(fit_grid.tolist()), high, min(medium, high), good, medium_fit,
                    config, int(capacity))

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from features.drift import psi, reference
-from serve.monitor import CAPACITY_SLACK, monitor
+from serve.monitor import CAPACITY_SLACK, Sizing, monitor, sized_for
+
+
+def weekly(capacity: int) -> Sizing:
+    """A model sized on a weekly grid: the whole weekly capacity called from each snapshot."""
+    return Sizing(capacity, capacity, 7)
 
 
 def _scores(tiers: list, n: int | None = None) -> pd.DataFrame:
@@ -20,7 +25,7 @@ def _scores(tiers: list, n: int | None = None) -> pd.DataFrame:
 
 def test_counts_per_tier_and_score_quantiles():
     scores = _scores([1, 1, 2, 3, None, None, None, 2, 1, None])
-    out = monitor(scores, pd.DataFrame(index=scores.index), {}, capacity=3, psi_warn=0.2)
+    out = monitor(scores, pd.DataFrame(index=scores.index), {}, weekly(3), psi_warn=0.2)
     m = out.metrics
     assert (m["accounts_scored"], m["pql_tier_1"], m["pql_tier_2"], m["pql_tier_3"], m["pql_tier_none"]) == (
         10, 3, 2, 1, 4)
@@ -37,7 +42,7 @@ def test_drift_is_measured_per_feature_and_on_the_score_and_warned_above_the_thr
     features = pd.DataFrame({"same": rng.normal(0, 1, 2000), "moved": rng.normal(3, 1, 2000)})
     ref = {"same": reference(train), "moved": reference(train), "score": reference(pd.Series(rng.uniform(size=5000))),
            "gone": reference(train)}  # a column today's features lack is left out, not an error
-    out = monitor(scores, features, ref, capacity=10, psi_warn=0.2)
+    out = monitor(scores, features, ref, weekly(10), psi_warn=0.2)
     table = out.drift.set_index("feature")
     assert list(out.drift["feature"])[0] == "moved" and set(table.index) == {"same", "moved", "score"}
     assert table.loc["moved", "psi"] == pytest.approx(psi(ref["moved"], features["moved"]))
@@ -51,12 +56,22 @@ def test_tier_one_is_warned_only_beyond_the_slack_over_the_capacity():
     capacity = 10
     at_slack = _scores([1] * int(CAPACITY_SLACK * capacity))
     beyond = _scores([1] * (int(CAPACITY_SLACK * capacity) + 1))
-    assert monitor(at_slack, pd.DataFrame(), {}, capacity, 0.2).warnings == []
-    (warning,) = monitor(beyond, pd.DataFrame(), {}, capacity, 0.2).warnings
+    assert monitor(at_slack, pd.DataFrame(), {}, weekly(capacity), 0.2).warnings == []
+    (warning,) = monitor(beyond, pd.DataFrame(), {}, weekly(capacity), 0.2).warnings
     assert "PQL tier 1 holds 16 accounts" in warning and "capacity of 10 a week" in warning
 
 
+def test_a_daily_model_is_checked_against_what_it_called_a_day():
+    # a model trained on daily snapshots sized tier 1 to the weekly capacity over a day: 70 a week is 10 a day
+    sizing = sized_for({"capacity_per_week": 70, "calls_per_snapshot": 10, "every_days": 1})
+    assert monitor(_scores([1] * 15), pd.DataFrame(), {}, sizing, 0.2).warnings == []
+    (warning,) = monitor(_scores([1] * 16), pd.DataFrame(), {}, sizing, 0.2).warnings
+    assert "more than 1.5x the 10 the model was sized for" in warning and "every 1 days: 10 at a time" in warning
+    # a weekly model of 70 a week would not warn at 16
+    assert monitor(_scores([1] * 16), pd.DataFrame(), {}, weekly(70), 0.2).warnings == []
+
+
 def test_no_capacity_and_no_rows():
-    out = monitor(_scores([]), pd.DataFrame(), {"score": reference(pd.Series([0.1, 0.2]))}, capacity=0, psi_warn=0.2)
+    out = monitor(_scores([]), pd.DataFrame(), {"score": reference(pd.Series([0.1, 0.2]))}, None, psi_warn=0.2)
     assert out.metrics["accounts_scored"] == 0 and math.isnan(out.metrics["pql_tier_1_per_capacity"])
     assert "score_mean" not in out.metrics and out.drift.empty and out.warnings == []

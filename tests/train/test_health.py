@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.data.load import load_frames
 from train import health
@@ -45,3 +46,32 @@ def test_snapshot_table_counts_eligible_positives_stale_and_fresh():
 def test_constant_columns():
     X = pd.DataFrame({"a": [1, 1, 1], "b": [1, 2, 3], "c": [np.nan] * 3})
     assert health.constant_columns(X) == ["a", "c"]
+
+
+def test_conversions_before_the_first_snapshot_are_counted_and_warned():
+    created = pd.date_range("2024-01-01", periods=60, freq="1D").as_unit("us")
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(60)], "created_at": created})
+    events = pd.DataFrame({"account_id": accounts["account_id"], "event": "x", "timestamp": created + pd.Timedelta("1h")})
+    # the first ten pay two hours after signing up (no weekly look in between); two more after three weeks
+    buyers = accounts["account_id"][:10].tolist() + ["a30", "a31"]
+    when = list(created[:10] + pd.Timedelta("2h")) + [created[30] + pd.Timedelta("21D"), created[31] + pd.Timedelta("21D")]
+    conversions = pd.DataFrame({"account_id": buyers, "converted_at": when})
+    tables = load_frames({"accounts": accounts, "events": events, "conversions": conversions, "touches": None})[0]
+    grid = list(pd.date_range("2023-12-25", "2024-03-25", freq="7D"))
+    unseen = health.unseen_conversions(tables, grid)
+    assert unseen["conversions"] == 12 and unseen["unseen"] == 10
+    assert unseen["median_days_unseen"] == pytest.approx(2 / 24)
+    (warning,) = health.unseen_warning(unseen, every_days=7)
+    assert "83% of the 12 conversions" in warning and "snapshots.every_days=1" in warning
+    assert health.unseen_warning({**unseen, "share": 0.05}, 7) == []
+
+
+def test_a_backtest_without_young_accounts_names_the_last_sign_up_and_the_setting():
+    tables = _tables("2024-02-01")
+    folds = [{"fold": 1, "test": ["2024-09-02T00:00:00", "2024-09-16T00:00:00"], "young_accounts": 0, "reported": False},
+             {"fold": 2, "test": ["2024-09-23T00:00:00", "2024-10-07T00:00:00"], "young_accounts": 0}]
+    (warning,) = health.stopped_signups(tables, folds, (7, 30, 90))
+    last = pd.Timestamp(tables.created_us.max(), unit="us")
+    assert f"the last on {last:%Y-%m-%d}" in warning and "snapshots.last=" in warning
+    assert "2024-09-23 .. 2024-10-07" in warning and "younger than 90 days" in warning
+    assert health.stopped_signups(tables, [{**folds[1], "young_accounts": 3}], (7, 30, 90)) == []
