@@ -42,17 +42,13 @@ def funnel(result, tables, settings) -> pd.DataFrame:
     return funnel_of(result, tables, settings.label.horizon_days, end)
 
 
-def headline(capacity: dict, weeks: int) -> str:
-    """One sentence: what the model adds at the sales capacity over the best PQL definition."""
-    cap, model = capacity["capacity_per_week"], capacity["model_conversions_per_week"]
-    if capacity["best_definition"] is None:
-        return (f"At {cap} accounts a week the model finds {model:.1f} converting accounts a week "
-                f"(no PQL definitions to compare with; measured over {weeks} backtest weeks).")
-    added = capacity["added_conversions_per_week"]
-    more = "more" if added >= 0 else "fewer"
-    return (f"At {cap} accounts a week the model finds {abs(added):.1f} {more} converting accounts a week than "
-            f"your best PQL definition ({capacity['best_definition']}): {model:.1f} against "
-            f"{capacity['best_conversions_per_week']:.1f} (measured over {weeks} backtest weeks).")
+def headline(result, weeks: int) -> str:
+    """One sentence: what the model finds at the sales capacity beyond the best hand rule and the learned list,
+    in the words of their intervals -- the training run's own headline (``train.summary.headline``), so the
+    report, the console and ``summary.json`` say the same thing."""
+    from train.summary import headline as run_headline
+
+    return f"{run_headline(result)} (measured over {weeks} backtest weeks; 95% intervals over the accounts)."
 
 
 def tier_rows(tier_rates: pd.DataFrame, every_days: int) -> list[dict]:
@@ -143,7 +139,8 @@ def definitions(result) -> pd.DataFrame:
                          "stability": f"{stability:.0%}" if isinstance(stability, (int, float)) and
                          np.isfinite(stability) else str(stability or ""),
                          "flagged": f"{int(row['flagged']):,}" if pd.notna(row.get("flagged")) else "",
-                         "precision": f"{row['precision']:.1%}" if pd.notna(row.get("precision")) else ""})
+                         # the production list learned from the backtest rows: its figures there are in-sample
+                         "precision": f"{row['precision']:.1%} (in-sample)" if pd.notna(row.get("precision")) else ""})
     return pd.DataFrame(rows, columns=["source", "name", "words", "expression", "stability", "flagged", "precision"])
 
 

@@ -46,7 +46,9 @@ code { font-size: .85rem; background: #f4f4f4; padding: 0 .2rem; }
 <section id="headline">
 <h2>The headline</h2>
 <p class="big">{{ headline }}</p>
-<p>{{ headline_detail }}</p>
+{% for w in headline_warnings %}<p class="warn">But: {{ w }}</p>
+{% endfor %}<p>{{ headline_detail }}</p>
+{% if model_choice %}<p class="note">{{ model_choice }}</p>{% endif %}
 </section>
 
 <section id="volume">
@@ -211,8 +213,10 @@ def render(result, tables, settings, funnel: pd.DataFrame | None = None, summary
             f"backtest {weeks} weeks, {len(result.test):,} account-weeks",
             f"conversion within {settings.label.horizon_days} days",
             f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC") if x),
-        "headline": content.headline(capacity, weeks),
+        "headline": content.headline(result, weeks),
+        "headline_warnings": list(result.health.get("verdict_warnings", [])),
         "headline_detail": model_note,
+        "model_choice": (summary.get("model_choice") or {}).get("why", ""),
         "volume_chart": _svg(plots.volume(curve, points, capacity["capacity_per_week"])),
         "points": _points(capacity, points),
         "revenue": _revenue(getattr(result, "revenue", None)),
@@ -225,7 +229,9 @@ def render(result, tables, settings, funnel: pd.DataFrame | None = None, summary
                          "shows the hand rules for every matured week."),
         "definitions": definitions.to_dict("records"),
         "definitions_note": ("Learned definitions were found by the training run; stability is how often a "
-                             "definition was found again when learning on other backtest periods."
+                             "definition was found again when learning on other backtest periods. A learned "
+                             "definition's figures are in-sample: the list was learned from these backtest rows "
+                             "(out of time, each fold's own list is the 'learned list' point above)."
                              if learned else "This run learned no definitions; the hand-written ones are shown "
                              "with their backtest figures."),
         "calibration_lead": (f"On average the model gave the backtest accounts a {_pct(m.get('mean_score'))} "

@@ -56,7 +56,7 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     run = tracking.log_training(result, config, tracking_config, settings.promotion, figures, tables_out,
                                 *artifacts.examples(result), files, promote_now=False, overrides=list(overrides))
     plots.close(figures)
-    decision = decide(result, tables, run.version, tracking_config, settings.promotion, settings.capacity_per_week,
+    decision = decide(result, tables, run.version, tracking_config, settings.promotion, settings.calls_per_snapshot,
                       sweep)
     data_out = {**summary(result, run.run_id, run.model_uri, run.version, decision.promote),
                 "promotion": decision.to_dict()}

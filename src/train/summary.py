@@ -13,7 +13,8 @@ from train.result import TrainResult
 SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "mean_score", "calibration_in_the_large",
                    "calibration_slope")
 RULE_KEYS = ("name", "flagged", "precision", "recall", "lift", "model_precision", "model_recall", "model_lift",
-             "rule_only", "rule_only_rate", "model_only", "model_only_rate", "both", "both_rate")
+             "rule_only", "rule_only_rate", "model_only", "model_only_rate", "both", "both_rate", "added_per_week",
+             "added_low", "added_high", "verdict")
 
 
 def _clean(value):
@@ -47,19 +48,58 @@ def summary(result: TrainResult, run_id: str, model_uri: str, model_version: str
         "metrics_uncalibrated": {k: m[f"uncalibrated_{k}"] for k in SUMMARY_METRICS},
         "baseline": {k.removeprefix("baseline_"): v for k, v in m.items() if k.startswith("baseline_")},
         "calibration": result.calibration,
+        "headline": headline(result),
+        "headline_warnings": result.health.get("verdict_warnings", []),
+        "model_choice": model_choice(result),
         "at_capacity": {k.removesuffix("_at_capacity"): v for k, v in m.items() if k.endswith("_at_capacity")},
         "folds": result.folds,
         "fold_spread": {k: v for k, v in m.items() if k.endswith(("_fold_mean", "_fold_std"))},
         "health": result.health,
         "notes": result.notes,
-        "rules": [{k: row[k] for k in RULE_KEYS} for row in result.comparison.to_dict("records")],
+        "rules": [{k: row.get(k) for k in RULE_KEYS} for row in result.comparison.to_dict("records")],
         "pql_tiers": result.tier_rates.to_dict("records"),
+        "fit_sizing": result.fit_sizing,
         "learned_definitions": result.definitions.to_dict("records"),
         "learned_overlap": result.learned_overlap.to_dict("records"),
         "capacity": _capacity(result.capacity),
         "revenue": None if result.revenue is None else result.revenue.to_dict("records"),
         "counts": result.counts,
     })
+
+
+def headline(result: TrainResult) -> str:
+    """One sentence on whether to trust the model over the definitions: what it finds a week at the sales
+    capacity beyond the best hand rule and beyond the learned list, each in the words of its interval (the
+    same figures as the capacity table beneath it, so the two never disagree)."""
+    c = result.capacity
+    if not c:
+        return "no comparison: the backtest has no test snapshot"
+    parts = []
+    for key, label in (("versus_rule", "the best hand rule"), ("versus_learned", "the learned list")):
+        versus = c.get(key)
+        if versus:
+            name = "" if label == "the learned list" else f" ({versus['name']})"
+            parts.append(f"against {label}{name} it {versus['verdict']}")
+    head = (f"At {c['capacity_per_week']} calls a week the model converts {c['model_conversions_per_week']:.1f} a "
+            f"week")
+    return head + (" -- " + "; ".join(parts) if parts else " (no definition to compare with)")
+
+
+def model_choice(result: TrainResult) -> dict:
+    """Which model ships and why: ``model=auto``'s candidates with their scores and their differences from the
+    one that ships (each with its interval), and the candidate that scored each reported fold."""
+    ships = str(result.scorer.meta.get("model", result.scorer.model.kind))
+    fold_models = {int(f["fold"]): f.get("model") for f in result.folds}
+    if result.candidates is None:
+        return {"mode": ships, "ships": ships, "fold_models": fold_models}
+    table = result.candidates
+    rows = table.to_dict("records")
+    others = [r for r in rows if not r["ships"] and r.get("eligible")]
+    lines = [f"{r['candidate']}: {r['auc_verdict']}; at capacity {r['calls_verdict']}" for r in others]
+    return {"mode": "auto", "ships": ships, "fold_models": fold_models, "candidates": rows,
+            "why": (f"{ships} ships: the best mean within-fold ranking over every fold; the backtest's folds after the "
+                    f"first were each scored by the candidate best on the folds before them"),
+            "versus_shipped": lines}
 
 
 def _capacity(data: dict) -> dict:
@@ -82,8 +122,9 @@ def _learned_text(result: TrainResult) -> list[str]:
     for row in table.itertuples():
         lines.append(f"  {row.name}: {row.expression}")
         lines.append(f"      {row.words}")
-        lines.append(f"      backtest: {row.flagged} flagged, precision {row.precision:.1%}; "
-                     f"in {row.stability:.0%} of the fold lists")
+        lines.append(f"      in-sample on the backtest rows (the production list learned from them): {row.flagged} "
+                     f"flagged, precision {row.precision:.1%}; in {row.stability:.0%} of the fold lists")
+    lines.append("  (out of fold, the fold lists -- each learned before its fold -- are the 'learned' row above)")
     if not result.learned_overlap.empty:
         lines.append("Conversions found by the learned list only / by each hand rule only (backtest):")
         lines += [f"  {r.rule}: learned only {r.learned_only_converted} of {r.learned_only}, rule only "
@@ -96,13 +137,38 @@ def _capacity_text(result: TrainResult) -> list[str]:
     c = result.capacity
     if not c:
         return []
-    line = (f"At a capacity of {c['capacity_per_week']} accounts a week the model converts "
-            f"{c['model_conversions_per_week']:.1f} a week")
-    if c.get("best_definition") is not None:
-        line += (f"; the best definition ({c['best_definition']}, precision {c['best_precision']:.1%}, "
-                 f"{c['best_calls_per_week']:.0f} calls a week) {c['best_conversions_per_week']:.1f}: the model adds "
-                 f"{c['added_conversions_per_week']:+.1f} conversions a week")
-    return [line, ""]
+    lines = [f"At a capacity of {c['capacity_per_week']} accounts a week the model converts "
+             f"{c['model_conversions_per_week']:.1f} a week (95% intervals over the test snapshots, paired):"]
+    table = c.get("definitions")
+    if isinstance(table, pd.DataFrame) and len(table) and "verdict" in table:
+        for row in table.itertuples():
+            lines.append(f"  vs {row.name} (precision {row.precision:.1%}, {row.calls_per_week:.0f} calls a week, "
+                         f"{row.conversions_at_capacity:.1f} conversions): the model {row.verdict}")
+    return [*lines, ""]
+
+
+def _choice_text(result: TrainResult) -> list[str]:
+    if result.candidates is None:
+        return []
+    t = result.candidates
+    show = pd.DataFrame({"candidate": t["candidate"], "ships": t["ships"].map({True: "yes", False: ""}),
+                         "mean fold AUC": t.filter(like="_mean").iloc[:, 0].map("{:.3f}".format),
+                         "within-week AUC": t["within_week_roc_auc"].map("{:.3f}".format),
+                         "conv/week at cap": t["conversions_per_week_at_capacity"].map("{:.1f}".format),
+                         "scored folds": t["scored_folds"]})
+    choice = model_choice(result)
+    return ["model=auto: the backtest chose the model (every candidate on every fold; " + choice["why"] + "):",
+            show.to_string(index=False), *(f"  {line}" for line in choice["versus_shipped"]), ""]
+
+
+def _pooled_text(m: dict, folds: list[dict]) -> str:
+    """Why the pooled ROC AUC differs from the folds' mean, when it does by more than a hair."""
+    rates = [f["base_rate"] for f in folds if f.get("reported", True)]
+    gap = m["roc_auc"] - m["roc_auc_fold_mean"]
+    if abs(gap) < 0.01 or len(rates) < 2:
+        return ""
+    return (f" (pooled {'below' if gap < 0 else 'above'} the folds' mean: the pooled figure ranks every fold's "
+            f"accounts together, and the folds' base rates differ, {min(rates):.2%} to {max(rates):.2%})")
 
 
 def _revenue_text(result: TrainResult) -> list[str]:
@@ -124,9 +190,12 @@ def write_summary(data: dict, path: Path) -> Path:
 
 
 def _folds_text(folds: list[dict]) -> str:
-    show = pd.DataFrame([{"fold": f["fold"], "test": f"{f['test'][0][:10]} .. {f['test'][1][:10]}",
+    show = pd.DataFrame([{"fold": f"{f['fold']}" + ("" if f.get("reported", True) else " (chose only)"),
+                          "model": f.get("model", ""), "test": f"{f['test'][0][:10]} .. {f['test'][1][:10]}",
                           "trained on": f"{f['train'][0][:10]} .. {f['train'][1][:10]}", "rows": f["n_test"],
-                          "base rate": f"{f['base_rate']:.2%}", "ROC AUC": f"{f['roc_auc']:.3f}",
+                          "base rate": f"{f['base_rate']:.2%}",
+                          "level": f"{f['mean_score'] / f['base_rate'] - 1:+.0%}" if f["base_rate"] else "",
+                          "ROC AUC": f"{f['roc_auc']:.3f}",
                           "PR AUC": f"{f['pr_auc']:.3f}", "prec@cap": f"{f['precision_at_capacity']:.1%}",
                           "tier 1/snapshot": f"{f['tier1_per_snapshot']:.0f}"} for f in folds])
     return show.to_string(index=False)
@@ -160,12 +229,14 @@ def report(result: TrainResult, data: dict) -> str:
         f"pooled over folds ({data['split']['test'][0][:10]} .. {data['split']['test'][1][:10]}): "
         f"{data['n_test']:,} account-snapshots, base rate {m['base_rate']:.2%}",
         f"ROC AUC {m['roc_auc']:.3f} (folds {m['roc_auc_fold_mean']:.3f} ± {m['roc_auc_fold_std']:.3f})  "
-        f"PR AUC {m['pr_auc']:.3f}  Brier {m['brier']:.4f}  log loss {m['log_loss']:.4f}",
-        f"calibration ({result.calibration['method']}, chosen on held-out log loss): mean score {m['mean_score']:.2%} vs "
-        f"base rate {m['base_rate']:.2%}, slope {m['calibration_slope']:.2f}, ECE {m['ece']:.4f} "
-        f"(uncalibrated {m['uncalibrated_ece']:.4f})",
+        f"PR AUC {m['pr_auc']:.3f}  Brier {m['brier']:.4f}  log loss {m['log_loss']:.4f}" + _pooled_text(m, result.folds),
+        f"calibration ({result.calibration['method']}, chosen on held-out log loss and level): mean score "
+        f"{m['mean_score']:.2%} vs base rate {m['base_rate']:.2%} ({m['mean_score'] / max(m['base_rate'], 1e-12) - 1:+.1%}), "
+        f"slope {m['calibration_slope']:.2f}, ECE {m['ece']:.4f} (uncalibrated {m['uncalibrated_ece']:.4f})",
         f"at capacity ({result.scorer.tiers.capacity} per snapshot): precision {m['precision_at_capacity']:.1%}, "
         f"recall {m['recall_at_capacity']:.1%}, lift {m['lift_at_capacity']:.1f}" + baseline,
+        "",
+        *_choice_text(result),
         "",
         "Learned model vs hand-defined PQL rules (backtest folds; the model flags as many accounts as each rule):",
         readable(result.comparison),
@@ -176,6 +247,9 @@ def report(result: TrainResult, data: dict) -> str:
         "Conversion rate by PQL tier (1 = high intent + good fit, 2 = good fit + low intent, 3 = high intent + poor fit;"
         " 95% interval):",
         _tiers_text(result.tier_rates),
+        "",
+        f"Verdict: {data.get('headline') or headline(result)}",
+        *(f"  but: {w}" for w in result.health.get("verdict_warnings", [])),
         "",
         f"model {data['model_uri']} (run {data['run_id']}) "
         f"{'is the new champion' if data['champion'] else 'is the challenger'}: "

@@ -13,18 +13,21 @@ from report.content import (calibration_bands, calibration_words, common_cohorts
                             headline, tier_rows)
 
 
-def _capacity(added=2.34, best="any rule"):
-    return {"capacity_per_week": 50, "model_conversions_per_week": 9.1, "best_definition": best,
-            "best_conversions_per_week": 9.1 - added if best else None,
-            "added_conversions_per_week": added if best else None}
+def _run(versus_rule=None, versus_learned=None):
+    capacity = {"capacity_per_week": 50, "model_conversions_per_week": 9.1}
+    capacity.update({k: v for k, v in (("versus_rule", versus_rule), ("versus_learned", versus_learned)) if v})
+    return SimpleNamespace(capacity=capacity)
 
 
-def test_the_headline_says_more_fewer_or_alone():
-    assert headline(_capacity(), 14).startswith("At 50 accounts a week the model finds 2.3 more converting accounts "
-                                                "a week than your best PQL definition (any rule): 9.1 against 6.8")
-    assert "finds 1.5 fewer converting" in headline(_capacity(-1.5), 14)
-    alone = headline(_capacity(best=None), 3)
-    assert "finds 9.1 converting accounts a week (no PQL definitions" in alone
+def test_the_headline_names_the_best_rule_and_the_learned_list_in_the_words_of_their_intervals():
+    rule = {"name": "any rule", "verdict": "finds 2.3 more conversions a week (0.8 to 3.9)"}
+    learned = {"name": "learned list", "verdict": "shows no measurable difference (-0.5 to +1.2 conversions a week)"}
+    text = headline(_run(rule, learned), 14)
+    assert text.startswith("At 50 calls a week the model converts 9.1 a week -- against the best hand rule (any rule) "
+                           "it finds 2.3 more conversions a week (0.8 to 3.9); against the learned list it shows no "
+                           "measurable difference")
+    assert "measured over 14 backtest weeks" in text
+    assert "no definition to compare with" in headline(_run(), 3)
 
 
 def test_calibration_in_plain_words():
@@ -78,4 +81,4 @@ def test_definitions_with_and_without_a_learned_list():
                             "stability": [0.75], "flagged": [40], "converted": [10], "precision": [0.25]})
     both = definitions(_result(learned))
     assert both["source"].tolist() == ["hand-written", "learned"]
-    assert both.iloc[1][["words", "stability", "precision"]].tolist() == ["seats: at least 5", "75%", "25.0%"]
+    assert both.iloc[1][["words", "stability", "precision"]].tolist() == ["seats: at least 5", "75%", "25.0% (in-sample)"]
