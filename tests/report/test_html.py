@@ -2,6 +2,7 @@
 real headless Chromium (Debian's ``chromium``) with every section visible and no console errors."""
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from dataclasses import replace
@@ -84,10 +85,12 @@ def test_training_writes_a_report_that_chromium_renders(trained, browser, tmp_pa
     assert "<script" not in text
     result = trained.job.result
     headline = re.search(r'<p class="big">(.*?)</p>', text, re.S).group(1)
-    assert "At 50 accounts a week the model finds" in headline
-    expected = result.capacity if getattr(result, "capacity", None) else None
-    if expected and expected.get("best_definition"):
-        assert f"{abs(expected['added_conversions_per_week']):.1f}" in headline
+    capacity = result.capacity
+    assert f"At {capacity['capacity_per_week']} calls a week the model converts" in headline
+    assert f"{capacity['model_conversions_per_week']:.1f}" in headline
+    for versus in ("versus_rule", "versus_learned"):  # the table's own verdict words, interval included
+        if capacity.get(versus):
+            assert html.escape(capacity[versus]["verdict"]) in headline
     assert _open(browser, path, tmp_path / "report.png") == []
 
 
@@ -110,4 +113,4 @@ def test_every_text_is_escaped(trained, tables, tmp_path):
     settings = replace(settings, capacity=replace(settings.capacity, per_week=7))
     text = write_report(result, tables, settings, tmp_path / "nasty.html").read_text()
     assert nasty not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "At 7 accounts a week" in text
+    assert f"At {result.capacity['capacity_per_week']} calls a week" in text  # the headline is the run's own
