@@ -105,11 +105,14 @@ def _locate(value: str, shipped_dir: Path) -> tuple[Path, str]:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load, except that a repeated key (a rule defined twice) is an error, not silently dropped."""
+    """safe_load, except that a repeated key (a rule defined twice) is an error, not silently dropped.
+    Merge keys (``<<: *defaults``) work as in safe_load: a key written beside them overrides the merged one."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # SafeLoader folds these in (flatten_mapping)
+                continue
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)

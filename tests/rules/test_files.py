@@ -161,3 +161,24 @@ def test_the_composed_train_config_takes_a_rules_file(tmp_path, monkeypatch):
     assert list(resolve_rules(cfg["rules"], False, CONF_DIR).definitions) == ["big_team", "fit"]
     with pytest.raises(ConfigError, match="set either"):
         resolve_rules(compose_plain("train", ["rules=demo", f"rules.file={path}"])["rules"], True, CONF_DIR)
+
+
+MERGED = """\
+definitions:
+  big_team: &team
+    description: Ten seats or more
+    expression: seats >= 10
+  bigger_team:
+    <<: *team
+    expression: seats >= 20
+"""
+
+
+def test_yaml_merge_keys_are_standard_yaml(tmp_path):
+    rules = resolve(str(_file(tmp_path / "merged.yaml", MERGED))).definitions
+    assert rules["bigger_team"] == {"description": "Ten seats or more", "expression": "seats >= 20"}
+    assert rules["big_team"]["expression"] == "seats >= 10"
+    # a key written twice beside a merge key is still a mistake
+    twice = MERGED + "    expression: seats >= 30\n"
+    with pytest.raises(ConfigError, match=r"line 8: invalid YAML: duplicate key 'expression'"):
+        resolve(str(_file(tmp_path / "twice.yaml", twice)))
