@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,8 +124,28 @@ class LightGBMModel:
         path = Path(folder) / cls.FILE
         _check_lightgbm_file(path)
         booster = lgb.Booster(model_file=str(path))
-        check_names(path.name, [str(n) for n in booster.feature_name()], features, _lightgbm_name)
+        check_names(path.name, [str(n) for n in booster.feature_name()], lightgbm_names(features), _lightgbm_name)
         return cls(booster, features, contribution_method=method)
+
+
+_JSON_SPECIAL = re.compile(r'[\[\]{}",:]')  # what LightGBM refuses in a feature name (it writes them to JSON)
+
+
+def lightgbm_names(features: list[str]) -> list[str]:
+    """The names LightGBM learns under: the user's own, except that one holding a character LightGBM refuses
+    (``[]{}",:``) gets those replaced by ``_`` and its position appended, so two names cannot meet. Everything
+    the run shows (reasons, importance, rules) keeps the user's name; only the booster sees these.
+
+    >>> lightgbm_names(["seats", "Employees (count, self-reported)"])
+    ['seats', 'Employees (count_ self-reported)__1']
+    """
+    return [f"{_JSON_SPECIAL.sub('_', n)}__{i}" if _JSON_SPECIAL.search(n) else n for i, n in enumerate(features)]
+
+
+def _for_lightgbm(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` under :func:`lightgbm_names` (a renamed view: the caller's frame is untouched)."""
+    names = lightgbm_names([str(c) for c in X.columns])
+    return X if names == list(X.columns) else X.set_axis(names, axis=1)
 
 
 def _lightgbm_name(name: str) -> str:
@@ -216,6 +237,7 @@ def probe_trees(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snapsh
     val = validation_rows(snapshot, validation_share)
     if not (val.any() and len(np.unique(y[val])) == 2 and len(np.unique(y[~val])) == 2):
         return TreeCount(None, int(len(y)), stopping["default"])
+    X = _for_lightgbm(X)
     probe = lgb.LGBMClassifier(n_estimators=stopping["n_max"], **arguments).fit(
         X[~val], y[~val], sample_weight=None if weight is None else weight[~val], eval_X=(X[val],), eval_y=(y[val],),
         eval_sample_weight=None if weight is None else [weight[val]], eval_metric="binary_logloss",
@@ -232,7 +254,8 @@ def fit_lightgbm(settings: dict[str, Any], X: pd.DataFrame, y: np.ndarray, snaps
     method, _, arguments = _lightgbm_settings(settings, len(y))
     if trees is None:
         trees = probe_trees(settings, X, y, snapshot, validation_share, weight)
-    clf = lgb.LGBMClassifier(n_estimators=trees.for_rows(len(y)), **arguments).fit(X, y, sample_weight=weight)
+    clf = lgb.LGBMClassifier(n_estimators=trees.for_rows(len(y)), **arguments).fit(_for_lightgbm(X), y,
+                                                                                   sample_weight=weight)
     return LightGBMModel(clf.booster_, list(X.columns), clf, method)
 
 

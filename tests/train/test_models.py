@@ -44,3 +44,19 @@ def test_logistic_feature_names_are_checked(tmp_path):
     assert load_model("logistic", tmp_path, ["a", "b", "c"]).features == ["a", "b", "c"]
     with pytest.raises(ValueError, match="feature spec does not match model.skops"):
         load_model("logistic", tmp_path, ["b", "a", "c"])
+
+
+def test_a_column_name_lightgbm_refuses_is_learned_under_a_safe_name_and_shown_under_its_own(rows, tmp_path):
+    from train.models import load_model
+
+    X, y, snapshot = rows
+    odd = {c: f'{c} (count, "self-reported") [x]: {{y}}' for c in X.columns}
+    Xo = X.rename(columns=odd)
+    model = fit_lightgbm(SETTINGS, Xo, y, snapshot, 0.2)
+    plain = fit_lightgbm(SETTINGS, X, y, snapshot, 0.2)
+    assert model.features == list(Xo.columns) and list(Xo.columns) == list(odd.values())  # the input is untouched
+    np.testing.assert_array_equal(model.response(Xo), plain.response(X))  # a name changes nothing learned
+    assert list(model.contributions(Xo).columns) == [*Xo.columns, "bias"]
+    model.save(tmp_path)
+    loaded = load_model("lightgbm", tmp_path, list(Xo.columns))
+    np.testing.assert_array_equal(loaded.response(Xo), model.response(Xo))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -81,8 +82,21 @@ def flatten(config: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
+_NOT_IN_A_METRIC_NAME = re.compile(r"[^A-Za-z0-9_\-. :/]")  # what MLflow refuses in a metric name
+
+
+def metric_name(name: str) -> str:
+    """A metric name MLflow takes: a user's column name (``psi_Employees (count, self-reported)``) with every
+    character MLflow refuses replaced by ``_``.
+
+    >>> metric_name("psi_Employees (count, self-reported)")
+    'psi_Employees _count_ self-reported_'
+    """
+    return _NOT_IN_A_METRIC_NAME.sub("_", str(name))
+
+
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    return {metric_name(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 def log_training(result, params: dict[str, Any], tracking: TrackingConfig, promotion: PromotionConfig,

@@ -36,3 +36,11 @@ def test_runs_left_running_by_a_dead_process_are_marked_failed(tmp_path):
     assert sorted(tracking.fail_abandoned_runs(client, experiment.experiment_id, now_ms=later)) == \
         sorted([ids["elsewhere"], ids["untagged"]])
     assert client.get_run(ids["alive"]).info.status == "RUNNING"  # its process still lives, whatever its age
+
+
+def test_a_scoring_run_logs_metrics_named_after_any_user_column(tmp_path):
+    track = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db")
+    metrics = {"psi_Employees (count, self-reported)": 0.3, 'psi_Industry: "main"': 0.1, "accounts": 5.0}
+    run_id = tracking.log_scoring(track, {"as_of": "2024-06-01"}, metrics, {})
+    logged = tracking.connect(track).MlflowClient().get_run(run_id).data.metrics
+    assert logged == {"psi_Employees _count_ self-reported_": 0.3, "psi_Industry: _main_": 0.1, "accounts": 5.0}
