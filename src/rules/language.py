@@ -3,7 +3,9 @@
 Grammar (a whitelisted subset of Python expression syntax, parsed with ``ast``; nothing
 is ever passed to ``eval``/``exec``/``compile``):
 
-* feature names: ``task_created_count_30d``; numbers ``50``, ``0.8``, ``-1``; strings ``'software'``
+* feature names: ``task_created_count_30d``; a name that is not a plain identifier in backticks, as in
+  pandas' ``query``: ```Employees (count, self-reported)` >= 50``; numbers ``50``, ``0.8``, ``-1``;
+  strings ``'software'``
 * booleans: ``true``/``false``/``True``/``False`` (reserved, never feature names).
   There is no ``None``/``null``: comparisons with missing values are simply False.
 * arithmetic ``+ - * /`` and unary ``- +``; comparisons ``< <= > >= == !=`` (chains allowed:
@@ -35,12 +37,11 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError
+from rules.names import BOOLS as _BOOLS, RuleError, quote, unquote as _unquote
 
-__all__ = ["Rule", "RuleError", "RuleSet"]
+__all__ = ["Rule", "RuleError", "RuleSet", "quote"]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_BOOLS = {"true": True, "false": False, "True": True, "False": False}
 _ORDER = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
 _EQ = {ast.Eq: operator.eq, ast.NotEq: operator.ne}
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: None}
@@ -55,13 +56,6 @@ _SINGLE_EQ = re.compile(r"(?<![<>=!:])=(?!=)")
 MAX_EXPRESSION_CHARS = 10_000
 MAX_DEPTH = 100
 MAX_NODES = 5_000
-
-
-class RuleError(ConfigError, ValueError):
-    """Invalid rule definition or expression; the message always names the rule.
-
-    A ConfigError, so the commands report it in one line and exit 2; still a ValueError for callers.
-    """
 
 
 def _num_literal(node: ast.AST) -> bool:
@@ -105,7 +99,8 @@ class Rule:
             raise RuleError(f"rule '{self.name}': expression is {len(self.expression):,} characters long; "
                             f"at most {MAX_EXPRESSION_CHARS:,} are allowed (split it into several rules)")
         try:
-            tree = ast.parse(self.expression.strip(), mode="eval").body
+            source, quoted = _unquote(self.expression.strip())
+            tree = ast.parse(source, mode="eval").body
         except (RecursionError, MemoryError):
             raise RuleError(f"rule '{self.name}': expression is nested too deeply to parse "
                             f"(at most {MAX_DEPTH} levels are allowed)") from None
@@ -119,6 +114,9 @@ class Rule:
         object.__setattr__(self, "_tree", tree)
         self._check_size(tree)
         self._check_syntax(tree)
+        for node in ast.walk(tree):  # backticked names are feature names like any other from here on
+            if isinstance(node, ast.Name) and node.id in quoted:
+                node.id = quoted[node.id]
         if not _is_condition(tree):
             self._fail(tree, "expression must be a condition (comparison, and/or/not, or a feature)")
         names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - _BOOLS.keys()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from rules.language import RuleSet
+from rules.language import RuleSet, quote
 from features.spec import Column, FeatureSpec
 
 from train.explain import format_value
@@ -32,8 +32,8 @@ class Condition:
     def expression(self) -> str:
         """The condition in the rule language (``seats_used >= 5``, ``industry in ['saas']``)."""
         if self.op == "in":
-            return f"{self.feature} in [{', '.join(repr(v) for v in self.value)}]"
-        return f"{self.feature} {self.op} {_number(self.value)}"
+            return f"{quote(self.feature)} in [{', '.join(repr(v) for v in self.value)}]"
+        return f"{quote(self.feature)} {self.op} {_number(self.value)}"
 
     def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Where the condition holds on feature arrays (:func:`columns_of`); missing values never do."""

@@ -19,3 +19,14 @@ def test_flags_match_the_rule_language_and_the_yaml_is_a_rules_file(world, learn
     assert np.array_equal(rules.any_rule(X).to_numpy(), learned.flags(X))
     assert yaml.safe_load(path.read_text())["definitions"]["learned_1"]["description"] == learned.rules[
         "learned_1"]["description"]
+
+
+def test_a_condition_on_a_column_that_is_not_an_identifier_is_a_rule_the_language_reads():
+    from rules.language import RuleSet
+    from train.learned.rules import Condition
+
+    odd = "Employees (count, self-reported)"
+    text = " and ".join(c.expression() for c in (Condition(odd, ">=", 20.0), Condition("plan: tier", "in", ("a",))))
+    assert text == "`Employees (count, self-reported)` >= 20 and `plan: tier` in ['a']"
+    rule = RuleSet.from_config({"learned_1": {"expression": text}}).rules[0]
+    assert rule.features() == {odd, "plan: tier"}
