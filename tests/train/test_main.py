@@ -25,3 +25,8 @@ def test_multirun_over_models_gives_two_tracked_runs(tmp_path):
     assert "Learned model vs hand-defined PQL rules" in out.stdout
     # a sweep never moves the champion: the first job found none, the second is only a challenger
     assert out.stdout.count("is the new champion") <= 1
+    # per-fold metrics are charted by step (the fold number), never a metric counting the folds
+    metrics = runs[0].data.metrics
+    assert "fold_roc_auc" in metrics and "fold_fold" not in metrics and "fold_reported" not in metrics
+    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "fold_roc_auc")] == sorted(
+        {m.step for m in client.get_metric_history(runs[0].info.run_id, "fold_roc_auc")})

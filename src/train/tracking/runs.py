@@ -133,7 +133,9 @@ def _log_backtest(mlflow, result, params: dict[str, Any], figures: dict, tables:
     mlflow.log_param("calibration.chosen", result.calibration["method"])
     mlflow.log_metrics(_finite({**result.metrics, **result.counts}))
     for fold in result.folds:  # one step per fold: MLflow charts the spread across folds
-        mlflow.log_metrics(_finite({f"fold_{k}": v for k, v in fold.items() if isinstance(v, (int, float))}),
+        # the fold number is the step, not a metric; flags (reported) are not figures
+        mlflow.log_metrics(_finite({f"fold_{k}": v for k, v in fold.items() if k != "fold"
+                                    and isinstance(v, (int, float)) and not isinstance(v, bool)}),
                            step=int(fold["fold"]))
     mlflow.log_dict(result.health, "health.json")
     for path in artifacts:
