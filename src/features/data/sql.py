@@ -3,6 +3,8 @@ one-line forms of names and errors that messages show.
 
 >>> print(quote('my "col" x'), literal("it's"))
 "my ""col"" x" 'it''s'
+>>> identifier("pql_scores", "scores_table")
+'pql_scores'
 >>> path_literal("exports[ab]/*.csv")
 "'exports[[]ab[]]/[*].csv'"
 """
@@ -11,12 +13,26 @@ from __future__ import annotations
 import os
 import re
 
+from features.errors import ConfigError
+
 _GLOB = re.compile(r"([\[\]*?{}])")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # 63: PostgreSQL's longest name
 
 
 def quote(name: object) -> str:
     """A SQL identifier, safely quoted (any embedded double quote doubled)."""
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def identifier(name: object, key: str) -> str:
+    """A table name from config, checked to be a plain SQL identifier (letters, digits and ``_``, not
+    starting with a digit, at most 63 characters); anything else is a ConfigError naming ``key``. Quote it
+    with :func:`quote` all the same: a checked name is never spliced into SQL as it is."""
+    text = str(name)
+    if not _IDENTIFIER.fullmatch(text):
+        raise ConfigError(f"{key}: {shown(text)[:80]!r} is not a table name: use letters, digits and _ "
+                          f"(not starting with a digit, at most 63 characters)")
+    return text
 
 
 def literal(value: object) -> str:

@@ -14,7 +14,6 @@ conversions and the realized rate with a 95% interval, beside the rate the model
 """
 from __future__ import annotations
 
-import glob
 import logging
 import re
 from pathlib import Path
@@ -23,86 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError, PipelineError
+from features.errors import ConfigError
+from features.io import write_file
+from serve.realized.scores import NoScoresError, check_accounts, read_scores
 
 log = logging.getLogger("pql")
 DAY = pd.Timedelta(days=1)
 TIERS = ("1", "2", "3", "none")
-
-
-class NoScoresError(PipelineError):
-    """No past scores to judge (exit code 3, like other missing input)."""
-
-    exit_code = 3
-
-
-# -- reading the past scores -----------------------------------------------------------------------
-
-
-def _read_file(path: str) -> pd.DataFrame:
-    return pd.read_csv(path) if path.endswith(".csv") else pd.read_parquet(path)
-
-
-def score_files(pattern: str) -> list[tuple[pd.Timestamp, str]]:
-    """(date, path) of every file matching a path with ``{date}`` (or ``{as_of}``), oldest first.
-
-    >>> import tempfile, os
-    >>> d = tempfile.mkdtemp(); _ = [open(os.path.join(d, f"scores_{x}.csv"), "w").close()
-    ...                              for x in ("2024-05-06", "2024-05-07", "notes")]
-    >>> [str(t.date()) for t, _ in score_files(os.path.join(d, "scores_{date}.csv"))]
-    ['2024-05-06', '2024-05-07']
-    """
-    pattern = str(pattern).replace("{as_of}", "{date}")
-    if "{date}" not in pattern:
-        raise ConfigError(f"scores: '{pattern}' has no {{date}}: give the path the batch job wrote, with {{date}} "
-                          f"where the day goes (or scores_dir=FOLDER with scores_pattern)")
-    head, tail = pattern.split("{date}", 1)
-    found = re.compile(re.escape(head) + r"(\d{4}-\d{2}-\d{2})" + re.escape(tail) + "$")
-    out = []
-    for path in glob.glob(glob.escape(head) + "*" + glob.escape(tail)):
-        match = found.match(path)
-        if match:
-            out.append((pd.Timestamp(match.group(1)), path))
-    return sorted(out)
-
-
-def read_scores(config: dict[str, Any]) -> pd.DataFrame:
-    """Every past scoring day the config points at, as one frame (``as_of`` as naive UTC timestamps)."""
-    source, folder = config.get("scores"), config.get("scores_dir")
-    if folder:
-        source = str(Path(str(folder)).expanduser() / str(config.get("scores_pattern") or "scores_{date}.parquet"))
-    if not source:
-        raise ConfigError("scores: give where the batch job wrote its scores: scores_dir=FOLDER (with scores_pattern), "
-                          "scores=PATH_WITH_{date}, a .duckdb file or a database URL")
-    source, table = str(source), str(config.get("scores_table") or "pql_scores")
-    if source.endswith(".duckdb"):
-        import duckdb
-
-        if not Path(source).exists():
-            raise NoScoresError(f"scores: {source} does not exist")
-        with duckdb.connect(source, read_only=True) as con:
-            frame = con.execute(f'SELECT * FROM "{table}"').df()
-    elif "://" in source:
-        from serve.write import sql_url
-        from sqlalchemy import create_engine
-
-        engine = create_engine(sql_url(source))
-        try:
-            frame = pd.read_sql_table(table, engine)
-        finally:
-            engine.dispose()
-    elif Path(source).expanduser().is_dir():  # engine=spark's Parquet dataset, partitioned by as_of_date
-        frame = pd.read_parquet(Path(source).expanduser()).drop(columns=["as_of_date"], errors="ignore")
-    else:
-        files = score_files(source)
-        if not files:
-            raise NoScoresError(f"scores: no file matches {source} (the batch job's output_dir/output_pattern)")
-        frame = pd.concat([_read_file(path) for _, path in files], ignore_index=True)
-    missing = {"account_id", "as_of", "score", "pql_tier"} - set(frame.columns)
-    if missing:
-        raise ConfigError(f"scores: {source} lacks {sorted(missing)}: is it the batch job's scores table?")
-    as_of = pd.to_datetime(frame["as_of"], utc=True).dt.tz_localize(None)
-    return frame.assign(as_of=as_of, account_id=frame["account_id"].astype(str))
+UNVERSIONED = "?"  # scores that carry no model_version
 
 
 # -- judging them --------------------------------------------------------------------------------
@@ -221,7 +148,9 @@ def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[p
     converted = pd.Series(tables.converted_us)
     conversions = pd.DataFrame({"account_id": tables.accounts["account_id"].astype(str).to_numpy(),
                                 "converted_at": pd.to_datetime(converted.where(converted != NEVER), unit="us")})
-    versions = scores["model_version"].astype(str) if "model_version" in scores else pd.Series("?", index=scores.index)
+    check_accounts(scores, conversions["account_id"])  # the wrong data source would count every score as lost
+    versions = (scores["model_version"].astype(str) if "model_version" in scores
+                else pd.Series(UNVERSIONED, index=scores.index))
     parts = []
     for version in sorted(versions.unique()):
         rows = scores[(versions == version).to_numpy()]
@@ -233,7 +162,7 @@ def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[p
             log.info("model version %s: no scoring day is %s days before the data end (%s) yet", version, horizon,
                      end.date())
             continue
-        promised = tracking.backtest_predictions(track, version) if version != "?" else None
+        promised = tracking.backtest_predictions(track, version) if version != UNVERSIONED else None
         capacity = config.get("capacity_per_week") or _capacity_of(tracking, track, version)
         table = judge(realized, promised, int(capacity))
         table.insert(0, "model_version", version)
@@ -247,19 +176,23 @@ def run_realized(config: dict[str, Any], out_dir: Path | None = None) -> tuple[p
         raise NoScoresError(f"no scores written at least one label horizon before the data end ({end.date()}): "
                             f"nothing has had time to convert yet")
     table = pd.concat(parts, ignore_index=True)
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        table.to_csv(Path(out_dir) / "realized.csv", index=False)
-    metrics = {f"v{v}_{k}": x for v, part in table.groupby("model_version") for k, x in metrics_of(part).items()}
+    metrics = {("" if v == UNVERSIONED else f"v{v}_") + k: x  # MLflow refuses '?' in a metric's name
+               for v, part in table.groupby("model_version") for k, x in metrics_of(part).items()}
     params = {"scores": str(config.get("scores_dir") or config.get("scores")), "data_end": str(end),
               "capacity_per_week": str(config.get("capacity_per_week") or "each model's own")}
-    run_id = tracking.log_realized(track, params, metrics, {"realized.csv": table})
+    written = write_file(table, Path(out_dir) / "realized.csv") if out_dir is not None else None
+    try:
+        run_id = tracking.log_realized(track, params, metrics, {"realized.csv": table})
+    except BaseException:  # no realized.csv beside a run that was never logged
+        if written is not None:
+            written.unlink(missing_ok=True)
+        raise
     return table, run_id
 
 
 def _meta_of(tracking, track, version: str, key: str) -> Any:
     """A value a model version carries in its metadata (``horizon_days``, ``capacity_per_week``)."""
-    if version == "?":
+    if version == UNVERSIONED:
         raise ConfigError(f"scores carry no model_version: give {key}=N")
     model = tracking.load_model(f"models:/{track.registered_model}/{version}", track)
     return model.unwrap_python_model().scorer.meta.get(key)

@@ -9,7 +9,7 @@ import pytest
 from features.config import DataConfig
 from features.errors import ConfigError, DataError
 from features.data.load import load_tables
-from features.data.sql import literal, quote
+from features.data.sql import identifier, literal, quote
 
 
 def _attacks(tmp_path: Path) -> list[str]:
@@ -48,6 +48,19 @@ def test_quote_and_literal_double_their_quote_characters():
     assert quote('plan "tier"') == '"plan ""tier"""'
     assert literal("it's") == "'it''s'"
     assert quote(2024) == '"2024"'
+
+
+@pytest.mark.parametrize("name", ["pql_scores", "_scores2", "S" * 63])
+def test_a_plain_table_name_is_an_identifier(name):
+    assert identifier(name, "scores_table") == name
+
+
+@pytest.mark.parametrize("name", ["", "2024_scores", "pql-scores", "a.b", "S" * 64, "naïve", "x\ny"])
+def test_anything_else_is_refused_naming_the_key(name, tmp_path):
+    for bad in (name, *_attacks(tmp_path)):
+        with pytest.raises(ConfigError, match="^scores_table: .* is not a table name") as caught:
+            identifier(bad, "scores_table")
+        assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize("index", range(7))

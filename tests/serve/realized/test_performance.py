@@ -5,13 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
-from serve.realized import NoScoresError, judge, read_scores, realized_labels, run_realized, score_files
+from serve.realized import judge, realized_labels, run_realized
 
 T = pd.Timestamp
 
@@ -46,42 +44,46 @@ def test_judge_sets_realized_rates_beside_the_promised_ones():
         table.loc[("definition", "busy"), "promised_low"] <= 1.0 <= table.loc[("definition", "busy"), "promised_high"])
 
 
-def test_scores_are_read_from_files_a_day_or_a_database(tmp_path):
-    for day in ("2024-01-01", "2024-01-08"):
-        _scores(day).to_parquet(tmp_path / f"scores_{day}.parquet")
-    (tmp_path / "scores_latest.parquet").write_bytes(b"not a day")
-    assert [str(t.date()) for t, _ in score_files(str(tmp_path / "scores_{date}.parquet"))] == ["2024-01-01",
-                                                                                            "2024-01-08"]
-    frame = read_scores({"scores_dir": str(tmp_path), "scores_pattern": "scores_{date}.parquet"})
-    assert len(frame) == 8 and frame["as_of"].nunique() == 2
-    db = tmp_path / "scores.duckdb"
-    with duckdb.connect(str(db)) as con:
-        days = pd.concat([_scores("2024-01-01"), _scores("2024-01-08")], ignore_index=True)
-        con.register("days", days)
-        con.execute("CREATE TABLE pql_scores AS SELECT * FROM days")
-    assert len(read_scores({"scores": str(db), "scores_table": "pql_scores"})) == 8
-    lake = tmp_path / "lake"  # engine=spark's layout: a Parquet dataset partitioned by as_of_date
-    for day in ("2024-01-01", "2024-01-08"):
-        (lake / f"as_of_date={day}").mkdir(parents=True)
-        _scores(day).to_parquet(lake / f"as_of_date={day}" / "part-0.parquet")
-    frame = read_scores({"scores": str(lake)})
-    assert len(frame) == 8 and "as_of_date" not in frame.columns and frame["as_of"].nunique() == 2
+def _unversioned_config(tmp_path: Path) -> dict:
+    """serve.realized on a tiny CSV source (account a0 converts) and one matured night without model_version."""
+    from omegaconf import OmegaConf
+
+    from app.preflight import compose_config
+
+    source = tmp_path / "source"
+    source.mkdir()
+    ids = [f"a{i}" for i in range(4)]
+    pd.DataFrame({"account_id": ids, "created_at": "2023-12-01"}).to_csv(source / "accounts.csv", index=False)
+    pd.DataFrame({"account_id": ids, "event": "task", "timestamp": "2024-03-01"}).to_csv(source / "events.csv",
+                                                                                       index=False)
+    pd.DataFrame({"account_id": ["a0"], "converted_at": "2024-01-10"}).to_csv(source / "conversions.csv", index=False)
+    (tmp_path / "scores").mkdir()
+    _scores("2024-01-01").drop(columns="model_version").to_parquet(tmp_path / "scores" / "scores_2024-01-01.parquet")
+    overrides = [f"data.dir={source}", f"scores_dir={tmp_path / 'scores'}", "horizon_days=30", "capacity_per_week=1",
+                 f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"]
+    return OmegaConf.to_container(compose_config("realized", overrides), resolve=True)
 
 
-@pytest.mark.parametrize("config, error, words", [
-    ({}, ConfigError, "scores_dir=FOLDER"),
-    ({"scores": "scores.parquet"}, ConfigError, "has no {date}"),
-    ({"scores": "nowhere/{date}.parquet"}, NoScoresError, "no file matches"),
-])
-def test_a_wrong_location_is_one_clear_error(config, error, words):
-    with pytest.raises(error, match=words.replace("{", r"\{").replace("}", r"\}")):
-        read_scores(config)
+def test_scores_without_a_model_version_are_logged_under_plain_names(tmp_path):
+    import mlflow
+
+    table, run_id = run_realized(_unversioned_config(tmp_path), tmp_path / "run")
+    assert table["model_version"].unique().tolist() == ["?"]
+    metrics = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id).data.metrics
+    assert metrics["realized_all_every_account_scored_rate"] == 0.25
+    assert (tmp_path / "run" / "realized.csv").exists()
 
 
-def test_a_file_that_is_not_a_scores_table_is_refused(tmp_path):
-    pd.DataFrame({"account_id": ["a"], "as_of": [T("2024-01-01")]}).to_csv(tmp_path / "s_2024-01-01.csv")
-    with pytest.raises(ConfigError, match="lacks"):
-        read_scores({"scores": str(tmp_path / "s_{date}.csv")})
+def test_a_run_that_cannot_be_logged_leaves_no_realized_csv(tmp_path, monkeypatch):
+    from train import tracking
+
+    def refuse(*args, **kwargs):
+        raise OSError("the tracking store is read-only")
+
+    monkeypatch.setattr(tracking, "log_realized", refuse)
+    with pytest.raises(OSError, match="read-only"):
+        run_realized(_unversioned_config(tmp_path), tmp_path / "run")
+    assert not list((tmp_path / "run").glob("*realized*"))
 
 
 # -- end to end on the session's trained model: two nights of the batch job, one of them matured ------------
