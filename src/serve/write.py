@@ -5,9 +5,9 @@
   file). ``{date}`` in the path gives one file per day (``scores/{date}.parquet``); so does
   ``output_dir`` with ``output_pattern`` (default ``scores_{date}.parquet``), which needs no quoting
   on the command line.
-* ``.duckdb``: table ``output_table``; that day's rows are deleted and inserted in one transaction.
-* a SQLAlchemy URL (``sqlite:///scores.db``, ``postgresql://user@host/db``): the same, in one
-  transaction. ``postgresql://`` / ``postgres://`` use psycopg 3 (``pip install -e '.[postgres]'``).
+* ``.duckdb``, or a SQLAlchemy URL (``sqlite:///scores.db``, ``postgresql://user@host/db``): table
+  ``output_table``, typed by the scores schema and evolving with the model; that day's rows are deleted
+  and today's inserted in one transaction (:mod:`serve.database`, :mod:`serve.tables`).
 
 Either way a crash leaves the previous output intact, and re-running a day replaces its rows.
 """
@@ -15,30 +15,24 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from features.errors import ConfigError, PipelineError
+from features.data.sql import identifier
+from features.errors import ConfigError
 from features.io import FILE_FORMATS, check_output, write_file
-from features.data.sql import first_line, quote
+from serve.database import (LOCK_WAIT_SECONDS, OutputBusyError, OutputTableError, engine_for, reach, sql_url,
+                            write_duckdb, write_sql)
 
 OUTPUT_FORMATS = (*FILE_FORMATS, ".duckdb")
-LOCK_WAIT_SECONDS = 30.0  # serve.yaml: output_wait_seconds
 DEFAULT_OUTPUT = "scores.parquet"  # neither output nor output_dir given
 DEFAULT_PATTERN = "scores_{date}.parquet"
 PLACEHOLDERS = ("date", "as_of")  # both: the as-of date, YYYY-MM-DD
-POSTGRES_SCHEMES = ("postgresql", "postgres")
-POSTGRES_EXTRA = "pip install -e '.[postgres]'"
-CONNECT_TIMEOUT_S = 15
 
-
-class OutputBusyError(PipelineError):
-    """Another job holds the output database (exit code 4, like a busy tracking store)."""
-
-    exit_code = 4
+__all__ = ["output_of", "target", "check_target", "write_scores", "honour_umask", "current_umask", "sql_url",
+           "OutputBusyError", "OutputTableError", "LOCK_WAIT_SECONDS", "OUTPUT_FORMATS"]
 
 
 def output_of(config: dict[str, Any]) -> str:
@@ -77,55 +71,22 @@ def target(output: str, as_of: pd.Timestamp) -> str:
     return output.replace("{date}", day).replace("{as_of}", day)
 
 
-def sql_url(url: str):
-    """A SQLAlchemy URL object; ``postgresql://`` and ``postgres://`` get the psycopg 3 driver.
-
-    >>> sql_url("postgresql://pql@db/crm").render_as_string()
-    'postgresql+psycopg://pql@db/crm'
-    """
-    import sqlalchemy as sa
-
-    scheme, sep, rest = url.partition("://")
-    if scheme.lower() in POSTGRES_SCHEMES:
-        url = f"postgresql+psycopg://{rest}"
-    try:
-        return sa.engine.make_url(url)
-    except Exception as exc:  # sa.exc.ArgumentError and friends
-        raise ConfigError(f"output: '{_hide_password(url)}' is not a SQLAlchemy URL: {first_line(exc)}") from exc
-
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1***@", url)
-
-
-def _engine(url):
-    """An engine for ``url`` (a URL object); a missing driver is a ConfigError naming what to install."""
-    import sqlalchemy as sa
-
-    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.get_backend_name() == "postgresql" else {}
-    try:
-        return sa.create_engine(url, connect_args=connect_args)
-    except ImportError as exc:  # NoSuchModuleError is an ArgumentError; a missing DBAPI is an ImportError
-        hint = f": {POSTGRES_EXTRA}" if url.get_backend_name() == "postgresql" else ""
-        raise ConfigError(f"output: no driver for '{url.drivername}' is installed ({first_line(exc)}){hint}") from exc
-    except sa.exc.ArgumentError as exc:
-        raise ConfigError(f"output: cannot use '{url.render_as_string(hide_password=True)}': "
-                          f"{first_line(exc)}") from exc
-
-
-def check_target(output: str, as_of: pd.Timestamp, inputs: list[Path]) -> str:
+def check_target(output: str, as_of: pd.Timestamp, inputs: list[Path], table: str | None = None) -> str:
     """The output of ``as_of``, checked before any work: a supported kind, a writable file that is
     not a folder and not an input of the data source (ConfigError otherwise); a database server
-    (any URL but SQLite's) is connected to once, so that an unreachable one stops the run at once."""
+    (any URL but SQLite's) is connected to once, so that an unreachable one stops the run at once;
+    ``table`` (``output_table``), when given, is a plain identifier for a database output."""
     output = target(output, as_of)
+    if table is not None and ("://" in output or Path(output).suffix.lower() == ".duckdb"):
+        identifier(table, "output_table")
     if "://" in output:
         if output.startswith("sqlite:///"):
             check_output(output[len("sqlite:///"):], inputs, None)
         url = sql_url(output)
-        engine = _engine(url)
+        engine = engine_for(url)
         try:
             if url.get_backend_name() != "sqlite":
-                _reach(engine, url)
+                reach(engine, url)
         finally:
             engine.dispose()
         return output
@@ -133,31 +94,15 @@ def check_target(output: str, as_of: pd.Timestamp, inputs: list[Path]) -> str:
     return output
 
 
-def _reach(engine, url) -> None:
-    import sqlalchemy as sa
-
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.DBAPIError as exc:
-        raise OutputBusyError(f"output: cannot connect to {url.render_as_string(hide_password=True)}: "
-                              f"{_dbapi_line(exc)}") from exc
-
-
-def _dbapi_line(exc) -> str:
-    """The driver's own first line (not SQLAlchemy's wrapper with the statement and a link)."""
-    return first_line(getattr(exc, "orig", None) or exc)
-
-
 def write_scores(scores: pd.DataFrame, output: str, table: str, as_of: pd.Timestamp,
                  wait_seconds: float = LOCK_WAIT_SECONDS) -> str:
     """Write the scores of one as-of to ``output``; returns where they went."""
     output = target(output, as_of)
     if "://" in output:
-        return _write_sql(scores, output, table, as_of)
+        return write_sql(scores, output, table, as_of)
     suffix = Path(output).suffix.lower()
     if suffix == ".duckdb":
-        return _write_duckdb(scores, output, table, as_of, wait_seconds)
+        return write_duckdb(scores, output, table, as_of, wait_seconds)
     if suffix in FILE_FORMATS:
         path = write_file(scores, output)
         honour_umask(path)
@@ -183,65 +128,3 @@ def honour_umask(path: str | os.PathLike) -> None:
     """Give a file written through a temporary file (created ``0o600``) the mode a new file gets:
     ``0o666 & ~umask`` (``-rw-r--r--`` under umask 022)."""
     os.chmod(path, 0o666 & ~current_umask())
-
-
-def _connect_waiting(path: str, wait_seconds: float):
-    """Open a DuckDB file for writing; while another process holds its lock, retry until ``wait_seconds``."""
-    import duckdb
-
-    deadline = time.monotonic() + max(float(wait_seconds), 0.0)
-    pause = 0.1
-    while True:
-        try:
-            return duckdb.connect(path)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise ConfigError(f"output: cannot open '{path}' as a DuckDB database: {first_line(exc)}") from exc
-            if time.monotonic() >= deadline:
-                raise OutputBusyError(f"output: another job holds '{path}' (waited {wait_seconds:g} s, "
-                                      f"output_wait_seconds); try again when it is done") from exc
-            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
-            pause = min(pause * 2, 2.0)
-        except duckdb.Error as exc:
-            raise ConfigError(f"output: cannot open '{path}' as a DuckDB database: {first_line(exc)}") from exc
-
-
-def _write_duckdb(scores: pd.DataFrame, path: str, table: str, as_of: pd.Timestamp,
-                  wait_seconds: float = LOCK_WAIT_SECONDS) -> str:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = _connect_waiting(path, wait_seconds)
-    try:
-        con.register("new_scores", scores)
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} AS SELECT * FROM new_scores WHERE false")
-        con.execute(f"DELETE FROM {quote(table)} WHERE as_of = ?", [as_of.to_pydatetime()])
-        con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM new_scores")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
-    return f"{path} (table {table})"
-
-
-def _write_sql(scores: pd.DataFrame, output: str, table: str, as_of: pd.Timestamp) -> str:
-    import sqlalchemy as sa
-
-    url = sql_url(output)
-    engine = _engine(url)
-    where = f"{url.render_as_string(hide_password=True)} (table {table})"
-    try:
-        with engine.begin() as conn:  # one transaction: delete that day's rows, insert the new ones
-            if engine.dialect.name == "postgresql":  # two jobs writing the same table queue here
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"pql:{table}"})
-            if sa.inspect(conn).has_table(table):
-                existing = sa.Table(table, sa.MetaData(), autoload_with=conn)
-                conn.execute(existing.delete().where(existing.c.as_of == as_of.to_pydatetime()))
-            scores.to_sql(table, conn, if_exists="append", index=False, chunksize=50_000)
-    except sa.exc.OperationalError as exc:  # the server went away, a timeout, a full disk: nothing committed
-        raise OutputBusyError(f"output: writing to {where} failed, the previous rows are kept: "
-                              f"{_dbapi_line(exc)}") from exc
-    finally:
-        engine.dispose()
-    return where

@@ -1,22 +1,16 @@
-"""python -m serve into a real PostgreSQL server that this module starts itself (Debian's
-postgresql package: initdb / pg_ctl, run as the ``postgres`` OS user when the tests run as root).
+"""python -m serve into a real PostgreSQL server that the tests start themselves (``postgres`` in conftest.py).
 
 Two runs of one day leave one day's rows with identical values; a run that fails or is killed
 half-way through the write leaves the previous rows; the crontab line of docs/scoring.md runs as printed.
 """
 from __future__ import annotations
 
-import glob
 import json
-import os
 import re
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -31,83 +25,10 @@ import sqlalchemy as sa  # noqa: E402
 from serve.job import run_job  # noqa: E402
 from serve.write import OutputBusyError, check_target  # noqa: E402
 
-pytestmark = pytest.mark.slow  # starts a PostgreSQL server of its own
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres")]  # starts a PostgreSQL server of its own
 
 AS_OF = "2024-12-02"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bin_dir() -> Path | None:
-    """The newest Debian PostgreSQL server binaries, or those on PATH."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A throw-away PostgreSQL cluster in a temporary folder: trust auth, localhost, its own port and socket."""
-
-    def __init__(self, bin_dir: Path):
-        self.bin = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="pql-pg-"))
-        self.as_root = os.geteuid() == 0
-        if self.as_root:  # postgres refuses to run as root: the cluster belongs to the postgres user
-            shutil.chown(self.root, "postgres", "postgres")
-        self.data, self.log = self.root / "data", self.root / "server.log"
-        self.port = _free_port()
-
-    def _run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
-        return subprocess.run([*prefix, *argv], cwd=self.root, capture_output=True, text=True, timeout=timeout)
-
-    def start(self) -> None:
-        init = self._run(str(self.bin / "initdb"), "-D", str(self.data), "--auth=trust", "--username=postgres",
-                         "--encoding=UTF8", "--no-locale", "--no-sync")
-        assert init.returncode == 0, init.stderr
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        started = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log),
-                            "-w", "-t", "60", "start")
-        assert started.returncode == 0, started.stderr + (self.log.read_text() if self.log.exists() else "")
-        with psycopg.connect(self.dsn("postgres"), autocommit=True) as con:
-            con.execute("CREATE ROLE pql LOGIN")
-            con.execute("CREATE DATABASE crm OWNER pql")
-
-    def dsn(self, db: str = "crm", user: str = "postgres") -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
-
-    @property
-    def url(self) -> str:  # what a user writes in output= (no driver): serve picks psycopg
-        return self.dsn("crm", "pql")
-
-    def stop(self) -> None:
-        try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout=60)
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    bin_dir = _bin_dir()
-    if bin_dir is None:
-        pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb or initdb on PATH): "
-                    "apt-get install postgresql (.ci/run does)")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
-    server = Server(bin_dir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def _config(trained, output, **extra):
@@ -115,7 +36,7 @@ def _config(trained, output, **extra):
     return {**trained.compose("serve", overrides), **extra}
 
 
-def _table(server: Server, table: str = "pql_scores") -> pd.DataFrame:
+def _table(server, table: str = "pql_scores") -> pd.DataFrame:
     engine = sa.create_engine(server.dsn().replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.connect() as con:
@@ -223,7 +144,7 @@ def test_a_run_killed_mid_write_leaves_the_previous_rows(trained, postgres):
 
 
 def test_an_unreachable_server_is_exit_4_before_any_work(postgres):
-    closed = f"postgresql://pql@127.0.0.1:{_free_port()}/crm"
+    closed = f"postgresql://pql@127.0.0.1:{postgres.free_port()}/crm"
     with pytest.raises(OutputBusyError, match="cannot connect") as err:
         check_target(closed, pd.Timestamp(AS_OF), [])
     assert err.value.exit_code == 4 and "\n" not in str(err.value)

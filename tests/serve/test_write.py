@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
-from serve.write import OutputBusyError, check_target, output_of, sql_url, target, write_scores
+from serve.write import OutputBusyError, check_target, output_of, target, write_scores
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,13 +65,6 @@ def test_output_dir_mistakes_are_config_errors(tmp_path):
         output_of({"output": None, "output_dir": "scores", "output_pattern": "a/{date}.parquet"})
     with pytest.raises(ConfigError, match=r"\{day\}"):
         check_target(str(tmp_path / "{day}.parquet"), AS_OF, [])
-
-
-def test_postgresql_urls_use_psycopg():
-    assert sql_url("postgresql://pql@db/crm").drivername == "postgresql+psycopg"
-    assert sql_url("postgres://pql@db/crm").drivername == "postgresql+psycopg"
-    assert sql_url("postgresql+psycopg://pql@db/crm").drivername == "postgresql+psycopg"
-    assert sql_url("sqlite:///x.db").drivername == "sqlite"
 
 
 def test_a_missing_postgresql_driver_names_the_extra(monkeypatch):
@@ -129,3 +122,10 @@ def test_a_duckdb_output_is_written_once_the_other_job_is_done(tmp_path):
     con = duckdb.connect(str(db))
     assert con.execute("SELECT count(*) FROM pql_scores").fetchall() == [(2,)]
     con.close()
+
+
+def test_a_database_outputs_table_name_is_checked_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="output_table"):
+        check_target(str(tmp_path / "scores.duckdb"), AS_OF, [], table="analytics.pql_scores")
+    assert check_target(str(tmp_path / "scores.parquet"), AS_OF, [], table="any name: files have no table")
+    assert not (tmp_path / "scores.duckdb").exists()
