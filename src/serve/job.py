@@ -47,7 +47,7 @@ def run_job(config: dict[str, Any]) -> ServeJob:
         output = spark_target(config.get("output") or config.get("output_dir"), engine.settings.scores_table)
     else:
         output = output_of(config)  # output, or output_dir + output_pattern
-        check_target(output, as_of, input_files(data))  # a bad output fails before any work
+        check_target(output, as_of, input_files(data), config.get("output_table"))  # a bad output fails before any work
     track = TrackingConfig(**config["tracking"])
     params = {"as_of": str(as_of), "output": str(output)}
     try:

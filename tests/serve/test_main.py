@@ -127,3 +127,13 @@ def test_the_default_run_folder_holds_serve_log(trained, tmp_path):
     logs = list((tmp_path / "outputs").glob("*/*/serve.log"))
     assert len(logs) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", "/".join(logs[0].parts[-3:-1]))
     assert "accounts scored" in logs[0].read_text()
+
+
+def test_a_table_name_that_is_not_a_plain_identifier_stops_serve_before_any_work(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "serve", f"output={tmp_path}/scores.duckdb",
+                          "output_table=pql; COPY x TO '/tmp/pwned'", f"tracking.uri=sqlite:///{tmp_path}/none.db",
+                          f"hydra.run.dir={tmp_path}/run", "progress=false"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "output_table" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "scores.duckdb").exists() and not (tmp_path / "none.db").exists()
