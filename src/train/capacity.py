@@ -87,7 +87,7 @@ def at_capacity(test: pd.DataFrame, capacity_per_week: int, every_days: int) -> 
     """The model and every definition at the sales capacity: expected conversions per week when sales
     calls ``capacity_per_week`` accounts (a definition flagging fewer fills fewer calls; one flagging more
     is called at random among its flags), the best definition, and what the model adds over it -- with a
-    95% interval over the test snapshots (paired bootstrap, :mod:`train.verdict`) and the words for it,
+    95% interval over the backtest's accounts (paired bootstrap, :mod:`train.verdict`) and the words for it,
     for every definition (columns ``added_*`` and ``verdict`` of ``definitions``) and for the headline's
     two: the best hand rule (``versus_rule``) and the learned list (``versus_learned``)."""
     per_snapshot = max(1, int(round(capacity_per_week / _per_week(every_days))))

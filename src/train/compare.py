@@ -80,7 +80,7 @@ def readable(table: pd.DataFrame) -> str:
         "both": [f"{n} ({r:.0%})" if n else "0" for n, r in zip(table["both"], table["both_rate"])],
     })
     lines = [show.to_string(index=False)]
-    if "verdict" in table:  # the same comparison in words, each with its interval over the test snapshots
+    if "verdict" in table:  # the same comparison in words, each with its interval over the backtest's accounts
         lines += [f"  {name}: at its volume the model {verdict}" for name, verdict in zip(table["name"], table["verdict"])]
     return "\n".join(lines)
 

@@ -138,7 +138,7 @@ def _capacity_text(result: TrainResult) -> list[str]:
     if not c:
         return []
     lines = [f"At a capacity of {c['capacity_per_week']} accounts a week the model converts "
-             f"{c['model_conversions_per_week']:.1f} a week (95% intervals over the test snapshots, paired):"]
+             f"{c['model_conversions_per_week']:.1f} a week (95% intervals: a paired bootstrap over the accounts):"]
     table = c.get("definitions")
     if isinstance(table, pd.DataFrame) and len(table) and "verdict" in table:
         for row in table.itertuples():
