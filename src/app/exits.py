@@ -1,7 +1,9 @@
 """Errors become exit codes: a PipelineError is one line on stderr and its code; running out of memory
-one line naming the stage and what to make smaller; anything else one line too (exit 1) unless debugging."""
+one line naming the stage and what to make smaller; a full disk one line naming the file (exit 4); anything
+else one line too (exit 1) unless debugging."""
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -32,6 +34,25 @@ def _out_of_memory(exc: BaseException) -> bool:
         return True
     kind = type(exc)  # DuckDB's own (duckdb.OutOfMemoryException), recognised without importing duckdb
     return kind.__name__ == "OutOfMemoryException" and kind.__module__.lstrip("_").startswith("duckdb")
+
+
+# A disk that cannot take a file is the environment's fault, not a bug: one line and exit 4 (like an output
+# database or tracking store that cannot be written), naming the file when the error knows it.
+_DISK_FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+              errno.EROFS: "read-only file system"}
+
+
+def disk_fault_message(exc: BaseException) -> str | None:
+    """One line for a full disk, an exceeded quota or a read-only file system (on this error or what caused
+    it), naming the file when known; None for any other error."""
+    seen: BaseException | None = exc
+    while seen is not None and not (isinstance(seen, OSError) and seen.errno in _DISK_FULL):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    assert isinstance(seen, OSError)
+    where = f"cannot write {seen.filename}" if seen.filename else "cannot write a file"
+    return f"{where}: {_DISK_FULL[seen.errno]}; free some space or write elsewhere (hydra.run.dir, output)"
 
 
 def _stage(exc: BaseException) -> str | None:
@@ -89,15 +110,16 @@ def fail(exc: BaseException, line: str, code: int, debug: bool) -> None:
     sys.exit(code)
 
 
-def exits_cleanly(task: Callable[[DictConfig], Any], unexpected_in_one_line: bool = False
-                  ) -> Callable[[DictConfig], Any]:
+def exits_cleanly(task: Callable[[DictConfig], Any], unexpected_in_one_line: bool = False,
+                  before: Callable[[], Any] | None = None) -> Callable[[DictConfig], Any]:
     """Run a command; a PipelineError becomes one line on stderr and its non-zero exit code; running out
-    of memory (Python's MemoryError or DuckDB's) one line naming the stage and what to reduce, exit 1.
+    of memory (Python's MemoryError or DuckDB's) one line naming the stage and what to reduce, exit 1; a
+    full disk (or quota, or read-only file system) one line naming the file, exit 4.
 
     A composed (Hydra) config is checked first (``app.checks.check_config``: values a type cannot refuse,
     ``as_of``, outputs), so a config mistake is exit 2 before any work. Any other error propagates, or with
     ``unexpected_in_one_line`` (the commands) becomes one line and exit 1. ``debug=true`` or
-    ``HYDRA_FULL_ERROR=1`` prints the traceback too."""
+    ``HYDRA_FULL_ERROR=1`` prints the traceback too. ``before()`` runs first, under the same rules."""
     command = command_of(task)
 
     @functools.wraps(task)
@@ -105,6 +127,8 @@ def exits_cleanly(task: Callable[[DictConfig], Any], unexpected_in_one_line: boo
         started = time.perf_counter()
         debug = debugging(cfg)
         try:
+            if before is not None:
+                before()
             if isinstance(cfg, DictConfig):
                 from app.checks import check_config
 
@@ -115,6 +139,9 @@ def exits_cleanly(task: Callable[[DictConfig], Any], unexpected_in_one_line: boo
         except Exception as exc:  # MemoryError is an Exception too
             if _out_of_memory(exc):
                 fail(exc, out_of_memory_message(exc, command), 1, debug)
+            disk = disk_fault_message(exc)
+            if disk is not None:
+                fail(exc, disk, 4, debug)
             if debug or not unexpected_in_one_line:
                 raise
             fail(exc, f"unexpected {type(exc).__name__}: {first_line(exc)} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -18,21 +19,33 @@ def write_file(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
         raise ConfigError(f"output: '{path}' must end in .parquet or .csv")
+    if suffix == ".parquet":
+        return _replace(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return _replace(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write UTF-8 text atomically (a temporary file beside ``path`` renamed over it), as :func:`write_file`."""
+    return _replace(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _replace(path: Path, fill: Callable[[str], Any]) -> Path:
+    """``fill`` a temporary file beside ``path``, then rename it over ``path``. On any failure the temporary file
+    is removed and the previous file stays; an OSError (a full disk) names ``path`` when it named no file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        if suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
+        fill(tmp)
         # mkstemp creates the file 0600: give it the mode a plain open() would have (0666 less the umask)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)  # atomic on POSIX within one file system
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     return path
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from features.io import write_text
 from train import plots
 
 from report import content
@@ -252,10 +253,5 @@ def write_report(result, tables, settings, path: str | Path, funnel: pd.DataFram
     """Write the report of a training run to ``path`` (one self-contained HTML file) and return the path.
     ``funnel``: the cohort funnel when already computed; ``summary``: ``summary.json``'s data (run id,
     model version) when known."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = render(result, tables, settings, funnel, summary)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    # atomic: a failure (a full disk) leaves the previous report and no temporary file
+    return write_text(render(result, tables, settings, funnel, summary), path)

@@ -43,3 +43,25 @@ def test_other_unexpected_errors_still_propagate() -> None:
 
     with pytest.raises(KeyError):
         exits_cleanly(main)({})
+
+
+def test_a_full_disk_is_one_line_naming_the_file_exit_4(capsys) -> None:
+    import errno
+
+    from app.exits import disk_fault_message, exits_cleanly
+
+    def main(cfg):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/report.html")
+        except OSError as exc:  # wrapped by a library: the cause still counts
+            raise RuntimeError("could not save") from exc
+
+    main.__module__ = "train.__main__"
+    with pytest.raises(SystemExit) as info:
+        exits_cleanly(main, unexpected_in_one_line=True)({})
+    assert info.value.code == 4
+    assert capsys.readouterr().err == ("error: cannot write /runs/x/report.html: no space left on the device; free "
+                                       "some space or write elsewhere (hydra.run.dir, output)\n")
+    assert disk_fault_message(OSError(errno.ENOENT, "No such file", "x")) is None
+    assert disk_fault_message(OSError(errno.EROFS, "Read-only file system")).startswith(
+        "cannot write a file: read-only file system")

@@ -91,3 +91,23 @@ def test_check_output_refuses_a_folder_it_cannot_write(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
     with pytest.raises(ConfigError, match="is not writable"):
         check_output(tmp_path / "out.csv", [])
+
+
+def test_write_text_on_a_full_disk_keeps_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    import errno
+
+    from features.io import write_text
+
+    path = write_text("yesterday", tmp_path / "report.html")
+    real = Path.write_text
+
+    def full(self, *args, **kwargs):
+        real(self, "half", encoding="utf-8")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError) as info:
+        write_text("today", path)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    monkeypatch.undo()
+    assert path.read_text() == "yesterday" and [p.name for p in tmp_path.iterdir()] == ["report.html"]

@@ -57,3 +57,15 @@ def first_line(exc: BaseException) -> str:
 def shown(name: object) -> str:
     """A name for a one-line message: control characters (newlines, ...) escaped."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
+
+
+_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")  # scheme://user:PASSWORD@host
+
+
+def hide_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it masked, for messages and files a run writes.
+
+    >>> hide_passwords("output=postgresql://pql:s3cret@db:5432/crm, tracking.uri=sqlite:///mlflow.db")
+    'output=postgresql://pql:***@db:5432/crm, tracking.uri=sqlite:///mlflow.db'
+    """
+    return _PASSWORD.sub(r"\1***@", str(text))

@@ -13,11 +13,11 @@ from train.tracking.registry import MODEL_CODE, RunInfo, backtest_predictions, c
 from train.tracking.runs import (HOST_TAG, PID_TAG, STALE_AFTER_S, TrainingRun, fail_abandoned_runs, flatten,
                                  latest_training_run, log_realized, log_scoring, log_scoring_failure, log_summary,
                                  log_training)
-from train.tracking.store import (CHALLENGER, CHAMPION, HASH_TAG, TrackingError, connect, ensure_sqlite_store,
-                                  experiment)
+from train.tracking.store import (CHALLENGER, CHAMPION, HASH_TAG, TrackingError, check_store, connect,
+                                  ensure_sqlite_store, experiment)
 
 __all__ = ["CHALLENGER", "CHAMPION", "CODE_LOADER", "HASH_TAG", "HOST_TAG", "MODEL_CODE", "PID_TAG", "STALE_AFTER_S",
-           "RunInfo", "TrackingError", "TrainingRun", "backtest_predictions", "connect", "current_champion",
-           "ensure_sqlite_store", "experiment", "fail_abandoned_runs", "flatten", "latest_training_run",
-           "load_model", "log_realized", "log_scoring", "log_scoring_failure", "log_summary", "log_training",
-           "promote", "resolve_model", "verify_model_dir"]
+           "RunInfo", "TrackingError", "TrainingRun", "backtest_predictions", "check_store", "connect",
+           "current_champion", "ensure_sqlite_store", "experiment", "fail_abandoned_runs", "flatten",
+           "latest_training_run", "load_model", "log_realized", "log_scoring", "log_scoring_failure", "log_summary",
+           "log_training", "promote", "resolve_model", "verify_model_dir"]

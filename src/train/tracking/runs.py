@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from features.data.sql import hide_passwords
+
 from train.config import PromotionConfig, TrackingConfig
 from train.tracking.registry import RunInfo, describe_version, register_model, settle
 from train.tracking.store import TrackingError, connect, experiment
@@ -71,14 +73,15 @@ def fail_abandoned_runs(client, experiment_id: str, now_ms: int | None = None) -
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, str]:
-    """Nested config -> {"model.params.num_leaves": "31", ...} (MLflow params are flat strings)."""
+    """Nested config -> {"model.params.num_leaves": "31", ...} (MLflow params are flat strings; database
+    passwords masked)."""
     out: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
             out.update(flatten(value, f"{name}."))
         else:
-            out[name] = str(value)[:6000]
+            out[name] = hide_passwords(str(value))[:6000]
     return out
 
 
@@ -160,7 +163,8 @@ def _run_tags(result, meta: dict, overrides: list[str]) -> dict[str, str]:
             "pql.calibration": str(meta.get("calibration")), "pql.data": str(meta.get("data_source", ""))[:500],
             "pql.data_fingerprint": str(meta.get("data_fingerprint", "")),
             "pql.backtest": f"{bounds['test'][0]} .. {bounds['test'][1]}",
-            "pql.overrides": " ".join(overrides)[:5000] or "(none)", "pql.code_version": _code_version()}
+            "pql.overrides": hide_passwords(" ".join(overrides))[:5000] or "(none)",
+            "pql.code_version": _code_version()}
 
 
 def _description(result, meta: dict) -> str:

@@ -13,11 +13,13 @@ import urllib.request
 from pathlib import Path
 
 from features.errors import PipelineError
+from features.io import check_output
 
 from train.config import TrackingConfig
 
 EXPERIMENT_KIND = "mlflow.experimentKind"
 HASH_TAG = "pql.content_sha256"  # the bundle's content hash, recorded at registration and checked at load
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 CHAMPION, CHALLENGER = "champion", "challenger"  # the registry aliases: serve loads the champion by default
 
 
@@ -48,6 +50,7 @@ def connect(config: TrackingConfig):
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
         except OSError as exc:
             raise TrackingError(f"tracking server {uri} is unreachable ({exc}); check tracking.uri") from exc
+    check_store(uri)  # a read-only or foreign file fails here, before any work, not after the scores
     mlflow = mlflow_module()
     if sqlite_path(uri) is not None:
         ensure_sqlite_store(uri)
@@ -62,6 +65,61 @@ def sqlite_path(uri: str) -> Path | None:
         return None
     path = uri.removeprefix("sqlite:///").split("?", 1)[0]
     return Path(path) if path and path != ":memory:" else None
+
+
+def check_store(uri: str) -> None:
+    """Refuse a local tracking store this run could not write, before any work: a ``sqlite:///`` file that
+    is not an SQLite database, one that cannot be written (read-only file or folder), or its artifacts
+    folder (``mlruns/`` beside it) that cannot be written (TrackingError, exit 4). A store that does not
+    exist yet needs a writable folder to be created in (ConfigError naming ``tracking.uri``, exit 2).
+    Servers are checked when connecting (:func:`connect`)."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    if not db.is_file() or db.stat().st_size == 0:  # created whole by ensure_sqlite_store
+        check_output(db, [], formats=None, key="tracking.uri")
+        return
+    _check_sqlite(db.resolve())
+    artifacts = db.resolve().parent / "mlruns"
+    if artifacts.exists():
+        _check_folder(artifacts, db)
+
+
+def _check_sqlite(db: Path) -> None:
+    """An SQLite database this process can write: its header, then a write that is rolled back."""
+    import sqlite3
+
+    try:
+        with open(db, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise TrackingError(f"tracking store {db} cannot be read ({exc.strerror}); check tracking.uri") from exc
+    if header != SQLITE_HEADER:
+        raise TrackingError(f"tracking store {db} is not an SQLite database; point tracking.uri at an MLflow "
+                            f"store (sqlite:///mlflow.db is created when missing)")
+    try:
+        connection = sqlite3.connect(f"{db.as_uri()}?mode=rw", uri=True, timeout=60, isolation_level=None)
+        try:  # a table created and rolled back: SQLite refuses it when the file or its folder is read-only
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("CREATE TABLE pql_write_check (x)")
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise TrackingError(f"tracking store {db} cannot be written ({exc}); make it writable or point "
+                            f"tracking.uri at another store") from exc
+
+
+def _check_folder(folder: Path, db: Path) -> None:
+    """A folder this process can create files in (one is created and removed)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".pql-write-check-"):
+            pass
+    except OSError as exc:
+        raise TrackingError(f"the artifacts folder {folder} of tracking store {db} cannot be written "
+                            f"({exc.strerror}); make it writable or point tracking.uri at another store") from exc
 
 
 @contextlib.contextmanager

@@ -44,3 +44,10 @@ def test_a_scoring_run_logs_metrics_named_after_any_user_column(tmp_path):
     run_id = tracking.log_scoring(track, {"as_of": "2024-06-01"}, metrics, {})
     logged = tracking.connect(track).MlflowClient().get_run(run_id).data.metrics
     assert logged == {"psi_Employees _count_ self-reported_": 0.3, "psi_Industry: _main_": 0.1, "accounts": 5.0}
+
+
+def test_params_never_hold_a_database_password():
+    from train.tracking import flatten
+
+    params = flatten({"output": "postgresql://pql:s3cret@db:5432/crm", "tracking": {"uri": "sqlite:///mlflow.db"}})
+    assert params == {"output": "postgresql://pql:***@db:5432/crm", "tracking.uri": "sqlite:///mlflow.db"}

@@ -73,3 +73,33 @@ def test_store_creation_is_atomic_in_process(tmp_path):
     before = db.stat().st_mtime_ns
     tracking.ensure_sqlite_store(uri)  # an existing store is left alone
     assert db.stat().st_mtime_ns == before
+
+
+def test_a_store_file_that_is_not_a_database_is_refused_without_touching_it(tmp_path):
+    notes = tmp_path / "notadb.txt"
+    notes.write_text("these are my notes\n")
+    with pytest.raises(tracking.TrackingError, match=rf"tracking store {notes} is not an SQLite database") as info:
+        tracking.check_store(f"sqlite:///{notes}")
+    assert info.value.exit_code == 4 and notes.read_text() == "these are my notes\n"
+
+
+def test_a_new_store_needs_a_folder_it_can_be_made_in(tmp_path):
+    from features.errors import ConfigError
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"tracking.uri: .* cannot be created: .*afile' is a file, not a folder"):
+        tracking.check_store(f"sqlite:///{tmp_path}/afile/mlflow.db")
+    tracking.check_store(f"sqlite:///{tmp_path}/new/mlflow.db")  # made when connecting
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_writable_store_passes_and_is_left_as_it_was(tmp_path):
+    from train.config import TrackingConfig
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracking.connect(TrackingConfig(uri=uri))
+    before = (tmp_path / "mlflow.db").read_bytes()
+    (tmp_path / "mlruns").mkdir()
+    tracking.check_store(uri)
+    assert (tmp_path / "mlflow.db").read_bytes() == before  # the write check is rolled back
+    assert list((tmp_path / "mlruns").iterdir()) == []
