@@ -127,6 +127,7 @@ class FeatureConfig:
     plan_limits: dict[str, dict[str, str]] | None = None  # None: what the data source brings
     id_like_share: float | None = 0.9  # text fit columns with distinct values on this share of accounts: ids, dropped
     exclude_columns: tuple[str, ...] = ()  # accounts columns that are not fit attributes (ids, free text, ...)
+    labels: Mapping[str, str] | None = None  # readable names of columns and event types (Mapping: free keys on the CLI)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "FeatureConfig":
@@ -139,6 +140,8 @@ class FeatureConfig:
             values["windows"] = tuple(sorted({int(w) for w in values["windows"]}))
         if values.get("plan_limits") is not None:
             values["plan_limits"] = {k: dict(v) for k, v in values["plan_limits"].items()}
+        if values.get("labels") is not None:
+            values["labels"] = {str(k): str(v) for k, v in values["labels"].items()}
         return cls(**values)
 
     def for_source(self, data: "DataConfig") -> "FeatureConfig":

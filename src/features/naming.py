@@ -38,13 +38,22 @@ meet; two names with one slug are told apart by ``_2``, ``_3``, ... (never a slu
 (60, '_d31851a3')
 >>> count_name("task_created", 30), count_name("task_created", None)
 ('task_created_count_30d', 'task_created_count_all')
+
+People read names as the data spells them, or by the label ``features.labels`` gives (:func:`display_name`):
+
+>>> display_name("W_Completeren aanvraag complete"), display_name("landing_page_id")
+('W_Completeren aanvraag complete', 'landing page id')
+>>> display_name("W_Completeren aanvraag start", {"w_completeren_aanvraag_start": "application form started"})
+'application form started'
+>>> window_family("task_created_count_30d"), window_family("active_users_all"), window_family("industry")
+(('task_created_count', 30), ('active_users', None), None)
 """
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from features.windows import window_suffix
 
@@ -96,6 +105,43 @@ def unique_slugs(names: Iterable[str]) -> list[str]:
         taken.add(candidate)
         out.append(candidate)
     return out
+
+
+def display_name(name: object, labels: Mapping[str, str] | None = None) -> str:
+    """How people read a column or an event type: its label in ``labels`` (``features.labels``, matched by the
+    name or by its snake_case form), else the name as the data spells it -- a lower-case snake_case name with
+    spaces for underscores (``landing_page_id`` -> ``landing page id``), any other in its own casing
+    (``W_Completeren aanvraag complete``), runs of whitespace made one space."""
+    raw = " ".join(str(name).split())
+    if labels:
+        if raw in labels:
+            return str(labels[raw])
+        key = slug(raw)
+        for wanted, label in labels.items():
+            if slug(wanted) == key:
+                return str(label)
+    if " " not in raw and raw == raw.lower():
+        return raw.replace("_", " ").strip() or raw
+    return raw
+
+
+def unknown_labels(labels: Mapping[str, str], names: Iterable[object]) -> list[str]:
+    """The keys of ``labels`` that name none of ``names`` (neither as written nor in snake_case)."""
+    known = {str(n) for n in names} | {slug(n) for n in names}
+    return [k for k in labels if k not in known and slug(k) not in known]
+
+
+_WINDOW_COLUMN = re.compile(r"^(.+_(?:count|quantity)|active_days|active_users|event_types)_(\d+d|all)$")
+
+
+def window_family(name: str) -> tuple[str, int | None] | None:
+    """A window column's family and window (None: all history), e.g. ``('task_created_count', 30)``: columns
+    of one family count the same thing over windows; None for a column that is not a window column."""
+    match = _WINDOW_COLUMN.match(name)
+    if match is None:
+        return None
+    window = match.group(2)
+    return match.group(1), None if window == "all" else int(window[:-1])
 
 
 def count_name(prefix: str, days: int | None) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 
 from features.config import FeatureConfig
 from features.families import activity, fit, key_events, plan_limits, recency, touches, usage
+from features.families.common import warn_unknown_labels
 from features.snapshots import reach_limits
 from features.spec import FeatureSpec
 from features.tables import EventLog, Tables
@@ -68,14 +69,17 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
     has_users = events.user is not None  # the schema decides, not the rows (rows after t must not matter)
     windows = tuple(config.windows)
 
-    cols = [*usage.columns(chosen, quantity, windows), *activity.columns(windows, has_users, config.trend_days),
-            *recency.columns(), *key_events.columns(keys),
-            *touches.columns(touch_types, windows, tables.touches is not None)]
+    labels = config.labels or {}
+    cols = [*usage.columns(chosen, quantity, windows, labels),
+            *activity.columns(windows, has_users, config.trend_days, one_type=len(seen) == 1),
+            *recency.columns(), *key_events.columns(keys, labels),
+            *touches.columns(touch_types, windows, tables.touches is not None, labels)]
     fit_cols, dropped = fit.columns(tables, t, config)
     limits = plan_limits.choose(config, seen, has_users, fit_cols, dropped)
-    cols += plan_limits.columns(limits)
+    cols += plan_limits.columns(limits, labels)
     fit.check_names(fit_cols, cols)
+    warn_unknown_labels(labels, [*seen, *chosen, *touch_types, *keys, *tables.fit_columns, *limits])
     return FeatureSpec(windows=windows, event_types=tuple(chosen), quantity_events=tuple(quantity),
                        touch_types=tuple(touch_types), key_events=tuple(keys), has_users=has_users,
                        trend_days=config.trend_days, plan_limits=limits,
-                       columns=tuple(cols + fit_cols), dropped_columns=dropped)
+                       columns=tuple(cols + fit_cols), dropped_columns=dropped, labels=dict(labels))

@@ -42,7 +42,10 @@ class Column:
 
     ``text`` words a value for a sales rep (``{value}`` is replaced by the value, ``{s}`` by "s"
     unless the value reads as 1); ``missing`` words a missing value and ``zero`` one that reads as
-    0 (``text`` is used when ``zero`` is None).
+    0 (``text`` is used when ``zero`` is None). ``lifts`` is set on a categorical column whose values are
+    identifiers to a person (many distinct values, or hex/uuid-like): per category, its accounts' conversion
+    rate over the average (None: too few accounts to say), so a reason names the column and that multiple,
+    never the value.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Column:
     categories: tuple[str, ...] | None = None
     missing: str | None = None
     zero: str | None = None
+    lifts: tuple[float | None, ...] | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -73,6 +77,7 @@ class FeatureSpec:
     plan_limits: dict[str, dict[str, str]] = field(default_factory=dict)
     columns: tuple[Column, ...] = ()
     dropped_columns: tuple[str, ...] = ()  # accounts columns left out: excluded by config or identifiers
+    labels: dict[str, str] = field(default_factory=dict)  # features.labels: readable names (naming.display_name)
 
     @property
     def names(self) -> list[str]:
@@ -104,10 +109,11 @@ class FeatureSpec:
     def from_dict(cls, data: dict) -> "FeatureSpec":
         """A spec from :meth:`to_dict`'s data (fields it lacks take their defaults)."""
         data = dict(data)
-        cols = tuple(Column(**{**c, "categories": tuple(c["categories"]) if c.get("categories") is not None else None})
+        cols = tuple(Column(**{**c, **{k: tuple(c[k]) for k in ("categories", "lifts") if c.get(k) is not None}})
                      for c in data.pop("columns", []))
         for key in ("windows", "event_types", "quantity_events", "touch_types", "key_events", "dropped_columns"):
             data[key] = tuple(data.get(key, ()))
+        data["labels"] = dict(data.get("labels") or {})
         return cls(columns=cols, **data)
 
     def save(self, path: str | Path) -> Path:

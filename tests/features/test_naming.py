@@ -143,3 +143,24 @@ def test_reasons_name_a_non_latin_event_by_its_own_name(make_frames):
     spec = plan_features(tables, "2024-02-01", FeatureConfig())
     column = next(c for c in spec.columns if c.name.endswith("_count_7d") and c.name.startswith("ev_"))
     assert "タスク作成" in column.text and "タスク作成" in column.zero
+
+
+def test_display_names_keep_the_datas_casing_or_take_the_users_label():
+    assert nm.display_name("W_Completeren aanvraag complete") == "W_Completeren aanvraag complete"
+    assert nm.display_name("  Task   Created ") == "Task Created"
+    assert nm.display_name("landing_page_id") == "landing page id"  # a snake_case column reads with spaces
+    labels = {"w_completeren_aanvraag_start": "application form started", "Amount Req": "amount requested"}
+    assert nm.display_name("W_Completeren aanvraag start", labels) == "application form started"  # by snake_case
+    assert nm.display_name("amount_req", labels) == "amount requested"
+    assert nm.display_name("A_Declined", labels) == "A_Declined"
+    assert nm.unknown_labels(labels, ["W_Completeren aanvraag start", "amount_req"]) == []
+    assert nm.unknown_labels({"amount_rq": "x"}, ["amount_req"]) == ["amount_rq"]
+
+
+def test_window_families_group_a_count_over_its_windows():
+    assert nm.window_family("w_completeren_aanvraag_complete_count_90d") == ("w_completeren_aanvraag_complete_count", 90)
+    assert nm.window_family("events_count_all") == ("events_count", None)
+    assert nm.window_family("touch_webinar_count_7d") == ("touch_webinar_count", 7)
+    assert nm.window_family("api_call_quantity_30d") == ("api_call_quantity", 30)
+    assert nm.window_family("active_days_7d") == ("active_days", 7)
+    assert [nm.window_family(n) for n in ("days_since_signup", "events_trend_7d", "seats_used", "industry")] == [None] * 4

@@ -16,11 +16,14 @@ from features.spec import Column
 from features.sweep.state import Snapshot, Totals
 
 
-def columns(windows: Sequence[int], has_users: bool, trend_days: int) -> list[Column]:
-    """The activity columns, in the spec's order: active days, active users, event types, trend.
+def columns(windows: Sequence[int], has_users: bool, trend_days: int, one_type: bool = False) -> list[Column]:
+    """The activity columns, in the spec's order: active days, active users, event types, trend. With ``one_type``
+    (the data has a single event type) the number of event types only says whether the account was active.
 
     >>> [c.name for c in columns((7,), has_users=False, trend_days=7)]
     ['active_days_7d', 'event_types_7d', 'events_trend_7d']
+    >>> columns((7,), has_users=False, trend_days=7, one_type=True)[1].text
+    'active in the last 7 days'
     """
     cols = []
     for days in windows:
@@ -31,9 +34,9 @@ def columns(windows: Sequence[int], has_users: bool, trend_days: int) -> list[Co
             cols.append(Column(nm.active_users(days), "count", "usage", f"{{value}} user{{s}} active {when(days)}",
                                zero="no users active yet" if days is None else f"no users active {when(days)}"))
     for days in windows:
-        cols.append(Column(nm.event_types(days), "count", "usage",
-                           f"{{value}} different product action{{s}} in the last {days} days",
-                           zero=f"no activity in the last {days} days"))
+        text = (f"active in the last {days} days" if one_type
+                else f"{{value}} different product action{{s}} in the last {days} days")
+        cols.append(Column(nm.event_types(days), "count", "usage", text, zero=f"not active in the last {days} days"))
     n = trend_days
     cols.append(Column(nm.trend(n), "ratio", "usage", f"activity trend {{value}} (last {n} days vs the {n} before)",
                        zero=f"activity flat (last {n} days vs the {n} before)"))

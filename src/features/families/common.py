@@ -2,19 +2,21 @@
 
 A family's columns are worded for a sales rep (``text``, ``zero``, ``missing``: see
 :class:`features.spec.Column`); names from the data go into those templates through :func:`readable`
-and :func:`template_safe`, so a brace in an event name can never break a reason.
+and :func:`template_safe`, so a brace in an event name can never break a reason. Names read as the data
+spells them (``'W_Completeren aanvraag complete'``), or as ``features.labels`` names them.
 """
 from __future__ import annotations
 
 import difflib
 import logging
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from features import naming as nm
 from features.spec import Column
 from features.tables import EventLog
 
 log = logging.getLogger("pql")
+MAX_NAME = 60  # characters of a name in a reason: a longer one is cut with an ellipsis
 
 
 def when(days: int | None) -> str:
@@ -41,16 +43,28 @@ def window_columns(prefix: str, group: str, windows: Iterable[int | None], text:
     return out
 
 
-def readable(slug: str, raw: str | None = None) -> str:
-    """How a reason names an event type: its snake_case words, or its own name when the slug is a hash
-    (a name in a script with no ASCII form); braces are dropped so the name is safe in a template.
+def readable(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """How a reason names an event or touch type, a limit or a column: its label (``features.labels``) or the
+    name in the data's own casing (:func:`features.naming.display_name`), at most 60 characters; braces and
+    quotes are replaced so the name is safe inside a quoted template.
 
-    >>> readable("task_created"), readable(nm.slug("タスク作成"), "タスク作成")
-    ('task created', 'タスク作成')
+    >>> readable("Task Created"), readable("task_created"), readable("タスク作成"), readable("it's {x}")
+    ('Task Created', 'task created', 'タスク作成', 'it’s (x)')
+    >>> readable("W_Completeren aanvraag start", {"w_completeren_aanvraag_start": "application form started"})
+    'application form started'
     """
-    if raw is not None and nm.short_hash(raw) in slug:
-        return " ".join(raw.split())[:60].replace("{", "(").replace("}", ")").replace("'", "’")
-    return slug.replace("_", " ")
+    text = nm.display_name(name, labels)
+    if len(text) > MAX_NAME:
+        text = text[:MAX_NAME - 1].rstrip() + "…"
+    return text.replace("{", "(").replace("}", ")").replace("'", "’")
+
+
+def warn_unknown_labels(labels: Mapping[str, str], names: Iterable[str]) -> None:
+    """Note the ``features.labels`` keys that name no column, event or touch type of the data (a typo)."""
+    unknown = nm.unknown_labels(labels, names)
+    if unknown:
+        log.warning("features.labels: %s %s no accounts column, event or touch type, or plan limit of this data",
+                    unknown, "names" if len(unknown) == 1 else "name")
 
 
 def template_safe(text: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from features import naming as nm
 from features.config import FeatureConfig
 from features.errors import DataError
-from features.families.common import readable, template_safe
+from features.families.common import template_safe
 from features.snapshots import can_be_eligible
 from features.spec import OTHER, Column, FeatureSpec
 from features.tables import Tables
@@ -25,6 +25,24 @@ log = logging.getLogger("pql")
 
 ID_MIN_DISTINCT = 20  # fewer distinct values than this never make a column an identifier
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$")
+MANY_VALUES = 50  # a text column with more distinct values than this names things no person tells apart
+LIFT_MIN_ACCOUNTS = 10  # a category's conversion rate is told only from at least this many accounts
+LIFT_PRIOR = 20  # ... and as if this many more accounts had converted at the average rate (small ones read ~1x)
+_HEX = re.compile(r"^(0x)?[0-9a-f]{8,}$|^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$|^\{?[0-9a-f-]{32,38}\}?$",
+                  re.IGNORECASE)
+_DIGITS = re.compile(r"^\d{7,}$")
+
+
+def id_like_value(value: object) -> bool:
+    """A value that reads as an identifier, not a word: hex (8+ digits with at least one of 0-9), uuid-like,
+    or a run of 7+ digits.
+
+    >>> [id_like_value(v) for v in ("7fa6214d82e911d070f51ef79381b956", "123e4567-e89b-12d3-a456-426614174000",
+    ...                             "00012345678", "fintech", "deadbeef", "DE", "2024", "ab12")]
+    [True, True, True, False, False, False, False, False]
+    """
+    text = str(value).strip()
+    return bool((_HEX.match(text) and any(ch.isdigit() for ch in text)) or _DIGITS.match(text))
 
 
 def id_like_name(name: str) -> bool:
@@ -44,7 +62,9 @@ def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column]
     least ``config.id_like_share`` of its values, or numbers all distinct under an id-like name (both
     only with at least ``ID_MIN_DISTINCT`` distinct values; ``id_like_share=None`` keeps them).
     """
-    known = tables.accounts[can_be_eligible(tables, t)]
+    eligible = can_be_eligible(tables, t)
+    known = tables.accounts[eligible]
+    converted = tables.converted_us[eligible] < t  # converted before the newest as-of: tells a category's rate
     excluded = set(config.exclude_columns or ())
     unknown = sorted(excluded - set(tables.fit_columns))
     if unknown:
@@ -65,13 +85,15 @@ def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column]
                         "columns", name, why)
             dropped.append(name)
             continue
-        out.append(_column(name, values, numeric, config.max_categories))
+        out.append(_column(name, values, numeric, config.max_categories, converted, config.labels))
     return out, tuple(dropped)
 
 
-def _column(name: str, values: pd.Series, numeric: bool, max_categories: int) -> Column:
-    """The fit column of an accounts column: numeric, or categorical with its top categories."""
-    label = readable(name)
+def _column(name: str, values: pd.Series, numeric: bool, max_categories: int, converted: np.ndarray,
+            labels: Mapping[str, str] | None = None) -> Column:
+    """The fit column of an accounts column: numeric, or categorical with its top categories (and their lifts
+    when its values are identifiers to a person, see :func:`lifts`), worded by its name or its ``labels``."""
+    label = nm.display_name(name, labels)
     if numeric:
         return Column(name, "numeric", "fit", f"{template_safe(label)}: {{value}}", missing=f"{label}: unknown")
     counts = values.dropna().astype(str).value_counts()
@@ -79,8 +101,32 @@ def _column(name: str, values: pd.Series, numeric: bool, max_categories: int) ->
     cats = list(counts.index[: max_categories])
     if len(counts) > max_categories:
         cats.append(OTHER)
+    hidden = len(counts) > MANY_VALUES or any(id_like_value(c) for c in cats if c != OTHER)
     return Column(name, "category", "fit", f"{template_safe(label)}: {{value}}", tuple(cats),
-                  missing=f"{label}: unknown")
+                  missing=f"{label}: unknown", lifts=lifts(values, converted, cats) if hidden else None)
+
+
+def lifts(values: pd.Series, converted: np.ndarray, categories: Sequence[str]) -> tuple[float | None, ...]:
+    """Per category, its accounts' conversion rate over all accounts', as if ``LIFT_PRIOR`` more accounts had
+    converted at the average rate (None: fewer than ``LIFT_MIN_ACCOUNTS`` accounts, no conversion at all, or
+    ``(other)``), rounded to two decimals.
+
+    >>> values = pd.Series(["a"] * 40 + ["b"] * 40 + ["c"] * 5)
+    >>> lifts(values, np.r_[np.ones(12), np.zeros(28), np.ones(4), np.zeros(41)].astype(bool), ["a", "b", "c"])
+    (1.4, 0.69, None)
+    """
+    text = values.astype("string").to_numpy(dtype=object, na_value=None)
+    overall = float(np.mean(converted)) if len(converted) else 0.0
+    out: list[float | None] = []
+    for category in categories:
+        hit = text == category
+        n = int(hit.sum())
+        if overall == 0 or n < LIFT_MIN_ACCOUNTS or category == OTHER:
+            out.append(None)
+            continue
+        rate = (float(converted[hit].sum()) + LIFT_PRIOR * overall) / (n + LIFT_PRIOR)
+        out.append(round(rate / overall, 2))
+    return tuple(out)
 
 
 def identifier(name: str, values: pd.Series, numeric: bool, share: float | None) -> str | None:

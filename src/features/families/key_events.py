@@ -4,7 +4,7 @@ Columns: ``days_to_first_<event>``, empty while the account has no such event be
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Sequence
 
 import numpy as np
@@ -23,8 +23,8 @@ def choose(seen: Sequence[str], config: FeatureConfig) -> list[str]:
     return [resolve(k, seen, "features.key_events") for k in (config.key_events or ())]
 
 
-def columns(keys: Sequence[str]) -> list[Column]:
-    """One ``days_to_first_<event>`` column per key event.
+def columns(keys: Sequence[str], labels: Mapping[str, str] | None = None) -> list[Column]:
+    """One ``days_to_first_<event>`` column per key event (worded by its own name or its ``labels``).
 
     >>> [c.name for c in columns(["Upgrade Clicked"])]
     ['days_to_first_upgrade_clicked']
@@ -32,7 +32,7 @@ def columns(keys: Sequence[str]) -> list[Column]:
     cols = []
     key_slugs = dict(zip(keys, nm.unique_slugs(keys)))
     for event in keys:
-        name = readable(key_slugs[event], event)
+        name = readable(event, labels)
         cols.append(Column(nm.days_to_first(key_slugs[event]), "days", "usage",
                            f"first '{name}' {{value}} day{{s}} after signup", missing=f"no '{name}' yet",
                            zero=f"first '{name}' less than a day after signup"))

@@ -6,7 +6,7 @@ empty when the cap is unknown or not positive).
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Sequence
 
 import numpy as np
@@ -43,15 +43,15 @@ def choose(config: FeatureConfig, seen: Sequence[str], has_users: bool, fit_colu
     return plan_limits
 
 
-def columns(plan_limits: dict[str, dict[str, str]]) -> list[Column]:
-    """Two columns per limit: what is used, and its share of the cap.
+def columns(plan_limits: dict[str, dict[str, str]], labels: Mapping[str, str] | None = None) -> list[Column]:
+    """Two columns per limit: what is used, and its share of the cap (worded by its name or its ``labels``).
 
     >>> [c.name for c in columns({"seats": {"used": "active_users", "limit": "seat_limit"}})]
     ['seats_used', 'seats_used_ratio']
     """
     cols = []
     for name in plan_limits:
-        label = readable(name)
+        label = readable(name, labels)
         safe = template_safe(label)
         cols.append(Column(nm.limit_used(name), "count", "plan", f"{safe} used: {{value}}", zero=f"no {label} used"))
         cols.append(Column(nm.limit_ratio(name), "ratio", "plan", f"{safe}: {{value}} of the plan limit used",

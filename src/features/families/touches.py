@@ -5,7 +5,7 @@ Columns: ``touch_<touch>_count_<w>d|all`` for the most frequent touch types in t
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Sequence
 
 import numpy as np
@@ -22,8 +22,10 @@ def choose(seen: Sequence[str], config: FeatureConfig) -> list[str]:
     return list(seen[: config.max_event_types])
 
 
-def columns(touch_types: Sequence[str], windows: Sequence[int], has_touches: bool) -> list[Column]:
-    """The touch columns, in the spec's order: per touch type, then all touches (when there is a touches table).
+def columns(touch_types: Sequence[str], windows: Sequence[int], has_touches: bool,
+            labels: Mapping[str, str] | None = None) -> list[Column]:
+    """The touch columns, in the spec's order: per touch type (worded by its own name or its ``labels``), then
+    all touches (when there is a touches table).
 
     >>> [c.name for c in columns(["Webinar"], [7], has_touches=True)]
     ['touch_webinar_count_7d', 'touch_webinar_count_all', 'touches_count_7d', 'touches_count_all']
@@ -32,7 +34,7 @@ def columns(touch_types: Sequence[str], windows: Sequence[int], has_touches: boo
     cols: list[Column] = []
     touch_slugs = dict(zip(touch_types, nm.unique_slugs(touch_types)))
     for touch in touch_types:
-        name = readable(touch_slugs[touch], touch)
+        name = readable(touch, labels)
         cols += window_columns(nm.touch_prefix(touch_slugs[touch]), "touch", all_windows,
                                f"'{name}' {{{{value}}}} time{{{{s}}}} {{when}}", f"no '{name}' {{when}}")
     if has_touches:

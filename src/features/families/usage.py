@@ -6,7 +6,7 @@ Event types are those configured (``features.event_types``) or the most frequent
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Sequence
 
 import numpy as np
@@ -35,17 +35,19 @@ def choose_quantity(events: EventLog, chosen: Sequence[str], varied: np.ndarray)
     return [e for e in chosen if code_of(events, e) is not None and varies[code_of(events, e)]]
 
 
-def columns(chosen: Sequence[str], quantity: Sequence[str], windows: Sequence[int]) -> list[Column]:
-    """The usage columns, in the spec's order: counts per type, quantities per type, then all events."""
+def columns(chosen: Sequence[str], quantity: Sequence[str], windows: Sequence[int],
+            labels: Mapping[str, str] | None = None) -> list[Column]:
+    """The usage columns, in the spec's order: counts per type, quantities per type, then all events; event
+    types worded by their own names or their ``labels``."""
     all_windows: list[int | None] = [*windows, None]
     cols: list[Column] = []
     slugs = dict(zip(chosen, nm.unique_slugs(chosen)))
     for event in chosen:
-        e = readable(slugs[event], event)
+        e = readable(event, labels)
         cols += window_columns(slugs[event], "usage", all_windows, f"'{e}' {{{{value}}}} time{{{{s}}}} {{when}}",
                                f"no '{e}' {{when}}")
     for event in quantity:
-        e = readable(slugs[event], event)
+        e = readable(event, labels)
         cols += window_columns(slugs[event], "usage", all_windows, f"total quantity of '{e}' {{when}}: {{{{value}}}}",
                                f"no quantity of '{e}' {{when}}", kind="quantity")
     cols += window_columns(nm.ALL_EVENTS, "usage", windows, "{{value}} product action{{s}} {when}",

@@ -41,8 +41,8 @@ def test_columns_in_order_counts_then_quantities_then_all_events():
         "events_count_7d", "events_count_30d", "events_count_all"]
     by_name = {c.name: c for c in cols}
     assert {c.group for c in cols} == {"usage"} and by_name["upload_quantity_7d"].kind == "quantity"
-    assert by_name["task_created_count_7d"].text == "'task created' {value} time{s} in the last 7 days"
-    assert by_name["task_created_count_all"].zero == "no 'task created' ever"
+    assert by_name["task_created_count_7d"].text == "'Task Created' {value} time{s} in the last 7 days"  # the data's casing
+    assert by_name["task_created_count_all"].zero == "no 'Task Created' ever"
     assert by_name["events_count_all"].text == "{value} product action{s} since signup"
 
 
