@@ -53,20 +53,31 @@ class LogisticModel:
                 owners.append(max((c for c in self.categorical if rest.startswith(c + "_")), key=len))
         return owners
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Each feature's share of the log-odds (coefficient x centred value, summed per feature), plus ``bias``."""
-        prep, clf = self.pipeline.named_steps["prep"], self.pipeline.named_steps["clf"]
-        Xt = prep.transform(X[self.features])
-        Xt = Xt.toarray() if hasattr(Xt, "toarray") else np.asarray(Xt)
-        parts = (Xt - self.means) * clf.coef_[0]
-        frame = pd.DataFrame(parts, index=X.index).T.groupby(np.array(self._owners())).sum().T
-        out = frame.reindex(columns=self.features, fill_value=0.0)
+    def _transform(self, X: pd.DataFrame) -> np.ndarray:
+        """The rows as the classifier sees them (imputed, scaled, one-hot), dense."""
+        Xt = self.pipeline.named_steps["prep"].transform(X[self.features])
+        return Xt.toarray() if hasattr(Xt, "toarray") else np.asarray(Xt)
+
+    def _contributions(self, Xt: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        """Coefficient x centred value of transformed rows, summed onto their features by one matrix product
+        (a transposed groupby took ~1 s per 300k rows), plus ``bias``."""
+        clf = self.pipeline.named_steps["clf"]
+        position = {name: j for j, name in enumerate(self.features)}
+        owners = np.array([position[o] for o in self._owners()], dtype=np.int64)
+        onto = np.zeros((len(owners), len(self.features)))
+        onto[np.arange(len(owners)), owners] = 1.0
+        out = pd.DataFrame(((Xt - self.means) * clf.coef_[0]) @ onto, columns=self.features, index=index)
         out["bias"] = float(clf.intercept_[0] + clf.coef_[0] @ self.means)
         return out
 
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each feature's share of the log-odds (coefficient x centred value, summed per feature), plus ``bias``."""
+        return self._contributions(self._transform(X), X.index)
+
     def response_and_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-        """``(response(X), contributions(X))``."""
-        return self.response(X), self.contributions(X)
+        """``(response(X), contributions(X))``, the rows transformed once."""
+        Xt = self._transform(X)
+        return self.pipeline.named_steps["clf"].decision_function(Xt), self._contributions(Xt, X.index)
 
     def save(self, folder: Path) -> None:
         """Write the pipeline with skops (``model.skops``) and its column means (``logistic.json``)."""
