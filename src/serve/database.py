@@ -8,14 +8,13 @@ day replaces its rows. Names are always quoted identifiers (or bound parameters)
 """
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from features.data.sql import first_line, quote
+from features.data.sql import first_line, hide_passwords, quote
 from features.errors import ConfigError, PipelineError
 from serve.tables import (BOOLEAN, DOUBLE, INTEGER, TEXT, TIMESTAMP, Evolution, OutputTableError, check_names,
                           conform, evolve, kinds, log_evolution)
@@ -54,11 +53,7 @@ def sql_url(url: str):
     try:
         return sa.engine.make_url(url)
     except Exception as exc:  # sa.exc.ArgumentError and friends
-        raise ConfigError(f"output: '{_hide_password(url)}' is not a SQLAlchemy URL: {first_line(exc)}") from exc
-
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1***@", url)
+        raise ConfigError(f"output: '{hide_passwords(url)}' is not a SQLAlchemy URL: {first_line(exc)}") from exc
 
 
 def engine_for(url):
