@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.io import write_file, write_text
 from train.result import TrainResult
 from train.scorer import model_input
 
@@ -13,12 +14,9 @@ from train.scorer import model_input
 def write_backtest(result: TrainResult, out_dir: Path) -> list[Path]:
     """Write ``predictions.parquet`` (the backtest's predictions) and, when the run learned definitions,
     ``learned_rules.yaml`` (a rules file: ``python -m train rules.file=...``) to ``out_dir``; their paths."""
-    predictions = out_dir / "predictions.parquet"
-    result.test.to_parquet(predictions, index=False)
-    written = [predictions]
+    written = [write_file(result.test, out_dir / "predictions.parquet")]  # atomic: no cut-off file on a full disk
     if result.learned_rules_yaml:
-        (out_dir / "learned_rules.yaml").write_text(result.learned_rules_yaml)
-        written.append(out_dir / "learned_rules.yaml")
+        written.append(write_text(result.learned_rules_yaml, out_dir / "learned_rules.yaml"))
     return written
 
 

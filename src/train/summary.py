@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.io import write_text
 from train.compare import readable
 from train.result import TrainResult
 
@@ -184,9 +185,8 @@ def _revenue_text(result: TrainResult) -> list[str]:
 
 
 def write_summary(data: dict, path: Path) -> Path:
-    """Write ``summary.json`` (indented JSON) to ``path`` and return the path."""
-    path.write_text(json.dumps(data, indent=2))
-    return path
+    """Write ``summary.json`` (indented JSON) to ``path`` atomically (a full disk leaves no cut-off file)."""
+    return write_text(json.dumps(data, indent=2), path)
 
 
 def _folds_text(folds: list[dict]) -> str:
