@@ -16,7 +16,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from features.errors import ConfigError
-from rules.language import RuleError, RuleSet
+from rules.language import RuleError, RuleSet, check_keys
 
 __all__ = ["ResolvedRules", "RulesConfig", "resolve_rules"]
 
@@ -160,7 +160,11 @@ def _checked(definitions: Any, origin: str, path: Path | None) -> ResolvedRules:
                           f"got {type(definitions).__name__}")
     for name, spec in definitions.items():
         where = f"rules from {origin}{_line_of(path, name)}"
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("expression"), str):
+        try:
+            check_keys(name, spec)
+        except RuleError as exc:
+            raise RuleError(f"{where}: {exc}") from None
+        if not isinstance(spec.get("expression"), str):
             raise RuleError(f"{where}: rule '{name}': expected a mapping with a string 'expression' "
                             f"(and an optional 'description')")
         if not isinstance(spec.get("description") or "", str):

@@ -32,7 +32,7 @@ import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -108,7 +108,7 @@ class Rule:
             if "too many nested" in str(exc.msg):
                 raise RuleError(f"rule '{self.name}': expression is nested too deeply ({exc.msg}; "
                                 f"at most {MAX_DEPTH} levels are allowed)") from None
-            hint = " (use '==' to compare, not '=')" if _SINGLE_EQ.search(self.expression) else ""
+            hint = _syntax_hint(self.expression)
             where = f" (column {exc.offset - 1})" if exc.offset else ""
             raise RuleError(f"rule '{self.name}': invalid syntax{hint}{where}: {self.expression!r}") from None
         object.__setattr__(self, "_tree", tree)
@@ -244,6 +244,30 @@ class Rule:
         return pd.Series(out, index=frame.index, name=f"rule_{self.name}", dtype=bool)
 
 
+def _syntax_hint(expression: str) -> str:
+    """What a likely typo should have been: '=>' and '=<' are '>=' and '<=', a lone '=' is '=='."""
+    reversed_op = re.search(r"=\s*([<>])(?!=)", expression)
+    if reversed_op:
+        return f" (did you mean '{reversed_op.group(1)}='?)"
+    return " (use '==' to compare, not '=')" if _SINGLE_EQ.search(expression) else ""
+
+
+def check_keys(name: Any, spec: Any) -> None:
+    """Raise a :class:`RuleError` unless ``spec`` is a mapping of 'expression' and an optional 'description';
+    an unknown key is named with the known key it most resembles ('expresion' -> 'expression')."""
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"rule '{name}': expected a mapping with an 'expression' key (and an optional 'description')")
+    known = ("description", "expression")
+    extra = sorted(str(k) for k in set(spec) - set(known))
+    hints = [f"'{k}'" + "".join(f" (did you mean '{c}'?)" for c in difflib.get_close_matches(k, known, n=1))
+             for k in extra]
+    if hints:
+        raise RuleError(f"rule '{name}': unknown key{'s' * (len(hints) > 1)} {', '.join(hints)}; a rule has "
+                        f"'expression' and an optional 'description'")
+    if "expression" not in spec:
+        raise RuleError(f"rule '{name}': expected a mapping with an 'expression' key")
+
+
 def _unknown(rule: str, name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, [str(k) for k in known], n=3)
     hint = " — did you mean " + ", ".join(f"'{c}'" for c in close) + "?" if close else ""
@@ -342,11 +366,7 @@ class RuleSet:
         """Build from ``name -> {description, expression}`` (dict or OmegaConf DictConfig)."""
         rules = []
         for name, spec in (definitions or {}).items():
-            if not isinstance(spec, Mapping) or "expression" not in spec:
-                raise RuleError(f"rule '{name}': expected a mapping with an 'expression' key")
-            extra = set(spec) - {"description", "expression"}
-            if extra:
-                raise RuleError(f"rule '{name}': unexpected keys {sorted(extra)}")
+            check_keys(name, spec)
             rules.append(Rule(str(name), str(spec.get("description") or ""), spec["expression"]))
         return cls(tuple(rules))
 

@@ -128,7 +128,9 @@ def test_inline_definitions_and_their_origin():
     ("    expression: plan = 'pro'\n", r"rule 'broken': invalid syntax \(use '==' to compare"),
     ("    expression: 5\n", r"rule 'broken': expected a mapping with a string 'expression'"),
     ("    description: [1]\n    expression: x > 1\n", r"rule 'broken': 'description' must be text"),
-    ("    expresion: x > 1\n", r"rule 'broken': expected a mapping"),
+    ("    expresion: x > 1\n", r"rule 'broken': unknown key 'expresion' \(did you mean 'expression'\?\)"),
+    ("    expression: seats => 10\n", r"rule 'broken': invalid syntax \(did you mean '>='\?\)"),
+    ("    description: x\n", r"rule 'broken': expected a mapping with an 'expression' key"),
 ])
 def test_a_bad_rule_in_a_file_names_the_rule_file_and_line(body, message, tmp_path):
     path = _file(tmp_path / "mine.yaml", RULES + "  broken:\n" + body)  # 'broken:' is line 7

@@ -168,6 +168,10 @@ def test_syntax_errors() -> None:
         Rule("broken", "", "x > > 1")
     with pytest.raises(RuleError, match=r"rule 'eq'.*use '==' to compare"):
         Rule("eq", "", "plan = 'pro'")
+    for typo, meant in (("seats => 10", ">="), ("seats =< 10", "<="), ("seats = > 10", ">=")):
+        with pytest.raises(RuleError, match=rf"rule 'ge'.*did you mean '{meant}'") as info:
+            Rule("ge", "", typo)
+        assert "use '=='" not in str(info.value)
     for empty in ("", "   ", None):
         with pytest.raises(RuleError, match="rule 'empty'.*non-empty"):
             Rule("empty", "", empty)  # type: ignore[arg-type]
@@ -184,7 +188,7 @@ def test_duplicate_and_bad_config() -> None:
         RuleSet((Rule("a", "", "x > 1"), Rule("a", "", "x > 2")))
     with pytest.raises(RuleError, match="rule 'a': expected a mapping"):
         RuleSet.from_config({"a": "x > 1"})  # type: ignore[dict-item]
-    with pytest.raises(RuleError, match="rule 'a': unexpected keys"):
+    with pytest.raises(RuleError, match="rule 'a': unknown key 'expresion' \\(did you mean 'expression'\\?\\)"):
         RuleSet.from_config({"a": {"expresion": "x", "expression": "x > 1"}})
     with pytest.raises(RuleError, match="rule 'b'.*invalid syntax"):
         RuleSet.from_config({"a": {"expression": "x > 1"}, "b": {"expression": "x >"}})
