@@ -126,7 +126,7 @@ def canonical_views(source: Source, config: DataConfig) -> dict[str, list[str]]:
         if table not in source.tables:
             if table in OPTIONAL_TABLES:
                 continue
-            raise DataError(table, None, f"is missing from {source.description}")
+            raise DataError(table, None, source.missing(table))
         available = source.columns(table)
         select, used = _select(config, table, available, formats[table])
         if table == "accounts":
@@ -146,7 +146,8 @@ def _select(config: DataConfig, table: str, available: dict[str, str],
         src = mapped(config, table, name)
         if src is None or src not in available:
             if name in REQUIRED_COLUMNS[table] or (src is not None and src != name):
-                hint = f" (data.columns.{table}.{name} = {src!r})" if src != name else ""
+                hint = (f" (data.columns.{table}.{name} = {src!r})" if src != name else
+                        f" (name yours with data.columns.{table}.{name}=<your column>)")
                 raise DataError(table, shown(src or name), f"is not there{hint}; the table has columns "
                                 f"{sorted(available)}")
             continue  # an optional column the table simply does not have

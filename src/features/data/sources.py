@@ -71,6 +71,7 @@ class Source:
     origin: dict[str, str]
     pending: dict[str, tuple[str, list[Path]]] = field(default_factory=dict)
     parquet: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # tables read as they are from these files
+    folder: Path | None = None  # the folder the tables were looked for in (a folder source)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -82,6 +83,13 @@ class Source:
         self.con.execute(f"CREATE OR REPLACE VIEW {quote('raw_' + table)} AS SELECT * FROM {relation}")
         self.origin[table] = relation
         self.parquet.pop(table, None)  # another relation now (e.g. an export's rows): not the files any more
+
+    def missing(self, table: str) -> str:
+        """Why ``table`` is not there, with the file names a folder was searched for."""
+        if self.folder is None:
+            return f"is missing from {self.description}"
+        return (f"is missing from {self.description} (looked for "
+                f"{', '.join(table + suffix for suffix in _READERS)} or a folder {table}/ of Parquet parts)")
 
     def columns(self, table: str) -> dict[str, str]:
         """Column name -> DuckDB type of a raw table."""
@@ -165,7 +173,7 @@ def open_folder(directory: str | os.PathLike, wanted: tuple[str, ...] = TABLES) 
     path = Path(directory).expanduser()
     if not path.is_dir():
         raise ConfigError(f"data.dir: folder '{directory}' does not exist")
-    source = Source(connect(), f"folder {path}", {})
+    source = Source(connect(), f"folder {path}", {}, folder=path)
     for table in wanted:
         hit = table_files(path, table_name(table, "data.export.table"))
         if hit is None:

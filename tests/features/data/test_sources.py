@@ -140,3 +140,9 @@ def test_an_unknown_encoding_is_a_config_error():
         encoding_of(Config())  # type: ignore[arg-type]
     Config.encoding = "LATIN1"
     assert encoding_of(Config()) == "latin-1"  # type: ignore[arg-type]
+
+
+def test_an_empty_folder_lists_the_file_names_it_looks_for(tmp_path):
+    with pytest.raises(DataError, match=r"table 'accounts': is missing from folder .*looked for accounts\.parquet, "
+                                        r"accounts\.csv, .*accounts\.jsonl.* or a folder accounts/ of Parquet parts"):
+        load_tables(DataConfig.from_mapping({"dir": str(tmp_path)}))

@@ -159,3 +159,11 @@ def test_no_outlier_note_for_accounts_spread_evenly(make_frames):
                              "created_at": [ts("2022-01-01") + pd.Timedelta(days=15 * i) for i in range(50)]})
     _, report = _load(make_frames, accounts=accounts, events=_events(account_id=["a1", "a2"]))
     assert not any("before the bulk" in line for line in report.lines())
+
+
+def test_a_table_without_account_id_says_how_to_map_it(make_frames):
+    frames = make_frames()
+    frames["accounts"] = frames["accounts"].rename(columns={"account_id": "customer"})
+    with pytest.raises(DataError, match=r"data\.columns\.accounts\.account_id=<your column>") as info:
+        load_frames(frames)
+    assert (info.value.table, info.value.column) == ("accounts", "account_id") and "'customer'" in str(info.value)
