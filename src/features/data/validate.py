@@ -29,7 +29,7 @@ from features.data.logs import read_log
 from features.data.sources import Source
 from features.errors import DataError
 from features.tables import NEVER, LoadReport, Tables
-from features.windows import DAY_US, from_us, to_us
+from features.windows import DAY_US, from_us
 
 
 def validate(source: Source, config: DataConfig, fit: list[str], report: LoadReport) -> Tables:
@@ -70,8 +70,9 @@ def check_strict(report: LoadReport, strict: bool) -> None:
                                      f"this an error (all: {bad})")
 
 
-OUTLIER_BEFORE = "2000-01-01"  # accounts created before this are reported as outliers whatever the bulk
-OUTLIER_GAP_DAYS = 365  # ... as are accounts created this long before the first percentile of created_at
+OUTLIER_GAP_DAYS = 365  # accounts created this long before the first percentile of created_at are noted, ...
+OUTLIER_SPANS = 3  # ... as are those created this many spans of the middle 80% before its start (a default date
+# shared by more than 1% of the accounts): both from the data's own time span, never a calendar date
 
 
 def note_outliers(created_us: np.ndarray, report: LoadReport) -> None:
@@ -81,11 +82,14 @@ def note_outliers(created_us: np.ndarray, report: LoadReport) -> None:
         return
     ordered = np.sort(created_us)
     bulk = int(ordered[min(int(np.ceil(0.01 * len(ordered))), len(ordered) - 1)])  # as snapshots.grid counts
-    early = (created_us < bulk - OUTLIER_GAP_DAYS * DAY_US) | (created_us < to_us(OUTLIER_BEFORE))
+    low, high = (int(ordered[int(q * (len(ordered) - 1))]) for q in (0.1, 0.9))
+    far = low - OUTLIER_SPANS * max(high - low, OUTLIER_GAP_DAYS * DAY_US)
+    early = (created_us < bulk - OUTLIER_GAP_DAYS * DAY_US) | (created_us < far)
     if early.any():
         first = from_us([int(ordered[0])])[0]
         report.notes.append(
             f"accounts: {int(early.sum()):,} account{'s' if early.sum() > 1 else ''} created long before the bulk "
-            f"(before {OUTLIER_BEFORE} or over {OUTLIER_GAP_DAYS} days before the first percentile of created_at, "
-            f"{from_us([bulk])[0]:%Y-%m-%d}); the earliest on {first:%Y-%m-%d}: check created_at of these accounts "
+            f"(over {OUTLIER_GAP_DAYS} days before the first percentile of created_at, "
+            f"{from_us([bulk])[0]:%Y-%m-%d}, or before {from_us([far])[0]:%Y-%m-%d}, {OUTLIER_SPANS} times the span "
+            f"of the middle 80% before it); the earliest on {first:%Y-%m-%d}: check created_at of these accounts "
             f"(the snapshot grid starts where the accounts are, see snapshots.start_share)")

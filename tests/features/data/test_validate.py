@@ -167,3 +167,17 @@ def test_a_table_without_account_id_says_how_to_map_it(make_frames):
     with pytest.raises(DataError, match=r"data\.columns\.accounts\.account_id=<your column>") as info:
         load_frames(frames)
     assert (info.value.table, info.value.column) == ("accounts", "account_id") and "'customer'" in str(info.value)
+
+
+def _outlier_notes(make_frames, created: list) -> list[str]:
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(len(created))], "created_at": created})
+    _, report = _load(make_frames, accounts=accounts, events=_events(account_id=["a1", "a2"]))
+    return [line for line in report.lines() if "created long before the bulk" in line]
+
+
+def test_a_log_from_the_1990s_has_no_outliers_from_a_calendar_date(make_frames):
+    nineties = [ts("1991-01-01") + pd.Timedelta(days=20 * i) for i in range(150)]
+    assert _outlier_notes(make_frames, nineties) == []
+    # a default date shared by 5% of the accounts (more than the first percentile) is still seen
+    notes = _outlier_notes(make_frames, nineties + [ts("1970-01-01")] * 8)
+    assert len(notes) == 1 and "8 accounts " in notes[0] and "1970-01-01" in notes[0]
