@@ -1,0 +1,136 @@
+"""Alerts: the accounts whose state changed since the previous scoring run, and what changed (pure).
+
+An account of today's scores is an alert when it is newly in tier 1, newly flagged by a hand-defined rule
+(``rule_<name>``) or the learned definition (``learned``), or its score moved by more than
+``score_points`` percentage points. "Newly" is against the previous run's row of that account: an account
+the previous run did not score (new, or not eligible then) has nothing to compare with, so its tier 1 and
+its flags are new; with no previous run at all (``previous`` is None: the first run) everything in tier 1
+or flagged is new and ``first_run`` says so.
+
+>>> today = pd.DataFrame({"account_id": ["a", "b"], "as_of": pd.Timestamp("2024-05-07"), "score": [.62, .2],
+...                       "pql_tier": [1, 2], "rule_power": [True, False], "reasons": ["x; y", "z"]})
+>>> before = today.assign(as_of=pd.Timestamp("2024-05-06"), score=[.5, .2], pql_tier=[2, 2],
+...                       rule_power=[False, False], reasons=["x", "z"])
+>>> alerts(today, before, AlertsConfig(score_points=10))[["account_id", "change", "new_reasons"]].values.tolist()
+[['a', 'new in tier 1; rule power newly true; score +12 pts', 'y']]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError
+
+RULE_PREFIX = "rule_"
+LEARNED = "learned"
+SEPARATOR = "; "  # between reasons (train.explain) and between changes
+COLUMNS = ("account_id", "as_of", "compared_with", "first_run", "change", "new_reasons", "reasons", "score",
+           "previous_score", "score_change_points", "pql_tier", "previous_pql_tier", "model_version")
+_DTYPES = {"account_id": "str", "as_of": "datetime64[us]", "compared_with": "datetime64[us]", "first_run": "bool",
+           "change": "str", "new_reasons": "str", "reasons": "str", "score": "float64", "previous_score": "float64",
+           "score_change_points": "float64", "pql_tier": "Int64", "previous_pql_tier": "Int64",
+           "model_version": "str"}
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """When a change of an account is an alert (the ``alerts`` config group of ``python -m serve``)."""
+
+    score_points: float = 10.0  # a score move of more than this many percentage points (0.50 -> 0.61) alerts
+
+    def __post_init__(self) -> None:
+        if not self.score_points >= 0:
+            raise ConfigError(f"alerts.score_points: {self.score_points} must be a number of points >= 0")
+
+
+def flag_columns(scores: pd.DataFrame) -> list[str]:
+    """The definition flags of a scores table: each ``rule_<name>`` and ``learned``, in the table's order."""
+    return [c for c in scores.columns if str(c).startswith(RULE_PREFIX) or c == LEARNED]
+
+
+def _flag_name(column: str) -> str:
+    return f"rule {column[len(RULE_PREFIX):]}" if column.startswith(RULE_PREFIX) else "learned definition"
+
+
+def _true(column: pd.Series) -> np.ndarray:
+    """A flag column as plain booleans (missing = not flagged)."""
+    return column.astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def _reasons(text) -> list[str]:
+    return [r for r in str(text).split(SEPARATOR) if r] if isinstance(text, str) else []
+
+
+def _new_reasons(today: pd.Series, before: pd.Series) -> list[str]:
+    """Per account, today's reasons that the previous run did not give, in today's order."""
+    return [SEPARATOR.join(r for r in _reasons(now) if r not in set(_reasons(then)))
+            for now, then in zip(today, before)]
+
+
+def _previous_rows(today: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """The previous run's row of each of today's accounts, aligned with ``today`` (empty where it had none)."""
+    if previous is None or previous.empty:
+        return pd.DataFrame(index=today.index)
+    prior = previous.assign(account_id=previous["account_id"].astype(str)).drop_duplicates("account_id", keep="last")
+    keyed = prior.set_index("account_id")
+    return keyed.reindex(today["account_id"].astype(str).to_numpy()).set_axis(today.index)
+
+
+def _changes(today: pd.DataFrame, prior: pd.DataFrame, points: float) -> tuple[list[list[str]], np.ndarray]:
+    """Per account, what changed (phrases in a fixed order), and the score move in percentage points."""
+    phrases: list[list[str]] = [[] for _ in range(len(today))]
+    tier_now = today["pql_tier"].astype("Int64").eq(1).fillna(False).to_numpy(dtype=bool)
+    tier_then = (prior["pql_tier"].astype("Int64").eq(1).fillna(False).to_numpy(dtype=bool)
+                 if "pql_tier" in prior else np.zeros(len(today), bool))
+    for i in np.flatnonzero(tier_now & ~tier_then):
+        phrases[i].append("new in tier 1")
+    for column in flag_columns(today):
+        then = _true(prior[column]) if column in prior else np.zeros(len(today), bool)
+        for i in np.flatnonzero(_true(today[column]) & ~then):
+            phrases[i].append(f"{_flag_name(column)} newly true")
+    before = pd.to_numeric(prior["score"], errors="coerce") if "score" in prior else pd.Series(np.nan, today.index)
+    moved = ((pd.to_numeric(today["score"]) - before) * 100).round(9).to_numpy(dtype=float)
+    for i in np.flatnonzero(np.abs(np.nan_to_num(moved)) > points):
+        phrases[i].append(f"score {moved[i]:+.0f} pts")
+    return phrases, moved
+
+
+def alerts(today: pd.DataFrame, previous: pd.DataFrame | None, config: AlertsConfig = AlertsConfig(),
+           compared_with: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The alerts of today's scores against the previous run's (None: the first run ever): one row per account
+    whose state changed, highest score first, with the columns of :data:`COLUMNS` -- ``change`` says what
+    changed ("new in tier 1; rule power_users newly true; score +12 pts"), ``new_reasons`` the reasons the
+    previous run did not give, ``compared_with`` the previous run's as-of (default: its newest ``as_of``)."""
+    prior = _previous_rows(today, previous)
+    phrases, moved = _changes(today, prior, float(config.score_points))
+    if compared_with is None and previous is not None and not previous.empty:
+        compared_with = pd.to_datetime(previous["as_of"]).max()
+    before_reasons = prior["reasons"] if "reasons" in prior else pd.Series(None, index=today.index, dtype=object)
+    frame = pd.DataFrame({
+        "account_id": today["account_id"].astype(str), "as_of": today["as_of"],
+        "compared_with": pd.NaT if compared_with is None else pd.Timestamp(compared_with),
+        "first_run": previous is None, "change": [SEPARATOR.join(p) for p in phrases],
+        "new_reasons": _new_reasons(today["reasons"] if "reasons" in today else [None] * len(today), before_reasons),
+        "reasons": today["reasons"] if "reasons" in today else "", "score": today["score"],
+        "previous_score": prior["score"] if "score" in prior else np.nan, "score_change_points": moved,
+        "pql_tier": today["pql_tier"], "previous_pql_tier": prior["pql_tier"] if "pql_tier" in prior else pd.NA,
+        "model_version": today["model_version"] if "model_version" in today else "",
+    }, index=today.index)
+    changed = frame[np.array([bool(p) for p in phrases], dtype=bool)]
+    changed = changed.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
+    return typed(changed.reset_index(drop=True))
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The alerts columns with their fixed dtypes (so an empty night types an output like any other night)."""
+    out = {}
+    for name in COLUMNS:
+        column = frame[name] if name in frame else pd.Series(pd.NA, index=frame.index)
+        if _DTYPES[name] == "datetime64[us]":
+            column = pd.to_datetime(column)
+            if isinstance(column.dtype, pd.DatetimeTZDtype):
+                column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        out[name] = column.astype(_DTYPES[name])
+    return pd.DataFrame(out, index=frame.index)
