@@ -36,14 +36,14 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
     from report.html import write_report
     from train import artifacts, plots, tracking
     from train.config import TrackingConfig
-    from train.origin import origin_of
+    from train.origin import origin_of, source_name
     from train.pipeline import run_training
     from train.promotion import decide
     from train.settings import settings_for
-    from train.summary import report, summary, write_summary
+    from train.summary import closing, report, summary, write_summary
 
     settings, data, notes = settings_for(config, conf_dir or CONF_DIR)
-    tracking_config = TrackingConfig(**config["tracking"])
+    tracking_config = tracking.experiment_for(TrackingConfig(**config["tracking"]), source_name(data))
     tables, load_report = engine_for(config.get("engine")).load_tables(data)  # engine=local or spark
     for line in load_report.lines() + notes:
         log.info(line)
@@ -62,11 +62,12 @@ def run_job(config: dict[str, Any], out_dir: Path, conf_dir: str | Path | None =
                 "promotion": decision.to_dict()}
     path = write_summary(data_out, out_dir / "summary.json")
     tracking.log_summary(run.run_id, path, tracking_config)
-    tracking.log_summary(run.run_id, write_report(result, tables, settings, out_dir / "report.html",
-                                                  tables_out["funnel.csv"], data_out), tracking_config)
+    html = write_report(result, tables, settings, out_dir / "report.html", tables_out["funnel.csv"], data_out)
+    tracking.log_summary(run.run_id, html, tracking_config)
     # the champion alias moves last: a run killed before this point never becomes the model serve loads
     tracking.promote(run, tracking_config, decision)
-    return TrainJob(result, data_out, path, report(result, data_out))
+    end = closing(html, path, tracking_config.experiment, tracking.runs_page(run.experiment_id), tracking_config.uri)
+    return TrainJob(result, data_out, path, report(result, data_out) + "\n\n" + end)
 
 
 @command("train")
@@ -77,8 +78,7 @@ def main(cfg: DictConfig) -> None:
 
     hydra = HydraConfig.get()
     job = run_job(plain(cfg), run_dir(), overrides=list(hydra.overrides.task), sweep=hydra.mode == RunMode.MULTIRUN)
-    print(job.report)
-    log.info("summary: %s", job.summary_path)
+    print(job.report)  # it ends with where report.html, summary.json and the MLflow runs are
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.text_table import text_table
 from rules.language import RuleSet
 
 from train.evaluate import flag_stats, top_k_flags
@@ -79,7 +80,7 @@ def readable(table: pd.DataFrame) -> str:
         "model only": [f"{n} ({r:.0%})" if n else "0" for n, r in zip(table["model_only"], table["model_only_rate"])],
         "both": [f"{n} ({r:.0%})" if n else "0" for n, r in zip(table["both"], table["both_rate"])],
     })
-    lines = [show.to_string(index=False)]
+    lines = [text_table(show)]
     if "verdict" in table:  # the same comparison in words, each with its interval over the backtest's accounts
         lines += [f"  {name}: at its volume the model {verdict}" for name, verdict in zip(table["name"], table["verdict"])]
     return "\n".join(lines)

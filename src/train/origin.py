@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -34,6 +35,14 @@ def data_source(data: DataConfig) -> str:
     if data.duckdb:
         return f"DuckDB {Path(data.duckdb).resolve()}"
     return "demo world"
+
+
+def source_name(data: DataConfig) -> str | None:
+    """A short name of the data source for an experiment's name: the folder's or DuckDB file's name in lower
+    case, other characters as '-' (``~/logs/Lead Funnel`` -> ``lead-funnel``); None for the demo world."""
+    path = Path(data.dir).resolve().name if data.dir else Path(data.duckdb).stem if data.duckdb else ""
+    name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[:40].strip("-")
+    return name or None
 
 
 def fingerprint(data_config: Mapping[str, Any]) -> str:

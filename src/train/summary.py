@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.io import write_text
+from features.text_table import text_table
 from train.compare import readable
 from train.result import TrainResult
 
@@ -159,7 +160,7 @@ def _choice_text(result: TrainResult) -> list[str]:
                          "scored folds": t["scored_folds"]})
     choice = model_choice(result)
     return ["model=auto: the backtest chose the model (every candidate on every fold; " + choice["why"] + "):",
-            show.to_string(index=False), *(f"  {line}" for line in choice["versus_shipped"]), ""]
+            text_table(show), *(f"  {line}" for line in choice["versus_shipped"]), ""]
 
 
 def _pooled_text(m: dict, folds: list[dict]) -> str:
@@ -181,7 +182,7 @@ def _revenue_text(result: TrainResult) -> list[str]:
                          t["revenue_per_week_at_capacity"].map("{:,.0f}".format),
                          "model, same volume": t["model_same_volume_revenue"].map("{:,.0f}".format)})
     return ["Revenue captured at capacity (backtest; expected value = probability x predicted amount ranks the model):",
-            show.to_string(index=False), ""]
+            text_table(show), ""]
 
 
 def write_summary(data: dict, path: Path) -> Path:
@@ -198,7 +199,7 @@ def _folds_text(folds: list[dict]) -> str:
                           "ROC AUC": f"{f['roc_auc']:.3f}",
                           "PR AUC": f"{f['pr_auc']:.3f}", "prec@cap": f"{f['precision_at_capacity']:.1%}",
                           "tier 1/snapshot": f"{f['tier1_per_snapshot']:.0f}"} for f in folds])
-    return show.to_string(index=False)
+    return text_table(show)
 
 
 def _tiers_text(table: pd.DataFrame) -> str:
@@ -206,26 +207,21 @@ def _tiers_text(table: pd.DataFrame) -> str:
                          "per snapshot": table["per_snapshot"].map("{:.0f}".format), "converted": table["converted"],
                          "rate": [f"{r:.1%} ({lo:.1%}-{hi:.1%})" for r, lo, hi in
                                   zip(table["conversion_rate"], table["rate_low"], table["rate_high"])]})
-    return show.to_string(index=False)
+    return text_table(show)
 
 
-def report(result: TrainResult, data: dict) -> str:
-    """The readable end of a training run: health, folds, pooled metrics, learned vs rules, tiers."""
+def _health_text(result: TrainResult) -> list[str]:
+    return ["Data health:" if result.warnings else "Data health: no warnings",
+            *(f"  - {w}" for w in result.warnings), *result.notes]
+
+
+def _metrics_text(result: TrainResult, data: dict) -> list[str]:
     m = result.metrics
     baseline = ""
     if "baseline_roc_auc" in m:
         baseline = (f"\nbaseline ({result.folds and 'logistic'}): ROC AUC {m['baseline_roc_auc']:.3f}  "
                     f"PR AUC {m['baseline_pr_auc']:.3f}  precision at capacity {m['baseline_precision_at_capacity']:.1%}")
-    lines = [
-        "Data health:" if result.warnings else "Data health: no warnings",
-        *(f"  - {w}" for w in result.warnings),
-        *result.notes,
-        "",
-        f"Rolling backtest: {len(result.folds)} folds, each scored by a model trained only on snapshots whose labels had "
-        f"matured before it ({result.counts['n_train_snapshots']} of {result.counts['n_snapshots']} snapshots train "
-        f"the production model):",
-        _folds_text(result.folds),
-        "",
+    return [
         f"pooled over folds ({data['split']['test'][0][:10]} .. {data['split']['test'][1][:10]}): "
         f"{data['n_test']:,} account-snapshots, base rate {m['base_rate']:.2%}",
         f"ROC AUC {m['roc_auc']:.3f} (folds {m['roc_auc_fold_mean']:.3f} ± {m['roc_auc_fold_std']:.3f})  "
@@ -234,25 +230,35 @@ def report(result: TrainResult, data: dict) -> str:
         f"{m['mean_score']:.2%} vs base rate {m['base_rate']:.2%} ({m['mean_score'] / max(m['base_rate'], 1e-12) - 1:+.1%}), "
         f"slope {m['calibration_slope']:.2f}, ECE {m['ece']:.4f} (uncalibrated {m['uncalibrated_ece']:.4f})",
         f"at capacity ({result.scorer.tiers.capacity} per snapshot): precision {m['precision_at_capacity']:.1%}, "
-        f"recall {m['recall_at_capacity']:.1%}, lift {m['lift_at_capacity']:.1f}" + baseline,
-        "",
-        *_choice_text(result),
-        "",
+        f"recall {m['recall_at_capacity']:.1%}, lift {m['lift_at_capacity']:.1f}" + baseline]
+
+
+def report(result: TrainResult, data: dict) -> str:
+    """The readable end of a training run: health, folds, pooled metrics, learned vs rules, tiers, verdict and
+    promotion; a section with nothing to say is left out, sections are one blank line apart."""
+    rules = [] if result.comparison.empty else [
         "Learned model vs hand-defined PQL rules (backtest folds; the model flags as many accounts as each rule):",
-        readable(result.comparison),
-        "",
-        *_learned_text(result),
-        *_capacity_text(result),
-        *_revenue_text(result),
-        "Conversion rate by PQL tier (1 = high intent + good fit, 2 = good fit + low intent, 3 = high intent + poor fit;"
-        " 95% interval):",
-        _tiers_text(result.tier_rates),
-        "",
-        f"Verdict: {data.get('headline') or headline(result)}",
-        *(f"  but: {w}" for w in result.health.get("verdict_warnings", [])),
-        "",
-        f"model {data['model_uri']} (run {data['run_id']}) "
-        f"{'is the new champion' if data['champion'] else 'is the challenger'}: "
-        f"{data.get('promotion', {}).get('reason', '')}",
+        readable(result.comparison)]
+    tiers = [] if result.tier_rates.empty else [
+        "Conversion rate by PQL tier (1 = high intent + good fit, 2 = good fit + low intent, 3 = high intent + poor "
+        "fit; 95% interval):", _tiers_text(result.tier_rates)]
+    sections = [
+        _health_text(result),
+        [f"Rolling backtest: {len(result.folds)} folds, each scored by a model trained only on snapshots whose labels "
+         f"had matured before it ({result.counts['n_train_snapshots']} of {result.counts['n_snapshots']} snapshots "
+         f"train the production model):", _folds_text(result.folds)] if result.folds else [],
+        _metrics_text(result, data), _choice_text(result), rules, _learned_text(result), _capacity_text(result),
+        _revenue_text(result), tiers,
+        [f"Verdict: {data.get('headline') or headline(result)}",
+         *(f"  but: {w}" for w in result.health.get("verdict_warnings", []))],
+        [f"model {data['model_uri']} (run {data['run_id']}) "
+         f"{'is the new champion' if data['champion'] else 'is the challenger'}: "
+         f"{data.get('promotion', {}).get('reason', '')}"],
     ]
-    return "\n".join(lines)
+    return "\n\n".join("\n".join(lines).strip("\n") for lines in sections if any(line.strip() for line in lines))
+
+
+def closing(report_html: Path, summary_json: Path, experiment: str, runs_page: str, uri: str) -> str:
+    """The last lines a training run prints: where its MLflow runs are, then its report and summary files."""
+    return "\n".join([f"MLflow: experiment '{experiment}' -- `mlflow ui --backend-store-uri {uri}`, then {runs_page}",
+                      f"summary: {summary_json}", f"report:  {report_html}"])

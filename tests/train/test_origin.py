@@ -43,3 +43,11 @@ def test_the_model_metadata_of_an_origin(tmp_path):
     assert origin.meta() == {"data_source": f"folder {tmp_path}", "data_fingerprint": origin.fingerprint}
     assert origin.notes == ("rules: demo.yaml",)
     assert Origin().meta() == {}  # an unknown source records nothing
+
+
+def test_a_short_name_of_the_source_names_its_experiment(tmp_path):
+    from train.origin import source_name
+
+    assert source_name(DataConfig(dir=str(tmp_path / "Lead Funnel"))) == "lead-funnel"
+    assert source_name(DataConfig(duckdb=str(tmp_path / "CRM_2024.duckdb"))) == "crm-2024"
+    assert source_name(DataConfig()) is None

@@ -14,10 +14,10 @@ from train.tracking.runs import (HOST_TAG, PID_TAG, STALE_AFTER_S, TrainingRun, 
                                  latest_training_run, log_realized, log_scoring, log_scoring_failure, log_summary,
                                  log_training)
 from train.tracking.store import (CHALLENGER, CHAMPION, HASH_TAG, TrackingError, check_store, connect,
-                                  ensure_sqlite_store, experiment)
+                                  ensure_sqlite_store, experiment, experiment_for, runs_page)
 
 __all__ = ["CHALLENGER", "CHAMPION", "CODE_LOADER", "HASH_TAG", "HOST_TAG", "MODEL_CODE", "PID_TAG", "STALE_AFTER_S",
            "RunInfo", "TrackingError", "TrainingRun", "backtest_predictions", "check_store", "connect",
-           "current_champion", "ensure_sqlite_store", "experiment", "fail_abandoned_runs", "flatten",
+           "current_champion", "ensure_sqlite_store", "experiment", "experiment_for", "fail_abandoned_runs", "flatten",
            "latest_training_run", "load_model", "log_realized", "log_scoring", "log_scoring_failure", "log_summary",
-           "log_training", "promote", "resolve_model", "verify_model_dir"]
+           "log_training", "promote", "resolve_model", "runs_page", "verify_model_dir"]

@@ -83,6 +83,23 @@ def describe_version(client, name: str, version: str, digest: str, tags: dict[st
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     client.update_model_version(name, version, description=description)
+    describe_model(client, name, version, tags)
+
+
+MODEL_DESCRIPTION = ("A PQL propensity model: the probability that an account converts within the horizon "
+                     "(tag pql.horizon_days), trained by `python -m train` (pql-pipeline) with a rolling backtest "
+                     "against the hand-written PQL rules. `python -m serve` scores with the version aliased "
+                     "'champion'; 'challenger' is the newest that did not beat it. Each version's description "
+                     "holds its backtest figures and data source.")
+
+
+def describe_model(client, name: str, version: str, tags: dict[str, str]) -> None:
+    """Give the registered model its description and the newest version's tags (kind, horizon, data), so the
+    registry's model page says what the model is without opening a version."""
+    client.update_registered_model(name, description=MODEL_DESCRIPTION)
+    kept = {k: v for k, v in tags.items() if k in ("pql.model", "pql.horizon_days", "pql.data", "pql.code_version")}
+    for key, value in {"pql.kind": "propensity", "pql.latest_version": str(version), **kept}.items():
+        client.set_registered_model_tag(name, key, value)
 
 
 def settle(client, name: str, version: str, metrics: dict, promotion: PromotionConfig, promote_now: bool) -> bool:

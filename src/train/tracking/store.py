@@ -7,6 +7,7 @@ is moved into place once fully migrated: a kill leaves no store or a usable one,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import urllib.request
@@ -17,7 +18,12 @@ from features.io import check_output
 
 from train.config import TrackingConfig
 
-EXPERIMENT_KIND = "mlflow.experimentKind"
+# MLflow 3's UI reads this experiment tag (ExperimentKind in its source): an experiment of kind
+# "custom_model_development" is a model-training one, opened on its runs rather than the GenAI traces.
+# MLflow 3.17's UI follows a browser-wide toggle instead (the URL's ?workflowType=, default "genai"), so the
+# link a run prints carries UI_RUNS_QUERY; later versions switch the toggle from this tag themselves.
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+UI_RUNS_QUERY = "workflowType=machine_learning"
 HASH_TAG = "pql.content_sha256"  # the bundle's content hash, recorded at registration and checked at load
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 CHAMPION, CHALLENGER = "champion", "challenger"  # the registry aliases: serve loads the champion by default
@@ -184,11 +190,25 @@ def experiment(mlflow, name: str, uri: str):
         if db is not None:
             location = (db.resolve().parent / "mlruns").as_uri()
         try:
-            # the UI opens an experiment of this kind on its runs (not on the GenAI traces page)
-            mlflow.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: "custom_model_development"})
+            mlflow.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: MODEL_TRAINING})
         except MlflowException:
             if mlflow.get_experiment_by_name(name) is None:
                 raise
-    elif EXPERIMENT_KIND not in (found.tags or {}):
-        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, "custom_model_development")
+    elif (found.tags or {}).get(EXPERIMENT_KIND) != MODEL_TRAINING:  # none yet, or a GenAI kind the UI guessed
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
     return mlflow.set_experiment(name)
+
+
+def experiment_for(config: TrackingConfig, source: str | None) -> TrackingConfig:
+    """``config`` with one experiment per data source: when ``tracking.experiment`` is left at its default
+    (``pql-train``), the runs on a named source (``source``, e.g. a folder's name) go to ``pql-train-<source>``;
+    the demo world (None) and an experiment the config names stay as they are."""
+    if not source or config.experiment != TrackingConfig.experiment:
+        return config
+    return dataclasses.replace(config, experiment=f"{config.experiment}-{source}")
+
+
+def runs_page(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI's page of an experiment's runs (``mlflow ui`` serves at ``base`` by default), opened on
+    the runs whatever the browser's GenAI/model-training toggle says."""
+    return f"{base}/#/experiments/{experiment_id}/runs?{UI_RUNS_QUERY}"

@@ -36,3 +36,21 @@ def test_promote_waits_for_the_summary(tmp_path):
     tracking.log_summary(run.info.run_id, summary, track)
     assert tracking.promote(info, track, evaluation) is True
     assert str(client.get_model_version_by_alias("m", "champion").version) == version
+
+
+def test_the_registered_model_has_a_description_and_tags(tmp_path):
+    from train.tracking.registry import describe_version
+
+    client = tracking.connect(TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db")).MlflowClient()
+    run = client.create_run(client.create_experiment("e"))
+    version = _version(client, "m", run.info.run_id)
+    tags = {"pql.model": "lightgbm", "pql.horizon_days": "7", "pql.data": "folder /x", "pql.overrides": "a=1"}
+    describe_version(client, "m", version, "abc", tags, "lightgbm, P(convert within 7 days)")
+    model = client.get_registered_model("m")
+    assert "propensity" in model.description and "champion" in model.description
+    assert {k: model.tags.get(k) for k in ("pql.kind", "pql.model", "pql.horizon_days", "pql.data",
+                                           "pql.latest_version")} == {
+        "pql.kind": "propensity", "pql.model": "lightgbm", "pql.horizon_days": "7", "pql.data": "folder /x",
+        "pql.latest_version": version}
+    assert "pql.overrides" not in model.tags
+    assert client.get_model_version("m", version).description.startswith("lightgbm")

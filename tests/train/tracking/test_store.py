@@ -103,3 +103,37 @@ def test_a_writable_store_passes_and_is_left_as_it_was(tmp_path):
     tracking.check_store(uri)
     assert (tmp_path / "mlflow.db").read_bytes() == before  # the write check is rolled back
     assert list((tmp_path / "mlruns").iterdir()) == []
+
+
+def test_the_experiment_is_a_model_training_one_the_ui_opens_on_its_runs(tmp_path):
+    from pathlib import Path
+
+    from train.config import TrackingConfig
+    from train.tracking.store import EXPERIMENT_KIND, MODEL_TRAINING, runs_page
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow = tracking.connect(TrackingConfig(uri=uri))
+    client = mlflow.MlflowClient()
+    created = tracking.experiment(mlflow, "new", uri)
+    assert client.get_experiment(created.experiment_id).tags[EXPERIMENT_KIND] == "custom_model_development"
+    # an experiment the UI (or an older run) marked as GenAI, or left unmarked, becomes a model-training one
+    for name, tags in (("genai", {EXPERIMENT_KIND: "genai_development"}), ("bare", {})):
+        found = client.get_experiment(client.create_experiment(name, tags=tags))
+        tracking.experiment(mlflow, name, uri)
+        assert client.get_experiment(found.experiment_id).tags[EXPERIMENT_KIND] == MODEL_TRAINING
+    # the installed UI knows this kind and the query that opens an experiment on its runs
+    ui = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    bundle = "".join(p.read_text(errors="ignore") for p in ui.glob("main.*.js"))
+    assert f'CUSTOM_MODEL_DEVELOPMENT="{MODEL_TRAINING}"' in bundle and 'MACHINE_LEARNING="machine_learning"' in bundle
+    assert 'get("workflowType")' in bundle
+    assert runs_page("7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
+
+
+def test_one_experiment_per_data_source_unless_the_config_names_one():
+    from train.config import TrackingConfig
+
+    default = TrackingConfig()
+    assert tracking.experiment_for(default, "lead-funnel").experiment == "pql-train-lead-funnel"
+    assert tracking.experiment_for(default, None).experiment == "pql-train"  # the demo world
+    named = TrackingConfig(experiment="mine")
+    assert tracking.experiment_for(named, "lead-funnel") == named
