@@ -1,7 +1,8 @@
 """The commands' config schemas, registered in Hydra's ConfigStore and made from the typed dataclasses.
 
 Every config group's keys, types and defaults are written once, in its room's dataclass
-(``features.config``, ``train.config``, ``engines.settings``, ``serve.monitor``, ``rules.files``). This module
+(``features.config``, ``train.config``, ``engines.settings``, ``serve.monitor``, ``serve.alerts``,
+``rules.files``). This module
 turns each into an OmegaConf-checkable schema (:func:`schema_of`: tuples become lists, unions OmegaConf
 cannot check become ``Any``) and registers, per command, a primary schema that holds every group
 (``train_schema``, ``serve_schema``, ``features_schema``, ``realized_schema``; ``conf/<command>.yaml`` lists it
@@ -27,11 +28,11 @@ from omegaconf import MISSING
 # groups a data config (``data=mine``, ``# @package _global_``) may also set for itself: commands that do not use
 # them accept and ignore them (serve and realized take capacity and horizon from the model they load)
 CARRIED = ("features", "snapshots", "label", "backtest", "rules", "model", "calibration", "capacity", "promotion",
-           "learned", "tiers", "monitoring", "engine", "tracking")
+           "learned", "tiers", "monitoring", "alerts", "engine", "tracking")
 COMMAND_GROUPS = {
     "train": ("data", "features", "snapshots", "label", "backtest", "rules", "model", "calibration", "capacity",
               "promotion", "learned", "tiers", "tracking", "engine"),
-    "serve": ("data", "tracking", "monitoring", "engine"),
+    "serve": ("data", "tracking", "monitoring", "alerts", "engine"),
     "features": ("data", "features", "engine"),
     "realized": ("data", "tracking"),
 }
@@ -109,6 +110,7 @@ def group_schemas() -> dict[str, type]:
     from engines.settings import EngineConfig
     from features.config import DataConfig, FeatureConfig, LabelConfig, SnapshotConfig
     from rules.files import RulesConfig
+    from serve.alerts import AlertsConfig
     from serve.monitor import MonitoringConfig
     from train.config import (BacktestConfig, CalibrationConfig, CapacityConfig, LearnedConfig, PromotionConfig,
                               TierConfig, TrackingConfig)
@@ -123,7 +125,7 @@ def group_schemas() -> dict[str, type]:
         "calibration": schema_of(CalibrationConfig), "capacity": schema_of(CapacityConfig),
         "promotion": schema_of(PromotionConfig), "learned": schema_of(LearnedConfig), "tiers": schema_of(TierConfig),
         "tracking": schema_of(TrackingConfig), "engine": schema_of(EngineConfig, optional=("master",)),
-        "monitoring": schema_of(MonitoringConfig),
+        "monitoring": schema_of(MonitoringConfig), "alerts": schema_of(AlertsConfig),
     }
 
 

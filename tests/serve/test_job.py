@@ -93,3 +93,56 @@ def test_serve_with_a_folder_as_output_exits_2_before_looking_up_the_model(tmp_p
                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert out.returncode == 2  # not 4: the missing model was never looked up
     assert "is a folder" in _one_error_line(out)
+
+
+def _expected_alerts(today: pd.DataFrame, before: pd.DataFrame | None, points: float = 10) -> set[str]:
+    """The accounts that should alert, worked out apart from serve.alerts: newly tier 1, newly flagged, or moved."""
+    flags = [c for c in today.columns if c.startswith("rule_") or c == "learned"]
+    now = today.set_index("account_id")
+    if before is None:
+        hot = (now["pql_tier"] == 1).fillna(False) | now[flags].fillna(False).astype(bool).any(axis=1)
+        return set(now.index[hot])
+    then = before.set_index("account_id").reindex(now.index)
+    hot = (now["pql_tier"] == 1).fillna(False) & ~(then["pql_tier"] == 1).fillna(False)
+    for flag in flags:
+        hot |= now[flag].fillna(False).astype(bool) & ~then[flag].fillna(False).astype(bool)
+    hot |= ((now["score"] - then["score"]).abs().round(9) * 100 > points).fillna(False)
+    return set(now.index[hot])
+
+
+def test_alerts_over_three_days_a_rerun_and_a_gap_on_the_demo_model(trained, tmp_path, caplog):
+    """serve on the demo model, output_dir: each day's alerts file against the newest earlier day's scores."""
+    folder = tmp_path / "scores"
+    base = [*trained.demo, f"tracking.uri={trained.uri}", f"output_dir={folder}", "alerts.score_points=2"]
+    days, kept, jobs = ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-04", "2024-12-07"], {}, []
+    for day in days:
+        with caplog.at_level("INFO", logger="pql"):
+            job = serve_job.run_job(trained.compose("serve", [*base, f"as_of={day}"]))
+        jobs.append(job)
+        assert job.alerts_written_to == str(folder / f"alerts_{day}.parquet")
+        written = pd.read_parquet(job.alerts_written_to)
+        assert list(written["account_id"]) == list(job.alerts["account_id"])  # the file holds what the job returned
+        before_day = max((d for d in kept if d < day), default=None)
+        expected = _expected_alerts(job.scores, kept.get(before_day), 2)
+        assert set(written["account_id"]) == expected and len(written) == len(expected)
+        assert written["first_run"].all() == (before_day is None)
+        if before_day is None:
+            assert written["compared_with"].isna().all() and "alerts: first run" in caplog.text
+        else:
+            assert (written["compared_with"] == pd.Timestamp(before_day)).all()
+            assert f"changed since the run of {before_day}" in caplog.text
+        assert (written["change"] != "").all()
+        kept[day] = job.scores
+    assert len(jobs[1].alerts) > 0  # the test means something: the demo world moves from one day to the next
+    assert jobs[3].alerts.equals(jobs[2].alerts)  # the rerun of 12-04 compares with 12-03 again: the same alerts
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"scores_{d}.parquet" for d in sorted(set(days))] + [f"alerts_{d}.parquet" for d in sorted(set(days))])
+
+
+def test_a_single_output_file_says_there_are_no_alerts(trained, tmp_path, caplog):
+    config = trained.compose("serve", [*trained.demo, f"tracking.uri={trained.uri}", "as_of=2024-12-02",
+                                       f"output={tmp_path / 'scores.parquet'}"])
+    with caplog.at_level("INFO", logger="pql"):
+        job = serve_job.run_job(config)
+    assert job.alerts is None and "alerts: none written" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]

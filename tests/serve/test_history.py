@@ -1,0 +1,89 @@
+"""Kept scores read back and alerts written (serve.history): daily files, DuckDB, SQLite; reruns replace."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from features.errors import ConfigError, DataError
+from serve.alerts import alerts
+from serve.history import History, alerts_file
+from serve.write import write_scores
+
+
+def _scores(day: str, score: float) -> pd.DataFrame:
+    return pd.DataFrame({"account_id": ["a", "b"], "as_of": pd.Timestamp(day), "score": [score, .1],
+                         "pql_tier": pd.array([1, 2], dtype="Int64"), "rule_power": [True, False],
+                         "reasons": ["x", "y"], "model_version": "1"})
+
+
+def _run(history: History, output: str, day: str, score: float) -> pd.DataFrame:
+    """What serve does: read the previous run, write today's scores, then today's alerts."""
+    as_of = pd.Timestamp(day)
+    previous, when = history.previous(as_of)
+    today = _scores(day, score)
+    write_scores(today, output, history.table, as_of)
+    changed = alerts(today, previous, history.settings, when)
+    history.write(changed, as_of)
+    return changed
+
+
+def _outputs(tmp_path: Path) -> dict[str, str]:
+    return {"files": str(tmp_path / "scores_{date}.parquet"), "csv": str(tmp_path / "{date}.csv"),
+            "duckdb": str(tmp_path / "scores.duckdb"), "sqlite": f"sqlite:///{tmp_path}/scores.db"}
+
+
+def _read_alerts(history: History, day: str) -> pd.DataFrame:
+    output = history.alerts_output.replace("{date}", day)
+    if output.endswith(".duckdb"):
+        with duckdb.connect(output, read_only=True) as con:
+            return con.execute(f'SELECT * FROM "{history.alerts_table}" WHERE as_of = ?',
+                               [pd.Timestamp(day).to_pydatetime()]).df()
+    if "://" in output:
+        return pd.read_sql(f"SELECT * FROM {history.alerts_table} WHERE as_of LIKE '{day}%'",
+                           sa.create_engine(output))
+    return pd.read_csv(output) if output.endswith(".csv") else pd.read_parquet(output)
+
+
+@pytest.mark.parametrize("kind", ["files", "csv", "duckdb", "sqlite"])
+def test_three_days_a_rerun_and_a_gap_in_every_kept_output(tmp_path, kind):
+    output = _outputs(tmp_path)[kind]
+    history = History.of(output, "pql_scores", pd.Timestamp("2024-05-06"), [])
+    first = _run(history, output, "2024-05-06", .5)
+    assert first["first_run"].all() and list(first["account_id"]) == ["a"]
+    assert _run(history, output, "2024-05-07", .52).empty  # +2 points: nothing changed
+    third = _run(history, output, "2024-05-08", .70)
+    assert list(third["change"]) == ["score +18 pts"] and third["compared_with"].iloc[0] == pd.Timestamp("2024-05-07")
+    again = _run(history, output, "2024-05-08", .70)  # a rerun: the same comparison, the day's alerts replaced
+    assert again.equals(third)
+    stored = _read_alerts(history, "2024-05-08")
+    assert list(stored["account_id"]) == ["a"] and list(stored["change"]) == ["score +18 pts"]
+    gap = _run(history, output, "2024-05-11", .40)  # two days skipped: against 05-08
+    assert list(gap["change"]) == ["score -30 pts"]
+    assert pd.Timestamp(_read_alerts(history, "2024-05-11")["compared_with"].iloc[0]) == pd.Timestamp("2024-05-08")
+
+
+def test_a_single_overwritten_file_keeps_no_history(tmp_path):
+    history = History.of(str(tmp_path / "scores.parquet"), "pql_scores", pd.Timestamp("2024-05-06"), [])
+    assert history.alerts_output is None
+
+
+def test_alerts_files_never_look_like_scores_files():
+    assert alerts_file("out/scores_{date}.parquet") == "out/alerts_{date}.parquet"
+    assert alerts_file("out/{date}.parquet") == "out/alerts/alerts_{date}.parquet"
+    assert alerts_file("out/{date}/scores.csv") == "out/{date}/alerts_{date}.csv"
+
+
+def test_an_alerts_table_name_too_long_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="output_table"):
+        History.of(str(tmp_path / "s.duckdb"), "t" * 60, pd.Timestamp("2024-05-06"), [])
+
+
+def test_a_broken_kept_file_stops_the_run_naming_it(tmp_path):
+    output = str(tmp_path / "scores_{date}.parquet")
+    _scores("2024-05-06", 1.5).to_parquet(tmp_path / "scores_2024-05-06.parquet")
+    with pytest.raises(DataError, match="scores_2024-05-06.parquet"):
+        History.of(output, "pql_scores", pd.Timestamp("2024-05-07"), []).previous(pd.Timestamp("2024-05-07"))
