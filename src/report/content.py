@@ -4,15 +4,23 @@ words, the funnel summary, the definitions, calibration in plain words. No HTML 
 >>> bands = calibration_bands(np.array([0.1, 0.1, 0.3, 0.3]), np.array([0, 0, 1, 0]), bands=2)
 >>> calibration_words(bands)[-1]
 'Of the 2 accounts scored 30% (30% to 30%), 50% converted.'
+>>> [share(p) for p in (0, 0.0012, 0.000123, 0.025, 0.25, 1)]
+['0%', '0.12%', '0.012%', '2.5%', '25%', '100%']
+>>> [percent(p) for p in (0.3, 0.025, 0.0012, 0, None)]
+['30.0%', '2.5%', '0.12%', '0%', 'n/a']
+>>> band_label(0.0011, 0.00134), fold(list(range(10)), 8)
+('0.11% to 0.13%', ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9]))
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from features.words import number, plural
 from train.capacity import at_capacity, definition_points, model_curve
 from train.funnel import funnel_of
 
+OUT_OF_TIME, IN_SAMPLE = "out of time", "in-sample"
 TIER_WORDS = {"1": "Tier 1 - call now (high intent, good fit)", "2": "Tier 2 - help them adopt (good fit, low intent)",
               "3": "Tier 3 - self-serve or marketing (high intent, poor fit)", "none": "No tier"}
 
@@ -48,7 +56,7 @@ def headline(result, weeks: int) -> str:
     report, the console and ``summary.json`` say the same thing."""
     from train.summary import headline as run_headline
 
-    return f"{run_headline(result)} (measured over {weeks} backtest weeks; 95% intervals over the accounts)."
+    return f"{run_headline(result)} (measured over {plural(weeks, 'backtest week')}; 95% intervals over the accounts)."
 
 
 def tier_rows(tier_rates: pd.DataFrame, every_days: int) -> list[dict]:
@@ -57,10 +65,10 @@ def tier_rows(tier_rates: pd.DataFrame, every_days: int) -> list[dict]:
     for row in tier_rates.to_dict("records"):
         key = str(row["pql_tier"]).removesuffix(".0")
         rows.append({"tier": TIER_WORDS.get(key, f"Tier {key}"),
-                     "per_week": f"{row['per_snapshot'] * per_week(every_days):.0f}",
+                     "per_week": number(row["per_snapshot"] * per_week(every_days)),
                      "accounts": f"{int(row['accounts']):,}", "converted": f"{int(row['converted']):,}",
-                     "rate": f"{row['conversion_rate']:.1%}",
-                     "interval": f"{row['rate_low']:.1%} to {row['rate_high']:.1%}"
+                     "rate": percent(row["conversion_rate"]),
+                     "interval": f"{percent(row['rate_low'])} to {percent(row['rate_high'])}"
                      if np.isfinite(row["rate_low"]) else "n/a"})
     return rows
 
@@ -108,13 +116,36 @@ def calibration_bands(score: np.ndarray, y: np.ndarray, bands: int = 8) -> pd.Da
 
 def calibration_words(bands: pd.DataFrame) -> list[str]:
     """One sentence per band: "Of the 1,204 accounts scored 20% (15% to 25%), 19% converted."."""
-    return [f"Of the {int(b.accounts):,} accounts scored {_p(b.mean_score)} ({_p(b.low)} to {_p(b.high)}), "
-            f"{_p(b.converted)} converted." for b in bands.itertuples()]
+    return [f"Of the {plural(int(b.accounts), 'account')} scored {share(b.mean_score)} ({band_label(b.low, b.high)}),"
+            f" {share(b.converted)} converted." for b in bands.itertuples()]
 
 
-def _p(share: float) -> str:
-    """A share as a percent, with a decimal below 10% (2.5%, not 2%)."""
-    return f"{share:.1%}" if 0 < share < 0.1 else f"{share:.0%}"
+def share(value: float) -> str:
+    """A share as a percent people can tell apart at any size: whole from 10% (25%), one decimal from 1% (2.5%),
+    two significant digits below (0.12%, 0.012%) -- never "0.0%" for a small non-zero share."""
+    v = float(value)
+    if not np.isfinite(v):
+        return "n/a"
+    if v == 0 or v >= 0.1:
+        return f"{v:.0%}"
+    return f"{v:.1%}" if v >= 0.01 else f"{number(v * 100)}%"
+
+
+def percent(value: float) -> str:
+    """A table's percent: one decimal from 1% (30.0%, 2.5%), two significant digits below (0.12%), n/a when
+    unknown."""
+    v = float(value) if value is not None else float("nan")
+    return f"{v:.1%}" if np.isfinite(v) and v >= 0.01 else share(v)
+
+
+def band_label(low: float, high: float) -> str:
+    """A score band's range in words: ``0.11% to 0.13%`` (:func:`share` at both ends)."""
+    return f"{share(low)} to {share(high)}"
+
+
+def fold(rows: list, keep: int = 8) -> tuple[list, list]:
+    """A long table's first ``keep`` rows (shown) and the rest (folded under a summary line)."""
+    return list(rows[:keep]), list(rows[keep:])
 
 
 def definitions(result) -> pd.DataFrame:
@@ -126,9 +157,9 @@ def definitions(result) -> pd.DataFrame:
     for rule in getattr(rules, "rules", ()):
         stats = comparison.loc[rule.name] if rule.name in comparison.index else None
         rows.append({"source": "hand-written", "name": rule.name, "words": rule.description or rule.expression,
-                     "expression": rule.expression, "stability": "",
+                     "expression": rule.expression, "stability": "", "measured": OUT_OF_TIME,
                      "flagged": "" if stats is None else f"{int(stats['flagged']):,}",
-                     "precision": "" if stats is None else f"{stats['precision']:.1%}"})
+                     "precision": "" if stats is None else percent(stats["precision"])})
     learned = getattr(result, "definitions", None)
     if isinstance(learned, pd.DataFrame) and len(learned):
         for row in learned.to_dict("records"):
@@ -137,11 +168,12 @@ def definitions(result) -> pd.DataFrame:
                          "words": str(row.get("words") or row.get("expression", "")),
                          "expression": str(row.get("expression", "")),
                          "stability": f"{stability:.0%}" if isinstance(stability, (int, float)) and
-                         np.isfinite(stability) else str(stability or ""),
+                         np.isfinite(stability) else str(stability or ""), "measured": IN_SAMPLE,
                          "flagged": f"{int(row['flagged']):,}" if pd.notna(row.get("flagged")) else "",
                          # the production list learned from the backtest rows: its figures there are in-sample
-                         "precision": f"{row['precision']:.1%} (in-sample)" if pd.notna(row.get("precision")) else ""})
-    return pd.DataFrame(rows, columns=["source", "name", "words", "expression", "stability", "flagged", "precision"])
+                         "precision": f"{percent(row['precision'])} (in-sample)" if pd.notna(row.get("precision")) else ""})
+    return pd.DataFrame(rows, columns=["source", "name", "words", "expression", "stability", "measured", "flagged",
+                                       "precision"])
 
 
 def weeks_of(test: pd.DataFrame, every_days: int) -> int:

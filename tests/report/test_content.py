@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from rules.language import RuleSet
-from report.content import (calibration_bands, calibration_words, common_cohorts, definitions, funnel_summary,
-                            headline, tier_rows)
+from report.content import (band_label, calibration_bands, calibration_words, common_cohorts, definitions, fold,
+                            funnel_summary, headline, tier_rows)
 
 
 def _run(versus_rule=None, versus_learned=None):
@@ -28,6 +28,7 @@ def test_the_headline_names_the_best_rule_and_the_learned_list_in_the_words_of_t
                            "measurable difference")
     assert "measured over 14 backtest weeks" in text
     assert "no definition to compare with" in headline(_run(), 3)
+    assert "measured over 1 backtest week;" in headline(_run(), 1)
 
 
 def test_calibration_in_plain_words():
@@ -38,7 +39,7 @@ def test_calibration_in_plain_words():
     assert calibration_words(bands) == ["Of the 50 accounts scored 20% (20% to 20%), 20% converted.",
                                         "Of the 50 accounts scored 60% (60% to 60%), 60% converted."]
     assert calibration_words(calibration_bands(np.array([0.025]), np.array([0]), 1)) == [
-        "Of the 1 accounts scored 2.5% (2.5% to 2.5%), 0% converted."]
+        "Of the 1 account scored 2.5% (2.5% to 2.5%), 0% converted."]
 
 
 def test_the_funnel_is_pooled_on_the_cohorts_every_definition_covers():
@@ -75,10 +76,26 @@ def _result(learned: pd.DataFrame | None):
 
 def test_definitions_with_and_without_a_learned_list():
     plain = definitions(_result(None))
-    assert plain[["source", "name", "words", "flagged", "precision"]].values.tolist() == [
-        ["hand-written", "busy", "Busy team", "12", "25.0%"]]
+    assert plain[["source", "name", "words", "measured", "flagged", "precision"]].values.tolist() == [
+        ["hand-written", "busy", "Busy team", "out of time", "12", "25.0%"]]
     learned = pd.DataFrame({"name": ["learned_1"], "expression": ["seats >= 5"], "words": ["seats: at least 5"],
                             "stability": [0.75], "flagged": [40], "converted": [10], "precision": [0.25]})
     both = definitions(_result(learned))
     assert both["source"].tolist() == ["hand-written", "learned"]
-    assert both.iloc[1][["words", "stability", "precision"]].tolist() == ["seats: at least 5", "75%", "25.0% (in-sample)"]
+    assert both.iloc[1][["words", "stability", "measured", "precision"]].tolist() == [
+        "seats: at least 5", "75%", "in-sample", "25.0% (in-sample)"]
+
+
+def test_skewed_scores_get_equal_sized_bands_whose_labels_tell_them_apart():
+    rng = np.random.default_rng(3)
+    score = np.clip(rng.lognormal(np.log(0.001), 1.0, 20_000), 0, 1)  # base rate about 0.2%
+    bands = calibration_bands(score, rng.random(20_000) < score, bands=8)
+    assert bands["accounts"].tolist() == [2_500] * 8
+    labels = [band_label(b.low, b.high) for b in bands.itertuples()]
+    assert len(set(labels)) == 8 and not any("0.0%" in label for label in labels), labels
+    assert all("0.0%" not in line and line.startswith("Of the 2,500 accounts") for line in calibration_words(bands))
+
+
+def test_a_long_table_folds_after_its_first_rows():
+    assert fold(list("abcdefghij"), 8) == (list("abcdefgh"), ["i", "j"])
+    assert fold([1, 2], 8) == ([1, 2], [])
