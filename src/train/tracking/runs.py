@@ -270,8 +270,11 @@ def latest_training_run(tracking: TrackingConfig, run_id: str | None = None) -> 
     mlflow = connect(tracking)
     client = mlflow.MlflowClient()
     if run_id is None:
-        found = client.get_experiment_by_name(tracking.experiment)
-        runs = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'",
+        # left at its default, the experiment is one per data source (experiment_for): the newest of them all
+        name, per_source = tracking.experiment, tracking.experiment == TrackingConfig.experiment
+        found = [e.experiment_id for e in client.search_experiments(filter_string=f"name LIKE '{name}%'")
+                 if e.name == name or (per_source and e.name.startswith(f"{name}-"))]
+        runs = client.search_runs(found, "attributes.status = 'FINISHED'",
                                   order_by=["attributes.start_time DESC"], max_results=1) if found else []
         if not runs:
             raise TrackingError(f"no finished run in experiment '{tracking.experiment}' at {tracking.uri}: "

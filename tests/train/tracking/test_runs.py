@@ -51,3 +51,26 @@ def test_params_never_hold_a_database_password():
 
     params = flatten({"output": "postgresql://pql:s3cret@db:5432/crm", "tracking": {"uri": "sqlite:///mlflow.db"}})
     assert params == {"output": "postgresql://pql:***@db:5432/crm", "tracking.uri": "sqlite:///mlflow.db"}
+
+
+def test_the_newest_training_run_is_found_in_any_data_source_experiment(tmp_path):
+    import json
+    import time
+
+    track = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow = tracking.connect(track)
+    files = tmp_path / "files"
+    (files / "backtest").mkdir(parents=True)
+    for name in ("comparison", "deciles", "pql_tiers", "importance"):
+        (files / "backtest" / f"{name}.csv").write_text("a\n1\n")
+    ids = {}
+    for experiment in ("pql-train", "pql-train-crm", "pql-trainer"):  # the newest, in another experiment
+        (files / "summary.json").write_text(json.dumps({"experiment": experiment}))
+        found = tracking.experiment(mlflow, experiment, track.uri)
+        with mlflow.start_run(experiment_id=found.experiment_id) as run:
+            mlflow.log_artifacts(str(files))
+        ids[experiment] = run.info.run_id
+        time.sleep(0.01)
+    assert tracking.latest_training_run(track).summary == {"experiment": "pql-train-crm"}
+    named = TrackingConfig(uri=track.uri, experiment="pql-trainer")
+    assert tracking.latest_training_run(named).run_id == ids["pql-trainer"]
