@@ -142,6 +142,7 @@ class LearnedConfig:
     min_rule_share: float = 0.5  # each rule adds at least this share of (budget left / rules left): the list fills the budget
     min_leaf_share: float = 0.2  # smallest candidate, as a share of the budget's volume over the training snapshots
     max_rows: int = 250_000      # learn from a uniform sample of at most this many account-snapshots
+    max_values: int = 5          # a condition on a category names at most this many values ("in" or "not in")
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -153,6 +154,8 @@ class LearnedConfig:
             _fail(f"learned.min_converters: {self.min_converters} must be at least 1")
         if not 0.5 <= self.confidence < 1:
             _fail(f"learned.confidence: {self.confidence} must be in [0.5, 1)")
+        if self.max_values < 1:
+            _fail(f"learned.max_values: {self.max_values} must be at least 1")
         if self.round_tolerance < 0 or self.trees < 1 or self.min_leaf_share <= 0 or self.max_rows < 1000:
             _fail("learned: round_tolerance >= 0, trees >= 1, min_leaf_share > 0 and max_rows >= 1000 are required, "
                   f"got {self}")

@@ -2,8 +2,10 @@
 
 A hand-written PQL rule is a bet a person made; here the same kind of rule is *learned* from the training
 snapshots, so that sales gets a definition it can read and argue with, and the model has a fair rival.
-The story in modules: :mod:`~train.learned.rules` (conditions, rules, the list), :mod:`~train.learned.candidates`
-(shallow trees propose), :mod:`~train.learned.search` (the greedy choice under the budget, round thresholds),
+The story in modules: :mod:`~train.learned.rules` (conditions, rules, the list), :mod:`~train.learned.wording`
+(a condition in a sales team's words), :mod:`~train.learned.candidates` (shallow trees propose, never on a column
+of identifiers), :mod:`~train.learned.search` (the greedy choice under the budget, round thresholds, no
+near-duplicates),
 :mod:`~train.learned.folds` (a list per fold, stability), :mod:`~train.learned.compare` (against the hand
 rules). Functions are pure: they take arrays and frames and never change them.
 """

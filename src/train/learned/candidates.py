@@ -1,9 +1,10 @@
 """Candidate rules from shallow scikit-learn trees: a small random forest of depth ``max_conditions`` and, at
 every step of the search, one tree fitted on the accounts not flagged yet. Every node's path is a
 conjunction of at most ``max_conditions`` conditions. Fit categoricals enter the trees ordered by their
-conversion rate, so a split reads back as ``industry in [...]``. Usage counts (kinds ``count`` and
-``quantity``) are only ever used as ``>=`` conditions: "at most 3 API calls" is not a buying signal anyone
-should act on.
+conversion rate, so a split reads back as ``industry in [...]`` -- of at most ``max_values`` values, or ``not in``
+the few left out, never ``(other)``; columns of identifiers (:func:`identifier_like`) are never a condition. Usage
+counts (kinds ``count`` and ``quantity``) are only ever used as ``>=`` conditions: "at most 3 API calls" is not a
+buying signal anyone should act on.
 """
 from __future__ import annotations
 
@@ -13,10 +14,43 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.spec import FeatureSpec
+from features.families.fit import MANY_VALUES, id_like_value
+from features.spec import OTHER, Column, FeatureSpec
 
 from train.config import LearnedConfig
 from train.learned.rules import COUNT_KINDS, Condition
+
+
+def identifier_like(column: Column | None, values: pd.Series) -> bool:
+    """Whether a text column names things no person tells apart, so no rule may name its values: the spec says
+    so (its column carries lifts, as the fit family marks such columns), it keeps or holds more than
+    ``MANY_VALUES`` distinct values, or a value looks like an identifier (hex, uuid, a long run of digits)."""
+    if column is not None and column.lifts is not None:
+        return True
+    if column is not None and column.categories is not None and len(column.categories) > MANY_VALUES:
+        return True
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = values.cat.categories[np.bincount(values.cat.codes.to_numpy() + 1,
+                                                    minlength=len(values.cat.categories) + 1)[1:] > 0]
+    else:
+        present = pd.unique(values.dropna().astype(str))
+    texts = [str(v) for v in present if str(v) != OTHER]
+    return len(texts) > MANY_VALUES or any(id_like_value(v) for v in texts)
+
+
+def usable(X: pd.DataFrame, spec: FeatureSpec) -> list[str]:
+    """The spec's columns in ``X`` a rule may read: every one but the text columns of identifiers."""
+    columns = {c.name: c for c in spec.columns}
+    out = []
+    for name in spec.names:
+        if name not in X.columns:
+            continue
+        values, column = X[name], columns.get(name)
+        text = (column is not None and column.is_categorical) or not pd.api.types.is_numeric_dtype(values.dtype) \
+            or isinstance(values.dtype, pd.CategoricalDtype)
+        if not (text and identifier_like(column, values)):
+            out.append(name)
+    return out
 
 
 @dataclass
@@ -28,6 +62,7 @@ class Encoded:
     kinds: dict[str, str]
     integer: dict[str, bool]
     order: dict[str, tuple[np.ndarray, np.ndarray]]  # categorical -> (categories, their encoded rate)
+    max_values: int = 5  # an "in" or "not in" list names at most this many values
 
 
 def _category_rates(values: pd.Series, y: np.ndarray, prior: float) -> tuple[pd.Series, np.ndarray]:
@@ -44,9 +79,9 @@ def _category_rates(values: pd.Series, y: np.ndarray, prior: float) -> tuple[pd.
     return rate, per_code[np.where(known, codes, len(labels))]
 
 
-def encode(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, names: list[str]) -> Encoded:
+def encode(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, names: list[str], max_values: int = 5) -> Encoded:
     """The ``names`` columns of ``X`` as one float32 matrix for the trees (categoricals by their smoothed
-    conversion rate), with what reads a split back: kinds, integer columns, category order."""
+    conversion rate), with what reads a split back: kinds, integer columns, category order, list length."""
     kinds = {c.name: c.kind for c in spec.columns}
     # column-major: each feature is written as one contiguous column
     matrix = np.empty((len(X), len(names)), dtype=np.float32, order="F")
@@ -71,7 +106,7 @@ def encode(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, names: list[str]) 
             matrix[:, j] = v
             finite = v[np.isfinite(v)]
             integer[name] = bool(len(finite)) and bool(np.all(finite == np.round(finite)))
-    return Encoded(matrix, names, kinds, integer, order)
+    return Encoded(matrix, names, kinds, integer, order, max_values)
 
 
 def _node_paths(tree, names: list[str], max_conditions: int) -> list[list[tuple[str, str, float]]]:
@@ -114,11 +149,29 @@ def _conditions(path: list[tuple[str, str, float]], enc: Encoded) -> tuple[Condi
     out = [Condition(n, ">=", float(v)) for n, v in lower.items()]
     out += [Condition(n, "<=", float(v)) for n, v in upper.items()]
     for name, keep in allowed.items():
-        if not keep:
+        condition = _category_condition(name, keep, enc)
+        if condition is False:
             return None
-        if len(keep) < len(enc.order[name][0]):  # all categories: no restriction (only drops missing)
-            out.append(Condition(name, "in", tuple(sorted(keep))))
+        if condition is not None:
+            out.append(condition)
     return tuple(sorted(out, key=lambda c: (c.feature, c.op))) or None
+
+
+def _category_condition(name: str, keep: set[str], enc: Encoded) -> Condition | None | bool:
+    """The categories a tree path keeps as a condition a person can read: ``in`` at most ``max_values`` values,
+    else ``not in`` the few left out (the shorter list wins; ``(other)`` is never named, so it stays with the
+    values not listed). None: no condition (it would name every value, or too many); False: nothing is kept."""
+    keep = keep - {OTHER}
+    if not keep:
+        return False
+    left_out = set(enc.order[name][0]) - keep - {OTHER}
+    if not left_out:  # every value: no restriction (only drops missing)
+        return None
+    if len(keep) <= enc.max_values and len(keep) <= len(left_out):
+        return Condition(name, "in", tuple(sorted(keep)))
+    if len(left_out) <= enc.max_values:
+        return Condition(name, "not in", tuple(sorted(left_out)))
+    return Condition(name, "in", tuple(sorted(keep))) if len(keep) <= enc.max_values else None
 
 
 _TREE_ROWS = 8_000  # trees only propose: every candidate is judged on all rows afterwards

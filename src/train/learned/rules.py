@@ -15,7 +15,7 @@ import yaml
 from rules.language import RuleSet, quote
 from features.spec import Column, FeatureSpec
 
-from train.explain import format_value
+from train.learned.wording import condition_words
 
 COUNT_KINDS = ("count", "quantity")  # usage counts: only ">=" conditions
 PREFIX = "learned_"
@@ -23,7 +23,7 @@ PREFIX = "learned_"
 
 @dataclass(frozen=True)
 class Condition:
-    """``feature op value``: op is ``>=`` or ``<=`` (a number) or ``in`` (a tuple of categories)."""
+    """``feature op value``: op is ``>=`` or ``<=`` (a number) or ``in`` / ``not in`` (a tuple of categories)."""
 
     feature: str
     op: str
@@ -31,27 +31,23 @@ class Condition:
 
     def expression(self) -> str:
         """The condition in the rule language (``seats_used >= 5``, ``industry in ['saas']``)."""
-        if self.op == "in":
-            return f"{quote(self.feature)} in [{', '.join(repr(v) for v in self.value)}]"
+        if self.op in ("in", "not in"):
+            return f"{quote(self.feature)} {self.op} [{', '.join(repr(v) for v in self.value)}]"
         return f"{quote(self.feature)} {self.op} {_number(self.value)}"
 
     def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Where the condition holds on feature arrays (:func:`columns_of`); missing values never do."""
         values = columns[self.feature]
-        if self.op == "in":
-            return pd.Series(values).isin(list(self.value)).to_numpy()
+        if self.op in ("in", "not in"):
+            inside = pd.Series(values).isin(list(self.value)).to_numpy()
+            # a missing value is in no list and "not in" none either: the rule language's missing-value rule
+            return inside if self.op == "in" else ~inside & pd.notna(values)
         with np.errstate(invalid="ignore"):  # NaN compares False: the rule language's missing-value rule
             return values >= self.value if self.op == ">=" else values <= self.value
 
-    def words(self, column: Column | None) -> str:
-        """The condition in plain English, worded by its feature's column (its expression without one)."""
-        if column is None:
-            return self.expression()
-        if self.op == "in":
-            return column.text.format(value=" or ".join(self.value), s="s")
-        shown = format_value(column, self.value)
-        bound = "at least" if self.op == ">=" else "at most"
-        return column.text.format(value=f"{bound} {shown}", s="" if shown.lstrip("+-") == "1" else "s")
+    def words(self, column: Column | None, labels: dict[str, str] | None = None) -> str:
+        """The condition in plain English (:func:`train.learned.wording.condition_words`)."""
+        return condition_words(self.feature, self.op, self.value, column, labels)
 
 
 def _number(value: float) -> str:
@@ -83,7 +79,8 @@ class LearnedRule:
     def words(self, spec: FeatureSpec | None = None) -> str:
         """The rule in plain English (worded by the spec's columns when given)."""
         columns = {c.name: c for c in spec.columns} if spec is not None else {}
-        return " and ".join(c.words(columns.get(c.feature)) for c in self.conditions)
+        labels = spec.labels if spec is not None else None
+        return " and ".join(c.words(columns.get(c.feature), labels) for c in self.conditions)
 
     def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Where every condition holds."""

@@ -5,7 +5,9 @@ confidence bound (Wilson) on their conversion rate, while the whole list stays w
 (accounts per snapshot, measured on the newest training snapshots, because the pool grows) and adds at least
 ``min_converters`` converters. It stops at ``max_rules`` rules or when no candidate's bound beats the base
 rate. A chosen rule's thresholds move to the roundest nearby value (100 rather than 97, 0.8 rather than
-0.83) when that costs at most a ``round_tolerance`` share of the bound and keeps the budget.
+0.83) when that costs at most a ``round_tolerance`` share of the bound or barely changes what it flags, and
+to a threshold an earlier rule uses on the same feature when one is near; near-duplicate rules (the same
+features, flags overlapping by more than 90 %) are merged into the one of better precision.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from scipy.stats import norm
 from features.spec import FeatureSpec
 
 from train.config import LearnedConfig
-from train.learned.candidates import encode, tree_candidates
+from train.learned.candidates import encode, tree_candidates, usable
 from train.learned.rules import PREFIX, Condition, LearnedDefinitions, LearnedRule, columns_of
 
 
@@ -65,6 +67,9 @@ class _State:
     config: LearnedConfig
     min_add: float = 0.0         # rows among ``recent`` a rule must add (its share of the budget left)
     cache: dict[Condition, np.ndarray] = field(default_factory=dict)
+
+    base: float = 0.0            # the training rows' conversion rate
+    chosen: list[tuple[Condition, ...]] = field(default_factory=list)  # the rules chosen so far
 
     def __post_init__(self) -> None:
         # counts as popcounts of boolean masks: thousands of candidates are judged on up to max_rows rows, and a
@@ -114,7 +119,7 @@ def _fitted(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray) -> 
     room = state.volume_cap - int(flagged[state.recent].sum())
     out = []
     for i, c in enumerate(rule):
-        if c.op == "in" or room < 1:
+        if c.op in _LISTS or room < 1:
             continue
         others = rule[:i] + rule[i + 1:]
         values = state.columns[c.feature][state.recent & state.mask(others) & ~flagged]
@@ -144,7 +149,7 @@ def _refined(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray, in
     for _ in range(2):
         improved = False
         for i, c in enumerate(best[0]):
-            if c.op == "in":
+            if c.op in _LISTS:
                 continue
             others = best[0][:i] + best[0][i + 1:]
             values = state.columns[c.feature][state.mask(others) & ~flagged]
@@ -179,21 +184,92 @@ def _pruned(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray, bou
     return tuple(conditions)
 
 
+_LISTS = ("in", "not in")
+_NEAR = 0.1     # thresholds this close (relative) on one feature read as the same idea: 134.1 next to 140
+_BARELY = 0.02  # a rounder threshold that changes at most this share of the rule's flags barely changes it
+
+
+def _shared(c: Condition, chosen: list[tuple[Condition, ...]]) -> list[float]:
+    """The thresholds earlier rules use on ``c``'s feature in its direction that are near ``c``'s own."""
+    v = float(c.value)
+    return sorted({float(k.value) for rule in chosen for k in rule
+                   if k.feature == c.feature and k.op == c.op and k.value != c.value
+                   and abs(float(k.value) - v) <= _NEAR * max(abs(float(k.value)), abs(v))}, key=lambda k: abs(k - v))
+
+
+def _fine(value: float) -> list[float]:
+    """The last resort of rounding: a whole number from 10 on, else two significant digits (134.1 -> 134)."""
+    v = float(round(value)) if abs(value) >= 10 else float(f"{value:.2g}")
+    return [v] if v != value else []
+
+
 def _rounded(rule: tuple[Condition, ...], state: _State, flagged: np.ndarray, bound: float) -> tuple[Condition, ...]:
-    """The rule with each numeric threshold moved to the roundest value that costs at most the tolerance."""
+    """The rule with each numeric threshold moved: to a near threshold an earlier rule uses on the same feature
+    (no list says ``>= 140`` and ``>= 134.1``) while the rule still beats the base rate, else to the roundest
+    value that costs at most the tolerance of the bound or barely changes what it flags (re-evaluated), else
+    to a whole number or two significant digits when that keeps the budget."""
     conditions = list(rule)
     for i, c in enumerate(conditions):
-        if c.op == "in":
+        if c.op in _LISTS:
             continue
-        for v in round_values(float(c.value)):
+        before = state.mask(tuple(conditions), keep=False)
+        tries = [(v, "shared") for v in _shared(c, state.chosen)] + [(v, "round") for v in round_values(float(c.value))]
+        for v, why in tries + [(v, "fine") for v in _fine(float(c.value))]:
             if c.op == ">=" and v <= 0 < float(c.value):
                 continue  # ">= 0" on a count or a ratio is hardly a condition
             trial = tuple(conditions[:i] + [Condition(c.feature, c.op, v)] + conditions[i + 1:])
             judged = state.judge(trial, flagged, keep=False)
-            if judged is not None and judged[0] >= bound * (1 - state.config.round_tolerance):
+            if judged is None:
+                continue
+            changed = int(np.count_nonzero(judged[3] ^ before)) <= _BARELY * max(int(np.count_nonzero(before)), 1) \
+                and abs(v - float(c.value)) <= _NEAR * abs(float(c.value))  # and still says about the same
+            if (why == "shared" and judged[0] > state.base) or why == "fine" \
+                    or judged[0] >= bound * (1 - state.config.round_tolerance) or changed:
                 conditions = list(trial)
                 break
     return tuple(conditions)
+
+
+def _merged(rules: list[tuple[Condition, ...]], state: _State, overlap: float = 0.9) -> list[tuple[Condition, ...]]:
+    """The rules without near-duplicates: of two rules on the same features whose flags overlap by more than
+    ``overlap`` (of the smaller set), the one of better precision stays (the rounder thresholds on a tie)."""
+    masks = [state.mask(r, keep=False) for r in rules]
+    kept = list(range(len(rules)))
+    for i in range(len(rules)):
+        for j in range(i + 1, len(rules)):
+            if i not in kept or j not in kept or {c.feature for c in rules[i]} != {c.feature for c in rules[j]}:
+                continue
+            both = int(np.count_nonzero(masks[i] & masks[j]))
+            if both <= overlap * max(min(int(masks[i].sum()), int(masks[j].sum())), 1):
+                continue
+            kept.remove(min((i, j), key=lambda k: (_precision(masks[k], state.y), -_digits(rules[k]))))
+    return [rules[k] for k in kept]
+
+
+def _precision(mask: np.ndarray, y: np.ndarray) -> float:
+    """The conversion rate of the flagged rows (0 when none)."""
+    n = int(np.count_nonzero(mask))
+    return float(np.asarray(y)[mask].sum()) / n if n else 0.0
+
+
+def _digits(rule: tuple[Condition, ...]) -> int:
+    """How many significant digits the rule's thresholds take (fewer reads rounder)."""
+    return sum(len(f"{float(c.value):.6g}".replace(".", "").replace("-", "").strip("0"))
+               for c in rule if c.op not in _LISTS)
+
+
+def _listed(rules: list[tuple[Condition, ...]], state: _State) -> tuple[list[LearnedRule], np.ndarray]:
+    """The rules in greedy order with what each adds (rows, converters, bound), and the list's flags."""
+    flagged = np.zeros(len(state.y), bool)
+    out = []
+    for step, conditions in enumerate(rules):
+        m = state.mask(conditions, keep=False)
+        add = m & ~flagged
+        n, hits = int(np.count_nonzero(add)), int(np.count_nonzero(add & state.positive))
+        out.append(LearnedRule(f"{PREFIX}{step + 1}", conditions, n, hits,
+                               float(wilson_low(hits, n, state.config.confidence))))
+        flagged |= m
+    return out, flagged
 
 
 def _ranked(pool: set[tuple[Condition, ...]], state: _State, flagged: np.ndarray) -> list[tuple]:
@@ -222,7 +298,7 @@ def learn(X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, spec: FeatureSpe
     """The learned list from training rows ``X`` (labels ``y``, as-of ``snapshot`` per row) under a budget of
     ``budget`` accounts per snapshot, measured on the newest ``recent_snapshots`` snapshots of ``X``."""
     y = np.asarray(y, int)
-    names = [n for n in spec.names if n in X.columns]
+    names = usable(X, spec)  # never a column of identifiers: no team adopts "landing page id in [11 hex ids]"
     rng = np.random.default_rng(config.seed)
     rows = np.arange(len(X))
     scale = 1.0
@@ -237,14 +313,12 @@ def learn(X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, spec: FeatureSpe
     empty = LearnedDefinitions((), float(budget), 0.0, spec)
     if len(Xs) == 0 or not names or ys.sum() < config.min_converters or cap < 1:
         return empty
-    enc = encode(Xs, ys, spec, names)
-    state = _State(columns_of(Xs, names), ys, recent, cap, config)
+    enc = encode(Xs, ys, spec, names, config.max_values)
+    state = _State(columns_of(Xs, names), ys, recent, cap, config, base=float(ys.mean()))
     # leaves no smaller than a share of the budget's volume over all snapshots: tiny leaves are noise
     leaf = max(config.min_converters, int(config.min_leaf_share * budget * len(times) * scale))
     pool = tree_candidates(enc, np.arange(len(Xs)), ys, config, leaf, forest=True, seed=config.seed)
     flagged = np.zeros(len(Xs), bool)
-    base = float(ys.mean())
-    chosen: list[LearnedRule] = []
     for step in range(config.max_rules):
         if step:
             pool |= tree_candidates(enc, np.flatnonzero(~flagged), ys, config, leaf, forest=False,
@@ -255,13 +329,13 @@ def learn(X: pd.DataFrame, y: np.ndarray, snapshot: np.ndarray, spec: FeatureSpe
         top = _ranked(pool, state, flagged)[:max(config.refine, 1)]
         refined = [_refined(c, state, flagged, enc.integer, j) if config.refine else (c, j) for _, _, c, j in top]
         best = max(refined, key=lambda r: (r[1][0], -len(str(r[0]))), default=None)
-        if best is None or best[1][0] <= base:
+        if best is None or best[1][0] <= state.base:
             break
         conditions = _rounded(_pruned(best[0], state, flagged, best[1][0]), state, flagged, best[1][0])
-        bound, n, hits, m = state.judge(conditions, flagged, keep=False)
-        chosen.append(LearnedRule(f"{PREFIX}{step + 1}", conditions, n, hits, bound))
-        flagged |= m
+        state.chosen.append(conditions)
+        flagged |= state.mask(conditions, keep=False)
         pool -= {c for _, _, c, _ in top}
+    chosen, flagged = _listed(_merged(state.chosen, state), state)
     volume = float(flagged[recent].sum()) / max(len(newest), 1) / scale
     return LearnedDefinitions(tuple(chosen), float(budget), volume, spec)
 
