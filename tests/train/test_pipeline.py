@@ -144,3 +144,18 @@ def test_a_fold_model_has_only_the_columns_known_when_its_fold_began():
     assert "new_feature_used_count_7d" in result.spec.names
     early = [f for f in result.folds if f["test"][0] < "2024-08-01"]
     assert early and all(f["n_features"] < len(result.spec.names) for f in early)
+
+
+def test_on_a_daily_grid_the_weekly_capacity_is_a_seventh_a_day_everywhere():
+    result, _ = trained("data.demo.days=120", "snapshots.every_days=1", "capacity.per_week=21", "model=lightgbm")
+    meta = result.scorer.meta
+    assert (meta["capacity_per_week"], meta["every_days"], meta["calls_per_snapshot"]) == (21, 1, 3)
+    c = result.capacity
+    assert c["capacity_per_week"] == 21
+    assert result.learned is None or result.learned.budget == 3  # the learned list's budget: 3 a day
+    tier_1 = result.tier_rates.set_index("pql_tier").loc["1"]
+    assert tier_1["per_snapshot"] <= 3 * 3  # tier 1 sized for 3 calls a day (not 21)
+    # precision at capacity: the top 3 of each daily snapshot
+    test = result.test[result.test["reported"]] if "reported" in result.test else result.test
+    top = test.sort_values("log_odds", ascending=False).groupby("as_of").head(3)
+    assert result.metrics["precision_at_capacity"] == pytest.approx(top["label"].mean(), abs=1e-9)
