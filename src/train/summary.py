@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.data.sql import hide_passwords
 from features.io import write_text
 from features.text_table import text_table
 from train.compare import readable
@@ -259,6 +260,8 @@ def report(result: TrainResult, data: dict) -> str:
 
 
 def closing(report_html: Path, summary_json: Path, experiment: str, runs_page: str, uri: str) -> str:
-    """The last lines a training run prints: where its MLflow runs are, then its report and summary files."""
-    return "\n".join([f"MLflow: experiment '{experiment}' -- `mlflow ui --backend-store-uri {uri}`, then {runs_page}",
+    """The last lines a training run prints: where its MLflow runs are (the store's password masked), then its
+    summary and report files."""
+    return "\n".join([f"MLflow: experiment '{experiment}' -- `mlflow ui --backend-store-uri {hide_passwords(uri)}`, "
+                      f"then {runs_page}",
                       f"summary: {summary_json}", f"report:  {report_html}"])

@@ -34,3 +34,12 @@ def test_a_section_with_nothing_to_say_is_left_out(trained):
     text = report(empty, trained.job.summary)
     assert "Learned model vs hand-defined PQL rules" not in text and "no hand-defined rules" not in text
     assert "Learned model vs hand-defined PQL rules" in report(result, trained.job.summary)
+
+
+def test_the_closing_lines_mask_a_store_password(tmp_path):
+    from train.summary import closing
+
+    text = closing(tmp_path / "report.html", tmp_path / "summary.json", "pql-train-crm", "http://x/#/experiments/1/runs",
+                   "postgresql://pql:s3cret@db/mlflow")
+    assert "s3cret" not in text and "postgresql://pql:***@db/mlflow" in text
+    assert text.splitlines()[-1] == f"report:  {tmp_path / 'report.html'}"
