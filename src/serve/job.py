@@ -18,7 +18,7 @@ from serve.alerts import AlertsConfig, alerts
 from serve.batch import ScoringTask
 from serve.history import History
 from serve.monitor import Monitoring, monitor, sized_for
-from serve.write import LOCK_WAIT_SECONDS, check_target, output_of, write_scores
+from serve.write import LOCK_WAIT_SECONDS, check_target, output_of, with_source_key, write_scores
 
 log = logging.getLogger("pql")
 
@@ -80,6 +80,8 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output
     # the engine runs the task where its tables are: here, or per bucket of accounts on Spark's executors
     scores, features = engine.map_accounts(tables, ScoringTask(scorer, as_of, version),
                                            progress=bool(config.get("progress", False)))
+    key = data.column("accounts", "account_id")  # the source's own name (workspace_id): a CRM sync knows it
+    scores = with_source_key(scores, key)
     if engine.name == "spark":  # the day's partition of a Parquet dataset, or of a catalog table
         from engines.spark.write import write_partition
 
@@ -87,7 +89,7 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output
     else:
         where = write_scores(scores, output, config.get("output_table", "pql_scores"), as_of,
                              float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)))
-    changed, alerts_to = _alerts(scores, previous, history, as_of, where)
+    changed, alerts_to = _alerts(scores, previous, history, as_of, where, key)
     # tier 1 was sized for the capacity the model was trained with (per snapshot of its grid): compare with that
     checks = monitor(scores, features, scorer.reference, sized_for(scorer.meta), float(config["monitoring"]["psi_warn"]))
     for warning in checks.warnings:
@@ -98,7 +100,8 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output
     return ServeJob(as_of, scores, where, checks, run_id, uri, version, changed, alerts_to)
 
 
-def _alerts(scores: pd.DataFrame, previous: tuple, history: History | None, as_of: pd.Timestamp, where: str) -> tuple[pd.DataFrame | None, str | None]:
+def _alerts(scores: pd.DataFrame, previous: tuple, history: History | None, as_of: pd.Timestamp, where: str,
+            key: str | None) -> tuple[pd.DataFrame | None, str | None]:
     """Today's alerts against the previous kept run, written beside the scores and said in one log line;
     (None, None) when the output keeps no history."""
     if history is None:
@@ -109,7 +112,7 @@ def _alerts(scores: pd.DataFrame, previous: tuple, history: History | None, as_o
                  "(give output_dir, {date} in output, or a database output)", where)
         return None, None
     frame, when = previous
-    changed = alerts(scores, frame, history.settings, when)
+    changed = with_source_key(alerts(scores, frame, history.settings, when), key)
     written = history.write(changed, as_of)
     if frame is None:
         log.info("alerts: first run (no earlier scores kept in %s): all %d accounts in tier 1 or flagged are new; "

@@ -13,6 +13,7 @@ Either way a crash leaves the previous output intact, and re-running a day repla
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -27,11 +28,13 @@ from serve.database import (LOCK_WAIT_SECONDS, OutputBusyError, OutputTableError
                             write_duckdb, write_sql)
 
 OUTPUT_FORMATS = (*FILE_FORMATS, ".duckdb")
+log = logging.getLogger("pql")
+KEY = "account_id"
 DEFAULT_OUTPUT = "scores.parquet"  # neither output nor output_dir given
 DEFAULT_PATTERN = "scores_{date}.parquet"
 PLACEHOLDERS = ("date", "as_of")  # both: the as-of date, YYYY-MM-DD
 
-__all__ = ["output_of", "target", "check_target", "write_scores", "honour_umask", "current_umask", "sql_url",
+__all__ = ["output_of", "target", "with_source_key", "check_target", "write_scores", "honour_umask", "current_umask", "sql_url",
            "OutputBusyError", "OutputTableError", "LOCK_WAIT_SECONDS", "OUTPUT_FORMATS"]
 
 
@@ -54,6 +57,25 @@ def output_of(config: dict[str, Any]) -> str:
             raise ConfigError(f"output_pattern: '{pattern}' must be a file name (the folder is output_dir)")
         return str(Path(str(folder)).expanduser() / pattern)
     return DEFAULT_OUTPUT if output in (None, "") else str(output)
+
+
+def with_source_key(frame: pd.DataFrame, key: str | None) -> pd.DataFrame:
+    """``frame`` with the data source's own name for the account key (``data.columns.accounts.account_id``,
+    say ``workspace_id``) beside ``account_id``, holding the same ids, so a CRM sync finds the name it knows;
+    ``frame`` itself when the key is ``account_id``. A name the table already has is left alone (a warning).
+
+    >>> list(with_source_key(pd.DataFrame({"account_id": ["7"], "score": [.5]}), "workspace_id").columns)
+    ['account_id', 'workspace_id', 'score']
+    """
+    if key in (None, "", KEY) or KEY not in frame.columns:
+        return frame
+    if key in frame.columns:
+        log.warning("output: the accounts' key column '%s' is also a column of the scores; written as account_id "
+                    "only", key)
+        return frame
+    out = frame.copy()
+    out.insert(out.columns.get_loc(KEY) + 1, str(key), out[KEY])
+    return out
 
 
 def target(output: str, as_of: pd.Timestamp) -> str:

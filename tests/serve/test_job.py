@@ -146,3 +146,25 @@ def test_a_single_output_file_says_there_are_no_alerts(trained, tmp_path, caplog
         job = serve_job.run_job(config)
     assert job.alerts is None and "alerts: none written" in caplog.text
     assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
+
+
+def test_outputs_keep_the_sources_own_key_name(trained, tmp_path):
+    """A source mapped from workspace_id writes workspace_id beside account_id, in the scores and the alerts."""
+    from demo import DemoConfig, generate_demo
+
+    data = generate_demo(DemoConfig(accounts=3000, days=365, start="2024-01-01")).write(tmp_path / "data",
+                                                                                         weekly_truth=False)
+    tables = [p.stem for p in data.glob("*.parquet")]
+    for name in tables:
+        path = data / f"{name}.parquet"
+        pd.read_parquet(path).rename(columns={"account_id": "workspace_id"}).to_parquet(path)
+    base = [f"tracking.uri={trained.uri}", f"data.dir={data}", f"output_dir={tmp_path / 'scores'}", "progress=false",
+            *[f"data.columns.{name}.account_id=workspace_id" for name in tables]]
+    for day in ("2024-12-02", "2024-12-03"):
+        job = serve_job.run_job(trained.compose("serve", [*base, f"as_of={day}"]))
+    scores = pd.read_parquet(job.written_to)
+    assert list(scores.columns[:3]) == ["account_id", "workspace_id", "as_of"]
+    assert scores["workspace_id"].equals(scores["account_id"].rename("workspace_id")) and len(scores) > 0
+    written = pd.read_parquet(job.alerts_written_to)
+    assert list(written.columns[:2]) == ["account_id", "workspace_id"] and len(written) > 0
+    assert (written["workspace_id"] == written["account_id"]).all()

@@ -129,3 +129,13 @@ def test_a_database_outputs_table_name_is_checked_before_any_work(tmp_path):
         check_target(str(tmp_path / "scores.duckdb"), AS_OF, [], table="analytics.pql_scores")
     assert check_target(str(tmp_path / "scores.parquet"), AS_OF, [], table="any name: files have no table")
     assert not (tmp_path / "scores.duckdb").exists()
+
+
+def test_the_sources_key_name_goes_beside_account_id_unless_taken():
+    from serve.write import with_source_key
+
+    frame = pd.DataFrame({"account_id": ["a", "b"], "score": [.1, .2]})
+    keyed = with_source_key(frame, "workspace_id")
+    assert list(keyed.columns) == ["account_id", "workspace_id", "score"] and list(keyed["workspace_id"]) == ["a", "b"]
+    assert list(frame.columns) == ["account_id", "score"]  # the input is not changed
+    assert with_source_key(frame, "account_id") is frame and with_source_key(frame, "score") is frame
