@@ -43,7 +43,8 @@ def _without_learning(result):
     test = result.test.drop(columns=[c for c in ("learned", "expected_value") if c in result.test.columns])
     comparison = result.comparison[result.comparison["name"] != "learned"]
     fields = {k: v for k, v in vars(result).items() if k not in LEARNED_PARTS}
-    return SimpleNamespace(**{**fields, "test": test, "comparison": comparison})
+    capacity = {k: v for k, v in result.capacity.items() if k != "versus_learned"}  # no list, no headline about it
+    return SimpleNamespace(**{**fields, "test": test, "comparison": comparison, "capacity": capacity})
 
 
 # every pair of text boxes (headings, paragraphs, list items, table cells, charts) in a section that overlap by more
