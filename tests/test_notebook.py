@@ -8,6 +8,7 @@ launches it with the current interpreter, so ``pip install -e '.[dev]'`` is all 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,9 +41,10 @@ def test_notebook_is_committed_clean():
 
 def test_notebook_runs_on_a_fresh_training_run(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path.as_posix()}/mlflow.db"
-    command = [sys.executable, "-m", "train", f"tracking.uri='{uri}'", "data.demo.accounts=1500",
-               "data.demo.days=300", "data.demo.start=2024-01-01", "progress=false", "backtest.baseline=null",
-               f"hydra.run.dir='{(tmp_path / 'run').as_posix()}'"]
+    # a daily grid and a 7-day horizon: the notebook's words follow the run, never "weekly" or "within 30 days"
+    command = [sys.executable, "-m", "train", f"tracking.uri='{uri}'", "data.demo.accounts=1000",
+               "data.demo.days=200", "data.demo.start=2024-01-01", "progress=false", "backtest.baseline=null",
+               "snapshots.every_days=1", "label.horizon_days=7", f"hydra.run.dir='{(tmp_path / 'run').as_posix()}'"]
     trained = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                              env={**os.environ, "MPLBACKEND": "Agg"})
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -60,5 +62,8 @@ def test_notebook_runs_on_a_fresh_training_run(tmp_path, monkeypatch):
     for rule in RULES:
         assert rule in text, f"rule {rule} missing from the notebook's output"
     assert "call now" in text and "Test period" in text
+    words = text + "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    assert "daily" in words and "account-days" in words and "within 7 days" in words
+    assert not re.search(r"weekly|account-weeks|within 30 days|test weeks|each week", words)
     images = [output for output in outputs if "image/png" in output.get("data", {})]
     assert len(images) >= 5  # the precision bar chart and the four plots logged with the run
