@@ -43,14 +43,29 @@ def _read_alerts(history: History, day: str) -> pd.DataFrame:
             return con.execute(f'SELECT * FROM "{history.alerts_table}" WHERE as_of = ?',
                                [pd.Timestamp(day).to_pydatetime()]).df()
     if "://" in output:
-        return pd.read_sql(f"SELECT * FROM {history.alerts_table} WHERE as_of LIKE '{day}%'",
-                           sa.create_engine(output))
+        rows = sa.table(history.alerts_table, sa.column("as_of", sa.DateTime()))
+        query = sa.select(sa.literal_column("*")).select_from(rows).where(rows.c.as_of == pd.Timestamp(day))
+        engine = sa.create_engine(output.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            with engine.connect() as conn:
+                return pd.read_sql(query, conn)
+        finally:
+            engine.dispose()
     return pd.read_csv(output) if output.endswith(".csv") else pd.read_parquet(output)
 
 
 @pytest.mark.parametrize("kind", ["files", "csv", "duckdb", "sqlite"])
 def test_three_days_a_rerun_and_a_gap_in_every_kept_output(tmp_path, kind):
-    output = _outputs(tmp_path)[kind]
+    _three_days_a_rerun_and_a_gap(_outputs(tmp_path)[kind])
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("postgres")
+def test_three_days_a_rerun_and_a_gap_in_postgresql(postgres):
+    _three_days_a_rerun_and_a_gap(postgres.url)
+
+
+def _three_days_a_rerun_and_a_gap(output: str) -> None:
     history = History.of(output, "pql_scores", pd.Timestamp("2024-05-06"), [])
     first = _run(history, output, "2024-05-06", .5)
     assert first["first_run"].all() and list(first["account_id"]) == ["a"]
