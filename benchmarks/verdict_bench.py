@@ -85,12 +85,25 @@ def worker(params: dict) -> dict:
         versus = cap.get(key) or {}
         row[key] = (f"{versus.get('name')}: {versus.get('added_per_week', 0):+.1f} "
                     f"({versus.get('added_low', 0):+.1f} to {versus.get('added_high', 0):+.1f})") if versus else "-"
+    row["versus_logistic"] = _versus_logistic(result)
     try:
         row["oracle_roc_auc"] = oracle_auc(result, config)
     except Exception as exc:  # noqa: BLE001 - the oracle is a courtesy column
         row["oracle_roc_auc"] = None
         row["oracle_error"] = str(exc)[:200]
     return row
+
+
+def _versus_logistic(result) -> str:
+    """The shipped model's conversions a week at capacity beyond the logistic candidate's, with the interval of
+    the run's candidate table ("-" when the logistic model ships or there was no choice)."""
+    table = result.candidates
+    if table is None or "calls_vs_shipped" not in table:
+        return "-"
+    row = table.set_index("candidate").loc["logistic"] if "logistic" in set(table["candidate"]) else None
+    if row is None or bool(row["ships"]):
+        return "-"
+    return f"{-row['calls_vs_shipped']:+.1f} ({-row['calls_high']:+.1f} to {-row['calls_low']:+.1f})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,6 +131,7 @@ def _line(row: dict) -> str:
             f"{f(row['baseline_roc_auc'], '.3f')}, oracle {f(oracle, '.3f')}, ratio {ratio})  level "
             f"{f(row['level'], '+.1%')}  prec@cap {f(row['precision_at_capacity'], '.1%')} (logistic "
             f"{f(row['baseline_precision_at_capacity'], '.1%')})  conv/wk {f(row['conversions_per_week'], '.1f')}  "
+            f"vs logistic {row.get('versus_logistic', '-')}  "
             f"vs best rule {row['versus_rule']}  vs learned {row['versus_learned']}  {row['seconds']:.0f}s")
 
 
