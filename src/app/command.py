@@ -51,6 +51,8 @@ def mask_run_files() -> list[Path]:
     if not HydraConfig.initialized():
         return []
     hydra = HydraConfig.get()
+    if OmegaConf.is_missing(hydra.runtime, "output_dir"):  # a config set by hand (a test), not a Hydra run
+        return []
     files = sorted((Path(hydra.runtime.output_dir) / hydra.output_subdir).glob("*.yaml")) if hydra.output_subdir else []
     if hydra.mode == RunMode.MULTIRUN:
         files.append(Path(hydra.sweep.dir) / "multirun.yaml")

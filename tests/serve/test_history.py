@@ -62,11 +62,12 @@ def test_three_days_a_rerun_and_a_gap_in_every_kept_output(tmp_path, kind):
 @pytest.mark.slow
 @pytest.mark.xdist_group("postgres")
 def test_three_days_a_rerun_and_a_gap_in_postgresql(postgres):
-    _three_days_a_rerun_and_a_gap(postgres.url)
+    # a table of its own: the server is shared by the session's PostgreSQL tests (pql_scores is the README's)
+    _three_days_a_rerun_and_a_gap(postgres.url, "history_scores")
 
 
-def _three_days_a_rerun_and_a_gap(output: str) -> None:
-    history = History.of(output, "pql_scores", pd.Timestamp("2024-05-06"), [])
+def _three_days_a_rerun_and_a_gap(output: str, table: str = "pql_scores") -> None:
+    history = History.of(output, table, pd.Timestamp("2024-05-06"), [])
     first = _run(history, output, "2024-05-06", .5)
     assert first["first_run"].all() and list(first["account_id"]) == ["a"]
     assert _run(history, output, "2024-05-07", .52).empty  # +2 points: nothing changed
