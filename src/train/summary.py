@@ -46,7 +46,8 @@ def summary(result: TrainResult, run_id: str, model_uri: str, model_version: str
         "n_test": result.counts["n_test"],
         "base_rate": m["base_rate"],
         # calibration is cross-fitted on the folds' out-of-time predictions: its period is the test period
-        "split": {"train": bounds["train"], "calibration": bounds["test"], "test": bounds["test"]},
+        "split": {"train": bounds["train"], "calibration": bounds["test"], "test": bounds["test"],
+                  "reported": _reported(result.folds) or bounds["test"]},
         "metrics": {k: m[k] for k in SUMMARY_METRICS},
         "metrics_uncalibrated": {k: m[f"uncalibrated_{k}"] for k in SUMMARY_METRICS},
         "baseline": {k.removeprefix("baseline_"): v for k, v in m.items() if k.startswith("baseline_")},
@@ -216,6 +217,13 @@ def _health_text(result: TrainResult) -> list[str]:
             *(f"  - {w}" for w in result.warnings), *result.notes]
 
 
+def _reported(folds: list[dict]) -> list[str] | None:
+    """First and last as-of of the folds the run reports (with ``model=auto``, every fold but the first, which
+    only informed the choice of model)."""
+    shown = [f for f in folds if f.get("reported", True)]
+    return [min(f["test"][0] for f in shown), max(f["test"][1] for f in shown)] if shown else None
+
+
 def _metrics_text(result: TrainResult, data: dict) -> list[str]:
     m = result.metrics
     baseline = ""
@@ -223,7 +231,7 @@ def _metrics_text(result: TrainResult, data: dict) -> list[str]:
         baseline = (f"\nbaseline ({result.folds and 'logistic'}): ROC AUC {m['baseline_roc_auc']:.3f}  "
                     f"PR AUC {m['baseline_pr_auc']:.3f}  precision at capacity {m['baseline_precision_at_capacity']:.1%}")
     return [
-        f"pooled over folds ({data['split']['test'][0][:10]} .. {data['split']['test'][1][:10]}): "
+        f"pooled over the reported folds ({data['split']['reported'][0][:10]} .. {data['split']['reported'][1][:10]}): "
         f"{data['n_test']:,} account-snapshots, base rate {m['base_rate']:.2%}",
         f"ROC AUC {m['roc_auc']:.3f} (folds {m['roc_auc_fold_mean']:.3f} ± {m['roc_auc_fold_std']:.3f})  "
         f"PR AUC {m['pr_auc']:.3f}  Brier {m['brier']:.4f}  log loss {m['log_loss']:.4f}" + _pooled_text(m, result.folds),

@@ -24,7 +24,10 @@ def test_summary_json_follows_the_contract(trained):
     data = json.loads(trained.job.summary_path.read_text())
     for key in ("run_id", "model_uri", "n_train", "n_test", "base_rate", "split", "metrics", "rules"):
         assert key in data
-    assert set(data["split"]) == {"train", "calibration", "test"}
+    assert set(data["split"]) == {"train", "calibration", "test", "reported"}
+    reported = [f for f in data["folds"] if f.get("reported", True)]  # model=auto: the first fold only chose
+    assert data["split"]["reported"] == [min(f["test"][0] for f in reported), max(f["test"][1] for f in reported)]
+    assert data["split"]["test"][0] <= data["split"]["reported"][0] <= data["split"]["reported"][1] == data["split"]["test"][1]
     assert all(len(v) == 2 and v[0].endswith("Z") for v in data["split"].values())
     assert data["split"]["train"][0] < data["split"]["test"][0] <= data["split"]["test"][1]
     # calibration is cross-fitted on the folds' out-of-time predictions: its period is the test period
