@@ -31,33 +31,46 @@ from train.tiers import DEFAULT_GOOD_FIT, Tiers
 log = logging.getLogger("pql")
 
 
-def fit_on(design: Design, rows: np.ndarray, config: ModelConfig, spec: FeatureSpec,
-           settings: TrainSettings, trees: TreeCount | None = None, init: FittedModel | None = None) -> FittedModel:
-    """A model of the spec's columns on the given rows (non-converting rows down-sampled by
-    ``backtest.negative_share``, see :func:`sampled`; ``trees``: LightGBM's number of trees picked before, else
-    early stopping on these rows picks it; ``init``: see :func:`fit_model`)."""
+@dataclass(frozen=True)
+class Sample:
+    """The rows a model learns from (non-converting ones down-sampled, :func:`sampled`) and their weights, sliced
+    from the design once and shared by every candidate of a fold (each slice copies a few hundred MB)."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    snapshot: np.ndarray
+    weight: np.ndarray | None
+
+
+def sample_of(design: Design, rows: np.ndarray, spec: FeatureSpec, settings: TrainSettings) -> Sample:
+    """The spec's columns of the sampled rows, their labels, as-ofs and weights."""
     rows, weight = sampled(design, rows, settings)
-    return fit_model(config, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows], spec.categorical,
-                     settings.backtest.validation_share, weight, trees, init)
+    return Sample(design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows], weight)
 
 
-def trees_on(design: Design, rows: np.ndarray, spec: FeatureSpec, settings: TrainSettings,
-             candidate: Candidate) -> TreeCount | None:
+def fit_on(sample: Sample, config: ModelConfig, spec: FeatureSpec, settings: TrainSettings,
+           trees: TreeCount | None = None, init: FittedModel | None = None) -> FittedModel:
+    """A model of the spec's columns on a sample (``trees``: LightGBM's number of trees picked before, else early
+    stopping on these rows picks it; ``init``: see :func:`fit_model`)."""
+    return fit_model(config, sample.X, sample.y, sample.snapshot, spec.categorical,
+                     settings.backtest.validation_share, sample.weight, trees, init)
+
+
+def trees_on(sample: Sample, settings: TrainSettings, candidate: Candidate) -> TreeCount | None:
     """LightGBM's number of trees picked by early stopping on these rows (None for other models)."""
     if candidate.kind != "lightgbm":
         return None
-    rows, weight = sampled(design, rows, settings)
-    return probe_trees(candidate.settings, design.X.loc[rows, spec.names], design.y[rows], design.snapshot[rows],
-                       settings.backtest.validation_share, weight)
+    return probe_trees(candidate.settings, sample.X, sample.y, sample.snapshot, settings.backtest.validation_share,
+                       sample.weight)
 
 
-def fit_candidate(candidate: Candidate, fitted: dict[str, FittedModel], design: Design, rows: np.ndarray,
-                  spec: FeatureSpec, settings: TrainSettings, trees: TreeCount | None = None,
+def fit_candidate(candidate: Candidate, fitted: dict[str, FittedModel], sample: Sample, spec: FeatureSpec,
+                  settings: TrainSettings, trees: TreeCount | None = None,
                   init: FittedModel | None = None) -> FittedModel:
-    """A candidate on the rows (``fitted``: the candidates fitted already, the parts of a blend)."""
+    """A candidate on the sample (``fitted``: the candidates fitted already, the parts of a blend)."""
     if candidate.kind == "blend":
         return BlendModel(fitted[candidate.parts[0]], fitted[candidate.parts[1]], list(spec.names))
-    return fit_on(design, rows, candidate.config, spec, settings, trees, init)
+    return fit_on(sample, candidate.config, spec, settings, trees, init)
 
 
 def sampled(design: Design, rows: np.ndarray, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray | None]:
@@ -143,12 +156,13 @@ def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSetti
         log.warning("fold %d: its %d training snapshots hold no conversion; the fold is skipped", fold.index,
                     len(fold.train))
         return None
-    models, counts = {}, {}
+    models, counts, sample = {}, {}, sample_of(design, train, spec, settings)
     for candidate in lineup_.candidates:
-        counts[candidate.name] = trees.get(candidate.name) or trees_on(design, train, spec, settings, candidate)
+        counts[candidate.name] = trees.get(candidate.name) or trees_on(sample, settings, candidate)
         start = previous.models.get(candidate.name) if previous is not None else None
-        models[candidate.name] = fit_candidate(candidate, models, design, train, spec, settings,
-                                               counts[candidate.name], start if isinstance(start, LogisticModel) else None)
+        models[candidate.name] = fit_candidate(candidate, models, sample, spec, settings, counts[candidate.name],
+                                               start if isinstance(start, LogisticModel) else None)
+    del sample
     X_test = design.X[test]
     response, contributions = models[choice].response_and_contributions(X_test)  # one walk of the trees, not two
     tiers = size_tiers(models[choice], design, fold.test[0], spec, settings).assign(contributions, spec)

@@ -12,7 +12,7 @@ from features.spec import FeatureSpec
 from rules.language import RuleSet
 
 from train import calibrate
-from train.backtest import Backtest, fit_candidate, size_tiers
+from train.backtest import Backtest, fit_candidate, sample_of, size_tiers
 from train.calibrate import Calibrator, Choice
 from train.design import Design
 from train.folds import FoldPlan
@@ -81,9 +81,11 @@ def production_model(design: Design, plan: FoldPlan, spec: FeatureSpec, settings
     rows, lineup = design.rows(plan.final_train), backtest.lineup
     wanted = lineup.get(backtest.chosen)
     fitted: dict[str, FittedModel] = {}
+    sample = sample_of(design, rows, spec, settings)
     for candidate in [*(lineup.get(p) for p in wanted.parts), wanted]:
-        fitted[candidate.name] = fit_candidate(candidate, fitted, design, rows, spec, settings,
+        fitted[candidate.name] = fit_candidate(candidate, fitted, sample, spec, settings,
                                                backtest.trees.get(candidate.name))
+    del sample
     model = fitted[wanted.name]
     return model, size_tiers(model, design, None, spec, settings, good_fit)
 
