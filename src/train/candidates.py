@@ -7,7 +7,9 @@ candidates (:mod:`train.blend`).
 
 LightGBM "sized to the data" takes its shape from the converters the oldest fold's model learns from: with
 few of them smaller, more regularised trees (a split only where many accounts agree); with many, wider trees
-that can afford interactions. Its learning rate is the configured one: its cost is one more LightGBM model.
+that can afford interactions -- on a big log (``MANY_CONVERTERS``) learned at twice the configured rate, so that it
+costs about half of one more LightGBM model where the folds' fits are the run's main cost (early stopping picks
+its own number of trees either way).
 
 >>> sized_settings({"params": {"num_leaves": 4}}, positives=200)["params"]["num_leaves"]
 3
@@ -22,6 +24,7 @@ from typing import Any
 from train.config import CANDIDATES, ModelConfig
 
 FEW_CONVERTERS = 1500  # converting training rows below which the sized LightGBM is additive (stumps)
+MANY_CONVERTERS = 10_000  # ... from which it learns at twice the rate (a big table; the demo's ~3k stay below)
 BLEND_PARTS = ("lightgbm", "logistic")
 
 
@@ -71,12 +74,15 @@ class Lineup:
 def sized_settings(lightgbm: dict[str, Any], positives: int) -> dict[str, Any]:
     """LightGBM's settings reshaped to the number of converting rows its model learns from: with few, three
     leaves and leaves four times larger (``min_child_samples: auto:100``, rows / 100) and a tenfold penalty, so
-    a tree splits only on what many accounts share; with many, fifteen leaves that can afford interactions."""
+    a tree splits only on what many accounts share; with many, fifteen leaves that can afford interactions (with
+    very many, at twice the learning rate, at most 0.3)."""
     params = dict(lightgbm.get("params") or {})
     if positives < FEW_CONVERTERS:
         params.update(num_leaves=3, min_child_samples="auto:100", reg_lambda=10.0, colsample_bytree=0.6)
     else:
         params.update(num_leaves=15, reg_lambda=5.0, colsample_bytree=0.6)
+    if positives >= MANY_CONVERTERS:  # a big table: each fold's fits are the run's main cost
+        params.update(learning_rate=min(2 * float(params.get("learning_rate", 0.1)), 0.3))
     return {**lightgbm, "params": params}
 
 
