@@ -26,7 +26,7 @@ from features.data.sql import first_line, identifier
 from features.io import FILE_FORMATS, check_output, write_file
 from serve.alerts import AlertsConfig
 from serve.database import OutputBusyError, sql_url, write_duckdb, write_sql
-from serve.realized.scores import _checked, _read_file, score_files
+from serve.realized.scores import checked_scores, read_scores_file, score_files
 from serve.write import LOCK_WAIT_SECONDS, honour_umask, target
 
 log = logging.getLogger("pql")
@@ -91,10 +91,10 @@ class History:
         else:
             earlier = [(when, path) for when, path in score_files(self.output) if when < day]
             when, where = earlier[-1] if earlier else (None, "")
-            frame = _read_file(where) if earlier else None
+            frame = read_scores_file(where) if earlier else None
         if frame is None:
             return None, None
-        frame = _checked(frame, where)  # the scores table's contract: text ids, naive UTC as-of, probabilities
+        frame = checked_scores(frame, where)  # the scores table's contract: text ids, naive UTC as-of, probabilities
         frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("__")])
         return frame, (frame["as_of"].max() if len(frame) else when)
 

@@ -100,7 +100,8 @@ def dataset_files(folder: Path, pattern: str) -> list[str]:
     return parts
 
 
-def _read_file(path: str) -> pd.DataFrame:
+def read_scores_file(path: str) -> pd.DataFrame:
+    """One kept scores file (Parquet or CSV) as the batch job wrote it: ids and model versions as text."""
     try:  # ids are text in the scores table: a CSV's 000042 must not become the number 42
         if path.endswith(".csv"):
             return pd.read_csv(path, dtype={"account_id": str, "model_version": str})
@@ -178,10 +179,10 @@ def _parts(config: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
         files = [path for _, path in score_files(source)]
     if not files:
         raise NoScoresError(f"scores: no file matches {source} (the batch job's output_dir/output_pattern)")
-    return [(path, _read_file(path)) for path in files]
+    return [(path, read_scores_file(path)) for path in files]
 
 
-def _checked(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+def checked_scores(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     """One piece held to the contract: its columns, text ids, as-of instants and probabilities."""
     missing = sorted(set(REQUIRED) - set(frame.columns))
     if missing:
@@ -216,7 +217,7 @@ def _once_per_day(frame: pd.DataFrame) -> pd.DataFrame:
 def read_scores(config: dict[str, Any]) -> pd.DataFrame:
     """Every past scoring day the config points at, as one frame held to the scores table's contract: ids
     as text, ``as_of`` as naive UTC timestamps, probabilities in [0, 1], one row per account and day."""
-    checked = [_checked(frame, where) for where, frame in _parts(config)]
+    checked = [checked_scores(frame, where) for where, frame in _parts(config)]
     return _once_per_day(pd.concat(checked, ignore_index=True))
 
 
