@@ -53,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from features.windows import window_suffix
@@ -93,7 +94,12 @@ def unique_slugs(names: Iterable[str]) -> list[str]:
     """Slugs of names, in order; where names share a slug, the first keeps it and the others get
     ``_2``, ``_3``, ... skipping any slug another name has, so every result is distinct (and the
     same for the same names in the same order)."""
-    names = list(names)
+    return list(_unique_slugs(tuple(names)))
+
+
+@lru_cache(maxsize=256)
+def _unique_slugs(names: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`unique_slugs`, computed once per tuple of names: every snapshot asks again (hundreds with first looks)."""
     bases = [slug(n) for n in names]
     reserved, taken, out = set(bases), set(), []
     for base in bases:
@@ -104,7 +110,7 @@ def unique_slugs(names: Iterable[str]) -> list[str]:
             candidate = f"{base[:MAX_SLUG - len(suffix)]}{suffix}"
         taken.add(candidate)
         out.append(candidate)
-    return out
+    return tuple(out)
 
 
 def display_name(name: object, labels: Mapping[str, str] | None = None) -> str:

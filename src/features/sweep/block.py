@@ -77,15 +77,15 @@ class Sweep:
     """
 
     def __init__(self, tables: Tables, spec: FeatureSpec, as_of_us: np.ndarray,
-                 step: Callable[[str], object]) -> None:
+                 step: Callable[[str], object], max_age_us: int | None = None) -> None:
         self.spec, self.tables = spec, tables
         self.grid = grid = SegmentGrid.build(as_of_us, _spans(spec))
-        self.rows = [eligible(tables, int(t)) for t in as_of_us]
+        self.rows = [eligible(tables, int(t), max_age_us) for t in as_of_us]
         self.n, self.row_of = self._block_rows(tables.n_accounts)
         n, n_segs = self.n, grid.n_segments
         ev = tables.events
         layout = TripleKey.of(n, n_segs) if spec.has_users else None
-        keep, row, day, kind, user_key = kept_events(ev, self.row_of, grid, layout)
+        keep, row, day, kind, user_key = kept_events(ev, self.row_of, grid, layout, self._row_ends())
         self.code_of_column, self.per_kind, self.n_codes, code_of_kind = self._codes(ev)
         step("events")
         self.users = self._users(ev, keep, row, day, user_key, layout) if spec.has_users else None
@@ -103,6 +103,14 @@ class Sweep:
         self.tl = self._touches(tables.touches)
         step("touches")
         self.first_key = {name: key_events.first_instants(ev, name, tables.n_accounts) for name in spec.key_events}
+
+    def _row_ends(self) -> np.ndarray:
+        """Per block row, the day of its last as-of in the group: its later events reach none of its features
+        (a first look reads its account's first day only, not the whole log)."""
+        ends = np.full(self.n, self.grid.snapshot_days[-1] if len(self.rows) else 0, dtype=np.int64)
+        for day, accounts in zip(self.grid.snapshot_days, self.rows):  # oldest first: the last one stays
+            ends[self.row_of[accounts]] = day
+        return ends
 
     def _block_rows(self, n_accounts: int) -> tuple[int, np.ndarray]:
         """The number of block rows and each account's block row (-1: none)."""

@@ -195,6 +195,8 @@ class DistinctSweep:
         """Distinct entities of ``rows`` in segments ``lo + 1 .. hi`` (None: ever), after ``advance(hi)``."""
         if lo is None:
             return self.active[rows]
+        if 4 * len(rows) < self.n_rows:  # a few accounts (first looks): sum their columns only
+            return self.hist[lo + 1:hi + 1][:, rows].sum(axis=0, dtype=np.int64)
         return self.hist[lo + 1:hi + 1].sum(axis=0, dtype=np.int64)[rows]
 
 

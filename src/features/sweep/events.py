@@ -14,9 +14,11 @@ from features.windows import SegmentGrid
 _CHUNK = 1 << 20  # log rows per step of a pass cut in pieces: its temporaries stay small and in cache
 
 
-def kept_events(ev: EventLog, row_of: np.ndarray, grid: SegmentGrid, users: TripleKey | None
+def kept_events(ev: EventLog, row_of: np.ndarray, grid: SegmentGrid, users: TripleKey | None,
+                row_ends: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """The events a block reads (an account of the block, before the last as-of): a mask over the log,
+    """The events a block reads (an account of the block, before the last as-of; with ``row_ends``, a day per
+    block row: before that row's last as-of): a mask over the log,
     and their block rows, day buckets and kinds in the log's order; with ``users`` (a key layout), the
     packed (row, user, segment) keys of those that name a user (None in the rare case that the user
     hashes are narrow enough to keep whole: the caller then packs them itself).
@@ -43,6 +45,8 @@ def kept_events(ev: EventLog, row_of: np.ndarray, grid: SegmentGrid, users: Trip
         k = keep[i:j]
         np.less(d, end, out=k)
         k &= r >= 0
+        if row_ends is not None:
+            k &= d < row_ends.take(np.maximum(r, 0))
         pos = np.flatnonzero(k)
         m = at + len(pos)
         np.take(r, pos, out=row[at:m], mode="clip")  # clip: no buffering (positions are valid)
