@@ -50,11 +50,12 @@ def oracle_auc(result, config: dict) -> float | None:
     from features.config import DataConfig
 
     world = generate_demo(DemoConfig(**DataConfig.from_mapping(config["data"]).demo_world()))
-    test = result.test
+    test = result.test  # the instant each row was looked at (first looks fall inside their snapshot's week)
+    test = pd.DataFrame({"account_id": test["account_id"], "label": test["label"],
+                         "as_of": test["looked_at"] if "looked_at" in test else test["as_of"]})
     truth = world.true_probability(pd.DatetimeIndex(sorted(test["as_of"].unique())),
                                    int(config["label"]["horizon_days"]))
-    merged = test[["account_id", "as_of", "label"]].merge(truth[["account_id", "as_of", "p_true"]],
-                                                           on=["account_id", "as_of"], how="left")
+    merged = test.merge(truth[["account_id", "as_of", "p_true"]], on=["account_id", "as_of"], how="left")
     merged = merged.dropna(subset=["p_true"])
     return float(roc_auc_score(merged["label"], merged["p_true"])) if merged["label"].nunique() == 2 else np.nan
 

@@ -31,12 +31,13 @@ class Engine(Protocol):
         """The columns, from the rows that can reach a feature at or before ``as_of_max``."""
 
     def build_features(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
-                       progress: bool = False) -> pd.DataFrame:
-        """One row per eligible account per as-of, ordered by as-of then account id."""
+                       progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
+        """One row per eligible account per as-of, ordered by as-of then account id (``max_age_us``: only the
+        accounts at most that old at each as-of)."""
 
     def build_training_table(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
-                             progress: bool = False) -> pd.DataFrame:
-        """The feature table plus ``label``."""
+                             progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
+        """The feature table plus ``label``; ``max_age_us``: only accounts at most that old at each as-of."""
 
     def map_accounts(self, tables: Tables, task: Callable[[Tables, bool], tuple[pd.DataFrame, ...]],
                      progress: bool = False) -> tuple[pd.DataFrame, ...]:

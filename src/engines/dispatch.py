@@ -29,12 +29,14 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
     return engine_of(tables).plan_features(tables, as_of_max, config)
 
 
-def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, progress: bool = False) -> pd.DataFrame:
-    """The feature table at ``as_of``, built by the engine that holds ``tables``."""
-    return engine_of(tables).build_features(tables, as_of, spec, progress=progress)
+def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, progress: bool = False,
+                   max_age_us: int | None = None) -> pd.DataFrame:
+    """The feature table at ``as_of``, built by the engine that holds ``tables`` (``max_age_us``: first looks)."""
+    return engine_of(tables).build_features(tables, as_of, spec, progress=progress, max_age_us=max_age_us)
 
 
 def build_training_table(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
-                         progress: bool = False) -> pd.DataFrame:
-    """The labelled feature table, built by the engine that holds ``tables``."""
-    return engine_of(tables).build_training_table(tables, as_of, spec, horizon_days, progress=progress)
+                         progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
+    """The labelled feature table, built by the engine that holds ``tables`` (``max_age_us``: first looks)."""
+    return engine_of(tables).build_training_table(tables, as_of, spec, horizon_days, progress=progress,
+                                                  max_age_us=max_age_us)

@@ -27,14 +27,14 @@ class LocalEngine:
         return plan.plan_features(tables, as_of_max, config)
 
     def build_features(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
-                       progress: bool = False) -> pd.DataFrame:
+                       progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
         """One row per eligible account per as-of (``features.build``)."""
-        return build.build_features(tables, as_of, spec, progress=progress)
+        return build.build_features(tables, as_of, spec, progress=progress, max_age_us=max_age_us)
 
     def build_training_table(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
-                             progress: bool = False) -> pd.DataFrame:
+                             progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
         """The feature table plus ``label`` (``features.build``)."""
-        return build.build_training_table(tables, as_of, spec, horizon_days, progress=progress)
+        return build.build_training_table(tables, as_of, spec, horizon_days, progress=progress, max_age_us=max_age_us)
 
     def map_accounts(self, tables: Tables, task: Callable[[Tables, bool], tuple[pd.DataFrame, ...]],
                      progress: bool = False) -> tuple[pd.DataFrame, ...]:

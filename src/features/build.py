@@ -26,14 +26,16 @@ from features.windows import DAY_US, from_us, instant_us
 _OUTPUT_COLUMNS = frozenset({"account_id", "as_of", "label"})  # beside the features in the tables built here
 
 
-def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, progress: bool = False) -> pd.DataFrame:
+def build_features(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, progress: bool = False,
+                   max_age_us: int | None = None) -> pd.DataFrame:
     """The feature table: one row per eligible account per as-of: ``account_id``, ``as_of``, then the
-    spec's columns in order. Rows are ordered by as-of, then by account id."""
-    return _build(tables, as_of, spec, progress)[0]
+    spec's columns in order. Rows are ordered by as-of, then by account id. ``max_age_us``: only the
+    accounts created at most that long before each as-of (first looks, :func:`features.snapshots.first_looks`)."""
+    return _build(tables, as_of, spec, progress, max_age_us)[0]
 
 
 def _build(tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
-           progress: bool) -> tuple[pd.DataFrame, np.ndarray]:
+           progress: bool, max_age_us: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`build_features` and each row's position in ``tables.accounts`` (its account number)."""
     instants = np.array(sorted({instant_us(t) for t in as_of}), dtype=np.int64)
     clash = [name for name in spec.names if name in _OUTPUT_COLUMNS]
@@ -46,7 +48,7 @@ def _build(tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
         return _empty(spec), np.empty(0, dtype=np.int64)
     # Every column is allocated once at its final length and filled snapshot by snapshot: no per-snapshot
     # frames to concatenate (which held the whole table twice).
-    sizes = [[len(eligible(tables, int(t))) for t in group] for group in groups]
+    sizes = [[len(eligible(tables, int(t), max_age_us)) for t in group] for group in groups]
     n_rows = sum(map(sum, sizes))
     account_rows = np.empty(n_rows, dtype=np.int64)
     generated = [col.name for col in spec.columns if col.group != "fit"]
@@ -58,7 +60,7 @@ def _build(tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
         fit_values = fit.values_of(tables, spec)
         start = 0
         for group, counts in zip(groups, sizes):
-            block = Sweep(tables, spec, group, step)
+            block = Sweep(tables, spec, group, step, max_age_us)
             starts = start + np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             def sink(i: int) -> _Rows:
                 return _Rows(columns, generated, int(starts[i]), int(starts[i + 1]), n_rows)
@@ -132,12 +134,12 @@ def _empty(spec: FeatureSpec) -> pd.DataFrame:
 
 
 def build_training_table(tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
-                         progress: bool = False) -> pd.DataFrame:
+                         progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
     """The feature table plus ``label`` (converts in ``[t, t + horizon)``) for labelled snapshots.
 
     Callers pass only snapshots whose horizon is over (see :func:`features.snapshots.is_labelled`).
     """
-    frame, account_row = _build(tables, as_of, spec, progress)  # rows known: no lookup of a million ids
+    frame, account_row = _build(tables, as_of, spec, progress, max_age_us)  # rows known: no lookup of a million ids
     as_of_us = frame["as_of"].to_numpy().view("int64")
     label = labels(tables, account_row, as_of_us, horizon_days)
     # concat, not assign: the frame is one block per column (no consolidating copy), where an insert warns

@@ -166,6 +166,7 @@ class SnapshotConfig:
     min_history_days: int = 7
     start_share: float = 0.02  # the grid starts once this share of accounts exists (an early outlier cannot stretch it)
     max_snapshots: int | None = None
+    first_look: bool = True  # also look at each account on its first midnight (converters of the first days)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "SnapshotConfig":

@@ -5,7 +5,9 @@
   eligible at ``t``; it *reaches* a feature at some as-of ``s <= t`` iff
   ``max(ts, created[a]) < min(t, converted[a])`` (stated here once, for both engines);
 * label at ``t``: converts in ``[t, t + horizon)``;
-* a snapshot is labelled only when ``t + horizon <= data_end`` (its horizon is over).
+* a snapshot is labelled only when ``t + horizon <= data_end`` (its horizon is over);
+* first looks: between two grid snapshots, each account is also looked at on the first midnight after its
+  signup, so an account that converts in its first days is seen before it converts (:func:`first_looks`).
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from features.tables import EventLog, Tables
 from features.windows import DAY_US, to_timestamp, to_us
 
 
-def eligible(tables: Tables, as_of_us: int) -> np.ndarray:
-    """Row numbers of the accounts eligible at ``as_of_us``, in account order."""
+def eligible(tables: Tables, as_of_us: int, max_age_us: int | None = None) -> np.ndarray:
+    """Row numbers of the accounts eligible at ``as_of_us``, in account order; with ``max_age_us``, only
+    those created at most that long before it (``as_of - max_age <= created``)."""
     mask = (tables.created_us < as_of_us) & (tables.converted_us >= as_of_us)
+    if max_age_us is not None:
+        mask &= tables.created_us >= as_of_us - int(max_age_us)
     return np.flatnonzero(mask)
 
 
@@ -124,3 +129,40 @@ def grid(tables: Tables, snapshots: SnapshotConfig, label: LabelConfig) -> list[
 def labelled(snapshots: list[pd.Timestamp], horizon_days: int, end_us: int) -> list[pd.Timestamp]:
     """The snapshots whose label horizon is over."""
     return [t for t in snapshots if is_labelled(to_us(t), horizon_days, end_us)]
+
+
+FIRST_LOOK_AGE_US = DAY_US  # a first look sees the accounts created in the day before it: its first midnight
+
+
+def first_looks(tables: Tables, times: list[pd.Timestamp], snapshots: SnapshotConfig, end_us: int,
+                horizon_days: int) -> dict[pd.Timestamp, pd.Timestamp]:
+    """The first-look instants and the grid snapshot (window) each belongs to: every midnight strictly between
+    a grid snapshot and the next (or ``every_days`` after the newest), before the data ends, on which some
+    account has its first midnight (created in the day before). An account is looked at there, at
+    :data:`FIRST_LOOK_AGE_US`, only; so each account is in a window at most once: at its first midnight, or at
+    the grid snapshot. In a labelled snapshot's window, only looks whose own horizon is over (so every row of a
+    labelled window is labelled).
+
+    >>> from features.config import SnapshotConfig
+    >>> from features.tables import NEVER
+    >>> created = np.array([to_us(t) for t in ("2024-01-01 10:00", "2024-01-03 08:00", "2024-01-08 09:00")])
+    >>> tables = Tables(pd.DataFrame({"account_id": ["a", "b", "c"]}), created_us=created,
+    ...                 converted_us=np.full(3, NEVER), events=EventLog.empty(), touches=None, fit_columns=(),
+    ...                 data_end_us=to_us("2024-03-01"))
+    >>> looks = first_looks(tables, [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-08")], SnapshotConfig(),
+    ...                     to_us("2024-03-01"), 30)
+    >>> {str(k.date()): str(v.date()) for k, v in looks.items()}  # each first midnight -> its window
+    {'2024-01-02': '2024-01-01', '2024-01-04': '2024-01-01', '2024-01-09': '2024-01-08'}
+    """
+    span = int(snapshots.every_days) - 1
+    if not snapshots.first_look or span < 1 or not times:
+        return {}
+    first_midnight = (tables.created_us // DAY_US + 1) * DAY_US  # the look that sees an account first
+    days = np.unique(first_midnight)
+    out: dict[pd.Timestamp, pd.Timestamp] = {}
+    for t in times:
+        start = to_us(t)
+        end = end_us - horizon_days * DAY_US + 1 if is_labelled(start, horizon_days, end_us) else end_us
+        inside = days[(days > start) & (days <= start + span * DAY_US) & (days < end)]
+        out.update({pd.Timestamp(int(d), unit="us"): t for d in inside})
+    return out

@@ -151,7 +151,7 @@ def run_fold(fold: Fold, design: Design, spec: FeatureSpec, settings: TrainSetti
     from). ``choice``: the candidate that scores the fold; ``trees``: LightGBM's numbers of trees picked by an
     earlier fold per candidate (missing: early stopping on this fold picks it); ``previous``: the fold before,
     whose logistic model this fold's starts from (it learned from older rows only: the start is point in time)."""
-    train, test = design.rows(fold.train), design.rows(fold.test)
+    train, test = design.rows(fold.train, fold.test[0]), design.rows(fold.test)
     if design.y[train].sum() == 0:
         log.warning("fold %d: its %d training snapshots hold no conversion; the fold is skipped", fold.index,
                     len(fold.train))
@@ -213,7 +213,7 @@ def run_backtest(design: Design, plan: FoldPlan, specs: list[FeatureSpec], setti
     folds before it (the first fold by the a-priori one: with several candidates it only informs the choice,
     see :func:`reported`); the production choice is the candidate best on them all."""
     # LightGBM sized to the data: by the converters the oldest fold's models learn from (point in time)
-    positives = int(design.y[design.rows(plan.folds[0].train)].sum()) if plan.folds else 0
+    positives = int(design.y[design.rows(plan.folds[0].train, plan.folds[0].test[0])].sum()) if plan.folds else 0
     lineup_ = lineup(settings.model, settings.backtest.baseline, positives, settings.calls_per_snapshot)
     # backtest.trees=once: early stopping picks each LightGBM candidate's number of trees once, on the oldest fold's
     # training rows (point in time for every later model); the later folds and the production model reuse it
@@ -244,7 +244,10 @@ def pool(backtest: Backtest, design: Design, rules: RuleSet, frame: pd.DataFrame
     several = len(backtest.lineup.candidates) > 1 and backtest.lineup.auto
     for r in backtest.results:
         part = frame.loc[r.rows, ["account_id", "as_of", "label"]].reset_index(drop=True)
-        part.insert(2, "fold", r.fold.index)
+        # as_of: the snapshot whose calls the row counts in; looked_at: when (a first look is inside its window)
+        part.insert(2, "looked_at", part["as_of"])
+        part["as_of"] = design.snapshot[r.rows]
+        part.insert(3, "fold", r.fold.index)
         part["log_odds"] = r.log_odds
         if r.baseline is not None:
             part["baseline_log_odds"] = r.baseline

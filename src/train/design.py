@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engines.dispatch import build_training_table, plan_features  # on the engine that loaded the tables
-from features.snapshots import data_end_us, grid, labelled
+from features.snapshots import FIRST_LOOK_AGE_US, data_end_us, first_looks, grid, labelled
 from features.spec import FeatureSpec
 from features.tables import Tables
 from rules.language import RuleError, RuleSet
@@ -28,16 +28,22 @@ log = logging.getLogger("pql")
 
 @dataclass(frozen=True)
 class Design:
-    """The feature table as the models see it: features, labels, each row's as-of."""
+    """The feature table as the models see it: features, labels, each row's snapshot (a first look counts in
+    its window's snapshot) and when its label is known."""
 
     X: pd.DataFrame
     y: np.ndarray
     snapshot: np.ndarray   # datetime64[us] per row
-    times: list[pd.Timestamp]  # every as-of in the table, oldest first
+    times: list[pd.Timestamp]  # every as-of of the grid, oldest first
+    known: np.ndarray | None = None  # datetime64[us] per row: the instant its label is known (look + horizon)
 
-    def rows(self, times: list[pd.Timestamp]) -> np.ndarray:
-        """A boolean mask of the rows at the given as-ofs."""
-        return np.isin(self.snapshot, np.array(times, dtype="datetime64[us]"))
+    def rows(self, times: list[pd.Timestamp], known_by: pd.Timestamp | None = None) -> np.ndarray:
+        """A boolean mask of the rows at the given snapshots; with ``known_by``, only those whose label is known
+        by then (a fold's training rows: a first look late in a matured snapshot's window may not be)."""
+        mask = np.isin(self.snapshot, np.array(times, dtype="datetime64[us]"))
+        if known_by is not None and self.known is not None:
+            mask &= self.known <= np.datetime64(pd.Timestamp(known_by), "us")
+        return mask
 
     def reference(self, before: pd.Timestamp | None, n: int) -> list[pd.Timestamp]:
         """The newest ``n`` as-ofs before ``before`` (all as-ofs when None): a model's recent population."""
@@ -55,7 +61,7 @@ def plan_snapshots(tables: Tables, settings: TrainSettings) -> Snapshots:
     plan = plan_folds([t for t in done if t not in censored], cfg, horizon)
     log.info("backtest: %d folds over %d test snapshots; the production model learns from %d snapshots",
              len(plan.folds), len(plan.test), len(plan.final_train))
-    return Snapshots(times, done, censored, end, plan)
+    return Snapshots(times, done, censored, end, plan, first_looks(tables, times, settings.snapshots, end, horizon))
 
 
 def rules_for(settings: TrainSettings, spec: FeatureSpec) -> tuple[RuleSet, list[str]]:
@@ -76,12 +82,40 @@ def rules_for(settings: TrainSettings, spec: FeatureSpec) -> tuple[RuleSet, list
     return RuleSet.from_config(keep), dropped
 
 
-def build_design(tables: Tables, times: list[pd.Timestamp], spec: FeatureSpec,
-                 settings: TrainSettings) -> tuple[pd.DataFrame, Design]:
-    """The training table at every as-of (account_id, as_of, label, features) and its design."""
-    frame = build_training_table(tables, times, spec, settings.label.horizon_days, progress=settings.progress)
-    snapshot = frame["as_of"].to_numpy().astype("datetime64[us]")
-    return frame, Design(spec.align(frame), frame["label"].to_numpy(), snapshot, sorted(pd.Timestamp(t) for t in times))
+def build_design(tables: Tables, times: list[pd.Timestamp], spec: FeatureSpec, settings: TrainSettings,
+                 looks: dict[pd.Timestamp, pd.Timestamp] | None = None) -> tuple[pd.DataFrame, Design]:
+    """The training table at every as-of (account_id, as_of, label, features) and its design; with ``looks``
+    (first look -> grid snapshot, :func:`features.snapshots.first_looks`) also each account's first look, in
+    its snapshot's window (``Design.snapshot``), the frame's ``as_of`` being the instant it was looked at."""
+    horizon = settings.label.horizon_days
+    frame = build_training_table(tables, times, spec, horizon, progress=settings.progress)
+    if looks:
+        extra = build_training_table(tables, sorted(looks), spec, horizon, max_age_us=FIRST_LOOK_AGE_US)
+        frame = _by_instant(pd.concat([frame, extra], ignore_index=True))
+    looked = frame["as_of"].to_numpy().astype("datetime64[us]")
+    known = looked + np.timedelta64(horizon, "D")
+    return frame, Design(spec.align(frame), frame["label"].to_numpy(), window_of(looked, looks or {}),
+                         sorted(pd.Timestamp(t) for t in times), known)
+
+
+def _by_instant(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by as-of, then account id (each part already is, and their as-ofs differ: a stable sort on
+    the instant alone merges them)."""
+    order = np.argsort(frame["as_of"].to_numpy().view("int64"), kind="stable")
+    return frame.take(order).reset_index(drop=True)
+
+
+def window_of(instants: np.ndarray, looks: dict[pd.Timestamp, pd.Timestamp]) -> np.ndarray:
+    """Each row's grid snapshot: its own as-of, or for a first look the snapshot whose window holds it."""
+    out = np.asarray(instants, dtype="datetime64[us]").copy()
+    if not looks:
+        return out
+    keys = np.array(sorted(looks), dtype="datetime64[us]")
+    windows = np.array([looks[pd.Timestamp(k)] for k in keys], dtype="datetime64[us]")
+    at = np.minimum(np.searchsorted(keys, out), len(keys) - 1)
+    hit = keys[at] == out
+    out[hit] = windows[at[hit]]
+    return out
 
 
 def known_at(spec: FeatureSpec, planned: FeatureSpec) -> FeatureSpec:

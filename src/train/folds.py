@@ -13,7 +13,7 @@ labelled snapshot.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import pandas as pd
@@ -69,7 +69,8 @@ def _matured(times: list[pd.Timestamp], start: pd.Timestamp, horizon: pd.Timedel
 
 def plan_folds(labelled: Sequence[pd.Timestamp], config: BacktestConfig, horizon_days: int) -> FoldPlan:
     """Folds over the newest ``test_share`` of the labelled snapshots (at most ``folds`` of them),
-    shrunk until the oldest fold still has ``min_train_snapshots`` matured snapshots to learn from."""
+    shrunk until the oldest fold still has ``min_train_snapshots`` matured snapshots to learn from. (A first
+    look in a matured snapshot's window whose own label had not matured is left out by ``Design.rows``.)"""
     times = sorted(pd.Timestamp(t) for t in labelled)
     horizon = pd.Timedelta(days=horizon_days)
     n = len(times)
@@ -100,8 +101,9 @@ def plan_folds(labelled: Sequence[pd.Timestamp], config: BacktestConfig, horizon
 class Snapshots:
     """The as-of grid of a run: every as-of, those labelled, those left out (censored), the folds."""
 
-    times: list[pd.Timestamp]      # every as-of of the design, oldest first (labelled or not)
+    times: list[pd.Timestamp]      # every as-of of the grid, oldest first (labelled or not)
     labelled: list[pd.Timestamp]   # those whose label horizon is over
     censored: list[pd.Timestamp]   # labelled ones before conversions are recorded (left out of training)
     end_us: int                    # the instant the data ends (exclusive)
     plan: FoldPlan
+    looks: dict[pd.Timestamp, pd.Timestamp] = field(default_factory=dict)  # first look -> its grid snapshot

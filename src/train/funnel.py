@@ -140,8 +140,10 @@ def sources_of(result) -> list[pd.DataFrame]:
             sources.append(pd.concat([frame[["account_id", "as_of"]].reset_index(drop=True),
                                       hand.reset_index(drop=True)], axis=1))
             flags = flags[[c for c in flags.columns if c in (LEARNED, TIER1)]]
-    sources.insert(0, pd.concat([test[["account_id", "as_of"]].reset_index(drop=True),
-                                 flags.reset_index(drop=True)], axis=1))
+    # the instant each row was looked at (a first look counts in its snapshot's calls, but flags an account then)
+    looked = test[["account_id", "looked_at"]].rename(columns={"looked_at": "as_of"}) if "looked_at" in test \
+        else test[["account_id", "as_of"]]
+    sources.insert(0, pd.concat([looked.reset_index(drop=True), flags.reset_index(drop=True)], axis=1))
     return sources
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from typing import Iterable
+
 from features import naming as nm
+from features.config import SnapshotConfig
 from features.tables import NEVER, Tables
 from features.windows import DAY_US, to_us
 
@@ -34,12 +37,13 @@ def left_censored(tables: Tables, snapshots: list[pd.Timestamp], horizon_days: i
 
 
 def snapshot_table(frame: pd.DataFrame, label: np.ndarray, is_labelled: np.ndarray, every_days: int,
-                   stale_days: int) -> pd.DataFrame:
-    """Per as-of: eligible accounts, positives (labelled snapshots only), stale and fresh accounts."""
+                   stale_days: int, snapshot: np.ndarray | None = None) -> pd.DataFrame:
+    """Per as-of (``snapshot``: each row's grid snapshot, where first looks count; default the frame's as-of):
+    eligible accounts, positives (labelled snapshots only), stale and fresh accounts."""
     last = frame[nm.DAYS_SINCE_LAST_EVENT].to_numpy(float)
     age = frame[nm.DAYS_SINCE_SIGNUP].to_numpy(float)
     stale = np.where(np.isnan(last), age >= stale_days, last >= stale_days)
-    table = pd.DataFrame({"as_of": frame["as_of"].to_numpy(), "label": label, "labelled": is_labelled,
+    table = pd.DataFrame({"as_of": frame["as_of"].to_numpy() if snapshot is None else snapshot, "label": label, "labelled": is_labelled,
                           "stale": stale, "fresh": age < every_days})
     out = table.groupby("as_of").agg(eligible=("label", "size"), labelled=("labelled", "first"),
                                      positives=("label", "sum"), stale=("stale", "sum"), fresh=("fresh", "sum"))
@@ -84,17 +88,19 @@ def warnings(tables: Tables, per_snapshot: pd.DataFrame, censored: list[pd.Times
     return out
 
 
-def unseen_conversions(tables: Tables, times: list[pd.Timestamp]) -> dict:
-    """Conversions no snapshot of the grid sees: the account converted before its first as-of (it was created
-    and converted between two looks). Their share of the conversions in the grid's period, their number, and
-    the median days from sign-up to conversion of those and of all conversions."""
+def unseen_conversions(tables: Tables, times: list[pd.Timestamp], looks: Iterable[pd.Timestamp] = ()) -> dict:
+    """Conversions no snapshot of the grid (nor first look, ``looks``) sees: the account converted before its
+    first as-of (it was created and converted between two looks). Their share of the conversions in the grid's
+    period, their number, and the median days from sign-up to conversion of those and of all conversions."""
     converted = tables.converted_us != NEVER
     grid = np.array(sorted(to_us(t) for t in times), dtype=np.int64)
     if not len(grid):
         return {"share": 0.0, "unseen": 0, "conversions": 0}
     created = tables.created_us
     in_period = converted & (created < grid[-1]) & (tables.converted_us >= grid[0])
-    first_look = grid[np.minimum(np.searchsorted(grid, created, side="right"), len(grid) - 1)]
+    # a first look sees only the accounts of its day, and every such day has one: the union serves as a grid
+    seen_at = np.union1d(grid, np.array([to_us(t) for t in looks], dtype=np.int64))
+    first_look = seen_at[np.minimum(np.searchsorted(seen_at, created, side="right"), len(seen_at) - 1)]
     unseen = in_period & ((tables.converted_us < first_look) | (created >= first_look))
     days = (tables.converted_us - created) / DAY_US
     n = int(in_period.sum())
@@ -103,15 +109,21 @@ def unseen_conversions(tables: Tables, times: list[pd.Timestamp]) -> dict:
             "median_days_to_convert": float(np.median(days[in_period])) if n else None}
 
 
-def unseen_warning(unseen: dict, every_days: int, limit: float = 0.1) -> list[str]:
-    """A warning when more than ``limit`` of the conversions happen before any snapshot sees the account."""
+def unseen_warning(unseen: dict, snapshots: SnapshotConfig, limit: float = 0.1) -> list[str]:
+    """A warning when more than ``limit`` of the conversions happen before any snapshot sees the account, naming
+    the setting that would see them."""
     if unseen.get("share", 0.0) <= limit:
         return []
+    if snapshots.first_look or snapshots.every_days == 1:
+        remedy = ("they buy before their first midnight, so no nightly look, in training or in serve, sees them "
+                  "before they buy")
+    else:
+        remedy = (f"snapshots.first_look=true looks at every account on its first midnight (one row more an account; "
+                  f"now off, grid every {snapshots.every_days} days)")
     return [f"{unseen['share']:.0%} of the {unseen['conversions']:,} conversions in the snapshots' period happen before "
             f"the account's first snapshot (median {unseen['median_days_unseen']:.1f} days after sign-up, against "
             f"{unseen['median_days_to_convert']:.1f} for all conversions): no snapshot sees them, so neither the model "
-            f"nor the rules are judged or trained on them; snapshots.every_days=1 (now {every_days}) looks every day "
-            f"(more rows, slower)"]
+            f"nor the rules are judged or trained on them; {remedy}"]
 
 
 def stopped_signups(tables: Tables, folds: list[dict], windows: tuple[int, ...]) -> list[str]:
@@ -150,7 +162,7 @@ def design_health(tables: Tables, frame: pd.DataFrame, y: np.ndarray, snapshot: 
     the brought rules left out (``dropped``)."""
     cfg = settings.backtest
     is_labelled = np.isin(snapshot, np.array(snapshots.labelled, dtype="datetime64[us]"))
-    per_snapshot = snapshot_table(frame, y, is_labelled, settings.snapshots.every_days, cfg.stale_days)
+    per_snapshot = snapshot_table(frame, y, is_labelled, settings.snapshots.every_days, cfg.stale_days, snapshot)
     warned = warnings(tables, per_snapshot, snapshots.censored, settings.label.horizon_days, cfg.stale_warn,
                       snapshots.end_us)
     if dropped:
@@ -204,7 +216,7 @@ def run_report(per_snapshot: pd.DataFrame, warned: list[str], snapshots: Snapsho
                verdict: list[str] = ()) -> dict:
     """The health section of a training run (:func:`report` with what the backtest found); ``verdict``: the
     warnings that qualify the run's headline (shown beside it)."""
-    unseen = unseen_conversions(tables, snapshots.times) if tables is not None else {}
+    unseen = unseen_conversions(tables, snapshots.times, snapshots.looks) if tables is not None else {}
     return report(per_snapshot, warned, {"verdict_warnings": list(verdict), "unseen_conversions": unseen,
         "censored_snapshots": [str(pd.Timestamp(t).date()) for t in snapshots.censored], "constant_columns": constant,
         "rules_flagging_nobody": [r for r, n in zip(comparison.get("name", []), comparison.get("flagged", [])) if n == 0],

@@ -111,12 +111,14 @@ def importance(model: FittedModel, design: Design, test_times: list[pd.Timestamp
 
 
 def counts(design: Design, snapshots: Snapshots, backtest: Backtest, n_test: int, n_features: int,
-           kept: int | None) -> dict[str, int]:
-    """Rows, features, folds and snapshots of the run (``kept``: the production model's sampled rows)."""
+           kept: int | None, first_looks: int = 0) -> dict[str, int]:
+    """Rows, features, folds and snapshots of the run (``kept``: the production model's sampled rows;
+    ``first_looks``: the rows of accounts looked at on their first midnight)."""
     plan = snapshots.plan
     out = {"n_train": int(design.rows(plan.final_train).sum()), "n_test": n_test, "n_features": n_features,
            "n_folds": len(backtest.results), "n_snapshots": len(snapshots.times),
-           "n_train_snapshots": len(plan.final_train), "n_censored_snapshots": len(snapshots.censored)}
+           "n_train_snapshots": len(plan.final_train), "n_censored_snapshots": len(snapshots.censored),
+           "n_first_looks": int(first_looks)}
     return out if kept is None else {**out, "n_train_sampled": kept}
 
 

@@ -38,7 +38,7 @@ def run_training(tables: Tables, settings: TrainSettings, origin: Origin = Origi
     plan, every, capacity = snapshots.plan, settings.snapshots.every_days, settings.capacity_per_week
     spec = plan_features(tables, snapshots.times[-1], settings.features)  # from rows before the newest as-of
     rules, dropped = rules_for(settings, spec)
-    frame, design = build_design(tables, snapshots.times, spec, settings)
+    frame, design = build_design(tables, snapshots.times, spec, settings, snapshots.looks)
     per_snapshot, warned = health.design_health(tables, frame, design.y, design.snapshot, snapshots, settings, dropped)
 
     folds = run_backtest(design, plan, fold_specs(tables, plan, spec, settings), settings)
@@ -62,7 +62,8 @@ def run_training(tables: Tables, settings: TrainSettings, origin: Origin = Origi
     tier_rates = tier_table(test, int(test["as_of"].nunique()))
     constant = health.constant_columns(design.X[train_rows])
     verdict = [*health.stopped_signups(tables, fold_rows, settings.features.windows),  # they qualify the headline
-               *health.unseen_warning(health.unseen_conversions(tables, snapshots.times), every)]
+               *health.unseen_warning(health.unseen_conversions(tables, snapshots.times, snapshots.looks),
+                                   settings.snapshots)]
     warned = [*warned, *verdict, *health.tier_warnings(tier_rates, capacity, tiers.fit_known, fit_bands),
               *health.backtest_warnings(hand, constant, fold_rows, every)]
     for line in warned:
@@ -75,7 +76,8 @@ def run_training(tables: Tables, settings: TrainSettings, origin: Origin = Origi
         health=health.run_report(per_snapshot, warned, snapshots, constant, hand, fold_rows, tables, verdict),
         calibration={"method": choice.method, "log_loss": choice.log_loss, "level": choice.level,
                      "shift": choice.shift, "collapsed": list(choice.collapsed)},
-        counts=counts(design, snapshots, folds, len(test), len(spec.names), kept),
+        counts=counts(design, snapshots, folds, len(test), len(spec.names), kept,
+                      int((frame["as_of"].to_numpy() != design.snapshot).sum())),
         input_example=design.X[design.rows(plan.test)].head(5), notes=(note, *origin.notes) if note else origin.notes,
         frame=frame, **_learned_parts(learned, test), fit_sizing={"good_fit": good_fit, "bands": fit_bands},
         revenue=None if amounts is None else value.revenue_table(test, amounts[folds.rows[shown]], capacity, every),

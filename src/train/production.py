@@ -102,7 +102,8 @@ def with_expected_value(test: pd.DataFrame, design: Design, backtest: Backtest, 
     if amounts is None:
         return test
     shown = set(test["fold"].unique())  # the reported folds (every fold unless the first only chose the model)
-    predicted = [_amount_model(design, design.rows(r.fold.train), amounts, spec).predict(design.X[r.rows])
+    predicted = [_amount_model(design, design.rows(r.fold.train, r.fold.test[0]), amounts, spec)
+                 .predict(design.X[r.rows])
                  for r in backtest.results if r.fold.index in shown]
     return test.assign(expected_value=test["score"].to_numpy() * np.concatenate(predicted))
 

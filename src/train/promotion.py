@@ -18,6 +18,7 @@ import pandas as pd
 
 from engines.dispatch import build_features  # on the engine that loaded the tables
 from features.errors import PipelineError
+from features.snapshots import FIRST_LOOK_AGE_US
 from features.tables import Tables
 
 from train import tracking
@@ -191,7 +192,13 @@ def decide(result, tables: Tables, version: str, tracking_config: TrackingConfig
 
 
 def _champion_features(spec, test: pd.DataFrame, tables: Tables) -> pd.DataFrame:
-    """The champion's features (``spec``) built on this data for the backtest rows, in their order."""
-    rows = test[["account_id", "as_of"]]
-    features = build_features(tables, sorted(rows["as_of"].unique()), spec)
+    """The champion's features (``spec``) built on this data for the backtest rows, in their order: at the
+    snapshots, and at the first looks (``looked_at``) for the accounts first seen there."""
+    looked = test["looked_at"] if "looked_at" in test else test["as_of"]
+    rows = pd.DataFrame({"account_id": test["account_id"].to_numpy(), "as_of": looked.to_numpy()})
+    first = looked.to_numpy() != test["as_of"].to_numpy()
+    parts = [build_features(tables, sorted(rows["as_of"][~first].unique()), spec)]
+    if first.any():
+        parts.append(build_features(tables, sorted(rows["as_of"][first].unique()), spec, max_age_us=FIRST_LOOK_AGE_US))
+    features = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return rows.merge(features, on=["account_id", "as_of"], how="left", validate="one_to_one")

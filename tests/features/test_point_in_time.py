@@ -115,3 +115,22 @@ def test_a_snapshot_built_with_later_snapshots_equals_it_built_alone(seed):
     together = build_features(tables, [T, *later], spec)
     alone = build_features(tables, [T], spec)
     pd.testing.assert_frame_equal(together[together["as_of"] == T].reset_index(drop=True), alone)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_accounts=st.integers(3, 40))
+def test_a_first_look_is_the_full_snapshot_of_the_young_accounts_and_blind_to_the_future(seed, n_accounts):
+    """``max_age_us`` (first looks) keeps the rows of the accounts created at most that long before ``t``,
+    with exactly the values the full snapshot gives them; rows at or after ``t`` change none of them."""
+    rng = np.random.default_rng(seed)
+    world = _random_world(rng, n_accounts, 400)
+    max_age = pd.Timedelta(days=10)
+    tables, _ = load_frames(world)
+    spec = plan_features(tables, T, CONFIG)
+    young = build_features(tables, [T], spec, max_age_us=int(max_age / pd.Timedelta("1us")))
+    full = build_features(tables, [T], spec)
+    created = world["accounts"].set_index("account_id")["created_at"]
+    expected = full[(created.reindex(full["account_id"]) >= T - max_age).to_numpy()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(young, expected)
+    later, _ = load_frames(_perturb_future(world, rng))
+    pd.testing.assert_frame_equal(build_features(later, [T], spec, max_age_us=int(max_age / pd.Timedelta("1us"))), young)

@@ -5,7 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.config import SnapshotConfig
 from features.data.load import load_frames
+from features.snapshots import first_looks
+from features.windows import to_us
 from train import health
 
 
@@ -61,9 +64,26 @@ def test_conversions_before_the_first_snapshot_are_counted_and_warned():
     unseen = health.unseen_conversions(tables, grid)
     assert unseen["conversions"] == 12 and unseen["unseen"] == 10
     assert unseen["median_days_unseen"] == pytest.approx(2 / 24)
-    (warning,) = health.unseen_warning(unseen, every_days=7)
-    assert "83% of the 12 conversions" in warning and "snapshots.every_days=1" in warning
-    assert health.unseen_warning({**unseen, "share": 0.05}, 7) == []
+    (warning,) = health.unseen_warning(unseen, SnapshotConfig(first_look=False))
+    assert "83% of the 12 conversions" in warning and "snapshots.first_look=true" in warning
+    assert health.unseen_warning({**unseen, "share": 0.05}, SnapshotConfig(first_look=False)) == []
+    # with first looks the ten still convert before their first midnight: the warning names no setting
+    (warning,) = health.unseen_warning(unseen, SnapshotConfig())
+    assert "buy before their first midnight" in warning and "snapshots.first_look" not in warning
+
+
+def test_first_looks_see_the_accounts_that_convert_in_their_first_days():
+    created = pd.date_range("2024-01-01 09:00", periods=60, freq="1D").as_unit("us")
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(60)], "created_at": created})
+    events = pd.DataFrame({"account_id": accounts["account_id"], "event": "x", "timestamp": created + pd.Timedelta("1h")})
+    # ten pay a day and a half after signing up: after their first midnight, mostly before the next weekly look
+    conversions = pd.DataFrame({"account_id": accounts["account_id"][20:30], "converted_at": created[20:30] + pd.Timedelta("36h")})
+    tables = load_frames({"accounts": accounts, "events": events, "conversions": conversions, "touches": None})[0]
+    grid = list(pd.date_range("2024-01-01", "2024-03-25", freq="7D"))
+    weekly = health.unseen_conversions(tables, grid)
+    looks = first_looks(tables, grid, SnapshotConfig(), to_us("2024-06-01"), 30)
+    assert weekly["unseen"] >= 7  # only those created the day before a weekly look are seen
+    assert health.unseen_conversions(tables, grid, looks)["unseen"] == 0
 
 
 def test_a_backtest_without_young_accounts_names_the_last_sign_up_and_the_setting():

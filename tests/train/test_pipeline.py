@@ -40,6 +40,16 @@ def test_a_twenty_week_log_trains_and_backtests_at_thirty_days():
     beats_chance(result)
 
 
+def test_accounts_that_sign_up_between_snapshots_are_judged_on_their_first_midnight():
+    result, _ = trained("data.demo.days=140")
+    test = result.test
+    first = test["looked_at"] != test["as_of"]
+    assert first.any() and result.counts["n_first_looks"] >= first.sum()
+    # counted in the week of the snapshot before the look, each account once a week
+    days = (test["looked_at"] - test["as_of"])[first] / pd.Timedelta(days=1)
+    assert days.between(1, 6).all() and not test.duplicated(["account_id", "as_of"]).any()
+
+
 def test_labels_recorded_late_are_excluded_with_a_warning_naming_the_dates():
     result, _ = trained("data.demo.days=300", "data.demo.labels_after_days=120")
     first = pd.Timestamp("2024-01-01") + pd.Timedelta(days=120)

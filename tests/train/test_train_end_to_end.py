@@ -55,7 +55,8 @@ def test_model_beats_every_shipped_rule_at_equal_volume(trained):
 
 
 def test_model_auc_is_close_to_the_true_probability_auc(trained):
-    test = trained.job.result.test
+    # each row at the instant it was looked at (an account's first look falls inside its snapshot's week)
+    test = trained.job.result.test.drop(columns="as_of").rename(columns={"looked_at": "as_of"})
     world = generate_demo(DemoConfig(accounts=3000, days=365, start="2024-01-01"))
     truth = world.true_probability(sorted(test["as_of"].unique()), horizon_days=30)
     merged = test.merge(truth, on=["account_id", "as_of"], how="inner", validate="one_to_one")

@@ -104,18 +104,19 @@ class SparkEngine:
         return out
 
     def build_features(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
-                       progress: bool = False) -> pd.DataFrame:
+                       progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
         """The local builder on each bucket, on the executors; the frames ordered as the local engine's."""
         if not isinstance(tables, SparkTables):
-            return build.build_features(tables, as_of, spec, progress=progress)
-        return self._build(tables, as_of, spec, None)
+            return build.build_features(tables, as_of, spec, progress=progress, max_age_us=max_age_us)
+        return self._build(tables, as_of, spec, None, max_age_us)
 
     def build_training_table(self, tables: Tables, as_of: Sequence[object], spec: FeatureSpec, horizon_days: int,
-                             progress: bool = False) -> pd.DataFrame:
+                             progress: bool = False, max_age_us: int | None = None) -> pd.DataFrame:
         """The feature table plus ``label``, built per bucket as :meth:`build_features` builds it."""
         if not isinstance(tables, SparkTables):
-            return build.build_training_table(tables, as_of, spec, horizon_days, progress=progress)
-        return self._build(tables, as_of, spec, int(horizon_days))
+            return build.build_training_table(tables, as_of, spec, horizon_days, progress=progress,
+                                              max_age_us=max_age_us)
+        return self._build(tables, as_of, spec, int(horizon_days), max_age_us)
 
     def map_accounts(self, tables: Tables, task: Callable[[Tables, bool], tuple[pd.DataFrame, ...]],
                      progress: bool = False) -> tuple[pd.DataFrame, ...]:
@@ -140,10 +141,10 @@ class SparkEngine:
 
         return [pickle.loads(r["out"]) for r in tables.state.validated.mapInPandas(run, "out binary").collect()]
 
-    def _build(self, tables: SparkTables, as_of: Sequence[object], spec: FeatureSpec, horizon: int | None
-               ) -> pd.DataFrame:
+    def _build(self, tables: SparkTables, as_of: Sequence[object], spec: FeatureSpec, horizon: int | None,
+               max_age_us: int | None = None) -> pd.DataFrame:
         times = sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of})
-        frames = self.map_buckets(tables, lambda bucket: kernel.features_of(bucket, times, spec, horizon))
+        frames = self.map_buckets(tables, lambda bucket: kernel.features_of(bucket, times, spec, horizon, max_age_us))
         return collect_frames(frames)
 
 

@@ -191,8 +191,10 @@ def summed_reach(parts: list[pd.DataFrame], by: str | list[str]) -> pd.DataFrame
     return frame.groupby(by, sort=True).agg(n=("n", "sum"), varies=("varies", "any")).reset_index()
 
 
-def features_of(tables: Tables, as_of: Sequence[int], spec: FeatureSpec, horizon_days: int | None) -> pd.DataFrame:
-    """The local builder on one bucket: the feature table, with labels when ``horizon_days`` is given."""
+def features_of(tables: Tables, as_of: Sequence[int], spec: FeatureSpec, horizon_days: int | None,
+                max_age_us: int | None = None) -> pd.DataFrame:
+    """The local builder on one bucket: the feature table, with labels when ``horizon_days`` is given
+    (``max_age_us``: first looks only)."""
     if horizon_days is None:
-        return build_features(tables, list(as_of), spec)
-    return build_training_table(tables, list(as_of), spec, horizon_days)
+        return build_features(tables, list(as_of), spec, max_age_us=max_age_us)
+    return build_training_table(tables, list(as_of), spec, horizon_days, max_age_us=max_age_us)

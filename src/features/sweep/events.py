@@ -45,7 +45,7 @@ def kept_events(ev: EventLog, row_of: np.ndarray, grid: SegmentGrid, users: Trip
         k = keep[i:j]
         np.less(d, end, out=k)
         k &= r >= 0
-        if row_ends is not None:
+        if row_ends is not None and len(row_ends):  # (no row: nothing is kept anyway)
             k &= d < row_ends.take(np.maximum(r, 0))
         pos = np.flatnonzero(k)
         m = at + len(pos)

@@ -104,6 +104,6 @@ def learn_definitions(design, folds, final_rows: np.ndarray, spec: FeatureSpec,
     :class:`train.backtest.Backtest`), the production list from ``final_rows``, under the capacity per snapshot."""
     if not settings.learned.enabled:
         return None
-    per_fold = [(design.rows(r.fold.train), r.rows, s) for r, s in zip(folds.results, folds.specs)]
+    per_fold = [(design.rows(r.fold.train, r.fold.test[0]), r.rows, s) for r, s in zip(folds.results, folds.specs)]
     return backtest(design.X, design.y, design.snapshot, per_fold, final_rows, spec, settings.capacity_per_snapshot,
                     settings.learned, settings.backtest.reference_snapshots)
