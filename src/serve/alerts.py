@@ -123,6 +123,20 @@ def alerts(today: pd.DataFrame, previous: pd.DataFrame | None, config: AlertsCon
     return typed(changed.reset_index(drop=True))
 
 
+def alert_counts(changed: pd.DataFrame) -> dict[str, float]:
+    """The night's alerts counted for MLflow, so runs can be charted: all of them, and those newly in tier 1,
+    newly flagged by a definition, or whose score moved (an account can be in several).
+
+    >>> alert_counts(pd.DataFrame({"change": ["new in tier 1; rule power newly true", "score -12 pts"]}))
+    {'alerts': 2.0, 'alerts_new_tier1': 1.0, 'alerts_newly_flagged': 1.0, 'alerts_score_moved': 1.0}
+    """
+    phrases = [str(c).split(SEPARATOR) for c in changed["change"]] if "change" in changed else []
+    return {"alerts": float(len(changed)),
+            "alerts_new_tier1": float(sum("new in tier 1" in p for p in phrases)),
+            "alerts_newly_flagged": float(sum(any(x.endswith(" newly true") for x in p) for p in phrases)),
+            "alerts_score_moved": float(sum(any(x.startswith("score ") for x in p) for p in phrases))}
+
+
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
     """The alerts columns with their fixed dtypes (so an empty night types an output like any other night)."""
     out = {}

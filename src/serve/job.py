@@ -14,7 +14,7 @@ from features.windows import to_timestamp
 from train import tracking
 from train.config import TrackingConfig
 
-from serve.alerts import AlertsConfig, alerts
+from serve.alerts import AlertsConfig, alert_counts, alerts
 from serve.batch import ScoringTask
 from serve.history import History
 from serve.monitor import Monitoring, monitor, sized_for
@@ -96,7 +96,8 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, output
         log.warning(warning)
     run_id = tracking.log_scoring(track, {**params, "output": where,
                                           "horizon_days": str(scorer.meta.get("horizon_days"))},
-                                  checks.metrics, {"drift.csv": checks.drift})
+                                  {**checks.metrics, **({} if changed is None else alert_counts(changed))},
+                                  {"drift.csv": checks.drift})
     return ServeJob(as_of, scores, where, checks, run_id, uri, version, changed, alerts_to)
 
 

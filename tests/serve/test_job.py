@@ -134,6 +134,11 @@ def test_alerts_over_three_days_a_rerun_and_a_gap_on_the_demo_model(trained, tmp
         assert (written["change"] != "").all()
         kept[day] = job.scores
     assert len(jobs[1].alerts) > 0  # the test means something: the demo world moves from one day to the next
+    import mlflow
+
+    logged = mlflow.MlflowClient(trained.uri).get_run(jobs[1].monitoring_run).data.metrics
+    assert logged["alerts"] == len(jobs[1].alerts)  # so runs can be charted night after night
+    assert logged["alerts_new_tier1"] == jobs[1].alerts["change"].str.contains("new in tier 1").sum()
     assert jobs[3].alerts.equals(jobs[2].alerts)  # the rerun of 12-04 compares with 12-03 again: the same alerts
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [f"scores_{d}.parquet" for d in sorted(set(days))] + [f"alerts_{d}.parquet" for d in sorted(set(days))])
