@@ -1,0 +1,67 @@
+"""Reading the users (the optional ``users`` table): the people of each account, checked whole.
+
+Unlike an event, a user row is not set aside: a user of an account missing from ``accounts``, a user id
+given twice (in one account or in two), a null user id and an unreadable ``created_at`` are each a
+DataError naming the column, since the buyer features and the contacts would silently lose people.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.config import DataConfig
+from features.data.checks import SAMPLES, check_columns, examples
+from features.data.sources import Source
+from features.data.sql import quote
+from features.errors import DataError
+from features.tables import LoadReport, Users
+
+# the hash events use for their user ids (features.data.logs), so that an event finds its user
+_USER_HASH = "hash(t.user_id)"
+
+
+def read_users(source: Source, config: DataConfig, join_on: str, attributes: list[str],
+               report: LoadReport) -> Users:
+    """The users, checked (see the module doc), ordered by account row then ``created_at``; ``attributes``
+    are the table's other columns (kept as they are: text, numbers)."""
+    n, _ = check_columns(source, "users", config, set())
+    report.rows_read["users"] = n
+    if n == 0:
+        raise DataError("users", None, "is empty (leave the table out when there are no users)")
+    _check_user_ids(source, config)
+    extra = "".join(f", t.{quote(c)}" for c in attributes)
+    frame = source.con.sql(
+        f"SELECT coalesce(k.k, -1)::INTEGER AS account__, epoch_us(t.created_at) AS created__, "
+        f"{_USER_HASH} AS hash__, t.user_id AS user_id__{extra} FROM canon_users t "
+        f"LEFT JOIN account_keys k ON {join_on} = k.account_id").to_arrow_table().to_pandas(
+        types_mapper=lambda t: pd.ArrowDtype(t) if str(t) in ("string", "large_string") else None)
+    unknown = frame["account__"].to_numpy() < 0
+    if unknown.any():
+        ex = ", ".join(repr(v) for v in frame.loc[unknown, "user_id__"].head(SAMPLES))
+        raise DataError("users", config.column("users", "account_id"),
+                        f"{int(unknown.sum()):,} users belong to an account missing from accounts (users {ex})")
+    frame = frame.sort_values(["account__", "created__"], kind="stable").reset_index(drop=True)
+    return Users(account=frame["account__"].to_numpy(np.int32), created_us=frame["created__"].to_numpy(np.int64),
+                 user=frame["hash__"].to_numpy(np.uint64), ids=frame["user_id__"].astype("string"),
+                 attributes=frame[attributes].copy())
+
+
+def _check_user_ids(source: Source, config: DataConfig) -> None:
+    """A null user id, or one given twice (a user in two accounts, or a repeated row), is a DataError."""
+    column = config.column("users", "user_id")
+    nulls = source.con.execute("SELECT count(*) FROM canon_users WHERE user_id IS NULL").fetchall()[0][0]
+    if nulls:
+        raise DataError("users", column, f"{nulls:,} rows have a null user id (a key)")
+    twice = source.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE accounts > 1) FROM (SELECT user_id, "
+        "count(DISTINCT CAST(account_id AS VARCHAR)) AS accounts FROM canon_users GROUP BY user_id "
+        "HAVING count(*) > 1)").fetchall()[0]
+    if twice[1]:
+        ex = examples(source, "users", "user_id IN (SELECT user_id FROM canon_users GROUP BY user_id "
+                                       "HAVING count(DISTINCT CAST(account_id AS VARCHAR)) > 1)", "user_id")
+        raise DataError("users", column, f"{twice[1]:,} user ids are in two or more accounts, e.g. {ex}: a user "
+                                         f"belongs to one account")
+    if twice[0]:
+        ex = examples(source, "users", "user_id IN (SELECT user_id FROM canon_users GROUP BY user_id "
+                                       "HAVING count(*) > 1)", "user_id")
+        raise DataError("users", column, f"{twice[0]:,} duplicate user ids, e.g. {ex}")
