@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.config import DataConfig
 from features.data.checks import SAMPLES, check_columns, examples
@@ -28,26 +29,31 @@ def read_users(source: Source, config: DataConfig, join_on: str, attributes: lis
     report.rows_read["users"] = n
     if n == 0:
         raise DataError("users", None, "is empty (leave the table out when there are no users)")
-    _check_user_ids(source, config)
     extra = "".join(f", t.{quote(c)}" for c in attributes)
-    frame = source.con.sql(
+    table = source.con.sql(
         f"SELECT coalesce(k.k, -1)::INTEGER AS account__, epoch_us(t.created_at) AS created__, "
         f"{_USER_HASH} AS hash__, t.user_id AS user_id__{extra} FROM canon_users t "
-        f"LEFT JOIN account_keys k ON {join_on} = k.account_id").to_arrow_table().to_pandas(
-        types_mapper=lambda t: pd.ArrowDtype(t) if str(t) in ("string", "large_string") else None)
-    unknown = frame["account__"].to_numpy() < 0
+        f"LEFT JOIN account_keys k ON {join_on} = k.account_id").to_arrow_table()
+    account = table["account__"].to_numpy()
+    user = table["hash__"].to_numpy().astype(np.uint64, copy=False)
+    if table["user_id__"].null_count or not pd.Index(user).is_unique:  # the hashes of distinct ids differ
+        _raise_on_user_ids(source, config)
+    unknown = account < 0
     if unknown.any():
-        ex = ", ".join(repr(v) for v in frame.loc[unknown, "user_id__"].head(SAMPLES))
+        ex = ", ".join(repr(v) for v in table["user_id__"].filter(pa.array(unknown)).slice(0, SAMPLES).to_pylist())
         raise DataError("users", config.column("users", "account_id"),
                         f"{int(unknown.sum()):,} users belong to an account missing from accounts (users {ex})")
-    frame = frame.sort_values(["account__", "created__"], kind="stable").reset_index(drop=True)
-    return Users(account=frame["account__"].to_numpy(np.int32), created_us=frame["created__"].to_numpy(np.int64),
-                 user=frame["hash__"].to_numpy(np.uint64), ids=frame["user_id__"].astype("string"),
-                 attributes=frame[attributes].copy())
+    created = table["created__"].to_numpy()
+    order = np.lexsort((created, account))
+    rest = table.select(["user_id__", *attributes]).take(pa.array(order)).to_pandas(
+        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
+    return Users(account=account[order].astype(np.int32), created_us=created[order].astype(np.int64),
+                 user=user[order], ids=rest["user_id__"].astype("string"),
+                 attributes=rest[attributes].copy())
 
 
-def _check_user_ids(source: Source, config: DataConfig) -> None:
-    """A null user id, or one given twice (a user in two accounts, or a repeated row), is a DataError."""
+def _raise_on_user_ids(source: Source, config: DataConfig) -> None:
+    """The DataError of a null user id, or of one given twice (a user in two accounts, or a repeated row)."""
     column = config.column("users", "user_id")
     nulls = source.con.execute("SELECT count(*) FROM canon_users WHERE user_id IS NULL").fetchall()[0][0]
     if nulls:
