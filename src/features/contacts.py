@@ -48,20 +48,15 @@ def contacts(tables: Tables, accounts: np.ndarray, t_us: int, buyers: Mapping[st
     # account, then decision makers first, most events lately, latest activity, earliest to join
     order = np.lexsort((users.created_us[pick], -last, -recent, ~buyer, account))
     account = account[order]
-    start = np.searchsorted(account, account, side="left")
-    top = order[np.arange(len(order)) - start < n]
+    kept = np.arange(len(order)) - np.searchsorted(account, account, side="left") < n  # the first n of each
+    top, owner = order[kept], account[kept]
     text = _words(users, pick[top], buyer[top], last[top])
-    # one list of contacts per account with any (their rows are consecutive), joined by Arrow
-    owner = account[np.arange(len(order)) - start < n]
-    firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else np.zeros(0, np.int64)
+    # one list per account that has contacts (their rows are consecutive), joined by Arrow, then looked up
+    firsts = np.flatnonzero(np.r_[len(owner) > 0, owner[1:] != owner[:-1]]).astype(np.int32)
     lists = pa.ListArray.from_arrays(pa.array(np.r_[firsts, len(owner)].astype(np.int32)), text)
-    where = np.searchsorted(owner[firsts], accounts) if len(owner) else np.zeros(len(accounts), np.int64)
-    found = (where < len(firsts)) & (owner[firsts][np.minimum(where, max(len(firsts) - 1, 0))] == accounts
-                                     if len(owner) else np.zeros(len(accounts), bool))
-    joined = pc.binary_join(lists, "; ").take(pa.array(np.where(found, where, 0))) if len(owner) else None
-    out = pd.Series(pd.array(joined, dtype="string") if joined is not None else [pd.NA] * len(accounts),
-                    dtype="string")
-    return out.where(found, pd.NA)
+    at = pd.Index(owner[firsts]).get_indexer(accounts)
+    joined = pc.binary_join(lists, "; ").take(pa.array(np.maximum(at, 0))) if len(firsts) else pa.nulls(len(at))
+    return pd.Series(pd.array(joined, dtype="string")).where(at >= 0, pd.NA)
 
 
 def _activity(tables: Tables, user: np.ndarray, account: np.ndarray, t_us: int) -> tuple[np.ndarray, np.ndarray]:

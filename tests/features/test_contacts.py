@@ -55,3 +55,9 @@ def test_users_and_events_at_or_after_t_change_no_contact() -> None:
 def test_the_number_of_contacts_is_a_parameter_and_idle_users_say_so() -> None:
     a = _contacts(n=5)[0]
     assert a.count(";") == 3 and "a_idle (Analyst, not active yet)" in a and "a_late" not in a
+
+
+def test_before_anyone_joined_every_account_has_no_contacts() -> None:
+    tables, _ = load_frames(_world(USERS, EVENTS))
+    assert contacts(tables, np.arange(3), instant_us(pd.Timestamp("2023-12-01"))).isna().all()
+    assert contacts(tables, np.array([], dtype=np.int64), instant_us(T)).empty
