@@ -111,16 +111,19 @@ def is_buyer(attributes: pd.DataFrame, buyers: Mapping[str, str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class People:
-    """What a pass needs for the people columns: users and buyers ordered by when they joined, and the buyers'
-    events (in a window before some as-of of the pass) ordered by time, each with its buyer's join instant."""
+    """What a pass needs for the people columns: each user's account and join instant, the same for the buyers,
+    and the buyers' events (in a window before some as-of of the pass) with their buyer's join instant. Nothing
+    is sorted: a snapshot masks them (a sort of millions of users cost more than the masks of a year of weekly
+    snapshots); the events are sliced instead when the log is in time order, as logs usually are."""
 
-    account: np.ndarray  # int32, users by join instant
-    joined: np.ndarray  # int64, sorted
+    account: np.ndarray  # int32, per user
+    joined: np.ndarray  # int64
     buyer_account: np.ndarray
-    buyer_joined: np.ndarray  # sorted
-    event_ts: np.ndarray | None  # buyers' events, sorted (None: the events name no users)
+    buyer_joined: np.ndarray
+    event_ts: np.ndarray | None  # buyers' events (None: the events name no users)
     event_account: np.ndarray | None
     event_joined: np.ndarray | None  # the instant the event's buyer joined
+    in_time_order: bool = False  # event_ts is sorted
 
 
 def prepare(tables: Tables, spec: FeatureSpec, as_of_us: np.ndarray) -> People | None:
@@ -131,17 +134,16 @@ def prepare(tables: Tables, spec: FeatureSpec, as_of_us: np.ndarray) -> People |
     if users is None:
         raise DataError("users", None, "is missing: the feature spec (the model) has people features")
     buyer = is_buyer(users.attributes, spec.buyers) if spec.buyers else np.zeros(len(users), dtype=bool)
-    order = np.argsort(users.created_us, kind="stable")
-    border = order[buyer[order]]
     events = _buyer_events(tables, users, buyer, as_of_us) if buyer_active(7) in spec.names else (None, None, None)
-    return People(users.account[order], users.created_us[order], users.account[border], users.created_us[border],
-                  *events)
+    ordered = events[0] is not None and bool(np.all(events[0][1:] >= events[0][:-1]))
+    return People(users.account, users.created_us, users.account[buyer], users.created_us[buyer], *events,
+                  in_time_order=ordered)
 
 
 def _buyer_events(tables: Tables, users: Users, buyer: np.ndarray,
                   as_of_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The events of buyers in their own account that fall in a buyer window of some as-of, by time: their
-    instants, accounts and their buyer's join instant."""
+    """The events of buyers in their own account that fall in a buyer window of some as-of, in the log's order:
+    their instants, accounts and their buyer's join instant."""
     ev = tables.events
     if ev.user is None or not len(as_of_us):
         raise DataError("events", "user_id", "is missing: the feature spec (the model) has buyer activity features")
@@ -152,8 +154,7 @@ def _buyer_events(tables: Tables, users: Users, buyer: np.ndarray,
     rows, user = near[hit], np.flatnonzero(buyer)[at[hit]]
     own = ev.account[rows] == users.account[user]
     rows, user = rows[own], user[own]
-    order = np.argsort(ev.ts[rows], kind="stable")
-    return ev.ts[rows][order], ev.account[rows][order], users.created_us[user][order]
+    return ev.ts[rows], ev.account[rows], users.created_us[user]
 
 
 def lookup(hashes: np.ndarray, probe: np.ndarray) -> np.ndarray:
@@ -183,11 +184,16 @@ def values(snap: Snapshot, out: MutableMapping[str, np.ndarray]) -> None:
     if people.event_ts is None:
         return
     for days in BUYER_WINDOWS:
-        lo, hi = np.searchsorted(people.event_ts, [t - days * DAY_US, t], side="left")
-        counted = people.event_account[lo:hi][people.event_joined[lo:hi] < t]
+        start = t - days * DAY_US
+        if people.in_time_order:
+            lo, hi = np.searchsorted(people.event_ts, [start, t], side="left")
+            counted = people.event_account[lo:hi][people.event_joined[lo:hi] < t]
+        else:
+            ts = people.event_ts
+            counted = people.event_account[(ts >= start) & (ts < t) & (people.event_joined < t)]
         out[buyer_active(days)] = (np.bincount(counted, minlength=n)[accounts] > 0).astype(np.int64)
 
 
 def _joined_before(account: np.ndarray, joined: np.ndarray, t: int, n: int) -> np.ndarray:
-    """Per account (all ``n``), how many of these users (sorted by join instant) joined before ``t``."""
-    return np.bincount(account[:np.searchsorted(joined, t, side="left")], minlength=n).astype(np.int64)
+    """Per account (all ``n``), how many of these users joined before ``t``."""
+    return np.bincount(account[joined < t], minlength=n).astype(np.int64)
