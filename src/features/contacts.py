@@ -45,8 +45,9 @@ def contacts(tables: Tables, accounts: np.ndarray, t_us: int, buyers: Mapping[st
     persona = persona_of(tables, buyers)
     buyer = is_buyer(users.attributes.iloc[pick], persona) if persona else np.zeros(len(pick), dtype=bool)
     account = users.account[pick]
-    # account, then decision makers first, most events lately, latest activity, earliest to join
-    order = np.lexsort((users.created_us[pick], -last, -recent, ~buyer, account))
+    # account, then decision makers first, most events lately, latest activity, earliest to join (ties: by the
+    # user id's hash, so the order never depends on the table's row order)
+    order = np.lexsort((users.user[pick], users.created_us[pick], -last, -recent, ~buyer, account))
     account = account[order]
     kept = np.arange(len(order)) - np.searchsorted(account, account, side="left") < n  # the first n of each
     top, owner = order[kept], account[kept]

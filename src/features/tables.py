@@ -61,7 +61,7 @@ class EventLog:
 
 @dataclass(frozen=True)
 class Users:
-    """The people of the accounts (the optional ``users`` table), ordered by account row, then signup.
+    """The people of the accounts (the optional ``users`` table), one row per user in the table's order.
 
     ``account`` is each user's account row in ``Tables.accounts``, ``created_us`` when the user joined (a user
     counts from then on), ``user`` the 64-bit hash of the user id that :class:`EventLog` uses (so events find
