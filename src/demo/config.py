@@ -21,8 +21,9 @@ VARIANTS: dict[str, dict] = {
     "id_column": {"id_column": True},
     "no_touches": {"touches": False},
     "no_user_ids": {"user_ids": False},
+    "no_users": {"users": False},
     # the least data that still meets the contract
-    "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False},
+    "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False, "users": False},
 }
 
 
@@ -43,6 +44,7 @@ class DemoConfig:
     id_column: bool = False    # True: accounts gain `external_id`, 16 random hex digits per account
     touches: bool = True       # False: no touches table (DemoWorld.touches is None)
     user_ids: bool = True      # False: events have no user_id column
+    users: bool = True         # False: no users table (DemoWorld.users is None)
 
     @classmethod
     def variant(cls, name: str, **overrides) -> DemoConfig:

@@ -12,6 +12,7 @@ import pyarrow as pa
 from demo.activity import EVENT_TYPES, TOUCH_TYPES
 from demo.config import US_PER_DAY, DemoConfig, origin
 from demo.firmographics import COUNTRIES, FUNDING, INDUSTRIES, ROLES, USE_CASES
+from demo.people import TITLES
 
 SINGLE_EVENT = "activity"  # the one event name of a single_event world
 EXTERNAL_ID_STREAM = 2  # the external ids' own random stream, so that the other tables stay the same
@@ -106,6 +107,19 @@ def event_frame(cfg: DemoConfig, ids: np.ndarray, team_total: np.ndarray, a: np.
         frame["user_id"] = string_column(user_names.astype(object), (offsets[a] + user)[order])
     frame["quantity"] = qty[order]
     return pd.DataFrame(frame)
+
+
+def user_frame(cfg: DemoConfig, ids: np.ndarray, people: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The users, by account then join instant: ids like the events' (acc_000123_u0), the account, when they
+    joined, their title and role (the signer-up is the workspace's admin)."""
+    order = np.lexsort((people["k"], people["account"]))
+    account, k = people["account"][order], people["k"][order]
+    user_ids = np.strings.add(np.strings.add(ids[account].astype(str), "_u"), k.astype(str))
+    return pd.DataFrame({"user_id": string_column(user_ids.astype(object), np.arange(len(order))),
+                         "account_id": string_column(ids, account),
+                         "created_at": _stamp(cfg, _clock(cfg, people["joined_us"][order])),
+                         "title": string_column(TITLES, people["title"][order]),
+                         "role": string_column(["member", "admin"], (k == 0).astype(np.int64))})
 
 
 def touch_frame(cfg: DemoConfig, ids: np.ndarray, a: np.ndarray, ttype: np.ndarray, ts: np.ndarray) -> pd.DataFrame:

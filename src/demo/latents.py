@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from demo.config import US_PER_DAY, DemoConfig, origin
+from demo.people import BUYER_EFFECT
 
 HAZARD_BASE = -7.9  # sets the 30-day base rate among eligible accounts to roughly 4%
 
@@ -131,7 +132,10 @@ def daily_hazard(rng: np.random.Generator, acc: dict[str, np.ndarray], lat: dict
         # a sales conversation after a demo request pays off only for good-fit accounts
         + np.where(acc["good_fit"][:, None] & (age >= demo) & (age < demo + 35), 2.0, 0.0)
         + np.where(acc["trial"][:, None] & (age >= 10) & (age < 17), 1.2, 0.0)  # the trial ends at day 14
-        + 0.7 * np.log(lat["weekday"])[None, :])
+        + 0.7 * np.log(lat["weekday"])[None, :]
+        # a decision maker on the team (demo.people): from the first day after one joined
+        + np.where(np.arange(age.shape[1])[None, :] >= lat.get("buyer_since", np.full(len(age), np.inf))[:, None],
+                   BUYER_EFFECT, 0.0))
     return np.exp(log_h.astype(np.float64))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from demo.activity import EVENT_TYPES
 from demo.config import US_PER_DAY, DemoConfig
 from demo.firmographics import draw_accounts
+from demo.people import signup_people
 
 # what stale accounts do in their first week, and how often
 STALE_EVENTS = {"session_started": .6, "task_created": .2, "project_created": .1, "dashboard_viewed": .1}
@@ -40,10 +41,12 @@ def _stale(cfg: DemoConfig, n: int) -> tuple[dict[str, np.ndarray], tuple[np.nda
 
 
 def add_stale(cfg: DemoConfig, n: int, acc: dict[str, np.ndarray], truth: dict[str, np.ndarray],
-              events: tuple[np.ndarray, ...], touches: tuple[np.ndarray, ...], buyers: np.ndarray) -> tuple:
+              events: tuple[np.ndarray, ...], touches: tuple[np.ndarray, ...], buyers: np.ndarray,
+              people: dict[str, np.ndarray]) -> tuple:
     """Append n stale accounts, then renumber every account in signup order (ids must not tell them apart).
 
-    Returns (acc, truth, events, touches, buyers) as given, with the stale accounts in them.
+    Returns (acc, truth, events, touches, buyers, people) as given, with the stale accounts (and their
+    signers-up) in them.
     """
     stale_acc, stale_events = _stale(cfg, n)
     acc = {k: np.concatenate([v, stale_acc[k]]) for k, v in acc.items()}
@@ -52,5 +55,8 @@ def add_stale(cfg: DemoConfig, n: int, acc: dict[str, np.ndarray], truth: dict[s
     order = np.argsort(acc["created_us"], kind="stable")
     row = np.empty_like(order)
     row[order] = np.arange(len(order))
+    stale_people = signup_people(stale_acc, first=cfg.accounts)
+    people = {k: np.concatenate([v, stale_people[k]]) for k, v in people.items()}
     return ({k: v[order] for k, v in acc.items()}, {k: v[order] for k, v in truth.items()},
-            (row[events[0]], *events[1:]), (row[touches[0]], *touches[1:]), row[buyers])
+            (row[events[0]], *events[1:]), (row[touches[0]], *touches[1:]), row[buyers],
+            {**people, "account": row[people["account"]]})

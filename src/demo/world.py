@@ -13,14 +13,16 @@ import pandas as pd
 from demo.activity import draw_events, draw_touches
 from demo.config import US_PER_DAY, DemoConfig, check_config, origin
 from demo.firmographics import draw_accounts
-from demo.frames import account_frame, account_ids, conversion_frame, event_frame, string_column, touch_frame
+from demo.frames import (account_frame, account_ids, conversion_frame, event_frame, string_column, touch_frame,
+                          user_frame)
 from demo.latents import cumulative_hazard, daily_hazard, draw_conversions, first_arrival, latents
+from demo.people import draw_people
 from demo.stale import add_stale
 
 
 @dataclass(frozen=True, eq=False)
 class DemoWorld:
-    """The four input tables of the contract (touches None without them) plus the generator's exact hazard.
+    """The input tables of the contract (touches, users None without them) plus the generator's exact hazard.
 
     The private arrays hold one row per row of ``accounts`` and describe the true process.
     """
@@ -29,6 +31,7 @@ class DemoWorld:
     events: pd.DataFrame
     conversions: pd.DataFrame
     touches: pd.DataFrame | None
+    users: pd.DataFrame | None
     config: DemoConfig
     _created: np.ndarray = field(repr=False)     # days since start, per account
     _converted: np.ndarray = field(repr=False)   # days since start, inf when never (recorded or not)
@@ -87,10 +90,10 @@ class DemoWorld:
         return mondays.normalize()
 
     def write(self, directory: str | Path, weekly_truth: bool = True) -> Path:
-        """Write the tables (no touches file without touches) and truth.parquet as Parquet files into directory."""
+        """Write the tables (no touches or users file without them) and truth.parquet as Parquet files into directory."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        for name in ("accounts", "events", "conversions", "touches"):
+        for name in ("accounts", "events", "conversions", "touches", "users"):
             if getattr(self, name) is not None:
                 getattr(self, name).to_parquet(path / f"{name}.parquet", index=False)
         if weekly_truth:
@@ -105,6 +108,8 @@ def generate_demo(config: DemoConfig = DemoConfig()) -> DemoWorld:
     rng = np.random.default_rng(config.seed)
     acc = draw_accounts(rng, config)
     lat = latents(rng, config, acc)
+    people = draw_people(config, acc, lat["users"])  # a stream of its own
+    lat["buyer_since"] = people.pop("buyer_since")
     hazard = daily_hazard(rng, acc, lat)
     cum = cumulative_hazard(hazard, acc["created"])
     converted = first_arrival(rng, hazard, cum, acc["created"])
@@ -118,10 +123,12 @@ def generate_demo(config: DemoConfig = DemoConfig()) -> DemoWorld:
              "stale": np.zeros(config.accounts, bool), "team": lat["users"][:, -1]}
     n_stale = round(config.stale_share * config.accounts)
     if n_stale:
-        acc, truth, events, touches, buyers = add_stale(config, n_stale, acc, truth, events, touches, buyers)
+        acc, truth, events, touches, buyers, people = add_stale(config, n_stale, acc, truth, events, touches, buyers,
+                                                                people)
     ids = account_ids(len(acc["created"]))
     return DemoWorld(account_frame(config, ids, acc), event_frame(config, ids, truth["team"], *events),
                      conversion_frame(config, ids, buyers, conv_us, amount),
-                     touch_frame(config, ids, *touches) if config.touches else None, config,
+                     touch_frame(config, ids, *touches) if config.touches else None,
+                     user_frame(config, ids, people) if config.users else None, config,
                      _created=acc["created"], _converted=truth["converted"], _hazard=truth["hazard"],
                      _cum=truth["cum"], _stale=truth["stale"])

@@ -7,21 +7,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-TABLES = ("accounts", "events", "conversions", "touches")
+TABLES = ("accounts", "events", "conversions", "touches", "users")
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("account_id", "created_at"),
     "events": ("account_id", "event", "timestamp"),
     "conversions": ("account_id", "converted_at"),
     "touches": ("account_id", "touch", "timestamp"),
+    "users": ("user_id", "account_id", "created_at"),
 }
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": (),
     "events": ("user_id", "quantity"),
     "conversions": ("amount",),
     "touches": (),
+    "users": (),
 }
-TIME_COLUMN = {"accounts": "created_at", "events": "timestamp", "conversions": "converted_at", "touches": "timestamp"}
-OPTIONAL_TABLES = ("touches",)
+TIME_COLUMN = {"accounts": "created_at", "events": "timestamp", "conversions": "converted_at", "touches": "timestamp",
+               "users": "created_at"}
+OPTIONAL_TABLES = ("touches", "users")
+ATTRIBUTE_TABLES = ("accounts", "users")  # tables whose other columns are kept (attributes of an account, a user)
 
 
 def _default_columns() -> dict[str, dict[str, str | None]]:
@@ -128,6 +132,7 @@ class FeatureConfig:
     id_like_share: float | None = 0.9  # text fit columns with distinct values on this share of accounts: ids, dropped
     exclude_columns: tuple[str, ...] = ()  # accounts columns that are not fit attributes (ids, free text, ...)
     labels: Mapping[str, str] | None = None  # readable names of columns and event types (Mapping: free keys on the CLI)
+    buyers: Mapping[str, str] | None = None  # the buyer persona: users column -> regex (None: features.people.BUYERS)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "FeatureConfig":
@@ -140,8 +145,9 @@ class FeatureConfig:
             values["windows"] = tuple(sorted({int(w) for w in values["windows"]}))
         if values.get("plan_limits") is not None:
             values["plan_limits"] = {k: dict(v) for k, v in values["plan_limits"].items()}
-        if values.get("labels") is not None:
-            values["labels"] = {str(k): str(v) for k, v in values["labels"].items()}
+        for key in ("labels", "buyers"):
+            if values.get(key) is not None:
+                values[key] = {str(k): str(v) for k, v in values[key].items()}
         return cls(**values)
 
     def for_source(self, data: "DataConfig") -> "FeatureConfig":

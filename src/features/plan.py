@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.config import FeatureConfig
-from features.families import activity, fit, key_events, plan_limits, recency, touches, usage
+from features.families import activity, fit, key_events, people, plan_limits, recency, touches, usage
 from features.families.common import warn_unknown_labels
 from features.snapshots import reach_limits
 from features.spec import FeatureSpec
@@ -74,6 +74,8 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
             *activity.columns(windows, has_users, config.trend_days, one_type=len(seen) == 1),
             *recency.columns(), *key_events.columns(keys, labels),
             *touches.columns(touch_types, windows, tables.touches is not None, labels)]
+    buyers = people.persona(tables, config)
+    cols += people.columns(tables.users is not None, buyers, has_users)
     fit_cols, dropped = fit.columns(tables, t, config)
     limits = plan_limits.choose(config, seen, has_users, fit_cols, dropped)
     cols += plan_limits.columns(limits, labels)
@@ -82,4 +84,4 @@ def plan_features(tables: Tables, as_of_max: object, config: FeatureConfig) -> F
     return FeatureSpec(windows=windows, event_types=tuple(chosen), quantity_events=tuple(quantity),
                        touch_types=tuple(touch_types), key_events=tuple(keys), has_users=has_users,
                        trend_days=config.trend_days, plan_limits=limits,
-                       columns=tuple(cols + fit_cols), dropped_columns=dropped, labels=dict(labels))
+                       columns=tuple(cols + fit_cols), dropped_columns=dropped, labels=dict(labels), buyers=buyers)

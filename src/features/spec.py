@@ -33,7 +33,7 @@ from features.errors import DataError
 
 OTHER = "(other)"
 INTENT_GROUPS = ("usage", "touch", "plan")  # intent = what the account does; fit = who it is
-FIT_GROUPS = ("fit",)
+FIT_GROUPS = ("fit", "people")  # people: who is in the account (features.families.people)
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class FeatureSpec:
     columns: tuple[Column, ...] = ()
     dropped_columns: tuple[str, ...] = ()  # accounts columns left out: excluded by config or identifiers
     labels: dict[str, str] = field(default_factory=dict)  # features.labels: readable names (naming.display_name)
+    buyers: dict[str, str] = field(default_factory=dict)  # the buyer persona: users column -> regex (families.people)
 
     @property
     def names(self) -> list[str]:
@@ -114,6 +115,7 @@ class FeatureSpec:
         for key in ("windows", "event_types", "quantity_events", "touch_types", "key_events", "dropped_columns"):
             data[key] = tuple(data.get(key, ()))
         data["labels"] = dict(data.get("labels") or {})
+        data["buyers"] = dict(data.get("buyers") or {})
         return cls(columns=cols, **data)
 
     def save(self, path: str | Path) -> Path:

@@ -60,8 +60,28 @@ class EventLog:
 
 
 @dataclass(frozen=True)
+class Users:
+    """The people of the accounts (the optional ``users`` table), one row per user in the table's order.
+
+    ``account`` is each user's account row in ``Tables.accounts``, ``created_us`` when the user joined (a user
+    counts from then on), ``user`` the 64-bit hash of the user id that :class:`EventLog` uses (so events find
+    their user), ``ids`` the user ids as the data spells them, ``attributes`` the table's other columns
+    (``title``, ``role``, ...), one row per user in the same order.
+    """
+
+    account: np.ndarray  # int32
+    created_us: np.ndarray  # int64
+    user: np.ndarray  # uint64
+    ids: pd.Series
+    attributes: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.account)
+
+
+@dataclass(frozen=True)
 class Tables:
-    """The four tables after mapping, validation and setting aside.
+    """The tables after mapping, validation and setting aside (``touches`` and ``users`` None when absent).
 
     ``created_us[i]`` and ``converted_us[i]`` belong to ``accounts.iloc[i]``; ``converted_us`` is the
     first conversion (``NEVER`` when none). ``fit_columns`` are the accounts' fit attributes.
@@ -76,6 +96,7 @@ class Tables:
     fit_columns: tuple[str, ...]
     data_end_us: int
     conversions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    users: Users | None = None
 
     @property
     def n_accounts(self) -> int:

@@ -21,6 +21,7 @@ from features.io import write_text
 from features.words import number, plural
 
 from report import charts, content
+from report.sample import tier1_sample
 from report.template import PAGE
 
 FOLD_ROWS = 8  # the by-week table shows the newest weeks; the rest fold under one line
@@ -168,6 +169,7 @@ def render(result, tables, settings, funnel: pd.DataFrame | None = None, summary
         "points": _points(capacity, points),
         "revenue": _revenue(getattr(result, "revenue", None)),
         "tiers": content.tier_rows(result.tier_rates, every),
+        "tier1_sample": tier1_sample(result.test, tables, getattr(getattr(result.scorer, "spec", None), "buyers", None)),
         **_funnel(result, tables, settings, funnel),
         **_definitions(result, "learned list" in set(points["name"])),
         **_calibration(result),

@@ -68,6 +68,11 @@ on what was known before it.</p>
 <td class="n">{{ r.converted }}</td><td class="n">{{ r.rate }}</td><td class="n">{{ r.interval }}</td></tr>
 {% endfor %}</table></div>
 <p class="note">The 95% range is where the true conversion rate lies given how many accounts the backtest had.</p>
+{% if tier1_sample %}<h3>Tier 1 in the newest backtest week: who to call</h3>
+<div class="scroll"><table id="tier1-sample"><tr><th>account</th><th>score</th><th>converted</th><th>contacts</th></tr>
+{% for r in tier1_sample %}<tr><td class="name">{{ r.account }}</td><td class="n">{{ r.score }}</td><td>{{ r.converted }}</td>
+<td>{{ r.contacts|breakable }}</td></tr>{% endfor %}</table></div>
+<p class="note">Contacts: decision makers first, then the most active in the 30 days before that week, as known then.</p>{% endif %}
 </section>
 
 <section id="funnel">

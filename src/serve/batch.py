@@ -11,10 +11,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from features.build import build_features
+from features.contacts import contacts
 from features.tables import Tables
+from features.windows import instant_us
 from train.scorer import Scorer, cast_input
 
 CHUNK = 100_000  # accounts scored at a time: ~0.5 GiB of inputs, contributions and text at once
+CONTACTS = 3  # people named per account in the scores' ``contacts`` column
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ def score_accounts(tables: Tables, scorer: Scorer, as_of: pd.Timestamp, version:
 
     The scores table has the contract's columns: ``account_id``, ``as_of``, ``score``,
     ``intent_score``, ``fit_score``, ``intent_tier``, ``fit_tier``, ``pql_tier``, ``rule_<name>``...,
-    ``reasons``, ``model_version``; one row per eligible account, ordered by account id.
+    ``reasons``, ``contacts`` (when the data has a users table), ``model_version``; one row per eligible account,
+    ordered by account id.
     """
     spec = scorer.spec
     features = build_features(tables, [as_of], spec, progress=progress)
@@ -54,8 +58,21 @@ def score_accounts(tables: Tables, scorer: Scorer, as_of: pd.Timestamp, version:
     scores = pd.concat([features[["account_id", "as_of"]].reset_index(drop=True),
                         predicted.reset_index(drop=True)], axis=1)
     scores["pql_tier"] = scores["pql_tier"].astype("Int64")
+    people = contacts_of(tables, scores["account_id"], as_of, spec.buyers)
+    if people is not None:  # after the reasons: who to talk to, beside why
+        scores.insert(scores.columns.get_loc("reasons") + 1, "contacts", people.to_numpy())
     scores["model_version"] = str(version)
     return scores, features
+
+
+def contacts_of(tables: Tables, account_ids: pd.Series, as_of: pd.Timestamp,
+                buyers: dict[str, str]) -> pd.Series | None:
+    """Each scored account's contacts (:func:`features.contacts.contacts`: decision makers first, then the
+    most active lately); None when the data has no users table."""
+    if tables.users is None:
+        return None
+    rows = pd.Index(tables.accounts["account_id"]).get_indexer(account_ids)
+    return contacts(tables, rows, instant_us(as_of), buyers, n=CONTACTS)
 
 
 def predict(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:

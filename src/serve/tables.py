@@ -29,6 +29,7 @@ TEXT, TIMESTAMP, DOUBLE, INTEGER, BOOLEAN = "text", "timestamp", "double", "inte
 SCHEMA = {  # the scores table of the contract, by column name (serve.batch.score_accounts writes it)
     "account_id": TEXT, "as_of": TIMESTAMP, "score": DOUBLE, "intent_score": DOUBLE, "fit_score": DOUBLE,
     "expected_value": DOUBLE, "intent_tier": TEXT, "fit_tier": TEXT, "pql_tier": INTEGER, "reasons": TEXT,
+    "contacts": TEXT,
     "model_version": TEXT, "learned": BOOLEAN,
 }
 RULE_PREFIX = "rule_"  # one boolean flag per hand-defined rule

@@ -124,7 +124,15 @@ def test_no_touches(tmp_path) -> None:
     world = _world(touches=False)
     assert world.touches is None
     path = world.write(tmp_path, weekly_truth=False)
-    assert {p.name for p in path.iterdir()} == {"accounts.parquet", "events.parquet", "conversions.parquet"}
+    assert {p.name for p in path.iterdir()} == {"accounts.parquet", "events.parquet", "conversions.parquet",
+                                                "users.parquet"}
+
+
+def test_no_users(tmp_path) -> None:
+    world = _world(users=False)
+    assert world.users is None
+    path = world.write(tmp_path, weekly_truth=False)
+    assert "users.parquet" not in {p.name for p in path.iterdir()}
 
 
 def test_no_user_ids(plain: DemoWorld) -> None:

@@ -20,7 +20,7 @@ FIT = {
     "use_case": {"project_management", "crm", "support", "automation", "analytics"},
     "plan": {"free", "trial"},
 }
-TABLES = ("accounts", "events", "conversions", "touches")
+TABLES = ("accounts", "events", "conversions", "touches", "users")
 
 
 @pytest.fixture(scope="module")

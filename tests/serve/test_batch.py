@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from features.config import DataConfig
+from features.contacts import contacts
+from features.windows import instant_us
 from features.data.load import load_tables
 from serve import batch
 
@@ -37,5 +39,30 @@ def test_the_scores_table_has_the_contracts_shape(trained, tables):
     assert scores["score"].between(0, 1).all()
     # predict is what the logged model returns, row for row
     head = batch.predict(scorer, features.head(5))
-    pd.testing.assert_frame_equal(head, scores.drop(columns=["account_id", "as_of", "model_version"]).head(5)
+    pd.testing.assert_frame_equal(head, scores.drop(columns=["account_id", "as_of", "contacts", "model_version"]).head(5)
                                   .astype({"pql_tier": head["pql_tier"].dtype}))
+
+
+def test_each_scored_account_gets_its_contacts_after_its_reasons(trained, tables):
+    scores, _ = batch.score_accounts(tables, trained.job.result.scorer, AS_OF, "7")
+    columns = list(scores.columns)
+    assert columns.index("contacts") == columns.index("reasons") + 1
+    # every eligible account has its signer-up at least; at most three people each, decision makers first
+    assert scores["contacts"].notna().all()
+    assert scores["contacts"].str.count("; ").max() == 2
+    first = scores["contacts"].str.split("; ").str[0]
+    has_buyer = scores["contacts"].str.contains("decision maker")
+    assert first[has_buyer].str.contains("decision maker").all()
+    rows = pd.Index(tables.accounts["account_id"]).get_indexer(scores["account_id"])
+    spec = trained.job.result.scorer.spec
+    assert spec.buyers and scores["contacts"].tolist() == contacts(tables, rows, instant_us(AS_OF), spec.buyers).tolist()
+
+
+def test_no_users_table_no_contacts_but_a_model_with_people_features_needs_one(trained, tables):
+    from dataclasses import replace
+
+    from features.errors import DataError
+
+    assert batch.contacts_of(replace(tables, users=None), tables.accounts["account_id"], AS_OF, {}) is None
+    with pytest.raises(DataError, match="table 'users': is missing"):
+        batch.score_accounts(replace(tables, users=None), trained.job.result.scorer, AS_OF, "7")

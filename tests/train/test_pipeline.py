@@ -70,7 +70,8 @@ def test_a_stale_pool_is_reported():
 
 
 def test_without_fit_columns_fit_is_unknown_and_tier_one_is_sized_by_capacity():
-    result, _ = trained("data.demo.days=240", "data.demo.fit_columns=false", "rules=none",
+    # no users either: who is in the account (features.families.people) is fit too
+    result, _ = trained("data.demo.days=240", "data.demo.fit_columns=false", "data.demo.users=false", "rules=none",
                         "capacity.per_week=20")
     test = result.test
     assert (test["fit_tier"] == "unknown").all()

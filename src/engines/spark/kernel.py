@@ -25,10 +25,11 @@ from features.errors import PipelineError
 from features.data.load import load_frames
 from features.snapshots import reach_day, reach_start
 from features.spec import FeatureSpec
-from features.tables import NEVER, EventLog, LoadReport, Tables
+from features.tables import NEVER, EventLog, LoadReport, Tables, Users
 
 SENTINEL_TEXT = "\x00pql-engine-sentinel"
-TABLES = ("accounts", "events", "conversions", "touches")
+TABLES = ("accounts", "events", "conversions", "touches", "users")
+NO_SENTINEL = ("users",)  # a copied user row would repeat its user id: the sentinel account has no users
 OUTLIER_NOTE = "created long before the bulk"  # recomputed over all accounts on the driver
 
 
@@ -81,7 +82,7 @@ def with_sentinel(frames: dict[str, pd.DataFrame | None], anchors: dict[str, pd.
     out, added = dict(frames), set()
     for table in TABLES:
         frame = frames.get(table)
-        if frame is None:
+        if frame is None or table in NO_SENTINEL:
             continue
         required = table in ("accounts", "events")  # conversions / touches: only where the bucket has rows
         row = _one_row(frame, anchors.get(table) if required else None)
@@ -114,6 +115,9 @@ def without_sentinel(tables: Tables, report: LoadReport, ids: dict[str, object],
     if not kept:  # the sentinel's event came before its account existed, so it was set aside
         report.set_aside["events: before the account existed"] -= 1
     touches, _ = _drop_account(tables.touches, k)
+    users = tables.users
+    if users is not None:  # the sentinel has no users: only later account rows move up
+        users = replace(users, account=np.where(users.account > k, users.account - 1, users.account).astype(np.int32))
     conversions = tables.conversions
     if "conversions" in added:
         conversions = conversions[conversions["account_id"] != ids["conversions"]].reset_index(drop=True)
@@ -126,13 +130,27 @@ def without_sentinel(tables: Tables, report: LoadReport, ids: dict[str, object],
     finite = converted[converted != NEVER]
     ends += [int(finite.max())] if len(finite) else []
     return replace(tables, accounts=accounts.drop(index=k).reset_index(drop=True), created_us=created,
-                   converted_us=converted, events=events, touches=touches, conversions=conversions,
+                   converted_us=converted, events=events, touches=touches, conversions=conversions, users=users,
                    data_end_us=(max(ends) + 1) if ends else np.iinfo(np.int64).min)
 
 
 def _load(frames: dict, config: DataConfig) -> tuple[Tables, LoadReport]:
-    present = {t: f for t, f in frames.items() if f is not None}
-    return load_frames(present, config, "bucket")
+    """The local loader on a bucket. A bucket without users (the table has rows, in other buckets: an empty table
+    is refused on the driver) gets an empty users table with the table's columns."""
+    users = frames.get("users")
+    present = {t: f for t, f in frames.items() if f is not None and not (t == "users" and not len(f))}
+    tables, report = load_frames(present, config, "bucket")
+    if users is not None and not len(users):
+        tables = replace(tables, users=no_users(users, config))
+        report.rows_read["users"] = 0
+    return tables, report
+
+
+def no_users(frame: pd.DataFrame, config: DataConfig) -> Users:
+    """An empty users table whose attributes are the other columns of ``frame`` (a users table's head)."""
+    keys = {config.column("users", name) for name in ("user_id", "account_id", "created_at")}
+    return Users(account=np.empty(0, np.int32), created_us=np.empty(0, np.int64), user=np.empty(0, np.uint64),
+                 ids=pd.Series([], dtype="string"), attributes=frame[[c for c in frame.columns if c not in keys]])
 
 
 def validate_bucket(frames: dict[str, pd.DataFrame | None], anchors: dict[str, pd.DataFrame], config: DataConfig,

@@ -49,6 +49,8 @@ def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description:
     them, validated per bucket on the executors; ``engine``: the SparkEngine that holds them afterwards."""
     spark, settings = engine.spark, engine.settings
     empty = _check_schema(raw, data, description)
+    if raw.get("users") is not None:
+        _check_users(raw["users"], data)
     duplicates, rows = {}, {}
     for table in ("events", "touches"):
         if raw.get(table) is not None:
@@ -115,7 +117,8 @@ def _validator(empty: dict[str, pd.DataFrame], anchors: dict[str, pd.DataFrame],
             meta.update(accounts=t.accounts, created_us=t.created_us, converted_us=t.converted_us,
                         conversions=t.conversions, fit_columns=t.fit_columns, data_end_us=t.data_end_us,
                         names={k: getattr(t, k).names for k in ("events", "touches") if getattr(t, k) is not None},
-                        has_user=t.events.user is not None, has_quantity=t.events.quantity is not None)
+                        has_user=t.events.user is not None, has_quantity=t.events.quantity is not None,
+                        users=None if t.users is None else kernel.no_users(t.users.attributes.iloc[:0], config))
         return pd.DataFrame({"bucket": [int(key[0])], "meta": [pickle.dumps(meta)],
                              "tables": [pickle.dumps(result.tables)]})
 
@@ -144,6 +147,24 @@ def _check_schema(raw: dict[str, Any], data: DataConfig, description: str) -> di
         if not (exc.table == "accounts" and exc.problem == "is empty"):
             raise
     return heads
+
+
+def _check_users(users: Any, data: DataConfig) -> None:
+    """The users table's whole-table rules that a bucket cannot see (it holds some accounts' users): an empty
+    table, and a user id in two accounts (buckets hold accounts), as the local loader words them."""
+    from pyspark.sql import functions as F
+
+    uid, acc = (f"`{data.column('users', n)}`" for n in ("user_id", "account_id"))
+    twice = users.groupBy(F.col(uid).cast("string").alias("u")).agg(
+        F.countDistinct(F.col(acc).cast("string")).alias("a")).filter("a > 1 AND u IS NOT NULL")
+    n = users.limit(1).count()
+    if not n:
+        raise DataError("users", None, "is empty (leave the table out when there are no users)")
+    found = twice.select("u").orderBy("u").limit(3).collect()
+    if found:
+        ex = ", ".join(repr(r["u"]) for r in found)
+        raise DataError("users", data.column("users", "user_id"), f"{twice.count():,} user ids are in two or more "
+                                                                  f"accounts, e.g. {ex}: a user belongs to one account")
 
 
 def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, int | None]:
@@ -268,7 +289,7 @@ def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str)
     ends = [m["data_end_us"] for m in parts]
     tables = Tables(accounts=accounts, created_us=created, converted_us=converted, events=EventLog.empty(),
                     touches=None, fit_columns=parts[0]["fit_columns"], data_end_us=int(max(ends)),
-                    conversions=conversions)
+                    conversions=conversions, users=parts[0].get("users"))
     return tables, report
 
 

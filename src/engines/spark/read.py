@@ -6,12 +6,12 @@ from typing import Any
 
 import pandas as pd
 
-from features.config import TABLES, DataConfig
+from features.config import OPTIONAL_TABLES, TABLES, DataConfig
 from features.errors import ConfigError, DataError
 
 from engines.settings import EngineConfig
 
-OPTIONAL = ("touches",)
+OPTIONAL = OPTIONAL_TABLES  # touches, users
 
 
 def _exists(spark: Any, path: str) -> bool:

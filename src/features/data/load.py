@@ -32,7 +32,7 @@ def open_source(config: DataConfig) -> Source:
     demo = DemoConfig(**config.demo_world())
     world = generate_demo(demo)
     return open_frames({"accounts": world.accounts, "events": world.events, "conversions": world.conversions,
-                        "touches": world.touches},
+                        "touches": world.touches, "users": world.users},
                        f"demo world ({demo.accounts} accounts, {demo.days} days from {demo.start}, seed {demo.seed})")
 
 
@@ -57,7 +57,7 @@ def _load(source: Source, config: DataConfig) -> tuple[Tables, LoadReport]:
             config, anonymous = apply_export(source, config)
             report.set_aside["events: no account id (anonymous)"] = anonymous
         fit = canonical_views(source, config)
-        tables = validate(source, config, fit.get("accounts", []), report)
+        tables = validate(source, config, fit.get("accounts", []), report, fit.get("users", []))
     finally:
         source.con.close()
     return tables, report

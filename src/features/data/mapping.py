@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from features.config import OPTIONAL_COLUMNS, OPTIONAL_TABLES, REQUIRED_COLUMNS, TABLES, TIME_COLUMN, DataConfig
+from features.config import (ATTRIBUTE_TABLES, OPTIONAL_COLUMNS, OPTIONAL_TABLES, REQUIRED_COLUMNS, TABLES, TIME_COLUMN,
+                             DataConfig)
 from features.data.sources import Source, encoding_of, open_frames
 from features.data.sql import first_line, literal, quote, shown
 from features.errors import ConfigError, DataError
@@ -109,7 +110,8 @@ def mapped(config: DataConfig, table: str, name: str) -> str | None:
 
 
 def canonical_views(source: Source, config: DataConfig) -> dict[str, list[str]]:
-    """Create ``canon_<table>`` views with contract names; returns the fit columns of accounts per table.
+    """Create ``canon_<table>`` views with contract names; returns the other columns of accounts (the fit
+    columns) and of users (their titles, roles, ...), per table.
 
     Raises DataError for a missing required table or column (naming the mapping that pointed at it),
     ConfigError for an unknown time zone or a time format DuckDB cannot use.
@@ -129,7 +131,7 @@ def canonical_views(source: Source, config: DataConfig) -> dict[str, list[str]]:
             raise DataError(table, None, source.missing(table))
         available = source.columns(table)
         select, used = _select(config, table, available, formats[table])
-        if table == "accounts":
+        if table in ATTRIBUTE_TABLES:  # every other column: a fit attribute, a user's title, role, ...
             extra[table] = [c for c in available if c not in used]
             select += [quote(c) for c in extra[table]]
         source.con.execute(f"CREATE OR REPLACE VIEW canon_{table} AS SELECT {', '.join(select)} "

@@ -27,18 +27,23 @@ from features.data.conversions import read_conversions
 from features.data.keys import read_accounts, register_keys
 from features.data.logs import read_log
 from features.data.sources import Source
+from features.data.users import read_users
 from features.errors import DataError
 from features.tables import NEVER, LoadReport, Tables
 from features.windows import DAY_US, from_us
 
 
-def validate(source: Source, config: DataConfig, fit: list[str], report: LoadReport) -> Tables:
-    """Check every table, set aside what can be, and return the tables the builder works on."""
+def validate(source: Source, config: DataConfig, fit: list[str], report: LoadReport,
+             user_columns: list[str] | None = None) -> Tables:
+    """Check every table, set aside what can be, and return the tables the builder works on; ``user_columns``
+    are the users table's own columns (title, role, ...), kept with it."""
     accounts = read_accounts(source, config, fit, report)
     created_us = accounts["created_at"].to_numpy().view("int64")
     note_outliers(created_us, report)
-    logs = ["events", "conversions"] + (["touches"] if "touches" in source.tables else [])
+    logs = ["events", "conversions"] + [t for t in ("touches", "users") if t in source.tables]
     join_on = register_keys(source, ["accounts", *logs], config, report, accounts["account_id"])
+    # the users first: they are small, and a bad row should stop the run before the events are read
+    users = read_users(source, config, join_on["users"], user_columns or [], report) if "users" in join_on else None
     events = read_log(source, "events", config, join_on["events"], accounts["account_id"], created_us, report,
                       before_created=True)
     if report.rows_read["events"] == 0:
@@ -57,7 +62,8 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
         ends.append(finite.max())
     fit_columns = tuple(c for c in accounts.columns if c not in ("account_id", "created_at"))
     return Tables(accounts=accounts, created_us=created_us, converted_us=converted_us, events=events,
-                  touches=touches, fit_columns=fit_columns, data_end_us=int(max(ends)) + 1, conversions=conversions)
+                  touches=touches, fit_columns=fit_columns, data_end_us=int(max(ends)) + 1, conversions=conversions,
+                  users=users)
 
 
 def check_strict(report: LoadReport, strict: bool) -> None:

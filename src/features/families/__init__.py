@@ -11,6 +11,7 @@ order (which defines the table):
 :mod:`.recency`      days since the last event, days since signup
 :mod:`.key_events`   days from signup to the first event of each key type
 :mod:`.touches`      marketing touches per type and in all
+:mod:`.people`       users in the account, decision makers, decision makers active lately (a users table)
 :mod:`.plan_limits`  how much of a plan limit is used
 :mod:`.fit`          the accounts' own columns (identifiers left out)
 ===================  =========================================================================

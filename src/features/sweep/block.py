@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from features.families import activity, key_events, plan_limits, recency, touches, usage
+from features.families import activity, key_events, people, plan_limits, recency, touches, usage
 from features.families.common import code_of
 from features.snapshots import eligible
 from features.spec import FeatureSpec
@@ -103,6 +103,7 @@ class Sweep:
         self.tl = self._touches(tables.touches)
         step("touches")
         self.first_key = {name: key_events.first_instants(ev, name, tables.n_accounts) for name in spec.key_events}
+        self.people = people.prepare(tables, spec, as_of_us)
 
     def _row_ends(self) -> np.ndarray:
         """Per block row, the day of its last as-of in the group: its later events reach none of its features
@@ -285,6 +286,7 @@ class Sweep:
         activity.values(snap, out)
         recency.values(snap, out)
         key_events.values(snap, out)
+        people.values(snap, out)
         plan_limits.values(snap, out)  # last: reads usage and activity values back
         return out
 
@@ -300,4 +302,4 @@ class Sweep:
                         now=now if whole else now.take(r),  # gathered once; each window subtracts its start's totals
                         saved=saved, whole=whole, last_day=last_day, per_kind=self.per_kind,
                         code_of_column=self.code_of_column, quantity=self.q is not None, quantity_rest=self.q_rest,
-                        users=self.users, breadth=self.breadth, first_key=self.first_key)
+                        users=self.users, breadth=self.breadth, first_key=self.first_key, people=self.people)

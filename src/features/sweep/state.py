@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,7 @@ class Snapshot:
     breadth: DistinctSweep | None  # distinct event types, when the counts are not per kind
     first_key: dict[str, np.ndarray]  # per key event, each account's first instant of it (any time)
     totals: dict[int | None, np.ndarray] = field(default_factory=dict)  # events per window, once computed
+    people: Any = None  # the users and buyers' events (features.families.people.People; None: no people columns)
 
     @property
     def t_us(self) -> int:

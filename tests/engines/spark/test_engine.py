@@ -124,6 +124,45 @@ def test_bad_input_stops_with_the_local_engines_message(spark_engine, tmp_path) 
     assert str(spark_error.value) == str(local_error.value)
 
 
+PEOPLE = {"users_count", "buyers_count", "buyer_active_7d", "buyer_active_30d"}
+
+
+def test_people_features_and_contacts_match_and_bad_users_stop_alike(spark_engine) -> None:
+    import pickle
+
+    from demo import DemoConfig, generate_demo
+    from features.data.load import load_frames
+    from serve.batch import contacts_of
+
+    data = DataConfig(demo={"accounts": 250, "days": 150, "start": START, "seed": 5})
+    local = LocalEngine()
+    (st, sr), (lt, lr) = spark_engine.load_tables(data), local.load_tables(data)
+    assert sr.rows_read["users"] == lr.rows_read["users"] > 250
+    t = pd.Timestamp("2024-05-06")
+    spec = local.plan_features(lt, t, FeatureConfig().for_source(data))
+    assert PEOPLE <= set(spec.names) and spark_engine.plan_features(st, t, FeatureConfig().for_source(data)) == spec
+    spark_features = spark_engine.build_features(st, [t], spec)
+    pd.testing.assert_frame_equal(spark_features, local.build_features(lt, [t], spec))
+    assert spark_features["buyer_active_30d"].sum() > 0
+    # contacts come from each bucket's own users: the same text
+    ids = spark_features["account_id"]
+    buckets = [pickle.loads(b) for b in st.state.validated.toPandas()["tables"]]
+    got = pd.concat([contacts_of(b, ids[ids.isin(b.accounts["account_id"])], t, spec.buyers).set_axis(
+        ids[ids.isin(b.accounts["account_id"])].index) for b in buckets if b is not None]).sort_index()
+    assert got.tolist() == contacts_of(lt, ids, t, spec.buyers).tolist()
+    # a user in two accounts (two buckets, likely): the local engine's one line
+    world = generate_demo(DemoConfig(accounts=60, days=60, start=START, seed=2))
+    frames = {name: getattr(world, name) for name in ("accounts", "events", "conversions", "users")}
+    users = frames["users"]
+    users.loc[users.index[-1], "user_id"] = users["user_id"].iloc[0]
+    with pytest.raises(DataError) as local_error:
+        load_frames(frames)
+    with pytest.raises(DataError) as spark_error:
+        spark_engine.load_frames(frames)
+    assert str(spark_error.value) == str(local_error.value)
+    assert "user ids are in two or more accounts" in str(local_error.value)
+
+
 DEMO = ["data.demo.accounts=150", "data.demo.days=90", "data.demo.start=2024-01-01", "progress=false",
         "as_of=2024-03-25"]
 

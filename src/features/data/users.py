@@ -1,0 +1,71 @@
+"""Reading the users (the optional ``users`` table): the people of each account, checked whole.
+
+Unlike an event, a user row is not set aside: a user of an account missing from ``accounts``, a user id
+given twice (in one account or in two), a null user id and an unreadable ``created_at`` are each a
+DataError naming the column, since the buyer features and the contacts would silently lose people.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from features.config import DataConfig
+from features.data.checks import SAMPLES, check_columns, examples
+from features.data.sources import Source
+from features.data.sql import quote
+from features.errors import DataError
+from features.tables import LoadReport, Users
+
+# the hash events use for their user ids (features.data.logs), so that an event finds its user
+_USER_HASH = "hash(t.user_id)"
+
+
+def read_users(source: Source, config: DataConfig, join_on: str, attributes: list[str],
+               report: LoadReport) -> Users:
+    """The users, checked (see the module doc), in the table's order; ``attributes`` are the table's other
+    columns (kept as they are: text, numbers)."""
+    n, _ = check_columns(source, "users", config, set())
+    report.rows_read["users"] = n
+    if n == 0:
+        raise DataError("users", None, "is empty (leave the table out when there are no users)")
+    extra = "".join(f", t.{quote(c)}" for c in attributes)
+    table = source.con.sql(
+        f"SELECT coalesce(k.k, -1)::INTEGER AS account__, epoch_us(t.created_at) AS created__, "
+        f"{_USER_HASH} AS hash__, t.user_id AS user_id__{extra} FROM canon_users t "
+        f"LEFT JOIN account_keys k ON {join_on} = k.account_id").to_arrow_table()
+    account = table["account__"].to_numpy()
+    user = table["hash__"].to_numpy().astype(np.uint64, copy=False)
+    if table["user_id__"].null_count or not pd.Index(user).is_unique:  # the hashes of distinct ids differ
+        _raise_on_user_ids(source, config)
+    unknown = account < 0
+    if unknown.any():
+        ex = ", ".join(repr(v) for v in table["user_id__"].filter(pa.array(unknown)).slice(0, SAMPLES).to_pylist())
+        raise DataError("users", config.column("users", "account_id"),
+                        f"{int(unknown.sum()):,} users belong to an account missing from accounts (users {ex})")
+    # kept in the table's order: nothing downstream needs another (a sort of 5 M users cost ~2 s)
+    rest = table.select(["user_id__", *attributes]).to_pandas(
+        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
+    return Users(account=account.astype(np.int32), created_us=table["created__"].to_numpy().astype(np.int64),
+                 user=user, ids=rest["user_id__"].astype("string"), attributes=rest[attributes])
+
+
+def _raise_on_user_ids(source: Source, config: DataConfig) -> None:
+    """The DataError of a null user id, or of one given twice (a user in two accounts, or a repeated row)."""
+    column = config.column("users", "user_id")
+    nulls = source.con.execute("SELECT count(*) FROM canon_users WHERE user_id IS NULL").fetchall()[0][0]
+    if nulls:
+        raise DataError("users", column, f"{nulls:,} rows have a null user id (a key)")
+    twice = source.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE accounts > 1) FROM (SELECT user_id, "
+        "count(DISTINCT CAST(account_id AS VARCHAR)) AS accounts FROM canon_users GROUP BY user_id "
+        "HAVING count(*) > 1)").fetchall()[0]
+    if twice[1]:
+        ex = examples(source, "users", "user_id IN (SELECT user_id FROM canon_users GROUP BY user_id "
+                                       "HAVING count(DISTINCT CAST(account_id AS VARCHAR)) > 1)", "user_id")
+        raise DataError("users", column, f"{twice[1]:,} user ids are in two or more accounts, e.g. {ex}: a user "
+                                         f"belongs to one account")
+    if twice[0]:
+        ex = examples(source, "users", "user_id IN (SELECT user_id FROM canon_users GROUP BY user_id "
+                                       "HAVING count(*) > 1)", "user_id")
+        raise DataError("users", column, f"{twice[0]:,} duplicate user ids, e.g. {ex}")
