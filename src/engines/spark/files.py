@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -117,21 +116,3 @@ def head(table: ParquetTable, rows: int) -> pa.Table:
                 return conform(pa.Table.from_batches([first]).replace_schema_metadata(None), table.schema).slice(0, rows)
     return table.schema.empty_table()
 
-
-def off_midnight(uri: str, path: str, groups: tuple[int, ...], column: str, timezone: str) -> tuple[int, int] | None:
-    """Rows of some row groups of a file and how many of them are not at 00:00 UTC, from the time column as
-    the file stores it; None unless it stores dates, instants, or naive times read in UTC (``timezone``)."""
-    fs, _ = pafs.FileSystem.from_uri(uri)
-    with pq.ParquetFile(path, filesystem=fs) as f:
-        if f.schema_arrow.get_field_index(column) < 0:
-            return None
-        kind = f.schema_arrow.field(column).type
-        if pa.types.is_date(kind):
-            return (f.metadata.num_rows if not groups else sum(f.metadata.row_group(g).num_rows for g in groups)), 0
-        if not pa.types.is_timestamp(kind) or (kind.tz is None and timezone.upper() != "UTC"):
-            return None
-        values = f.read_row_groups(list(groups), columns=[column]).column(0) if groups else pa.chunked_array([], kind)
-    micros = values.cast(pa.timestamp("us", kind.tz)).cast(pa.int64()).to_numpy(zero_copy_only=False)
-    present = micros[~np.isnan(micros)] if micros.dtype.kind == "f" else micros  # nulls: not dates
-    off = int((present % 86_400_000_000 != 0).sum()) + (len(micros) - len(present))
-    return len(micros), off

@@ -32,7 +32,7 @@ from engines.settings import EngineConfig
 from engines.spark import kernel
 from engines.spark.arrow import from_ipc, naive_utc, split
 from engines.spark.errors import merged_error
-from engines.spark.files import ParquetTable, head, off_midnight, read_task
+from engines.spark.files import ParquetTable, head, read_task
 from engines.spark.tables import SparkState, SparkTables
 
 log = logging.getLogger("pql")
@@ -54,9 +54,9 @@ def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description:
     duplicates, rows = {}, {}
     for table in ("events", "touches"):
         if raw.get(table) is not None:
-            counted = _file_midnights(spark, files[table], table, data) if files is not None else None
-            duplicates[table], rows[table] = counted or _duplicates_setting(raw[table], table, data)
-    n = _bucket_count(spark, settings, raw["events"], rows["events"])
+            duplicates[table], rows[table] = _duplicates_setting(raw[table], table, data)
+    counted = rows["events"] if rows["events"] is not None or files is None else files["events"].rows  # footers
+    n = _bucket_count(spark, settings, raw["events"], counted)
     packed = _read_files(spark, files, data, n) if files is not None else _packed(raw, data, n)
     has_touches = raw.get("touches") is not None
     validate = _validator(empty, anchors, replace(data, duplicates=duplicates["events"]), duplicates.get("touches"),
@@ -128,29 +128,6 @@ def _tasks(spark: Any, files: dict[str, ParquetTable | None], tables: Sequence[s
     tasks = [(t, i) for t in tables if files.get(t) is not None for i in range(len(files[t].tasks))]
     schema = T.StructType([T.StructField("table", T.StringType()), T.StructField("task", T.IntegerType())])
     return spark.createDataFrame(spark.sparkContext.parallelize(tasks, max(len(tasks), 1)), schema)
-
-
-def _file_midnights(spark: Any, source: ParquetTable, table: str, data: DataConfig) -> tuple[str, int] | None:
-    """``data.duplicates`` decided as :func:`_duplicates_setting` decides it, from the files' time column read
-    by the executors; None when the column is text or numbers (then Spark's reader counts)."""
-    column = data.column(table, "timestamp") or "timestamp"
-    if data.duplicates != "auto" or data.unit(table) or data.columns.get(table, {}).get("timestamp_format"):
-        return None
-    timezone = data.timezone
-
-    def count(batches):
-        for batch in batches:
-            for i in batch.column(1).to_pylist():
-                got = off_midnight(source.uri, *source.tasks[i], column, timezone)
-                n, off = got if got is not None else (-1, 0)
-                yield pa.RecordBatch.from_pydict({"n": pa.array([n], pa.int64()), "off": pa.array([off], pa.int64())})
-
-    counts = _tasks(spark, {table: source}, [table]).mapInArrow(count, "n long, off long").toArrow()
-    n = counts.column("n").to_numpy()
-    if (n < 0).any():
-        return None
-    day_resolution = int(n.sum()) >= DAY_RESOLUTION_MIN_ROWS and not int(counts.column("off").to_numpy().sum())
-    return ("keep" if day_resolution else "set_aside"), int(n.sum())
 
 
 def _read_files(spark: Any, files: dict[str, ParquetTable | None], data: DataConfig, n: int) -> Any:

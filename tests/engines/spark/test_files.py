@@ -1,12 +1,12 @@
-"""Which folders the executors read with pyarrow (plain Parquet files and folders of parts), the read tasks,
-and the time column's count of rows off midnight. No Spark here."""
+"""Which folders the executors read with pyarrow (plain Parquet files and folders of parts) and the read
+tasks. No Spark here."""
 from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engines.spark.files import head, off_midnight, parquet_tables, read_task
+from engines.spark.files import head, parquet_tables, read_task
 
 TABLES = ("accounts", "events", "touches")
 
@@ -33,10 +33,6 @@ def test_parts_are_read_by_tasks_in_one_schema(tmp_path) -> None:
     parts = [read_task(events.uri, path, groups, events.schema) for path, groups in events.tasks]
     assert [p.num_rows for p in parts] == [2, 1] and all(p.schema == events.schema for p in parts)
     assert head(files["accounts"], 1).column("account_id").to_pylist() == ["a"]
-    counts = [off_midnight(events.uri, path, groups, "timestamp", "UTC") for path, groups in events.tasks]
-    assert counts == [(2, 1), (1, 0)]
-    assert off_midnight(events.uri, *events.tasks[0], "timestamp", "Europe/Paris") is None  # naive, not UTC
-    assert off_midnight(events.uri, *events.tasks[0], "event", "UTC") is None  # text: Spark counts it
 
 
 def test_folders_spark_must_read_are_left_to_spark(tmp_path) -> None:
