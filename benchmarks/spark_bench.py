@@ -2,10 +2,14 @@
 
     python benchmarks/spark_bench.py                          # ~20 M events (100,000 accounts x 180 days)
     python benchmarks/spark_bench.py --accounts 20000         # ~4 M events
+    python benchmarks/spark_bench.py --masters "local[2]"     # one pairing only
     python benchmarks/spark_bench.py --accounts 500000 --chunk 100000 --engines spark   # ~100 M events, Spark only
 
-Each engine runs in its own fresh process (load + validate, plan, build 12 snapshots); the Spark one on
-``local[N]`` (``--master``), with its JVM. Reported: seconds and events per second per stage, the peak RSS
+Each run is a fresh process (load + validate, plan, build 12 snapshots). For each Spark master (``--masters``,
+default ``local[1]`` then ``local[2]``) the local engine runs first and Spark right after, so each Spark figure
+has a yardstick measured minutes apart on the same (possibly busy) machine; the last lines give Spark's time
+over the local engine's per pairing and ``local[2]`` over ``local[1]`` (below 1: Spark uses its cores).
+Reported: seconds and events per second per stage, the peak RSS
 of the driver's Python process, of the JVM (in local mode the driver and the executors) and of the
 whole process tree (driver + JVM + Python workers), sampled every 0.2 s; how the events divide over the
 buckets; and whether both engines produced the same feature table (a hash of every cell).
@@ -79,11 +83,28 @@ def worker(params: dict) -> dict:
     return st.result()
 
 
+def _run(params: dict, meta: dict) -> dict:
+    """One measured process; prints its stages and returns what it measured."""
+    before = c.load_average()
+    res = c.run_worker(__file__, params)
+    info = res["info"]
+    label = params["engine"] + (f" {params['master']}" if params["engine"] == "spark" else "")
+    print(f"\n{label} (load average {before} -> {c.load_average()}): {info['feature_rows']:,} feature rows x "
+          f"{info['feature_columns']} columns; peak RSS MiB {info['peaks_mib']}"
+          + (f"; buckets {info['buckets']}" if "buckets" in info else ""))
+    for rec in res["stages"]:
+        rate = f", {rec['count'] / rec['seconds']:,.0f} {rec['unit']}/s" if rec.get("count") else ""
+        print(f"  {rec['stage']:<32} {rec['seconds']:8.1f} s{rate}")
+    res["total"] = sum(r["seconds"] for r in res["stages"][1:])
+    print(f"  {'load + plan + build':<32} {res['total']:8.1f} s, {meta['rows']['events'] / res['total']:,.0f} events/s")
+    return res
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = c.world_parser(__doc__.splitlines()[0])
     parser.add_argument("--snapshots", type=int, default=12)
     parser.add_argument("--engines", nargs="+", default=["local", "spark"], choices=["local", "spark"])
-    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--masters", nargs="+", default=["local[1]", "local[2]"], help="Spark masters, one pairing each")
     parser.add_argument("--partitions", type=int, default=None, help="account buckets (default: automatic)")
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--storage-level", default="MEMORY_AND_DISK")
@@ -93,27 +114,22 @@ def main(argv: list[str] | None = None) -> None:
     meta = c.world_meta(folder)
     print(f"world: {args.accounts:,} accounts, {args.days} days, {meta['rows']['events']:,} events, "
           f"{meta['rows']['touches']:,} touches ({folder}); {c.machine()}")
-    results = {}
-    for engine in args.engines:
-        params = {"dir": str(folder), "engine": engine, "snapshots": args.snapshots, "master": args.master,
-                  "partitions": args.partitions, "driver_memory": args.driver_memory,
-                  "storage_level": args.storage_level}
-        before = c.load_average()
-        res = c.run_worker(__file__, params)
-        results[engine] = res
-        info = res["info"]
-        print(f"\n{engine} (load average {before} -> {c.load_average()}): {info['feature_rows']:,} feature rows x "
-              f"{info['feature_columns']} columns; peak RSS MiB {info['peaks_mib']}"
-              + (f"; buckets {info['buckets']}" if "buckets" in info else ""))
-        for rec in res["stages"]:
-            rate = f", {rec['count'] / rec['seconds']:,.0f} {rec['unit']}/s" if rec.get("count") else ""
-            print(f"  {rec['stage']:<32} {rec['seconds']:8.1f} s{rate}")
-        total = sum(r["seconds"] for r in res["stages"][1:])
-        print(f"  {'load + plan + build':<32} {total:8.1f} s, {meta['rows']['events'] / total:,.0f} events/s")
-    if len(results) == 2:
-        same = (results["local"]["info"]["frame_hash"] == results["spark"]["info"]["frame_hash"]
-                and results["local"]["info"]["dtypes_hash"] == results["spark"]["info"]["dtypes_hash"])
-        print(f"\nfeature tables identical (hash of every cell and of the dtypes): {same}")
+    base = {"dir": str(folder), "snapshots": args.snapshots, "partitions": args.partitions,
+            "driver_memory": args.driver_memory, "storage_level": args.storage_level}
+    pairs = []
+    for master in (args.masters if "spark" in args.engines else [None]):
+        pair = {e: _run({**base, "engine": e, "master": master}, meta) for e in args.engines}
+        pairs.append((master, pair))
+        if len(pair) == 2:
+            local, spark = pair["local"], pair["spark"]
+            same = (local["info"]["frame_hash"] == spark["info"]["frame_hash"]
+                    and local["info"]["dtypes_hash"] == spark["info"]["dtypes_hash"])
+            print(f"\n{master}: Spark {spark['total']:.1f} s = {spark['total'] / local['total']:.2f}x the local "
+                  f"engine's {local['total']:.1f} s; feature tables identical (hash of every cell and dtypes): {same}")
+    spark_totals = {m: p["spark"]["total"] for m, p in pairs if "spark" in p}
+    if "local[1]" in spark_totals and "local[2]" in spark_totals:
+        print(f"\nlocal[2] / local[1]: {spark_totals['local[2]'] / spark_totals['local[1]']:.2f} "
+              f"({spark_totals['local[2]']:.1f} s / {spark_totals['local[1]']:.1f} s)")
 
 
 if __name__ == "__main__":

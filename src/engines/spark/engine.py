@@ -6,7 +6,7 @@
 2. ``plan_features``: ``features.plan.plan_features`` itself, on the driver, over the accounts and a
    compact event log with the same reachable counts' order at the as-of (:mod:`.plan`).
 3. ``build_features`` / ``build_training_table``: the spec is broadcast and ``features.build`` runs on
-   each bucket (``mapInPandas``); the frames come back to the driver, ordered as the local engine orders them.
+   each bucket (``mapInArrow``); the frames come back to the driver, ordered as the local engine orders them.
 4. ``map_accounts``: any picklable task (serving's scoring task) runs on each bucket the same way.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features import build
 from features.config import TABLES, DataConfig, FeatureConfig
@@ -28,9 +29,10 @@ from features.windows import DAY_US, to_us
 
 from engines.settings import EngineConfig
 from engines.spark import kernel
+from engines.spark.files import parquet_tables
 from engines.spark.load import load_source
 from engines.spark.plan import planning_tables
-from engines.spark.read import read_tables
+from engines.spark.read import read_tables, to_spark
 from engines.spark.session import spark_session
 from engines.spark.tables import SparkState, SparkTables
 
@@ -59,12 +61,13 @@ class SparkEngine:
         """Read and validate the source on Spark; ``instants``: as-ofs to plan at exactly (any instant;
         midnights are always exact)."""
         raw, description = read_tables(self.spark, data, self.settings)
-        return load_source(self, raw, data, description, instants)
+        files = parquet_tables(data.dir, TABLES) if data.dir and not self.settings.tables else None
+        return load_source(self, raw, data, description, instants, files)
 
     def load_frames(self, frames: dict[str, pd.DataFrame | None], data: DataConfig | None = None,
                     instants: Sequence[object] = ()) -> tuple[SparkTables, LoadReport]:
         """The same as :meth:`load_tables` for pandas DataFrames (tests, notebooks): moved into Spark first."""
-        raw = {t: (_to_spark(self.spark, frames[t]) if frames.get(t) is not None else None) for t in TABLES}
+        raw = {t: (to_spark(self.spark, frames[t]) if frames.get(t) is not None else None) for t in TABLES}
         return load_source(self, raw, data or DataConfig(), "in-memory tables (Spark)", instants)
 
     # -- planning and building -------------------------------------------------------------------
@@ -87,18 +90,11 @@ class SparkEngine:
             by_day = state.reach.get(name, pd.DataFrame({"kind": [], "day": [], "n": [], "varies": []}))
             return kernel.summed_reach([by_day[by_day["day"] < reach_day(t)]], "kind")
         # an instant inside a day: count it on the executors, once
-        def count(batches):
-            for pdf in batches:
-                rows = []
-                for blob in pdf["tables"]:
-                    bucket = pickle.loads(blob)
-                    log_ = getattr(bucket, name) if bucket is not None else None
-                    if log_ is not None:
-                        rows.append(kernel.reach_before(bucket, log_, t))
-                yield pd.DataFrame({"frame": [pickle.dumps(rows)]})
+        def count(bucket: Tables) -> pd.DataFrame | None:
+            log_ = getattr(bucket, name)
+            return kernel.reach_before(bucket, log_, t) if log_ is not None else None
 
-        parts = [f for r in state.validated.mapInPandas(count, "frame binary").collect()
-                 for f in pickle.loads(r["frame"])]
+        parts = [f for f in _run_buckets(state, count, every=True) if f is not None]
         out = kernel.summed_reach(parts or [pd.DataFrame({"kind": [], "n": [], "varies": []})], "kind")
         state.reach_at.setdefault(name, {})[t] = out
         return out
@@ -132,14 +128,7 @@ class SparkEngine:
 
     def map_buckets(self, tables: SparkTables, task: Callable[[Tables], Any]) -> list[Any]:
         """``task(bucket_tables)`` on every non-empty bucket, on the executors; the (picklable) results."""
-        def run(batches):
-            for pdf in batches:
-                for blob in pdf["tables"]:
-                    bucket = pickle.loads(blob)
-                    if bucket is not None and bucket.n_accounts:
-                        yield pd.DataFrame({"out": [pickle.dumps(task(bucket))]})
-
-        return [pickle.loads(r["out"]) for r in tables.state.validated.mapInPandas(run, "out binary").collect()]
+        return _run_buckets(tables.state, task)
 
     def _build(self, tables: SparkTables, as_of: Sequence[object], spec: FeatureSpec, horizon: int | None,
                max_age_us: int | None = None) -> pd.DataFrame:
@@ -148,16 +137,18 @@ class SparkEngine:
         return collect_frames(frames)
 
 
-def _to_spark(spark: Any, frame: pd.DataFrame) -> Any:
-    """A pandas frame in Spark; an empty one with the types its columns have (text where they have none)."""
-    if len(frame):
-        return spark.createDataFrame(frame)
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import from_arrow_schema
+def _run_buckets(state: SparkState, task: Callable[[Tables], Any], every: bool = False) -> list[Any]:
+    """``task(bucket_tables)`` on every non-empty bucket (``every``: also on those without accounts), on the
+    executors (``mapInArrow``: each bucket's tables arrive as one pickled blob); the (picklable) results."""
+    def run(batches):
+        for batch in batches:
+            for blob in batch.column("tables"):
+                bucket = pickle.loads(blob.as_buffer())
+                if bucket is not None and (every or bucket.n_accounts):
+                    yield pa.RecordBatch.from_pydict({"out": pa.array([pickle.dumps(task(bucket))], pa.binary())})
 
-    schema = pa.Schema.from_pandas(frame, preserve_index=False)
-    schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in schema])
-    return spark.createDataFrame([], from_arrow_schema(schema))
+    out = state.validated.mapInArrow(run, "out binary").toArrow().column("out")
+    return [pickle.loads(blob.as_buffer()) for blob in out]
 
 
 def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:

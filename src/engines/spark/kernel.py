@@ -2,8 +2,9 @@
 
 A bucket holds some accounts with all of their events, conversions and touches (rows are routed by
 a hash of the account id), so every per-account rule -- point in time, eligibility, labels, set-aside
-rows, duplicates -- holds within it. This module is plain pandas/numpy (no pyspark): Spark calls it
-from ``applyInPandas``/``mapInPandas``, tests call it directly.
+rows, duplicates -- holds within it. This module is plain Arrow/numpy (no pyspark): a bucket's tables arrive
+as Arrow tables (DuckDB reads them in place; no pandas frame of raw rows is made), Spark calls it from
+``applyInArrow``/``mapInArrow``, tests call it directly.
 
 ``features.data.load.load_frames`` refuses tables that are fine as a whole but may be degenerate in one
 bucket (a bucket without events, or whose conversions all belong to unknown accounts). So each
@@ -18,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.build import build_features, build_training_table
 from features.config import DataConfig
@@ -26,6 +29,9 @@ from features.data.load import load_frames
 from features.snapshots import reach_day, reach_start
 from features.spec import FeatureSpec
 from features.tables import NEVER, EventLog, LoadReport, Tables, Users
+
+from engines.spark.arrow import id_text
+from engines.spark.errors import BucketError
 
 SENTINEL_TEXT = "\x00pql-engine-sentinel"
 TABLES = ("accounts", "events", "conversions", "touches", "users")
@@ -39,7 +45,7 @@ class BucketResult:
 
     tables: Tables | None
     report: LoadReport
-    error: tuple[str, int] | None = None  # (message, exit code) of a PipelineError
+    error: BucketError | None = None  # the PipelineError that stopped the bucket's load
     reach: dict[str, pd.DataFrame] = field(default_factory=dict)  # per log: kind, day, n, varies
     reach_at: dict[str, dict[int, pd.DataFrame]] = field(default_factory=dict)  # per log, per instant: kind, n, varies
 
@@ -49,34 +55,50 @@ def id_column(config: DataConfig, table: str) -> str:
     return config.column(table, "account_id") or "account_id"
 
 
-def _is_number(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
-def sentinel_ids(frames: dict[str, pd.DataFrame | None], config: DataConfig) -> dict[str, object]:
+def _max_number(column: pa.ChunkedArray) -> float | None:
+    """The largest value of a column read as numbers (text that is no number ignored), or None."""
+    if _is_number(column.type):
+        top = pc.max(column).as_py()
+    else:  # text ids beside numeric ones (rare): which of them read as numbers
+        top = pd.to_numeric(pd.Series(column.to_numpy(zero_copy_only=False)), errors="coerce").max()
+    return None if top is None or top != top else float(top)
+
+
+def sentinel_ids(frames: dict[str, pa.Table | None], config: DataConfig) -> dict[str, object]:
     """An account id found in none of the bucket's tables, in each table's own id type: a number above
     every id when any table's ids are numbers (text tables get its plain text form), else a text id."""
-    ids = {t: f[id_column(config, t)] for t, f in frames.items() if f is not None and id_column(config, t) in f}
-    numeric = [s for s in ids.values() if _is_number(s)]
-    if numeric:
-        top = [pd.to_numeric(s, errors="coerce").max() for s in ids.values()]
-        value = int(np.nanmax([v for v in top if v == v] or [0])) + 1
-        return {t: (s.dtype.type(value) if _is_number(s) else str(value)) for t, s in ids.items()}
+    ids = {t: f.column(id_column(config, t)) for t, f in frames.items()
+           if f is not None and id_column(config, t) in f.column_names}
+    if any(_is_number(c.type) for c in ids.values()):
+        top = [v for v in (_max_number(c) for c in ids.values()) if v is not None]
+        value = int(max(top or [0])) + 1
+        return {t: (value if _is_number(c.type) else str(value)) for t, c in ids.items()}
     text = SENTINEL_TEXT
-    while any((s.astype(str) == text).any() for s in ids.values()):
+    while any(pc.any(pc.equal(id_text(c), text)).as_py() for c in ids.values() if len(c)):
         text += "~"
     return {t: text for t in ids}
 
 
-def _one_row(frame: pd.DataFrame, anchor: pd.DataFrame | None) -> pd.DataFrame | None:
+def _one_row(frame: pa.Table, anchor: pa.Table | None) -> pa.Table | None:
     source = frame if len(frame) else anchor
-    return None if source is None or not len(source) else source.iloc[[0]].reset_index(drop=True)
+    return None if source is None or not len(source) else source.slice(0, 1)
 
 
-def with_sentinel(frames: dict[str, pd.DataFrame | None], anchors: dict[str, pd.DataFrame], config: DataConfig
-                  ) -> tuple[dict[str, pd.DataFrame | None], dict[str, object], set[str]]:
-    """The bucket's frames plus the sentinel's rows; returns the frames, the sentinel ids and the tables
-    that got a sentinel row. An empty frame takes its types from the table's anchor row."""
+def _set(row: pa.Table, column: str, value: object) -> pa.Table:
+    """The one-row table with ``column`` set to ``value``, in the column's type."""
+    kind = row.schema.field(column).type
+    i = row.column_names.index(column)
+    return row.set_column(i, row.schema.field(column), pa.array([value]).cast(kind))
+
+
+def with_sentinel(frames: dict[str, pa.Table | None], anchors: dict[str, pa.Table], config: DataConfig
+                  ) -> tuple[dict[str, pa.Table | None], dict[str, object], set[str]]:
+    """The bucket's tables plus the sentinel's rows; returns the tables, the sentinel ids and the tables
+    that got a sentinel row. An empty table takes its types from the table's anchor row."""
     typed = {t: (anchors[t] if f is not None and not len(f) and t in anchors else f) for t, f in frames.items()}
     ids = sentinel_ids(typed, config)
     out, added = dict(frames), set()
@@ -88,11 +110,12 @@ def with_sentinel(frames: dict[str, pd.DataFrame | None], anchors: dict[str, pd.
         row = _one_row(frame, anchors.get(table) if required else None)
         if row is None:
             continue
-        row[id_column(config, table)] = ids[table] if table in ids else row[id_column(config, table)]
+        if table in ids:
+            row = _set(row, id_column(config, table), ids[table])
         quantity = config.column("events", "quantity") if table == "events" else None
-        if quantity and quantity in row:  # a finite quantity: the sentinel is never set aside for it
-            row[quantity] = row[quantity].dtype.type(1) if _is_number(row[quantity]) else "1"
-        out[table] = pd.concat([frame, row], ignore_index=True) if len(frame) else row
+        if quantity and quantity in row.column_names:  # a finite quantity: the sentinel is never set aside for it
+            row = _set(row, quantity, 1 if _is_number(row.schema.field(quantity).type) else "1")
+        out[table] = pa.concat_tables([frame, row]) if len(frame) else row
         added.add(table)
     return out, ids, added
 
@@ -153,11 +176,12 @@ def no_users(frame: pd.DataFrame, config: DataConfig) -> Users:
                  ids=pd.Series([], dtype="string"), attributes=frame[[c for c in frame.columns if c not in keys]])
 
 
-def validate_bucket(frames: dict[str, pd.DataFrame | None], anchors: dict[str, pd.DataFrame], config: DataConfig,
+def validate_bucket(frames: dict[str, pa.Table | None], anchors: dict[str, pa.Table], config: DataConfig,
                     touches_duplicates: str | None = None, instants: Sequence[int] = ()) -> BucketResult:
     """Load one bucket as the local engine loads a source; ``config.duplicates`` (and
     ``touches_duplicates``) are already decided over the whole tables, ``config.strict`` is applied on the
     driver to the summed counts. ``instants``: as-ofs whose planning statistics are wanted exactly."""
+    bare = frames
     frames, ids, added = with_sentinel(frames, anchors, config)
     try:
         tables, report = _load(frames, replace(config, strict=False))
@@ -171,7 +195,7 @@ def validate_bucket(frames: dict[str, pd.DataFrame | None], anchors: dict[str, p
                 n for n in other_report.notes if n.startswith("touches:")]
         tables = without_sentinel(tables, report, ids, added)
     except PipelineError as exc:
-        return BucketResult(None, LoadReport("bucket"), (str(exc), exc.exit_code))
+        return BucketResult(None, LoadReport("bucket"), bucket_error(exc, bare, config))
     result = BucketResult(tables, report)
     for name in ("events", "touches"):
         log = getattr(tables, name)
@@ -179,6 +203,26 @@ def validate_bucket(frames: dict[str, pd.DataFrame | None], anchors: dict[str, p
             result.reach[name] = reach_by_day(tables, log)
             result.reach_at[name] = {int(t): reach_before(tables, log, int(t)) for t in instants}
     return result
+
+
+def bucket_error(exc: PipelineError, bare: dict[str, pa.Table | None], config: DataConfig) -> BucketError | None:
+    """The error of the bucket's own rows: the sentinel's row (a copy of the bucket's first row) may carry the
+    problem too, so the bucket is loaded again without it and that error's count taken when it names the same
+    table and column. None when the problem is only the sentinel's (a copy of another bucket's row: that
+    bucket reports it)."""
+    error = BucketError.of(exc)
+    if error.table is None or not error.problem or not error.problem[:1].isdigit():
+        return error
+    frame = bare.get(error.table)
+    try:
+        _load(bare, replace(config, strict=False))
+    except PipelineError as again:
+        other = BucketError.of(again)
+        if (other.table, other.column) == (error.table, error.column) and (other.problem or "")[:1].isdigit():
+            return other
+    if frame is not None and not len(frame) and error.problem.startswith("1 "):
+        return None
+    return error
 
 
 def _summary(log: EventLog, kinds: np.ndarray, rows: np.ndarray, by: list[np.ndarray] = ()) -> pd.DataFrame:

@@ -1,10 +1,13 @@
 """Loading on Spark: the source's tables validated per bucket of accounts by the local loader.
 
-Each table gets a bucket column (a hash of its account id); every table's rows are packed per bucket where
-they are read and the packs of a bucket are grouped; each bucket is validated by
-``features.data.load.load_frames`` (:mod:`.kernel`) and kept, validated, as one binary row per bucket
-(persisted). The driver gets the accounts, conversions, the summed load report and, per event type and day,
-how many rows can reach a feature (what planning needs), never the events themselves.
+Every table's rows are cut per bucket (a hash of the account id, :mod:`.arrow`) where they are read, as
+Arrow IPC blobs: by the executors straight from the Parquet files with pyarrow (:mod:`.files`), or from
+Spark's own reader in Arrow batches (``mapInArrow``: catalog tables, Hadoop-only paths, frames). Only the
+blobs are shuffled; each bucket's blobs are put together as Arrow tables and validated by
+``features.data.load.load_frames`` (:mod:`.kernel`, ``applyInArrow``) and kept, validated, as one binary
+row per bucket (persisted). No raw row becomes a pandas frame. The driver gets the accounts, conversions,
+the summed load report and, per event type and day, how many rows can reach a feature (what planning
+needs), never the events themselves.
 """
 from __future__ import annotations
 
@@ -17,15 +20,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.config import TABLES, DataConfig
-from features.errors import DataError, PipelineError
+from features.errors import DataError
 from features.data.load import load_frames
 from features.tables import EventLog, LoadReport, Tables
 from features.windows import to_us
 
 from engines.settings import EngineConfig
 from engines.spark import kernel
+from engines.spark.arrow import from_ipc, naive_utc, split
+from engines.spark.errors import merged_error
+from engines.spark.files import ParquetTable, head, read_task
 from engines.spark.tables import SparkState, SparkTables
 
 log = logging.getLogger("pql")
@@ -33,37 +40,30 @@ log = logging.getLogger("pql")
 EVENTS_PER_BUCKET = 2_000_000  # automatic bucket count: at least one bucket per this many events
 DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates: fewer rows at midnight are a hand-made table
 VALIDATED = "bucket int, meta binary, tables binary"
+PACKED = "_bucket int, table string, blob binary"
 
 
-class PipelineFailure(PipelineError):
-    """A bucket's PipelineError, re-raised on the driver with its message and exit code."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description: str, instants: Sequence[object]
-                ) -> tuple[SparkTables, LoadReport]:
+def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description: str, instants: Sequence[object],
+                files: dict[str, ParquetTable | None] | None = None) -> tuple[SparkTables, LoadReport]:
     """The tables ``raw`` (Spark DataFrames, ``None`` for an absent table) loaded as the local engine loads
-    them, validated per bucket on the executors; ``engine``: the SparkEngine that holds them afterwards."""
+    them, validated per bucket on the executors; ``files``: the same tables as Parquet the executors read
+    with pyarrow (then ``raw`` serves only whole-table counts); ``engine``: the SparkEngine that holds them."""
     spark, settings = engine.spark, engine.settings
-    empty = _check_schema(raw, data, description)
+    empty, anchors = _heads(raw, files)
+    _check_schema(empty, data, description)
     if raw.get("users") is not None:
         _check_users(raw["users"], data)
     duplicates, rows = {}, {}
     for table in ("events", "touches"):
         if raw.get(table) is not None:
             duplicates[table], rows[table] = _duplicates_setting(raw[table], table, data)
-    n = _bucket_count(spark, settings, raw["events"], rows["events"])
-    keyed = {t: f.withColumn("_bucket", _bucket(f, kernel.id_column(data, t), n))
-             for t, f in raw.items() if f is not None}
-    anchors = {t: raw[t].limit(1).toPandas() for t in ("accounts", "events")}
+    counted = rows["events"] if rows["events"] is not None or files is None else files["events"].rows  # footers
+    n = _bucket_count(spark, settings, raw["events"], counted)
+    packed = _read_files(spark, files, data, n) if files is not None else _packed(raw, data, n)
     has_touches = raw.get("touches") is not None
     validate = _validator(empty, anchors, replace(data, duplicates=duplicates["events"]), duplicates.get("touches"),
                           [to_us(t) for t in instants], has_touches)
-    validated = _persisted(_packed(keyed).groupBy("_bucket").applyInPandas(validate, VALIDATED),
-                           settings.storage_level)
+    validated = _persisted(packed.groupBy("_bucket").applyInArrow(validate, VALIDATED), settings.storage_level)
     metas = [(r["bucket"], pickle.loads(r["meta"])) for r in validated.select("bucket", "meta").collect()]
     metas.sort(key=lambda m: m[0])
     log.debug("Spark load: %d buckets, kernel seconds per bucket %s", n, [m.get("seconds") for _, m in metas])
@@ -77,6 +77,17 @@ def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description:
     return SparkTables(**{f: getattr(tables, f) for f in tables.__dataclass_fields__}, state=state), report
 
 
+def _heads(raw: dict[str, Any], files: dict[str, ParquetTable | None] | None
+           ) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
+    """Per table: an empty Arrow table of its columns and types (the types every bucket's rows take), and the
+    first row of accounts and events (a bucket without such rows copies its sentinel from them)."""
+    if files is not None:
+        empty = {t: f.schema.empty_table() for t, f in files.items() if f is not None}
+        return empty, {t: head(files[t], 1) for t in ("accounts", "events")}
+    empty = {t: naive_utc(f.limit(0).toArrow()) for t, f in raw.items() if f is not None}
+    return empty, {t: naive_utc(raw[t].limit(1).toArrow()) for t in ("accounts", "events")}
+
+
 def _bucket_count(spark: Any, settings: EngineConfig, events: Any, rows: int | None) -> int:
     """``engine.partitions``, or enough buckets for the cores and for at most EVENTS_PER_BUCKET events each."""
     if settings.partitions:
@@ -85,27 +96,69 @@ def _bucket_count(spark: Any, settings: EngineConfig, events: Any, rows: int | N
     return max(2 * spark.sparkContext.defaultParallelism, math.ceil(counted / EVENTS_PER_BUCKET))
 
 
-def _packed(keyed: dict[str, Any]) -> Any:
-    """Every table's rows packed where they are read, one blob per (input partition, bucket): only these
-    blobs are shuffled, never sorted row by row (a groupBy over raw events sorts them all)."""
+def _blobs(table: str, frame: pa.Table, id_column: str, n: int) -> pa.RecordBatch:
+    """One row per bucket of ``frame``: (bucket, table, its rows as an Arrow IPC blob)."""
+    cut = list(split(frame, id_column, n))
+    return pa.RecordBatch.from_pydict({"_bucket": pa.array([b for b, _ in cut], pa.int32()),
+                                       "table": pa.array([table] * len(cut), pa.string()),
+                                       "blob": pa.array([blob for _, blob in cut], pa.binary())})
+
+
+def _packed(raw: dict[str, Any], data: DataConfig, n: int) -> Any:
+    """Spark's rows of every table in Arrow batches, cut per bucket where they are read (one blob per input
+    partition and bucket): only these blobs are shuffled, never a row."""
     packed = None
     for table in TABLES:
-        if table in keyed:
-            part = keyed[table].mapInPandas(_packer(table), "_bucket int, table string, blob binary")
-            packed = part if packed is None else packed.unionByName(part)
+        if raw.get(table) is None:
+            continue
+        id_column = kernel.id_column(data, table)
+
+        def pack(batches, table=table, id_column=id_column):
+            full = [b for b in batches if b.num_rows]
+            if full:
+                yield _blobs(table, naive_utc(pa.Table.from_batches(full)), id_column, n)
+
+        part = raw[table].mapInArrow(pack, PACKED)
+        packed = part if packed is None else packed.unionByName(part)
     return packed
 
 
-def _validator(empty: dict[str, pd.DataFrame], anchors: dict[str, pd.DataFrame], config: DataConfig,
+def _tasks(spark: Any, files: dict[str, ParquetTable | None], tables: Sequence[str]) -> Any:
+    """One row (table, task number) per read task of ``tables``, one per partition: what Spark hands out."""
+    from pyspark.sql import types as T
+
+    tasks = [(t, i) for t in tables if files.get(t) is not None for i in range(len(files[t].tasks))]
+    schema = T.StructType([T.StructField("table", T.StringType()), T.StructField("task", T.IntegerType())])
+    return spark.createDataFrame(spark.sparkContext.parallelize(tasks, max(len(tasks), 1)), schema)
+
+
+def _read_files(spark: Any, files: dict[str, ParquetTable | None], data: DataConfig, n: int) -> Any:
+    """The Parquet files read by the executors with pyarrow, a task (some row groups of a file) at a time,
+    and cut per bucket: Spark hands out the tasks and shuffles the blobs, and never sees a row."""
+    frame = _tasks(spark, files, TABLES)
+    ids = {t: kernel.id_column(data, t) for t in files}
+
+    def read(batches):
+        for batch in batches:
+            for table, i in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                source = files[table]
+                path, groups = source.tasks[i]
+                yield _blobs(table, read_task(source.uri, path, groups, source.schema), ids[table], n)
+
+    return frame.mapInArrow(read, PACKED)
+
+
+def _validator(empty: dict[str, pa.Table], anchors: dict[str, pa.Table], config: DataConfig,
                touches_dup: str | None, times: list[int], has_touches: bool) -> Callable:
-    """``applyInPandas``: one bucket's packs unpacked and validated (:func:`kernel.validate_bucket`), as one row
-    (bucket, pickled meta: report, error, planning statistics, driver's tables; pickled validated tables)."""
-    def validate(key, parts: pd.DataFrame) -> pd.DataFrame:
+    """``applyInArrow``: one bucket's blobs put together and validated (:func:`kernel.validate_bucket`), as one
+    row (bucket, pickled meta: report, error, planning statistics, driver's tables; pickled validated tables)."""
+    def validate(key, parts):  # (no type hints: PySpark 4.3 reads them and fails on partial ones)
         started = time.perf_counter()
-        frames: dict[str, pd.DataFrame | None] = {t: empty[t] for t in empty}
-        for table, rows in parts.groupby("table", sort=False):
-            pieces = [pickle.loads(b) for b in rows["blob"]]
-            frames[table] = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+        names, blobs = parts.column("table").to_pylist(), parts.column("blob")
+        frames: dict[str, pa.Table | None] = {}
+        for table, head_ in empty.items():
+            mine = [blobs[i].as_buffer() for i, name in enumerate(names) if name == table]
+            frames[table] = from_ipc(mine, head_.schema)
         if not has_touches:
             frames["touches"] = None
         unpacked = time.perf_counter()
@@ -119,8 +172,9 @@ def _validator(empty: dict[str, pd.DataFrame], anchors: dict[str, pd.DataFrame],
                         names={k: getattr(t, k).names for k in ("events", "touches") if getattr(t, k) is not None},
                         has_user=t.events.user is not None, has_quantity=t.events.quantity is not None,
                         users=None if t.users is None else kernel.no_users(t.users.attributes.iloc[:0], config))
-        return pd.DataFrame({"bucket": [int(key[0])], "meta": [pickle.dumps(meta)],
-                             "tables": [pickle.dumps(result.tables)]})
+        return pa.table({"bucket": pa.array([int(key[0].as_py())], pa.int32()),
+                         "meta": pa.array([pickle.dumps(meta)], pa.binary()),
+                         "tables": pa.array([pickle.dumps(result.tables)], pa.binary())})
 
     return validate
 
@@ -135,18 +189,16 @@ def _persisted(validated: Any, storage_level: str) -> Any:
     return validated.persist(getattr(StorageLevel, level))
 
 
-def _check_schema(raw: dict[str, Any], data: DataConfig, description: str) -> dict[str, pd.DataFrame]:
+def _check_schema(heads: dict[str, pa.Table], data: DataConfig, description: str) -> None:
     """Missing tables and columns, bad mappings: the local loader's own checks, on the tables' empty heads,
-    before any Spark job (an ``is empty`` of accounts means the schema passed). Returns the empty heads
-    (typed frames for buckets without rows of a table). Empty tables are refused by the buckets' own loads:
-    without rows there is no sentinel row to copy, so every bucket reports the local engine's error."""
-    heads = {t: f.limit(0).toPandas() for t, f in raw.items() if f is not None}
+    before any Spark job (an ``is empty`` of accounts means the schema passed). Empty tables are refused by
+    the buckets' own loads: without rows there is no sentinel row to copy, so every bucket reports the local
+    engine's error."""
     try:
         load_frames(heads, data, description)
     except DataError as exc:
         if not (exc.table == "accounts" and exc.problem == "is empty"):
             raise
-    return heads
 
 
 def _check_users(users: Any, data: DataConfig) -> None:
@@ -184,10 +236,12 @@ def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, 
         # to_timestamp reads ISO text only, and throws on anything else under ANSI mode)
         from features.data.mapping import off_midnight
 
-        def count(parts):
-            return (pd.DataFrame([off_midnight(part, data, table)], columns=["n", "off"]) for part in parts)
+        def count(parts):  # the text of one column, the local loader's parser needs it as pandas
+            for part in parts:
+                n, off = off_midnight(part.to_pandas(), data, table)
+                yield pa.RecordBatch.from_pydict({"n": pa.array([n], pa.int64()), "off": pa.array([off], pa.int64())})
 
-        row = frame.select(c).mapInPandas(count, "n long, off long").agg(
+        row = frame.select(c).mapInArrow(count, "n long, off long").agg(
             F.sum("n").alias("n"), F.sum("off").alias("off")).collect()[0]
         day_resolution = (row["n"] or 0) >= DAY_RESOLUTION_MIN_ROWS and not (row["off"] or 0)
         return ("keep" if day_resolution else "set_aside"), int(row["n"] or 0)
@@ -197,7 +251,7 @@ def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, 
         per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}.get(unit, 86_400)
         off = F.pmod(c.cast("double"), F.lit(float(per_day))) != 0
     else:
-        ts = c if isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)) else F.to_timestamp(c)
+        ts = c if isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)) else F.try_to_timestamp(c)
         if isinstance(kind, (T.TimestampNTZType, T.DateType, T.StringType)) and data.timezone.upper() != "UTC":
             ts = F.to_utc_timestamp(ts, data.timezone)
         ts = ts.cast("timestamp")
@@ -207,54 +261,12 @@ def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, 
     return ("keep" if day_resolution else "set_aside"), int(row["n"])
 
 
-def _bucket(frame: Any, column: str, n: int) -> Any:
-    """The bucket of each row: a hash of the account id's plain text (whole-number floats as integers, so
-    ``12``, ``12.0`` and ``'12'`` land together, as the local loader matches them)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    c = F.col(f"`{column}`")
-    kind = frame.schema[column].dataType
-    if isinstance(kind, (T.FloatType, T.DoubleType, T.DecimalType)):
-        text = F.when(c == F.floor(c), c.cast("bigint").cast("string")).otherwise(c.cast("string"))
-    else:
-        text = c.cast("string")
-    return F.pmod(F.xxhash64(text), F.lit(n)).cast("int")
-
-
-def _packer(table: str):
-    """``mapInPandas``: the rows of one input partition of a table, pickled per bucket."""
-    def pack(batches):
-        frames = [b for b in batches if len(b)]
-        if not frames:
-            return
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        for bucket, rows in frame.groupby("_bucket", sort=True):
-            yield pd.DataFrame({"_bucket": [int(bucket)], "table": [table],
-                                "blob": [pickle.dumps(rows.drop(columns="_bucket").reset_index(drop=True))]})
-
-    return pack
-
-
-def _first_error(metas: list[tuple[int, dict]]) -> PipelineFailure | None:
-    """The error the local loader would raise first: by table (accounts, events, conversions, touches)."""
-    errors = [m["error"] for _, m in metas if m["error"]]
-    if not errors:
-        return None
-
-    def order(error: tuple[str, int]) -> int:
-        return next((i for i, t in enumerate(TABLES) if error[0].startswith(f"table '{t}'")), len(TABLES))
-
-    message, code = min(errors, key=order)
-    return PipelineFailure(message, code)
-
-
 def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) -> tuple[Tables, LoadReport]:
     """The driver's tables and the load report, from the buckets' results; whole-table checks."""
     from features.data.checks import not_all_unknown  # the local loader's own whole-table rules
     from features.data.validate import check_strict, note_outliers
 
-    error = _first_error(metas)
+    error = merged_error([m["error"] for _, m in metas if m["error"]])
     if error is not None:
         raise error
     report = LoadReport(description)
@@ -270,6 +282,8 @@ def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str)
             not_all_unknown(table, data, report.rows_read[table], report.set_aside.get(f"{table}: unknown account", 0))
     check_strict(report, data.strict)
     parts = [m for _, m in metas if "accounts" in m]
+    if len(parts) < len(metas):  # a bucket's only problem was its sentinel's, so another bucket must have failed
+        raise RuntimeError("a bucket of accounts failed to load without an error")
     accounts = pd.concat([m["accounts"] for m in parts], ignore_index=True)
     created = np.concatenate([m["created_us"] for m in parts])
     converted = np.concatenate([m["converted_us"] for m in parts])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from features.config import OPTIONAL_TABLES, TABLES, DataConfig
 from features.errors import ConfigError, DataError
@@ -61,5 +62,13 @@ def _demo(spark: Any, data: DataConfig) -> tuple[dict[str, Any], str]:
 
     demo = DemoConfig(**data.demo_world())
     world = generate_demo(demo)
-    frames = {t: (spark.createDataFrame(getattr(world, t)) if getattr(world, t) is not None else None) for t in TABLES}
+    frames = {t: (to_spark(spark, getattr(world, t)) if getattr(world, t) is not None else None) for t in TABLES}
     return frames, f"demo world ({demo.accounts} accounts, {demo.days} days from {demo.start}, seed {demo.seed}) on Spark"
+
+
+def to_spark(spark: Any, frame: pd.DataFrame) -> Any:
+    """A pandas frame in Spark, through Arrow (not PySpark's pandas conversion); columns without a type (all
+    null, or empty) as text. Naive times are UTC wall times, as the session's time zone reads them."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in table.schema])
+    return spark.createDataFrame(table.cast(schema))

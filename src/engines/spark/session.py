@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+import warnings
 from typing import Any
 
 from features.errors import ConfigError
@@ -23,6 +25,19 @@ DEFAULT_CONF = {
 }
 
 
+# PySpark 4 warns on every import path that may convert to pandas ("does not yet fully support pandas >= 3.0.0",
+# pyspark/sql/pandas/utils.py), once per call site and worker. The engine hands no raw row to pandas (Arrow end
+# to end: mapInArrow, applyInArrow, toArrow, createDataFrame of Arrow tables); only PySpark's own checks still
+# warn (pandas_udf, which mapInArrow goes through, and a scores frame written with createDataFrame), and the
+# parity tests hold those paths to the local engine's results. So the warning is silenced, that one only.
+PANDAS_WARNING = "PySpark does not yet fully support pandas >= 3.0.0"
+
+
+def quiet_pandas_warning() -> None:
+    """Ignore PySpark's pandas-3 FutureWarning in this process (and the worker processes it forks)."""
+    warnings.filterwarnings("ignore", message=re.escape(PANDAS_WARNING), category=FutureWarning)
+
+
 def spark_session(settings: EngineConfig) -> Any:
     """The active session when there is one (spark-submit, a notebook, the tests), else a new one from
     ``engine.master``, ``engine.app_name`` and ``engine.conf``; the required settings are set either way."""
@@ -30,6 +45,7 @@ def spark_session(settings: EngineConfig) -> Any:
         from pyspark.sql import SparkSession
     except ModuleNotFoundError as exc:
         raise ConfigError("engine=spark needs pyspark: pip install -e '.[spark]' (and Java 17)") from exc
+    quiet_pandas_warning()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter (this venv)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     session = SparkSession.getActiveSession()

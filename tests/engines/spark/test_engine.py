@@ -1,12 +1,14 @@
 """The Spark engine (engines.spark.engine) equals the local engine cell for cell: same load report, same spec,
 same feature and training tables (columns, dtypes, values, row order), on the demo world and its quirk
 variants, at one and at many snapshots, and on a Parquet folder with its own column names and rows to set
-aside; ``python -m features engine=spark`` writes the local engine's file.
+aside; bad input stops it with the local engine's one-line message, counted over every bucket;
+``python -m features engine=spark`` writes the local engine's file.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from engines.local import LocalEngine
@@ -162,6 +164,31 @@ def test_people_features_and_contacts_match_and_bad_users_stop_alike(spark_engin
     assert str(spark_error.value) == str(local_error.value)
     assert "user ids are in two or more accounts" in str(local_error.value)
 
+
+
+def test_an_error_spread_over_buckets_is_counted_over_all_of_them(spark_engine, tmp_path) -> None:
+    """Unreadable times in events of accounts of every bucket: the local engine's one message, with the count
+    of the whole table (each bucket sees only its own rows)."""
+    from demo import DemoConfig, generate_demo
+
+    from engines.spark.arrow import buckets_of
+
+    world = generate_demo(DemoConfig(accounts=120, days=60, start=START, seed=5))
+    events = world.events.assign(timestamp=world.events["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    bad = events.groupby("account_id").head(1).index[:40]  # one row of each of 40 accounts
+    events.loc[bad, "timestamp"] = "yesterday"
+    n = spark_engine.settings.partitions
+    assert len(set(buckets_of(pa.array(events.loc[bad, "account_id"]), n))) == n > 1
+    world.accounts.to_parquet(tmp_path / "accounts.parquet", index=False)
+    world.conversions.to_parquet(tmp_path / "conversions.parquet", index=False)
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    data = DataConfig(dir=str(tmp_path))
+    with pytest.raises(DataError) as local_error:
+        LocalEngine().load_tables(data)
+    with pytest.raises(DataError) as spark_error:
+        spark_engine.load_tables(data)
+    assert "40 values cannot be read as ISO-8601 timestamps, e.g. 'yesterday'" in str(local_error.value)
+    assert str(spark_error.value) == str(local_error.value) and spark_error.value.exit_code == 3
 
 DEMO = ["data.demo.accounts=150", "data.demo.days=90", "data.demo.start=2024-01-01", "progress=false",
         "as_of=2024-03-25"]
