@@ -26,6 +26,7 @@ from features.spec import FeatureSpec
 from features.tables import LoadReport, Tables
 from features.windows import DAY_US, to_us
 
+from engines.buckets import collect_frames
 from engines.settings import EngineConfig
 from engines.spark import kernel
 from engines.spark.load import load_source
@@ -157,13 +158,3 @@ def _to_spark(spark: Any, frame: pd.DataFrame) -> Any:
     schema = pa.Schema.from_pandas(frame, preserve_index=False)
     schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in schema])
     return spark.createDataFrame([], from_arrow_schema(schema))
-
-
-def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The buckets' frames as one, ordered by as-of then account id (as the local builder orders them)."""
-    full = [f for f in frames if len(f)]
-    if not full:
-        return frames[0] if frames else pd.DataFrame()
-    out = pd.concat(full, ignore_index=True) if len(full) > 1 else full[0]
-    return out.sort_values(["as_of", "account_id"], kind="stable").reset_index(drop=True)
-

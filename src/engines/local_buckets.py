@@ -1,0 +1,158 @@
+"""The local engine within a memory budget: a source too big for it is processed in buckets of accounts.
+
+:func:`load` estimates what loading the source whole would cost (:mod:`engines.budget`). When that fits
+``engine.memory_gb``, it loads it whole (``features.data.load``). Otherwise it splits the source into account
+buckets and validates each with the local loader (:mod:`engines.local_split`); the driver keeps the accounts,
+conversions, the summed load report and the planning statistics, and each bucket's validated tables wait on
+disk. Planning, features, labels and serving then run the local kernel on one bucket at a time and gather the
+frames in the in-memory path's order (by as-of, then account id), so every result is the same.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import shutil
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.config import DataConfig, FeatureConfig
+from features.data import load as loader
+from features.data.mapping import canonical_views, mapped
+from features.plan import plan_features
+from features.snapshots import reach_day
+from features.spec import FeatureSpec
+from features.tables import LoadReport, Tables
+from features.windows import DAY_US, to_us
+
+from engines import budget, local_split
+from engines.buckets import collect_frames, names_of, sum_reach, sum_reach_at, summed_reach
+from engines.spark import kernel
+from engines.spark.plan import planning_tables
+
+log = logging.getLogger("pql")
+
+
+@dataclass
+class BucketState:
+    """Where the validated buckets wait (``folder/validated/<b>.pkl``) and the planning statistics gathered
+    while validating them (what :func:`engines.spark.plan.planning_tables` reads)."""
+
+    folder: Path
+    buckets: int
+    reach: dict[str, pd.DataFrame]
+    reach_at: dict[str, dict[int, pd.DataFrame]] = field(default_factory=dict)
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    has_user: bool = False
+    has_quantity: bool = False
+    has_touches: bool = False
+    filled: tuple[int, ...] = ()  # the buckets that hold accounts
+    engine: Any = None  # the LocalEngine that loaded them (engines.dispatch runs their features there)
+
+    def tables(self) -> Iterator[Tables]:
+        """Each bucket's validated tables, one at a time (read from disk)."""
+        for b in self.filled:
+            with open(self.folder / "validated" / f"{b}.pkl", "rb") as handle:
+                yield pickle.load(handle)
+
+
+@dataclass(frozen=True)
+class BucketedTables(Tables):
+    """``Tables`` on the driver: every account and conversion, where the data ends, but no events: those wait
+    per bucket on disk (``state``). Snapshots, labels and health read these as they read whole tables."""
+
+    state: BucketState | None = None
+
+
+def load(engine: Any, data: DataConfig, instants: Sequence[object] = ()) -> tuple[Tables, LoadReport]:
+    """The source read whole when it fits ``engine.memory_gb``, else in buckets of accounts (module docstring)."""
+    source = loader.open_source(data)
+    try:
+        if data.export:  # an export derives its tables from the events: loaded whole
+            return loader.load_source(source, data)
+        fit = canonical_views(source, data).get("accounts", [])
+        has = source.columns("events")
+        size = budget.source_size(source, mapped(data, "events", "user_id") in has,
+                                  mapped(data, "events", "quantity") in has)
+        limit = budget.budget_bytes(engine.settings.memory_gb)
+        n = budget.bucket_count(size, limit)
+        log.debug("local engine: %s log rows, estimated %.1f GiB whole, budget %.1f GiB: %d bucket(s)",
+                  f"{size.events:,}", size.load_bytes / budget.GIB, limit / budget.GIB, n)
+        if n == 1:
+            return loader.load_source(source, data)
+        return _load_buckets(engine, source, data, fit, n, [to_us(t) for t in instants])
+    finally:
+        source.con.close()
+
+
+def _load_buckets(engine: Any, source: Any, data: DataConfig, fit: list[str], n: int, instants: list[int]
+                  ) -> tuple[BucketedTables, LoadReport]:
+    """Split, validate per bucket, assemble on the driver (see :mod:`engines.local_split`)."""
+    folder = Path(tempfile.mkdtemp(prefix="pql-buckets-"))
+    started = time.perf_counter()
+    try:
+        source.con.execute(f"SET temp_directory = '{folder / 'duckdb'}'").fetchall()
+        local_split.split(source, data, n, folder)
+        split_s = time.perf_counter() - started
+        metas = local_split.validate_buckets(source, data, n, folder, instants)
+        tables, report = local_split.assembled(source, data, fit, metas)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    for table in ("accounts", "events", "conversions", "touches"):
+        shutil.rmtree(folder / table, ignore_errors=True)  # the raw rows: validated buckets are all that is read
+    log.debug("local engine: %d buckets split in %.1f s, validated in %.1f s", n, split_s,
+              time.perf_counter() - started - split_s)
+    state = BucketState(folder=folder, buckets=n, reach=sum_reach(metas), reach_at=sum_reach_at(metas),
+                        names=names_of(metas), has_user=any(m.get("has_user") for _, m in metas),
+                        has_quantity=any(m.get("has_quantity") for _, m in metas),
+                        has_touches="touches" in source.tables,
+                        filled=tuple(b for b, m in metas if m.get("n_accounts")), engine=engine)
+    weakref.finalize(state, shutil.rmtree, str(folder), True)  # the spill folder goes with the tables
+    fields = {f: getattr(tables, f) for f in tables.__dataclass_fields__}
+    return BucketedTables(**fields, state=state), report
+
+
+def plan(tables: BucketedTables, as_of_max: object, config: FeatureConfig) -> FeatureSpec:
+    """``features.plan.plan_features`` over the driver's accounts and a compact log ranking the types as the
+    buckets' reachable rows at ``as_of_max`` rank them (the Spark engine's planning)."""
+    state = tables.state
+    t = to_us(as_of_max) if not isinstance(as_of_max, (int, np.integer)) else int(as_of_max)
+    reach = {name: _reach_at(state, name, t) for name in ("events", "touches") if name in state.names}
+    return plan_features(planning_tables(tables, state, reach, t), t, config)
+
+
+def _reach_at(state: BucketState, name: str, t: int) -> pd.DataFrame:
+    """Per kind: rows that can reach a feature at some as-of <= t, and whether their quantity varies."""
+    if t in state.reach_at.get(name, {}):
+        return state.reach_at[name][t]
+    if t % DAY_US == 0:
+        by_day = state.reach.get(name, pd.DataFrame({"kind": [], "day": [], "n": [], "varies": []}))
+        return summed_reach([by_day[by_day["day"] < reach_day(t)]], "kind")
+    parts = [kernel.reach_before(bucket, getattr(bucket, name), t) for bucket in state.tables()
+             if getattr(bucket, name) is not None]
+    out = summed_reach(parts or [pd.DataFrame({"kind": [], "n": [], "varies": []})], "kind")
+    state.reach_at.setdefault(name, {})[t] = out
+    return out
+
+
+def build(tables: BucketedTables, as_of: Sequence[object], spec: FeatureSpec, horizon: int | None) -> pd.DataFrame:
+    """The local builder on each bucket; the frames in the in-memory path's order."""
+    times = sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of})
+    return collect_frames([kernel.features_of(bucket, times, spec, horizon) for bucket in tables.state.tables()])
+
+
+def map_accounts(tables: BucketedTables, task: Callable[[Tables, bool], tuple[pd.DataFrame, ...]]
+                 ) -> tuple[pd.DataFrame, ...]:
+    """``task(bucket, False)`` on every bucket holding accounts; each of its frames gathered and ordered by
+    as-of then account id, as ``task(tables, progress)`` on the whole tables gives them."""
+    results = [task(bucket, False) for bucket in tables.state.tables()]
+    if not results:  # no bucket holds an account: the driver's tables hold none either
+        return task(tables, False)
+    return tuple(collect_frames([r[i] for r in results]) for i in range(len(results[0])))
