@@ -97,22 +97,19 @@ def _load_buckets(engine: Any, source: Any, data: DataConfig, fit: list[str], n:
     folder = Path(tempfile.mkdtemp(prefix="pql-buckets-"))
     started = time.perf_counter()
     try:
-        source.con.execute(f"SET temp_directory = '{folder / 'duckdb'}'").fetchall()
-        local_split.split(source, data, n, folder)
+        parts = local_split.split(source, data, n, folder)
         split_s = time.perf_counter() - started
-        metas = local_split.validate_buckets(source, data, n, folder, instants)
+        metas = local_split.validate_buckets(source, data, parts, instants)
         tables, report = local_split.assembled(source, data, fit, metas)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    for table in ("accounts", "events", "conversions", "touches"):
-        shutil.rmtree(folder / table, ignore_errors=True)  # the raw rows: validated buckets are all that is read
     log.debug("local engine: %d buckets split in %.1f s, validated in %.1f s", n, split_s,
               time.perf_counter() - started - split_s)
     state = BucketState(folder=folder, buckets=n, reach=sum_reach(metas), reach_at=sum_reach_at(metas),
                         names=names_of(metas), has_user=any(m.get("has_user") for _, m in metas),
                         has_quantity=any(m.get("has_quantity") for _, m in metas),
-                        has_touches="touches" in source.tables,
+                        has_touches="touches" in parts.schemas,
                         filled=tuple(b for b, m in metas if m.get("n_accounts")), engine=engine)
     weakref.finalize(state, shutil.rmtree, str(folder), True)  # the spill folder goes with the tables
     fields = {f: getattr(tables, f) for f in tables.__dataclass_fields__}
