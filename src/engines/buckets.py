@@ -61,7 +61,9 @@ def assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) 
     order = accounts["account_id"].sort_values(kind="stable").index.to_numpy()
     accounts = accounts.iloc[order].reset_index(drop=True)
     created, converted = created[order], converted[order]
-    conversions = pd.concat([m["conversions"] for m in parts], ignore_index=True)
+    # buckets without conversions hold empty frames of untyped columns: they would turn the ids to object
+    conversions = pd.concat([m["conversions"] for m in parts if len(m["conversions"])] or [parts[0]["conversions"]],
+                            ignore_index=True)
     if len(conversions):
         conversions = conversions.sort_values(["account_id", "converted_at"], kind="stable").reset_index(drop=True)
     notes: list[str] = []

@@ -82,6 +82,7 @@ def load(engine: Any, data: DataConfig, instants: Sequence[object] = ()) -> tupl
                                   mapped(data, "events", "quantity") in has)
         limit = budget.budget_bytes(engine.settings.memory_gb)
         n = budget.bucket_count(size, limit)
+        n = max(int(engine.settings.partitions or n), 2) if n > 1 else 1  # engine.partitions: the count, when set
         log.debug("local engine: %s log rows, estimated %.1f GiB whole, budget %.1f GiB: %d bucket(s)",
                   f"{size.events:,}", size.load_bytes / budget.GIB, limit / budget.GIB, n)
         if n == 1:
