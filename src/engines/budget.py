@@ -7,7 +7,6 @@ loader keeps of it plus what loading it costs on the way (see :data:`LOAD_BYTES_
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +95,3 @@ def bucket_count(size: SourceSize, budget: int) -> int:
     per_bucket = max(budget * BUCKET_SHARE - BASELINE * BUCKET_SHARE, 64 << 20)
     return max(2, math.ceil((size.load_bytes - BASELINE) / per_bucket))
 
-
-def cpu_count() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

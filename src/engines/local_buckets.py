@@ -141,9 +141,64 @@ def _reach_at(state: BucketState, name: str, t: int) -> pd.DataFrame:
 
 
 def build(tables: BucketedTables, as_of: Sequence[object], spec: FeatureSpec, horizon: int | None) -> pd.DataFrame:
-    """The local builder on each bucket; the frames in the in-memory path's order."""
+    """The local builder on each bucket; the frames in the in-memory path's order (by as-of, then account id).
+
+    Each bucket's frame waits on disk until all are built: then every column is allocated once at its full length
+    and filled bucket by bucket, so the gathered table is never held twice (concatenating and sorting would hold
+    it three times over)."""
     times = sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of})
-    return collect_frames([kernel.features_of(bucket, times, spec, horizon) for bucket in tables.state.tables()])
+    folder = Path(tempfile.mkdtemp(prefix="frames-", dir=tables.state.folder))
+    try:
+        ids = pd.Index(tables.accounts["account_id"])
+        parts, keys = [], []
+        for i, bucket in enumerate(tables.state.tables()):
+            frame = kernel.features_of(bucket, times, spec, horizon)
+            keys.append((frame["as_of"].to_numpy().astype("datetime64[us]").view(np.int64),
+                         ids.get_indexer(frame["account_id"])))
+            parts.append(folder / f"{i}.pkl")
+            with open(parts[-1], "wb") as handle:
+                pickle.dump(frame, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            del frame
+        return _gathered(parts, keys)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def _gathered(parts: list[Path], keys: list[tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """The buckets' frames (pickled at ``parts``) as one, ordered by as-of then account (``keys``: per part, each
+    row's as-of and account row); columns of numpy types are filled in place, the others concatenated."""
+    sizes = [len(k[0]) for k in keys]
+    first = _read(parts[0]) if parts else pd.DataFrame()
+    if not parts or sum(sizes) == sizes[0]:  # the first frame holds every row (or none does): it is the table
+        return collect_frames([first])
+    order = np.lexsort((np.concatenate([k[1] for k in keys]), np.concatenate([k[0] for k in keys])))
+    dest = np.empty(len(order), dtype=np.int64)
+    dest[order] = np.arange(len(order))
+    dtypes = first.dtypes
+    plain = [c for c in first.columns if isinstance(dtypes[c], np.dtype)]
+    filled = {c: np.empty(len(order), dtype=dtypes[c]) for c in plain}
+    pieces: dict[str, list[pd.Series]] = {c: [] for c in first.columns if c not in filled}
+    start = 0
+    for i, path in enumerate(parts):
+        frame = first if i == 0 else _read(path)
+        if not frame.dtypes.equals(dtypes):  # a bucket's types differ (e.g. a column without values): pandas' rules
+            return collect_frames([_read(p) for p in parts])
+        rows = dest[start:start + len(frame)]
+        for column in plain:
+            filled[column][rows] = frame[column].to_numpy()
+        for column in pieces:
+            pieces[column].append(frame[column])
+        start += len(frame)
+        del frame
+    first = None
+    for column, series in pieces.items():
+        filled[column] = pd.concat(series, ignore_index=True).take(order).reset_index(drop=True)
+    return pd.DataFrame({c: filled[c] for c in dtypes.index}, copy=False)
 
 
 def map_accounts(tables: BucketedTables, task: Callable[[Tables, bool], tuple[pd.DataFrame, ...]]
