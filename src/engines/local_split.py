@@ -1,11 +1,13 @@
 """Loading a source bigger than the memory budget, one bucket of accounts at a time, on this machine.
 
 1. The source is opened and mapped as the local loader does (missing tables and columns fail here, whole).
-2. One streaming pass of DuckDB writes every table's rows to a spill folder, partitioned by the bucket of their
-   account id (a hash of its plain text, as the Spark engine buckets: ``12``, ``12.0`` and ``'12'`` together).
-3. Each bucket is read back and validated by the local loader itself, with a sentinel account
-   (:func:`engines.spark.kernel.validate_bucket`); its validated tables are kept on disk, its load report and
-   planning statistics in memory; the driver adds them up (:func:`engines.buckets.assemble`).
+2. One streaming pass over every table (Parquet files by pyarrow, a batch of row groups at a time, the key
+   columns as their dictionaries; other sources through DuckDB) writes its rows to a spill folder, one Arrow
+   stream per bucket (the bucket: a hash of the account id's plain text, ``12``, ``12.0`` and ``'12'`` alike).
+3. Each bucket is read back and validated by the local loader itself (a sentinel account added when the loader
+   refuses a degenerate bucket, as :func:`engines.spark.kernel.validate_bucket` adds one); its validated tables
+   wait on disk, its load report and planning statistics stay in memory; the driver adds them up
+   (:func:`engines.buckets.assemble`).
 
 Whole-table decisions are made on the whole source: ``data.duplicates=auto`` (day resolution) before the
 buckets, ``data.strict`` and "none of its rows is known" on the summed counts. When a bucket fails, the
@@ -77,7 +79,8 @@ def _batches(source: Source, table: str, keys: list[str]):
         text = [f.name for f in schema if f.name in keys and (pa.types.is_string(f.type) or
                                                               pa.types.is_large_string(f.type))]
         for path in files:
-            with pq.ParquetFile(path, read_dictionary=text) as handle:
+            # pre_buffer=False: pre-buffering kept every column chunk read so far (a whole file) in Arrow's pool
+            with pq.ParquetFile(path, read_dictionary=text, pre_buffer=False) as handle:
                 yield from handle.iter_batches(batch_size=BATCH_ROWS)
         return
     yield from source.con.sql(f"SELECT * FROM {quote('raw_' + table)}").to_arrow_reader(BATCH_ROWS)
@@ -85,7 +88,7 @@ def _batches(source: Source, table: str, keys: list[str]):
 
 @dataclass
 class Split:
-    """Where the buckets' raw rows are (``folder/<b>/<table>/part-*.parquet``), their schemas, and the sentinel
+    """Where the buckets' raw rows are (``folder/<b>/<table>.arrow``), their schemas, and the sentinel
     account's id: an id in none of the tables (a number above every numeric id, else a text no id has)."""
 
     folder: Path
@@ -112,7 +115,7 @@ class Split:
 
 
 def split(source: Source, config: DataConfig, n: int, folder: Path) -> Split:
-    """Every table of the source streamed once into per-bucket Parquet parts."""
+    """Every table of the source streamed once into per-bucket Arrow streams (``folder/<b>/<table>.arrow``)."""
     out = Split(folder, n)
     for table in TABLES:
         if table not in source.tables:
@@ -124,9 +127,12 @@ def split(source: Source, config: DataConfig, n: int, folder: Path) -> Split:
             keys = [column, config.column(table, "event") or "event", config.column(table, "touch") or "touch"]
             for batch in _batches(source, table, keys):
                 if table not in out.schemas:
-                    out.schemas[table], out.anchors[table] = batch.schema, pa.Table.from_batches([batch.slice(0, 1)])
+                    # a copy of the first row (a slice would keep the whole batch alive)
+                    out.schemas[table], out.anchors[table] = batch.schema, pa.Table.from_batches(
+                        [batch.take(pa.array([0]))])
                 _note_ids(out, batch.column(column))
                 _write_batch(out, table, batch, buckets_of(batch.column(column), n), writers)
+            pa.default_memory_pool().release_unused()
             if table not in out.schemas:  # no rows at all: the loader says so, for every bucket
                 empty = source.con.sql(f"SELECT * FROM {quote('raw_' + table)} LIMIT 0").to_arrow_table()
                 out.schemas[table], out.anchors[table] = empty.schema, empty
