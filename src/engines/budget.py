@@ -24,8 +24,12 @@ MARGIN_SHARE, MARGIN_MIN = 0.15, 1 * GIB  # the default budget leaves this much 
 LOAD_OVERHEAD_PER_EVENT = 16
 BYTES_PER_ACCOUNT = 400  # ids, instants and a dozen fit attributes, with pandas' overhead
 BASELINE = 400 << 20  # the process itself: Python, numpy, pandas, pyarrow, DuckDB and the pipeline imported
-BUCKET_SHARE = 0.3  # one bucket's load at most this share of the budget: the rest holds the process, the
-# driver's tables and the feature table being gathered
+BUCKET_SHARE = 0.5  # one bucket's load at most this share of the budget above the process: the rest holds the
+# driver's tables and the bucket's features
+# A bucket is loaded from Arrow through DuckDB's join of its ids (not the Parquet key coding), holding its raw
+# rows beside the loader's columns: 16.7 M-event buckets of the 100 M world peaked 1.7-2.1 GiB above the process,
+# ~120 bytes per event with users and quantities, i.e. the loaded event's bytes plus ~90.
+BUCKET_OVERHEAD_PER_EVENT = 90
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,12 @@ class SourceSize:
     """Rows per table of a source and what holding it whole in the local engine would cost."""
 
     rows: dict[str, int]
-    bytes_per_event: int
+    bytes_per_event: int  # what an event costs while the whole source is loaded
+
+    @property
+    def bucket_bytes_per_event(self) -> int:
+        """What an event costs while its bucket is loaded (see :data:`BUCKET_OVERHEAD_PER_EVENT`)."""
+        return self.bytes_per_event - LOAD_OVERHEAD_PER_EVENT + BUCKET_OVERHEAD_PER_EVENT
 
     @property
     def events(self) -> int:
@@ -88,10 +97,10 @@ def source_size(source: Source, has_user: bool, has_quantity: bool) -> SourceSiz
 
 
 def bucket_count(size: SourceSize, budget: int) -> int:
-    """How many account buckets keep one bucket's load within :data:`BUCKET_SHARE` of ``budget`` (1: load whole
-    when the source fits the budget)."""
+    """How many account buckets keep one bucket's load within :data:`BUCKET_SHARE` of ``budget`` above the
+    process (1: load whole when the source fits the budget)."""
     if size.load_bytes <= budget:
         return 1
-    per_bucket = max(budget * BUCKET_SHARE - BASELINE * BUCKET_SHARE, 64 << 20)
-    return max(2, math.ceil((size.load_bytes - BASELINE) / per_bucket))
+    per_bucket = max((budget - BASELINE) * BUCKET_SHARE, 64 << 20)
+    return max(2, math.ceil(size.events * size.bucket_bytes_per_event / per_bucket))
 

@@ -9,6 +9,7 @@ frames in the in-memory path's order (by as-of, then account id), so every resul
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import pickle
 import shutil
@@ -21,6 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.config import DataConfig, FeatureConfig
 from features.data import load as loader
@@ -100,7 +102,7 @@ def _load_buckets(engine: Any, source: Any, data: DataConfig, fit: list[str], n:
     try:
         parts = local_split.split(source, data, n, folder)
         split_s = time.perf_counter() - started
-        metas = local_split.validate_buckets(source, data, parts, instants)
+        metas = local_split.validate_buckets(source, data, parts, instants, release_memory)
         tables, report = local_split.assembled(source, data, fit, metas)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -159,9 +161,20 @@ def build(tables: BucketedTables, as_of: Sequence[object], spec: FeatureSpec, ho
             with open(parts[-1], "wb") as handle:
                 pickle.dump(frame, handle, protocol=pickle.HIGHEST_PROTOCOL)
             del frame
+            release_memory()
         return _gathered(parts, keys)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def release_memory() -> None:
+    """Give freed memory back to the OS between buckets: Arrow's pool and glibc's heap keep freed blocks
+    resident (the next bucket would then count on top of the last one's high-water mark)."""
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc (TypeError: Windows has no CDLL(None))
+        pass
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -185,7 +198,7 @@ def _gathered(parts: list[Path], keys: list[tuple[np.ndarray, np.ndarray]]) -> p
     pieces: dict[str, list[pd.Series]] = {c: [] for c in first.columns if c not in filled}
     start = 0
     for i, path in enumerate(parts):
-        frame = first if i == 0 else _read(path)
+        frame, first = (first, None) if i == 0 else (_read(path), None)
         if not frame.dtypes.equals(dtypes):  # a bucket's types differ (e.g. a column without values): pandas' rules
             return collect_frames([_read(p) for p in parts])
         rows = dest[start:start + len(frame)]
@@ -195,7 +208,7 @@ def _gathered(parts: list[Path], keys: list[tuple[np.ndarray, np.ndarray]]) -> p
             pieces[column].append(frame[column])
         start += len(frame)
         del frame
-    first = None
+        release_memory()
     for column, series in pieces.items():
         filled[column] = pd.concat(series, ignore_index=True).take(order).reset_index(drop=True)
     return pd.DataFrame({c: filled[c] for c in dtypes.index}, copy=False)

@@ -21,7 +21,7 @@ import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -284,10 +284,11 @@ def validate_bucket(sp: Split, b: int, config: DataConfig, touches_duplicates: s
     return result
 
 
-def validate_buckets(source: Source, config: DataConfig, sp: Split, instants: Sequence[int]
-                     ) -> list[tuple[int, dict]]:
+def validate_buckets(source: Source, config: DataConfig, sp: Split, instants: Sequence[int],
+                     release: Callable[[], None] = lambda: None) -> list[tuple[int, dict]]:
     """Each bucket validated by the local loader; its tables pickled to ``folder/validated/<b>.pkl`` and its raw
-    parts deleted; per bucket what the driver needs (report, error, planning statistics, the driver's tables)."""
+    parts deleted; per bucket what the driver needs (report, error, planning statistics, the driver's tables).
+    ``release``: called after each bucket (to give its memory back)."""
     dup = {t: duplicates_setting(source, config, t) for t in ("events", "touches") if t in sp.schemas}
     events_config = replace(config, duplicates=dup["events"])
     (sp.folder / "validated").mkdir(exist_ok=True)
@@ -298,6 +299,8 @@ def validate_buckets(source: Source, config: DataConfig, sp: Split, instants: Se
         with open(sp.folder / "validated" / f"{b}.pkl", "wb") as handle:
             pickle.dump(result.tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
         metas.append((b, _meta(result)))
+        del result
+        release()
     return metas
 
 

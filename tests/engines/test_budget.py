@@ -33,6 +33,6 @@ def test_a_source_that_fits_is_one_bucket_and_a_bigger_one_is_split_to_fit() -> 
     size = budget.SourceSize({"accounts": 500_000, "events": 100_000_000}, 46)
     assert budget.bucket_count(size, 8 * budget.GIB) == 1
     n = budget.bucket_count(size, 3 * budget.GIB)
-    per_bucket = (size.load_bytes - budget.BASELINE) / n
-    assert n >= 2 and per_bucket <= 3 * budget.GIB * budget.BUCKET_SHARE
+    per_bucket = size.events * size.bucket_bytes_per_event / n
+    assert n >= 2 and per_bucket <= (3 * budget.GIB - budget.BASELINE) * budget.BUCKET_SHARE
     assert budget.bucket_count(size, budget.GIB // 100) >= n  # a tiny budget: many buckets, never zero
