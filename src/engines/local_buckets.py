@@ -152,17 +152,20 @@ def build(tables: BucketedTables, as_of: Sequence[object], spec: FeatureSpec, ho
     folder = Path(tempfile.mkdtemp(prefix="frames-", dir=tables.state.folder))
     try:
         ids = pd.Index(tables.accounts["account_id"])
-        parts, keys = [], []
+        parts, times_us, rows = [], [], []
         for i, bucket in enumerate(tables.state.tables()):
             frame = kernel.features_of(bucket, times, spec, horizon)
-            keys.append((frame["as_of"].to_numpy().astype("datetime64[us]").view(np.int64),
-                         ids.get_indexer(frame["account_id"])))
+            times_us.append(frame["as_of"].to_numpy().astype("datetime64[us]").view(np.int64))
+            rows.append(ids.get_indexer(frame["account_id"]))
             parts.append(folder / f"{i}.pkl")
             with open(parts[-1], "wb") as handle:
                 pickle.dump(frame, handle, protocol=pickle.HIGHEST_PROTOCOL)
             del frame
             release_memory()
-        return _gathered(parts, keys)
+        sizes = [len(t) for t in times_us]
+        order = np.lexsort((np.concatenate(rows), np.concatenate(times_us)))  # by as-of, then account row
+        del ids, rows, times_us
+        return _gathered(parts, sizes, order)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -182,16 +185,15 @@ def _read(path: Path) -> pd.DataFrame:
         return pickle.load(handle)
 
 
-def _gathered(parts: list[Path], keys: list[tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
-    """The buckets' frames (pickled at ``parts``) as one, ordered by as-of then account (``keys``: per part, each
-    row's as-of and account row); columns of numpy types are filled in place, the others concatenated."""
-    sizes = [len(k[0]) for k in keys]
+def _gathered(parts: list[Path], sizes: list[int], order: np.ndarray) -> pd.DataFrame:
+    """The buckets' frames (pickled at ``parts``, ``sizes`` rows each) as one, row ``p`` being row ``order[p]`` of
+    the frames end to end; columns of numpy types are filled in place, the others concatenated."""
     first = _read(parts[0]) if parts else pd.DataFrame()
     if not parts or sum(sizes) == sizes[0]:  # the first frame holds every row (or none does): it is the table
         return collect_frames([first])
-    order = np.lexsort((np.concatenate([k[1] for k in keys]), np.concatenate([k[0] for k in keys])))
-    dest = np.empty(len(order), dtype=np.int64)
-    dest[order] = np.arange(len(order))
+    index = np.int32 if len(order) < np.iinfo(np.int32).max else np.int64
+    dest = np.empty(len(order), dtype=index)
+    dest[order] = np.arange(len(order), dtype=index)
     dtypes = first.dtypes
     plain = [c for c in first.columns if isinstance(dtypes[c], np.dtype)]
     filled = {c: np.empty(len(order), dtype=dtypes[c]) for c in plain}
@@ -209,8 +211,11 @@ def _gathered(parts: list[Path], keys: list[tuple[np.ndarray, np.ndarray]]) -> p
         start += len(frame)
         del frame
         release_memory()
-    for column, series in pieces.items():
+    del dest
+    for column in list(pieces):
+        series = pieces.pop(column)  # each column's pieces go as soon as it is whole
         filled[column] = pd.concat(series, ignore_index=True).take(order).reset_index(drop=True)
+        del series
     return pd.DataFrame({c: filled[c] for c in dtypes.index}, copy=False)
 
 
