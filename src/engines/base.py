@@ -55,4 +55,4 @@ def engine_for(config: EngineConfig | Mapping[str, Any] | None) -> Engine:
         return SparkEngine(settings)
     from engines.local import LocalEngine
 
-    return LocalEngine()
+    return LocalEngine(settings)

@@ -13,7 +13,8 @@ TABLE_NAMES = ("accounts", "events", "conversions", "touches")
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """``local`` (default) or ``spark``; the other fields only matter for Spark.
+    """``local`` (default) or ``spark``; ``memory_gb`` bounds the local engine, the other fields only matter for
+    Spark.
 
     >>> EngineConfig.from_mapping({"name": "spark", "partitions": 0})
     Traceback (most recent call last):
@@ -29,6 +30,7 @@ class EngineConfig:
     storage_level: str = "MEMORY_AND_DISK"
     tables: dict[str, str] = field(default_factory=dict)
     scores_table: str | None = None
+    memory_gb: float | None = None  # local engine: the memory budget (null: the machine's, minus a margin)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "EngineConfig":
@@ -39,18 +41,22 @@ class EngineConfig:
         if unknown:
             raise ConfigError(f"unknown config key 'engine.{unknown[0]}'; known keys of 'engine': "
                               f"{', '.join(sorted(known))}")
-        nullable = ("master", "partitions", "scores_table")
+        nullable = ("master", "partitions", "scores_table", "memory_gb")
         config = cls(**{k: v for k, v in values.items() if v is not None or k in nullable})
         config.check()
         return config
 
     def check(self) -> None:
-        """Raise a one-line ConfigError for a value no engine accepts (name, partitions, storage level, tables)."""
+        """Raise a one-line ConfigError for a value no engine accepts (name, partitions, memory, storage level,
+        tables)."""
         if self.name not in ENGINES:
             raise ConfigError(f"engine.name: '{self.name}' is not one of {list(ENGINES)}")
         if self.partitions is not None and int(self.partitions) < 1:
             raise ConfigError(f"engine.partitions: {self.partitions} must be a positive number of account buckets "
                               f"(or null: automatic)")
+        if self.memory_gb is not None and not _positive_number(self.memory_gb):
+            raise ConfigError(f"engine.memory_gb: {self.memory_gb!r} must be a positive number of GiB (or null: what "
+                              f"the machine has, minus a margin)")
         if str(self.storage_level).upper() not in STORAGE_LEVELS:
             raise ConfigError(f"engine.storage_level: '{self.storage_level}' is not one of {list(STORAGE_LEVELS)}")
         bad = sorted(set(self.tables or {}) - set(TABLE_NAMES))
@@ -60,3 +66,10 @@ class EngineConfig:
         if missing:
             raise ConfigError(f"engine.tables: give a catalog table for {missing[0]} too (accounts, events and "
                               f"conversions are required; touches is optional)")
+
+
+def _positive_number(value: object) -> bool:
+    """Whether ``value`` is a finite number above zero (not a bool, not text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 < float(value) < float("inf")

@@ -27,6 +27,7 @@ from features.spec import FeatureSpec
 from features.tables import LoadReport, Tables
 from features.windows import DAY_US, to_us
 
+from engines.buckets import collect_frames
 from engines.settings import EngineConfig
 from engines.spark import kernel
 from engines.spark.files import parquet_tables
@@ -149,13 +150,3 @@ def _run_buckets(state: SparkState, task: Callable[[Tables], Any], every: bool =
 
     out = state.validated.mapInArrow(run, "out binary").toArrow().column("out")
     return [pickle.loads(blob.as_buffer()) for blob in out]
-
-
-def collect_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The buckets' frames as one, ordered by as-of then account id (as the local builder orders them)."""
-    full = [f for f in frames if len(f)]
-    if not full:
-        return frames[0] if frames else pd.DataFrame()
-    out = pd.concat(full, ignore_index=True) if len(full) > 1 else full[0]
-    return out.sort_values(["as_of", "account_id"], kind="stable").reset_index(drop=True)
-

@@ -33,6 +33,8 @@ from features.tables import NEVER, EventLog, LoadReport, Tables, Users
 from engines.spark.arrow import id_text
 from engines.spark.errors import BucketError
 
+from engines.buckets import summed_reach  # noqa: F401 (the Spark engine's planning adds reach summaries up)
+
 SENTINEL_TEXT = "\x00pql-engine-sentinel"
 TABLES = ("accounts", "events", "conversions", "touches", "users")
 NO_SENTINEL = ("users",)  # a copied user row would repeat its user id: the sentinel account has no users
@@ -244,13 +246,6 @@ def reach_before(tables: Tables, log: EventLog, t: int) -> pd.DataFrame:
     """Rows per kind that can reach a feature at some as-of ``<= t`` (and whether their quantity varies)."""
     start, ok = reach_start(tables, log)
     return _summary(log, log.kind, ok & (start < t))
-
-
-def summed_reach(parts: list[pd.DataFrame], by: str | list[str]) -> pd.DataFrame:
-    """Reach summaries (of buckets, or of days) added up per ``by``: their rows summed, the quantity varying
-    where it varies in any of them."""
-    frame = pd.concat(parts, ignore_index=True)
-    return frame.groupby(by, sort=True).agg(n=("n", "sum"), varies=("varies", "any")).reset_index()
 
 
 def features_of(tables: Tables, as_of: Sequence[int], spec: FeatureSpec, horizon_days: int | None,

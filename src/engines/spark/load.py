@@ -18,16 +18,16 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from features.config import TABLES, DataConfig
 from features.errors import DataError
 from features.data.load import load_frames
-from features.tables import EventLog, LoadReport, Tables
+from features.tables import LoadReport
 from features.windows import to_us
 
+from engines.buckets import assemble, names_of, sum_reach, sum_reach_at
 from engines.settings import EngineConfig
 from engines.spark import kernel
 from engines.spark.arrow import from_ipc, naive_utc, split
@@ -67,9 +67,12 @@ def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description:
     metas = [(r["bucket"], pickle.loads(r["meta"])) for r in validated.select("bucket", "meta").collect()]
     metas.sort(key=lambda m: m[0])
     log.debug("Spark load: %d buckets, kernel seconds per bucket %s", n, [m.get("seconds") for _, m in metas])
-    tables, report = _assemble(metas, data, description)
-    state = SparkState(validated=validated.select("bucket", "tables"), buckets=n, reach=_sum_reach(metas),
-                       reach_at=_sum_reach_at(metas), names=_names(metas),
+    error = merged_error([m["error"] for _, m in metas if m["error"]])  # counted over every bucket
+    if error is not None:
+        raise error
+    tables, report = assemble(metas, data, description)
+    state = SparkState(validated=validated.select("bucket", "tables"), buckets=n, reach=sum_reach(metas),
+                       reach_at=sum_reach_at(metas), names=names_of(metas),
                        has_user=any(m.get("has_user") for _, m in metas),
                        has_quantity=any(m.get("has_quantity") for _, m in metas), has_touches=has_touches,
                        bucket_events={b: m["report"].rows_read.get("events", 0) for b, m in metas},
@@ -261,78 +264,3 @@ def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, 
     return ("keep" if day_resolution else "set_aside"), int(row["n"])
 
 
-def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) -> tuple[Tables, LoadReport]:
-    """The driver's tables and the load report, from the buckets' results; whole-table checks."""
-    from features.data.checks import not_all_unknown  # the local loader's own whole-table rules
-    from features.data.validate import check_strict, note_outliers
-
-    error = merged_error([m["error"] for _, m in metas if m["error"]])
-    if error is not None:
-        raise error
-    report = LoadReport(description)
-    for table in TABLES:
-        total = sum(m["report"].rows_read.get(table, 0) for _, m in metas)
-        if any(table in m["report"].rows_read for _, m in metas):
-            report.rows_read[table] = total
-    for _, m in metas:
-        for key, value in m["report"].set_aside.items():
-            report.set_aside[key] = report.set_aside.get(key, 0) + value
-    for table in ("events", "conversions", "touches"):
-        if table in report.rows_read:
-            not_all_unknown(table, data, report.rows_read[table], report.set_aside.get(f"{table}: unknown account", 0))
-    check_strict(report, data.strict)
-    parts = [m for _, m in metas if "accounts" in m]
-    if len(parts) < len(metas):  # a bucket's only problem was its sentinel's, so another bucket must have failed
-        raise RuntimeError("a bucket of accounts failed to load without an error")
-    accounts = pd.concat([m["accounts"] for m in parts], ignore_index=True)
-    created = np.concatenate([m["created_us"] for m in parts])
-    converted = np.concatenate([m["converted_us"] for m in parts])
-    order = accounts["account_id"].sort_values(kind="stable").index.to_numpy()
-    accounts = accounts.iloc[order].reset_index(drop=True)
-    created, converted = created[order], converted[order]
-    conversions = pd.concat([m["conversions"] for m in parts], ignore_index=True)
-    if len(conversions):
-        conversions = conversions.sort_values(["account_id", "converted_at"], kind="stable").reset_index(drop=True)
-    notes: list[str] = []
-    for _, m in metas:
-        notes += [n for n in m["report"].notes if n not in notes]
-    dated = [n for n in notes if n.startswith("accounts column")]
-    report.notes = dated
-    note_outliers(created, report)
-    report.notes += [n for n in notes if n not in dated]
-    ends = [m["data_end_us"] for m in parts]
-    tables = Tables(accounts=accounts, created_us=created, converted_us=converted, events=EventLog.empty(),
-                    touches=None, fit_columns=parts[0]["fit_columns"], data_end_us=int(max(ends)),
-                    conversions=conversions, users=parts[0].get("users"))
-    return tables, report
-
-
-def _sum_reach(metas: list[tuple[int, dict]]) -> dict[str, pd.DataFrame]:
-    """Per log: the buckets' reachable rows per (kind, day), added up."""
-    out = {}
-    for name in ("events", "touches"):
-        parts = [m["reach"][name] for _, m in metas if name in m.get("reach", {})]
-        if parts:
-            out[name] = kernel.summed_reach(parts, ["kind", "day"])
-    return out
-
-
-def _sum_reach_at(metas: list[tuple[int, dict]]) -> dict[str, dict[int, pd.DataFrame]]:
-    """Per log and per instant asked for while loading: the buckets' reachable rows per kind, added up."""
-    out: dict[str, dict[int, pd.DataFrame]] = {}
-    for name in ("events", "touches"):
-        instants = {t for _, m in metas for t in m.get("reach_at", {}).get(name, {})}
-        for t in instants:
-            parts = [m["reach_at"][name][t] for _, m in metas if t in m.get("reach_at", {}).get(name, {})]
-            out.setdefault(name, {})[t] = kernel.summed_reach(parts, "kind")
-    return out
-
-
-def _names(metas: list[tuple[int, dict]]) -> dict[str, tuple[str, ...]]:
-    """Per log: the event (touch) types of every bucket, in order of first appearance."""
-    out: dict[str, list[str]] = {}
-    for _, m in metas:
-        for name, kinds in m.get("names", {}).items():
-            seen = out.setdefault(name, [])
-            seen += [k for k in kinds if k not in seen]
-    return {k: tuple(v) for k, v in out.items()}

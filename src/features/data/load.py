@@ -41,16 +41,17 @@ def load_tables(config: DataConfig) -> tuple[Tables, LoadReport]:
 
     Raises DataError (naming table, column and problem) or ConfigError; nothing is written.
     """
-    return _load(open_source(config), config)
+    return load_source(open_source(config), config)
 
 
 def load_frames(frames: dict[str, pd.DataFrame | None], config: DataConfig | None = None,
                 description: str = "in-memory tables") -> tuple[Tables, LoadReport]:
     """The same as :func:`load_tables` for DataFrames in memory (``accounts``, ``events``, ...)."""
-    return _load(open_frames(frames, description), config or DataConfig())
+    return load_source(open_frames(frames, description), config or DataConfig())
 
 
-def _load(source: Source, config: DataConfig) -> tuple[Tables, LoadReport]:
+def load_source(source: Source, config: DataConfig) -> tuple[Tables, LoadReport]:
+    """:func:`load_tables` of a source already open (its connection is closed afterwards)."""
     try:
         report = LoadReport(source.description)
         if config.export:

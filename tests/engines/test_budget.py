@@ -1,0 +1,38 @@
+"""The local engine's memory budget (engines.budget): ``engine.memory_gb`` or the machine's memory minus a margin,
+what a source would cost whole (rows from Parquet footers or DuckDB, priced per row), and how many buckets keep
+one bucket's load within a share of the budget."""
+from __future__ import annotations
+
+import pandas as pd
+
+from engines import budget
+from features.data.sources import open_folder
+
+
+def test_the_default_budget_is_the_machine_minus_a_margin() -> None:
+    total = budget.machine_bytes()
+    assert budget.budget_bytes(None) <= total - budget.MARGIN_MIN
+    assert budget.budget_bytes(None) >= total * 0.8 or total < 8 * budget.GIB
+    assert budget.budget_bytes(3) == 3 * budget.GIB and budget.budget_bytes(0.5) == budget.GIB // 2
+
+
+def test_rows_come_from_parquet_footers_and_duckdb_counts(tmp_path) -> None:
+    pd.DataFrame({"account_id": ["a", "b"], "created_at": pd.to_datetime(["2024-01-01"] * 2)}).to_parquet(
+        tmp_path / "accounts.parquet")
+    pd.DataFrame({"account_id": ["a"] * 5, "event": ["x"] * 5, "timestamp": pd.Timestamp("2024-01-02"),
+                  "user_id": ["u"] * 5}).to_csv(tmp_path / "events.csv", index=False)
+    source = open_folder(tmp_path, ("accounts", "events"))
+    source.read_pending()
+    size = budget.source_size(source, has_user=True, has_quantity=False)
+    assert size.rows == {"accounts": 2, "events": 5} and size.events == 5
+    assert size.bytes_per_event == 4 + 2 + 8 + 8 + budget.LOAD_OVERHEAD_PER_EVENT
+    assert size.load_bytes == budget.BASELINE + 5 * size.bytes_per_event + 2 * budget.BYTES_PER_ACCOUNT
+
+
+def test_a_source_that_fits_is_one_bucket_and_a_bigger_one_is_split_to_fit() -> None:
+    size = budget.SourceSize({"accounts": 500_000, "events": 100_000_000}, 46)
+    assert budget.bucket_count(size, 8 * budget.GIB) == 1
+    n = budget.bucket_count(size, 3 * budget.GIB)
+    per_bucket = size.events * size.bucket_bytes_per_event / n
+    assert n >= 2 and per_bucket <= (3 * budget.GIB - budget.BASELINE) * budget.BUCKET_SHARE
+    assert budget.bucket_count(size, budget.GIB // 100) >= n  # a tiny budget: many buckets, never zero

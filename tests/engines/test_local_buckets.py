@@ -1,0 +1,193 @@
+"""The local engine within a memory budget (engines.local_buckets): a source bigger than ``engine.memory_gb`` is
+processed in account buckets, and everything equals the in-memory path cell for cell -- load report, accounts,
+specs, feature and training tables, the training sample, serving's frames, bad input's one-line errors (counted
+over all buckets) -- on the demo world, its quirks, and a small hand-made Parquet folder split into 16 buckets.
+"""
+from __future__ import annotations
+
+import gc
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engines.local import LocalEngine
+from engines.local_buckets import BucketedTables
+from engines.settings import EngineConfig
+from features.config import DataConfig, FeatureConfig
+from features.errors import DataError
+
+START = "2024-01-01"
+TINY = 1e-6  # GiB: no source fits, so every load goes through the buckets
+WHOLE = LocalEngine(EngineConfig())
+
+
+def _bucketed(partitions: int | None = None) -> LocalEngine:
+    return LocalEngine(EngineConfig(memory_gb=TINY, partitions=partitions))
+
+
+def _mondays(end: str, n: int) -> list[pd.Timestamp]:
+    return [pd.Timestamp(end) - pd.Timedelta(weeks=i) for i in range(n)][::-1]
+
+
+def _same(data: DataConfig, engine: LocalEngine, snapshots: list[pd.Timestamp], inside_a_day=None) -> BucketedTables:
+    (bt, br), (wt, wr) = engine.load_tables(data), WHOLE.load_tables(data)
+    assert isinstance(bt, BucketedTables) and not isinstance(wt, BucketedTables)
+    assert (br.source, br.rows_read, br.set_aside, br.notes) == (wr.source, wr.rows_read, wr.set_aside, wr.notes)
+    pd.testing.assert_frame_equal(bt.accounts, wt.accounts)
+    pd.testing.assert_frame_equal(bt.conversions, wt.conversions)
+    assert (bt.created_us == wt.created_us).all() and (bt.converted_us == wt.converted_us).all()
+    assert bt.data_end_us == wt.data_end_us
+    config = FeatureConfig().for_source(data)
+    for t in (snapshots[0], snapshots[-1]):
+        assert engine.plan_features(bt, t, config) == WHOLE.plan_features(wt, t, config)
+    spec = WHOLE.plan_features(wt, snapshots[-1], config)
+    pd.testing.assert_frame_equal(engine.build_features(bt, snapshots[-1:], spec),
+                                  WHOLE.build_features(wt, snapshots[-1:], spec))
+    pd.testing.assert_frame_equal(engine.build_training_table(bt, snapshots, spec, 30),
+                                  WHOLE.build_training_table(wt, snapshots, spec, 30))
+    if inside_a_day is not None:  # not a midnight: planned from counts made bucket by bucket for that instant
+        spec = engine.plan_features(bt, inside_a_day, config)
+        assert spec == WHOLE.plan_features(wt, inside_a_day, config)
+        pd.testing.assert_frame_equal(engine.build_features(bt, [inside_a_day], spec),
+                                      WHOLE.build_features(wt, [inside_a_day], spec))
+    return bt
+
+
+@pytest.mark.parametrize("quirks", [{}, {"day_resolution": True, "id_column": True, "user_ids": False,
+                                        "touches": False, "single_event": True, "fit_columns": False}],
+                         ids=["demo", "quirks"])
+def test_demo_worlds_in_buckets_match_the_whole_load(quirks) -> None:
+    data = DataConfig(demo={"accounts": 250, "days": 150, "start": START, "seed": 3, **quirks})
+    tables = _same(data, _bucketed(), _mondays("2024-05-20", 8), inside_a_day=pd.Timestamp("2024-03-13 15:30"))
+    assert tables.state.buckets == 2
+
+
+def _folder(tmp_path: Path) -> DataConfig:
+    """A Parquet folder in the user's own column names, events in parts, with rows to set aside: exact
+    duplicates, unknown accounts, events before their account existed, repeat conversions."""
+    from demo import DemoConfig, generate_demo
+
+    world = generate_demo(DemoConfig(accounts=120, days=100, start=START, seed=11))
+    accounts = world.accounts.rename(columns={"account_id": "workspace"})
+    events = world.events.rename(columns={"account_id": "workspace", "timestamp": "ts"})
+    events["ts"] = events["ts"].astype("datetime64[ms]").astype("int64")  # epoch milliseconds
+    early = events.sample(10, random_state=3)
+    early["ts"] = early["ts"] - 400 * 86_400_000
+    events = pd.concat([events, events.sample(40, random_state=1), events.sample(15, random_state=2).assign(
+        workspace="ghost"), early], ignore_index=True).sample(frac=1.0, random_state=4)
+    conversions = world.conversions.rename(columns={"account_id": "workspace"})
+    repeat = conversions.head(3).assign(converted_at=lambda f: f["converted_at"] + pd.Timedelta(days=2))
+    accounts.to_parquet(tmp_path / "accounts.parquet", index=False)
+    pd.concat([conversions, repeat], ignore_index=True).to_parquet(tmp_path / "conversions.parquet", index=False)
+    world.touches.rename(columns={"account_id": "workspace"}).to_parquet(tmp_path / "touches.parquet", index=False)
+    (tmp_path / "events").mkdir()
+    third = len(events) // 3
+    for i, part in enumerate((events.iloc[:third], events.iloc[third:2 * third], events.iloc[2 * third:])):
+        part.to_parquet(tmp_path / "events" / f"part-{i}.parquet", index=False)
+    columns = {t: {"account_id": "workspace"} for t in ("accounts", "events", "conversions", "touches")}
+    columns["events"].update(timestamp="ts", timestamp_unit="ms")
+    return DataConfig.from_mapping({"dir": str(tmp_path), "columns": columns})
+
+
+def test_a_parquet_folder_in_sixteen_buckets_matches_and_its_spill_folder_goes_with_it(tmp_path) -> None:
+    data = _folder(tmp_path)
+    tables = _same(data, _bucketed(16), _mondays("2024-04-08", 5))
+    _, report = WHOLE.load_tables(data)
+    assert report.set_aside["events: exact duplicates"] >= 40 and report.set_aside["events: unknown account"] == 15
+    folder = tables.state.folder
+    assert tables.state.buckets == 16 and folder.is_dir()
+    del tables
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_the_training_design_and_its_sample_keep_the_same_rows(tmp_path) -> None:
+    from train.backtest import negative_sample
+    from train.design import build_design
+
+    data = _folder(tmp_path)
+    (bt, _), (wt, _) = _bucketed(5).load_tables(data), WHOLE.load_tables(data)
+    spec = WHOLE.plan_features(wt, pd.Timestamp("2024-04-08"), FeatureConfig().for_source(data))
+    settings = type("S", (), {"label": type("L", (), {"horizon_days": 30})(), "progress": False})()
+    times = _mondays("2024-04-08", 6)
+    (bf, bd), (wf, wd) = build_design(bt, times, spec, settings), build_design(wt, times, spec, settings)
+    pd.testing.assert_frame_equal(bf, wf)
+    rows = np.ones(len(wd.y), dtype=bool)
+    assert (negative_sample(rows, bd.y, 0.3)[0] == negative_sample(rows, wd.y, 0.3)[0]).all()
+
+
+_TASK_SPEC: list = []  # the spec serving's task carries (planned on the whole tables)
+
+
+def _task(tables, progress):
+    """A serving-like task: features at one as-of, and a frame of its own per account (the account's events)."""
+    from features.build import build_features
+
+    frame = build_features(tables, [pd.Timestamp("2024-04-08")], _TASK_SPEC[0])
+    events = np.bincount(tables.events.account, minlength=tables.n_accounts)
+    own = pd.DataFrame({"as_of": pd.Timestamp("2024-04-08"), "account_id": tables.accounts["account_id"],
+                        "events": events})
+    return frame, own
+
+
+def test_serving_maps_accounts_bucket_by_bucket_as_on_the_whole_tables(tmp_path) -> None:
+    data = _folder(tmp_path)
+    (bt, _), (wt, _) = _bucketed(7).load_tables(data), WHOLE.load_tables(data)
+    _TASK_SPEC[:] = [WHOLE.plan_features(wt, pd.Timestamp("2024-04-08"), FeatureConfig().for_source(data))]
+    for got, want in zip(_bucketed(7).map_accounts(bt, _task), WHOLE.map_accounts(wt, _task)):
+        pd.testing.assert_frame_equal(got, want)
+
+
+def test_bad_input_gives_the_whole_loads_error_counted_over_every_bucket(tmp_path) -> None:
+    data = _folder(tmp_path)
+    for i in range(3):  # null keys in every part: they land in several buckets
+        path = tmp_path / "events" / f"part-{i}.parquet"
+        part = pd.read_parquet(path)
+        part.loc[part.index[: 2 + i], "workspace"] = None
+        part.loc[part.index[10 + i: 12 + i], "ts"] = None
+        part.to_parquet(path, index=False)
+    with pytest.raises(DataError) as whole:
+        WHOLE.load_tables(data)
+    with pytest.raises(DataError) as bucketed:
+        _bucketed(16).load_tables(data)
+    assert str(bucketed.value) == str(whole.value) and "9 rows have a null account id" in str(whole.value)
+    assert bucketed.value.exit_code == whole.value.exit_code == 3
+
+
+def test_strict_mode_counts_set_aside_rows_over_every_bucket(tmp_path) -> None:
+    data = replace(_folder(tmp_path), strict=True)
+    with pytest.raises(DataError) as whole:
+        WHOLE.load_tables(data)
+    with pytest.raises(DataError) as bucketed:
+        _bucketed(16).load_tables(data)
+    assert str(bucketed.value) == str(whole.value)
+
+
+_spec = importlib.util.spec_from_file_location(
+    "pit_worlds", Path(__file__).resolve().parents[1] / "features" / "test_point_in_time.py")
+pit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pit)  # the local test's random worlds and future perturbations
+
+
+def _pit_features(world: dict, folder: Path):
+    folder.mkdir()
+    for name, frame in world.items():
+        if frame is not None:
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+    tables, _ = _bucketed(4).load_tables(DataConfig(dir=str(folder)), instants=[pit.T])
+    spec = _bucketed(4).plan_features(tables, pit.T, pit.CONFIG)
+    return spec, _bucketed(4).build_features(tables, [pit.T], spec)
+
+
+@pytest.mark.parametrize("seed, n_accounts, n_events", [(0, 3, 1), (7, 40, 600)])
+def test_rows_at_or_after_t_never_change_bucketed_features_at_t(tmp_path, seed, n_accounts, n_events) -> None:
+    rng = np.random.default_rng(seed)
+    world = pit._random_world(rng, n_accounts, n_events)
+    spec, before = _pit_features(world, tmp_path / "before")
+    spec_after, after = _pit_features(pit._perturb_future(world, rng), tmp_path / "after")
+    assert spec_after == spec
+    pd.testing.assert_frame_equal(before, after)
