@@ -22,11 +22,11 @@ class Recorder:
     def plan_features(self, *args):
         return ("plan", args)
 
-    def build_features(self, *args, progress=False):
-        return ("build", args, progress)
+    def build_features(self, *args, progress=False, max_age_us=None):
+        return ("build", args, progress, max_age_us)
 
-    def build_training_table(self, *args, progress=False):
-        return ("train", args, progress)
+    def build_training_table(self, *args, progress=False, max_age_us=None):
+        return ("train", args, progress, max_age_us)
 
 
 def test_local_tables_are_built_by_the_local_engine_as_features_build_builds_them(make_frames):
@@ -44,8 +44,11 @@ def test_tables_an_engine_loaded_go_back_to_that_engine():
     tables = SimpleNamespace(state=SimpleNamespace(engine=engine))
     assert dispatch.engine_of(tables) is engine
     assert dispatch.plan_features(tables, AS_OF, "cfg") == ("plan", (tables, AS_OF, "cfg"))
-    assert dispatch.build_features(tables, [AS_OF], "spec", progress=True) == ("build", (tables, [AS_OF], "spec"), True)
-    assert dispatch.build_training_table(tables, [AS_OF], "spec", 30) == ("train", (tables, [AS_OF], "spec", 30), False)
+    assert dispatch.build_features(tables, [AS_OF], "spec", progress=True) == (
+        "build", (tables, [AS_OF], "spec"), True, None)
+    # first looks (accounts at most a day old) reach the engine that holds the tables
+    assert dispatch.build_training_table(tables, [AS_OF], "spec", 30, max_age_us=5) == (
+        "train", (tables, [AS_OF], "spec", 30), False, 5)
 
 
 def test_a_state_without_an_engine_is_local():

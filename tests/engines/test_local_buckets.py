@@ -18,7 +18,7 @@ from engines.local import LocalEngine
 from engines.local_buckets import BucketedTables
 from engines.settings import EngineConfig
 from features.config import DataConfig, FeatureConfig
-from features.errors import DataError
+from features.errors import ConfigError, DataError
 
 START = "2024-01-01"
 TINY = 1e-6  # GiB: no source fits, so every load goes through the buckets
@@ -61,9 +61,15 @@ def _same(data: DataConfig, engine: LocalEngine, snapshots: list[pd.Timestamp], 
                                         "touches": False, "single_event": True, "fit_columns": False}],
                          ids=["demo", "quirks"])
 def test_demo_worlds_in_buckets_match_the_whole_load(quirks) -> None:
-    data = DataConfig(demo={"accounts": 250, "days": 150, "start": START, "seed": 3, **quirks})
+    data = DataConfig(demo={"accounts": 250, "days": 150, "start": START, "seed": 3, "users": False, **quirks})
     tables = _same(data, _bucketed(), _mondays("2024-05-20", 8), inside_a_day=pd.Timestamp("2024-03-13 15:30"))
     assert tables.state.buckets == 2
+
+
+def test_a_source_with_users_over_the_budget_is_one_line_not_a_silent_drop_of_its_users() -> None:
+    data = DataConfig(demo={"accounts": 250, "days": 150, "start": START, "seed": 3})
+    with pytest.raises(ConfigError, match=r"^engine.memory_gb: .* with a users table is read whole .* engine=spark$"):
+        _bucketed().load_tables(data)
 
 
 def _folder(tmp_path: Path) -> DataConfig:
