@@ -34,7 +34,10 @@ def test_scores_table_has_the_contract_columns(served, trained):
     scores = pd.read_parquet(out)
     rules = [f"rule_{n}" for n in ("active_team", "api_builder", "seats_near_limit", "good_fit", "mql", "pmql")]
     assert list(scores.columns) == ["account_id", "as_of", "score", "intent_score", "fit_score", "intent_tier",
-                                    "fit_tier", "pql_tier", "expected_value", *rules, "reasons", "model_version"]
+                                    "fit_tier", "pql_tier", "expected_value", *rules, "reasons", "contacts",
+                                    "model_version"]
+    # the demo's accounts have users: each scored account names whom to call (decision makers first)
+    assert scores["contacts"].fillna("").str.len().gt(0).mean() > 0.5
     # the demo's conversions carry amounts: probability x predicted amount, never more than the biggest deal
     assert scores["expected_value"].ge(0).all() and (scores["expected_value"] <= scores["score"] * 1e6).all()
     assert scores["account_id"].is_unique and (scores["as_of"] == pd.Timestamp(AS_OF)).all()
