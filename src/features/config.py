@@ -7,21 +7,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-TABLES = ("accounts", "events", "conversions", "touches")
+TABLES = ("accounts", "events", "conversions", "touches", "account_attributes")
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("account_id", "created_at"),
     "events": ("account_id", "event", "timestamp"),
     "conversions": ("account_id", "converted_at"),
     "touches": ("account_id", "touch", "timestamp"),
+    "account_attributes": ("account_id", "attribute", "value", "valid_from"),
 }
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": (),
     "events": ("user_id", "quantity"),
     "conversions": ("amount",),
     "touches": (),
+    "account_attributes": (),
 }
-TIME_COLUMN = {"accounts": "created_at", "events": "timestamp", "conversions": "converted_at", "touches": "timestamp"}
-OPTIONAL_TABLES = ("touches",)
+TIME_COLUMN = {"accounts": "created_at", "events": "timestamp", "conversions": "converted_at", "touches": "timestamp",
+               "account_attributes": "valid_from"}
+OPTIONAL_TABLES = ("touches", "account_attributes")
 
 
 def _default_columns() -> dict[str, dict[str, str | None]]:
