@@ -74,6 +74,8 @@ def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column]
             dropped.append(name)
             continue
         values, accounts = reachable_values(tables, name, t)
+        if name not in tables.accounts.columns and values.isna().all():
+            continue  # an attribute whose history starts later: no column yet (its rows must change nothing at t)
         numeric = _numeric(values, tables.accounts.get(name))
         if numeric and not pd.api.types.is_numeric_dtype(values):
             values = pd.to_numeric(values, errors="coerce")
