@@ -16,13 +16,15 @@ VARIANTS: dict[str, dict] = {
     "late_labels": {"days": 365, "labels_after_days": 150},
     "stale_pools": {"stale_share": 0.5},
     "no_fit": {"fit_columns": False},
+    "no_history": {"attribute_history": False},
     "single_event": {"single_event": True},
     "day_resolution": {"day_resolution": True},
     "id_column": {"id_column": True},
     "no_touches": {"touches": False},
     "no_user_ids": {"user_ids": False},
     # the least data that still meets the contract
-    "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False},
+    "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False,
+             "attribute_history": False},
 }
 
 
@@ -43,6 +45,7 @@ class DemoConfig:
     id_column: bool = False    # True: accounts gain `external_id`, 16 random hex digits per account
     touches: bool = True       # False: no touches table (DemoWorld.touches is None)
     user_ids: bool = True      # False: events have no user_id column
+    attribute_history: bool = True  # False: no account_attributes table (accounts show the signup values)
 
     @classmethod
     def variant(cls, name: str, **overrides) -> DemoConfig:

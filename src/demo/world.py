@@ -11,16 +11,19 @@ import numpy as np
 import pandas as pd
 
 from demo.activity import draw_events, draw_touches
+from demo.attributes import ATTRIBUTES, draw_history
 from demo.config import US_PER_DAY, DemoConfig, check_config, origin
 from demo.firmographics import draw_accounts
-from demo.frames import account_frame, account_ids, conversion_frame, event_frame, string_column, touch_frame
+from demo.frames import (account_frame, account_ids, attribute_frame, conversion_frame, event_frame, string_column,
+                         touch_frame)
 from demo.latents import cumulative_hazard, daily_hazard, draw_conversions, first_arrival, latents
 from demo.stale import add_stale
 
 
 @dataclass(frozen=True, eq=False)
 class DemoWorld:
-    """The four input tables of the contract (touches None without them) plus the generator's exact hazard.
+    """The input tables of the contract (touches and account_attributes None without them) plus the generator's
+    exact hazard.
 
     The private arrays hold one row per row of ``accounts`` and describe the true process.
     """
@@ -35,6 +38,7 @@ class DemoWorld:
     _hazard: np.ndarray = field(repr=False)      # (accounts, days) per-day hazard rate
     _cum: np.ndarray = field(repr=False)         # (accounts, days + 1) cumulative hazard at midnights
     _stale: np.ndarray = field(repr=False)       # per account: in the stale pool
+    account_attributes: pd.DataFrame | None = None  # the attribute history (None without it)
 
     @property
     def stale_accounts(self) -> pd.Series:
@@ -87,10 +91,10 @@ class DemoWorld:
         return mondays.normalize()
 
     def write(self, directory: str | Path, weekly_truth: bool = True) -> Path:
-        """Write the tables (no touches file without touches) and truth.parquet as Parquet files into directory."""
+        """Write the tables (no touches or account_attributes file without them) and truth.parquet as Parquet files into directory."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        for name in ("accounts", "events", "conversions", "touches"):
+        for name in ("accounts", "events", "conversions", "touches", "account_attributes"):
             if getattr(self, name) is not None:
                 getattr(self, name).to_parquet(path / f"{name}.parquet", index=False)
         if weekly_truth:
@@ -120,8 +124,11 @@ def generate_demo(config: DemoConfig = DemoConfig()) -> DemoWorld:
     if n_stale:
         acc, truth, events, touches, buyers = add_stale(config, n_stale, acc, truth, events, touches, buyers)
     ids = account_ids(len(acc["created"]))
-    return DemoWorld(account_frame(config, ids, acc), event_frame(config, ids, truth["team"], *events),
+    history = draw_history(config, acc, truth["converted"]) if config.attribute_history and config.fit_columns else None
+    return DemoWorld(account_frame(config, ids, acc, history["today"] if history else None),
+                     event_frame(config, ids, truth["team"], *events),
                      conversion_frame(config, ids, buyers, conv_us, amount),
                      touch_frame(config, ids, *touches) if config.touches else None, config,
                      _created=acc["created"], _converted=truth["converted"], _hazard=truth["hazard"],
-                     _cum=truth["cum"], _stale=truth["stale"])
+                     _cum=truth["cum"], _stale=truth["stale"],
+                     account_attributes=attribute_frame(config, ids, history, ATTRIBUTES) if history else None)

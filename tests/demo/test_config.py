@@ -124,7 +124,8 @@ def test_no_touches(tmp_path) -> None:
     world = _world(touches=False)
     assert world.touches is None
     path = world.write(tmp_path, weekly_truth=False)
-    assert {p.name for p in path.iterdir()} == {"accounts.parquet", "events.parquet", "conversions.parquet"}
+    assert {p.name for p in path.iterdir()} == {"accounts.parquet", "events.parquet", "conversions.parquet",
+                                                "account_attributes.parquet"}
 
 
 def test_no_user_ids(plain: DemoWorld) -> None:

@@ -32,7 +32,7 @@ def open_source(config: DataConfig) -> Source:
     demo = DemoConfig(**config.demo_world())
     world = generate_demo(demo)
     return open_frames({"accounts": world.accounts, "events": world.events, "conversions": world.conversions,
-                        "touches": world.touches},
+                        "touches": world.touches, "account_attributes": world.account_attributes},
                        f"demo world ({demo.accounts} accounts, {demo.days} days from {demo.start}, seed {demo.seed})")
 
 
