@@ -89,8 +89,9 @@ def fit_values(tables: Tables, spec: FeatureSpec, own: dict, account_rows: np.nd
         return out
     numbers = text_numbers(history)
     for col in spec.columns:
-        if col.group != "fit" or col.name not in history.names:
+        if col.group != "fit" or (col.name not in history.names and col.name in own):
             continue
+        # (an attribute of the spec without rows here, e.g. in a Spark bucket, is missing throughout)
         rows = latest_rows(history, col.name, account_rows, as_of_us)
         if col.is_categorical:
             out[col.name] = _categories(history, col, spec, rows, own.get(col.name), account_rows)
@@ -139,3 +140,30 @@ def reachable_values(tables: Tables, name: str, before_us: int) -> tuple[pd.Seri
     own = own_col.iloc[accounts].astype(object) if own_col is not None else pd.Series([None] * len(accounts))
     values = pd.concat([own.reset_index(drop=True), texts], ignore_index=True)
     return values, np.r_[accounts, owner[reach]].astype(np.int64)
+
+
+def merged_history(parts: list[AttributeHistory | None], sizes: list[int],
+                   order: np.ndarray) -> AttributeHistory | None:
+    """The histories of parts of the accounts (a Spark bucket each: ``sizes[i]`` accounts, numbered within it) as
+    one, for the accounts concatenated part after part and then taken in ``order`` (None: no part has one)."""
+    if all(p is None for p in parts):
+        return None
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))  # concatenated account -> its row in the ordered accounts
+    kept = [(p, int(o)) for p, o in zip(parts, offsets) if p is not None]
+    names = tuple(sorted({n for p, _ in kept for n in p.names}))
+    texts, codes = np.unique(np.concatenate([p.texts.astype(str) for p, _ in kept] + [np.array([], str)]),
+                             return_inverse=True)
+    attr, account, valid, value, base = [], [], [], [], 0
+    for part, offset in kept:
+        attr.append(np.array([names.index(n) for n in part.names], dtype=np.int16)[part.attr] if len(part) else
+                    np.empty(0, np.int16))
+        account.append(position[part.account.astype(np.int64) + offset].astype(np.int32))
+        valid.append(part.valid_us)
+        value.append(np.where(part.value >= 0, codes[base + np.maximum(part.value, 0)] if len(codes) else -1,
+                              -1).astype(np.int32))
+        base += len(part.texts)
+    attr, account, valid, value = (np.concatenate(x) for x in (attr, account, valid, value))
+    sort = np.lexsort((valid, account, attr))
+    return AttributeHistory(names, attr[sort], account[sort], valid[sort], value[sort], texts.astype(object))

@@ -111,3 +111,27 @@ def test_latest_rows_and_numbers_at_for_one_instant():
     rows = latest_rows(tables.attributes, "plan", accounts, to_us("2024-01-16"))
     assert [tables.attributes.texts[tables.attributes.value[r]] for r in rows] == ["pro", "free"]
     assert latest_rows(tables.attributes, "nothing", accounts, 0).tolist() == [-1, -1]
+
+
+def test_histories_of_parts_of_the_accounts_merge_into_the_whole_ones():
+    from features.asof import merged_history
+
+    accounts = {"account_id": ["a", "b", "c"], "created_at": ["2024-01-01"] * 3, "employees": [80, 12, 3],
+                "seats": [1.0, 2.0, 3.0]}
+    history = {"account_id": ["c", "a", "b", "c"], "attribute": ["plan", "employees", "plan", "employees"],
+               "value": ["pro", "20", "free", None], "valid_from": ["2024-01-05", "2024-01-10", "2024-01-05", "2024-01-02"]}
+    whole, _ = load_frames(_world(history, accounts))
+    frames = _world(history, accounts)
+    parts = []
+    for ids in (["c", "a"], ["b"]):  # a Spark bucket each, accounts numbered within it
+        part = {k: (f[f["account_id"].isin(ids)] if k != "conversions" else f) for k, f in frames.items()}
+        parts.append(load_frames(part)[0])
+    order = np.array([0, 2, 1])  # concatenated: a, c, b; sorted by id: a (0), b (2), c (1)
+    merged = merged_history([p.attributes for p in parts], [p.n_accounts for p in parts], order)
+    h = whole.attributes
+    assert merged.names == h.names
+    for field in ("attr", "account", "valid_us"):
+        assert getattr(merged, field).tolist() == getattr(h, field).tolist()
+    as_text = lambda x: [None if v < 0 else x.texts[v] for v in x.value]  # noqa: E731
+    assert as_text(merged) == as_text(h)
+    assert merged_history([None, None], [1, 1], np.array([0, 1])) is None

@@ -21,6 +21,7 @@ import pandas as pd
 from features.config import TABLES, DataConfig
 from features.errors import DataError, PipelineError
 from features.data.load import load_frames
+from features.asof import merged_history
 from features.tables import EventLog, LoadReport, Tables
 from features.windows import to_us
 
@@ -114,6 +115,7 @@ def _validator(empty: dict[str, pd.DataFrame], anchors: dict[str, pd.DataFrame],
             t = result.tables
             meta.update(accounts=t.accounts, created_us=t.created_us, converted_us=t.converted_us,
                         conversions=t.conversions, fit_columns=t.fit_columns, data_end_us=t.data_end_us,
+                        attributes=t.attributes,
                         names={k: getattr(t, k).names for k in ("events", "touches") if getattr(t, k) is not None},
                         has_user=t.events.user is not None, has_quantity=t.events.quantity is not None)
         return pd.DataFrame({"bucket": [int(key[0])], "meta": [pickle.dumps(meta)],
@@ -266,9 +268,12 @@ def _assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str)
     note_outliers(created, report)
     report.notes += [n for n in notes if n not in dated]
     ends = [m["data_end_us"] for m in parts]
+    history = merged_history([m.get("attributes") for m in parts], [len(m["accounts"]) for m in parts], order)
+    fit_columns = tuple(c for c in parts[0]["fit_columns"] if c in accounts.columns)
     tables = Tables(accounts=accounts, created_us=created, converted_us=converted, events=EventLog.empty(),
-                    touches=None, fit_columns=parts[0]["fit_columns"], data_end_us=int(max(ends)),
-                    conversions=conversions)
+                    touches=None, fit_columns=fit_columns + tuple(n for n in (history.names if history else ())
+                                                                  if n not in fit_columns),
+                    data_end_us=int(max(ends)), conversions=conversions, attributes=history)
     return tables, report
 
 

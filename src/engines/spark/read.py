@@ -11,7 +11,7 @@ from features.errors import ConfigError, DataError
 
 from engines.settings import EngineConfig
 
-OPTIONAL = ("touches",)
+OPTIONAL = ("touches", "account_attributes")
 
 
 def _exists(spark: Any, path: str) -> bool:

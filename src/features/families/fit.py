@@ -177,8 +177,8 @@ def values_of(tables: Tables, spec: FeatureSpec) -> dict[str, pd.Categorical | n
         if col.group != "fit":
             continue
         if col.name not in tables.accounts.columns:
-            if tables.attributes is not None and col.name in tables.attributes.names:
-                continue  # an attribute only in the history: read as of each snapshot (features.asof)
+            if tables.attributes is not None:
+                continue  # an attribute only in the history (here without rows: missing), see features.asof
             raise DataError("accounts", col.name, "is missing: the feature spec (the model) needs this fit attribute")
         values = tables.accounts[col.name]
         if col.is_categorical:
