@@ -1,8 +1,9 @@
 """Plan limits: how close an account is to a limit of its plan (``features.plan_limits``).
 
 Each limit names what is used (an event type, or ``active_users``) and the numeric fit attribute that
-holds the cap (an accounts column, or an attribute of the history read as it was at the as-of). Columns: ``<limit>_used`` (the count since signup) and ``<limit>_used_ratio`` (count / cap,
-empty when the cap is unknown or not positive).
+holds the cap (an accounts column, or an attribute of ``account_attributes`` read as it was at the as-of).
+Columns: ``<limit>_used`` (the count since signup) and ``<limit>_used_ratio`` (count / cap, empty when the
+cap is unknown or not positive).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def choose(config: FeatureConfig, seen: Sequence[str], has_users: bool, fit_colu
         if cap not in numeric_fit:
             why = (" (it was dropped: excluded or identifier-like, see features.exclude_columns and "
                    "features.id_like_share)" if cap in dropped else "")
-            raise ConfigError(f"features.plan_limits.{name}.limit: '{cap}' is not a numeric accounts column{why} "
+            raise ConfigError(f"features.plan_limits.{name}.limit: '{cap}' is not a numeric fit attribute{why} "
                               f"(numeric fit columns: {sorted(numeric_fit)})")
         if used == "active_users":
             if not has_users:
