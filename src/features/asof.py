@@ -58,7 +58,7 @@ def _numbers(history: AttributeHistory, name: str, rows: np.ndarray, numbers: np
     """The numbers of the history rows ``rows`` (NaN for -1 or a missing value); a used value that is not a
     number is a DataError (the attribute was typed numeric)."""
     codes = np.where(rows >= 0, history.value[np.maximum(rows, 0)], -1)
-    out = np.where(codes >= 0, numbers[np.maximum(codes, 0)], np.nan)
+    out = np.r_[numbers, np.nan][codes]  # code -1 (no row, or a missing value) reads the NaN appended last
     bad = (codes >= 0) & np.isnan(out)
     if bad.any():
         raise DataError(TABLE, "value", f"{int(bad.sum()):,} values of attribute {name!r} used by features are "

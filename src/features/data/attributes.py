@@ -102,7 +102,7 @@ def _check_numeric(history: AttributeHistory, accounts: pd.DataFrame, config: Da
         if name not in accounts.columns or not _is_numeric(accounts[name]):
             continue
         rows = history.value[history.rows_of(name)]
-        bad = rows[(rows >= 0) & np.isnan(numbers[np.maximum(rows, 0)])] if len(rows) else rows
+        bad = rows[(rows >= 0) & np.isnan(np.r_[numbers, np.nan][rows])]  # code -1 (missing) reads the NaN last
         if len(bad):
             raise DataError(TABLE, config.column(TABLE, "value") or "value",
                             f"{len(bad):,} values of attribute {name!r} are not numbers (accounts holds it as "
