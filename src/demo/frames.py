@@ -88,12 +88,14 @@ def account_frame(cfg: DemoConfig, ids: np.ndarray, acc: dict[str, np.ndarray],
 
 def attribute_frame(cfg: DemoConfig, ids: np.ndarray, history: dict[str, np.ndarray],
                     names: Sequence[str]) -> pd.DataFrame:
-    """The attribute history: account, attribute (a code into ``names``), value as text, valid from its day."""
-    us = np.round(history["day"] * US_PER_DAY).astype(np.int64)
-    return pd.DataFrame({"account_id": string_column(ids, history["account"]),
-                         "attribute": string_column(names, history["attribute"]),
-                         "value": string_column(history["value"], np.arange(len(us))),
-                         "valid_from": _stamp(cfg, _clock(cfg, us))})
+    """The attribute history: account, attribute (a code into ``names``), value as text, valid from its day; of
+    two changes that the clock puts at one instant (day_resolution), the later one (rows come in time order)."""
+    us = _clock(cfg, np.round(history["day"] * US_PER_DAY).astype(np.int64))
+    acc, attr = history["account"], history["attribute"]
+    keep = np.r_[(acc[1:] != acc[:-1]) | (attr[1:] != attr[:-1]) | (us[1:] != us[:-1]), True]
+    return pd.DataFrame({"account_id": string_column(ids, acc[keep]), "attribute": string_column(names, attr[keep]),
+                         "value": string_column(history["value"][keep], np.arange(int(keep.sum()))),
+                         "valid_from": _stamp(cfg, us[keep])})
 
 
 def conversion_frame(cfg: DemoConfig, ids: np.ndarray, buyers: np.ndarray, conv_us: np.ndarray,

@@ -70,3 +70,16 @@ def test_a_feature_at_a_past_snapshot_reads_the_history_not_todays_value():
     assert (frame.loc[moved, "employees"].to_numpy() != today.loc[moved].to_numpy()).all()
     plans = set(frame["plan"].dropna().astype(str))
     assert "paid" not in plans and "trial" in plans  # paid only after converting: never in a feature
+
+
+def test_day_resolution_keeps_one_value_per_day_the_latest():
+    world = generate_demo(DemoConfig(**SETTINGS, day_resolution=True))
+    history = world.account_attributes
+    assert (history["valid_from"] == history["valid_from"].dt.normalize()).all()
+    assert not history.duplicated(["account_id", "attribute", "valid_from"]).any()
+    latest = history.groupby(["account_id", "attribute"]).tail(1).pivot(index="account_id", columns="attribute",
+                                                                         values="value")
+    accounts = world.accounts.set_index("account_id")
+    assert (accounts["plan"] == latest.loc[accounts.index, "plan"]).all()
+    tables, _ = load_tables(DataConfig(demo={**SETTINGS, "day_resolution": True}))
+    assert len(tables.attributes) == len(history)
