@@ -134,13 +134,24 @@ def reachable_values(tables: Tables, name: str, before_us: int) -> tuple[pd.Seri
     starts = np.r_[True, owner[1:] != owner[:-1]]
     first[owner[starts]] = valid[starts]  # each account's first valid_from: its own column applies before it
     accounts = np.flatnonzero(tables.created_us < np.minimum(limit, first))
-    codes = history.value[rows][reach]
-    known = history.texts if len(history.texts) else np.array([None], dtype=object)
-    texts = pd.Series(np.where(codes >= 0, known[np.maximum(codes, 0)], None), dtype=object)
-    own = own_col.iloc[accounts].astype(object) if own_col is not None else pd.Series([None] * len(accounts))
-    values = pd.concat([own.reset_index(drop=True), texts], ignore_index=True)
-    return values, np.r_[accounts, owner[reach]].astype(np.int64)
+    codes, owners = history.value[rows][reach], np.r_[accounts, owner[reach]].astype(np.int64)
+    own = own_col.iloc[accounts] if own_col is not None else None
+    if own is not None and pd.api.types.is_numeric_dtype(own) and not isinstance(own.dtype, pd.CategoricalDtype):
+        numbers = np.r_[text_numbers(history), np.nan][codes]  # code -1 (missing) reads the NaN appended last
+        return pd.Series(np.r_[own.to_numpy(float, na_value=np.nan), numbers]), owners
+    return _categorical(history.texts, codes, own, len(accounts)), owners
 
+
+def _categorical(texts: np.ndarray, codes: np.ndarray, own: pd.Series | None, n_own: int) -> pd.Series:
+    """History values (codes into ``texts``) after the accounts column's ``n_own`` values ``own`` (None: all
+    missing), as one categorical: millions of values are counted by code, never turned into strings one by one."""
+    own_codes, own_texts = (pd.factorize(own.astype("string")) if own is not None
+                            else (np.full(n_own, -1, dtype=np.int64), []))
+    categories, inverse = np.unique(np.r_[np.asarray(texts, dtype=str), np.asarray(own_texts, dtype=str)],
+                                    return_inverse=True)
+    lookup = np.r_[inverse, -1]  # code -1 (missing) reads the -1 appended last
+    joined = np.r_[lookup[len(texts):][own_codes] if len(own_codes) else np.empty(0, np.int64), lookup[codes]]
+    return pd.Series(pd.Categorical.from_codes(joined.astype(np.int64), categories=categories.astype(object)))
 
 def merged_history(parts: list[AttributeHistory | None], sizes: list[int],
                    order: np.ndarray) -> AttributeHistory | None:

@@ -77,8 +77,9 @@ def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column]
         if name not in tables.accounts.columns and values.isna().all():
             continue  # an attribute whose history starts later: no column yet (its rows must change nothing at t)
         numeric = _numeric(values, tables.accounts.get(name))
-        if numeric and not pd.api.types.is_numeric_dtype(values):
-            values = pd.to_numeric(values, errors="coerce")
+        if numeric and isinstance(values.dtype, pd.CategoricalDtype):  # an attribute only in the history
+            numbers = pd.to_numeric(pd.Series(values.cat.categories, dtype=object), errors="coerce").to_numpy(float)
+            values = pd.Series(np.r_[numbers, np.nan][values.cat.codes.to_numpy()])  # code -1: the NaN last
         converted = tables.converted_us[accounts] < t  # converted before the newest as-of: tells a category's rate
         why = identifier(name, values, numeric, config.id_like_share)
         if why:
@@ -100,8 +101,9 @@ def _numeric(values: pd.Series, own: pd.Series | None) -> bool:
         return True
     if own is not None:
         return False
-    present = values.dropna()
-    return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
+    used = values.cat.remove_unused_categories().cat.categories if isinstance(values.dtype, pd.CategoricalDtype) \
+        else values.dropna().unique()
+    return bool(len(used)) and bool(pd.to_numeric(pd.Series(used, dtype=object), errors="coerce").notna().all())
 
 
 def _column(name: str, values: pd.Series, numeric: bool, max_categories: int, converted: np.ndarray,
@@ -111,7 +113,7 @@ def _column(name: str, values: pd.Series, numeric: bool, max_categories: int, co
     label = nm.display_name(name, labels)
     if numeric:
         return Column(name, "numeric", "fit", f"{template_safe(label)}: {{value}}", missing=f"{label}: unknown")
-    counts = values.dropna().astype(str).value_counts()
+    counts = _text_counts(values)
     counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     cats = list(counts.index[: max_categories])
     if len(counts) > max_categories:
@@ -119,6 +121,15 @@ def _column(name: str, values: pd.Series, numeric: bool, max_categories: int, co
     hidden = len(counts) > MANY_VALUES or any(id_like_value(c) for c in cats if c != OTHER)
     return Column(name, "category", "fit", f"{template_safe(label)}: {{value}}", tuple(cats),
                   missing=f"{label}: unknown", lifts=lifts(values, converted, cats) if hidden else None)
+
+
+def _text_counts(values: pd.Series) -> pd.Series:
+    """How often each value occurs, by its text (missing values left out); a categorical is counted by code."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        counts = values.value_counts()
+        counts = counts[counts > 0]
+        return pd.Series(counts.to_numpy(), index=counts.index.astype(str), name="count")
+    return values.dropna().astype(str).value_counts()
 
 
 def lifts(values: pd.Series, converted: np.ndarray, categories: Sequence[str]) -> tuple[float | None, ...]:
@@ -151,7 +162,8 @@ def identifier(name: str, values: pd.Series, numeric: bool, share: float | None)
     present = values.dropna()
     if pd.api.types.is_bool_dtype(values) or len(present) == 0:
         return None
-    distinct = int(present.astype(str).nunique()) if not numeric else int(present.nunique())
+    distinct = int(present.astype(str).nunique()) if not numeric and not isinstance(
+        present.dtype, pd.CategoricalDtype) else int(present.nunique())
     if distinct < ID_MIN_DISTINCT:
         return None
     if not numeric and distinct >= share * len(present):

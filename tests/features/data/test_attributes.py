@@ -111,3 +111,16 @@ def test_bad_history_exits_3_with_one_line_and_writes_nothing(tmp_path):
     assert errors == ["error: table 'account_attributes', column 'account_id': 1 rows name accounts that are not "
                       "in accounts, e.g. 'nobody'"]
     assert not (tmp_path / "f.parquet").exists()
+
+
+def test_integer_ids_and_their_text_form_are_matched(make_frames):
+    frames = make_frames()
+    frames["accounts"] = frames["accounts"].assign(account_id=[10, 20])
+    frames["events"] = frames["events"].assign(account_id=[10])
+    frames["account_attributes"] = _history(account_id=["20", "10", "10"], value=["1", "2", "pro"])
+    tables, report = load_frames(frames)
+    h = tables.attributes
+    assert h.account.tolist() == [0, 1, 0] and [h.texts[v] for v in h.value] == ["2", "1", "pro"]
+    assert any("account_attributes (VARCHAR)" in note for note in report.notes)
+    frames["account_attributes"] = frames["account_attributes"].assign(account_id=[20, 10, 10])
+    assert load_frames(frames)[0].attributes.account.tolist() == [0, 1, 0]
