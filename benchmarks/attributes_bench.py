@@ -8,7 +8,8 @@ events each, the serve_bench world, plus ~4.5 history rows per account: ~4.5 M r
 The history is drawn once from the cached world's accounts (plan, seat_limit, employees and a history-only
 ``funding_stage_then``: a row at sign-up and changes over the period) and written beside symlinks of the four
 tables, so both folders hold the same events. Each scenario runs in fresh processes, without and with the
-history, alternately (``--repeat``; the fastest of each is reported): the machine may be shared.
+history, alternately (``--repeat``; the fastest of each is reported, and the least CPU time of each, which
+moves less than wall time when the machine is shared).
 """
 from __future__ import annotations
 
@@ -102,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
                 res = c.run_worker(__file__, {"dir": str(path), "snapshots": n})
                 total = sum(r["seconds"] for r in res["stages"][1:])
                 if side not in best or total < best[side]["total"]:
-                    best[side] = {"total": total, **res}
+                    best[side] = {"total": total, **res, "cpu": min(res["child_cpu_s"], best.get(side, {}).get(
+                        "cpu", float("inf")))}
+                best[side]["cpu"] = min(best[side]["cpu"], res["child_cpu_s"])
         rows.append((n, best))
     print(f"\nattributes_bench: {args.accounts:,} accounts, {best['with']['info']['history']:,} history rows; "
           f"{c.machine()}")
@@ -115,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {n} | {stage} | {a:.2f} | {b:.2f} | {100 * (b - a) / a:+.0f} % |")
         a, b = best["without"]["total"], best["with"]["total"]
         print(f"| {n} | load + plan + build | {a:.2f} | {b:.2f} | {100 * (b - a) / a:+.0f} % |")
+        a, b = best["without"]["cpu"], best["with"]["cpu"]  # all threads; steadier than wall time on a busy machine
+        print(f"| {n} | CPU seconds of the process | {a:.2f} | {b:.2f} | {100 * (b - a) / a:+.0f} % |")
 
 
 if __name__ == "__main__":
