@@ -27,9 +27,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     began = time.perf_counter()
     world = generate_demo(DemoConfig.variant(args.variant, **given) if args.variant else DemoConfig(**given))
     path = world.write(args.out, weekly_truth=not args.no_truth)
-    for name in ("accounts", "events", "conversions", "touches", "users"):
+    for name in ("accounts", "events", "conversions", "touches", "users", "account_attributes"):
         frame = getattr(world, name)
-        print(f"{name:12s} {'none' if frame is None else f'{len(frame):,d} rows':>17s}")
+        print(f"{name:18s} {'none' if frame is None else f'{len(frame):,d} rows':>17s}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"wrote {path} in {time.perf_counter() - began:.1f} s, peak RSS {peak_mb:,.0f} MB")
 

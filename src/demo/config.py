@@ -16,6 +16,7 @@ VARIANTS: dict[str, dict] = {
     "late_labels": {"days": 365, "labels_after_days": 150},
     "stale_pools": {"stale_share": 0.5},
     "no_fit": {"fit_columns": False},
+    "no_history": {"attribute_history": False},
     "single_event": {"single_event": True},
     "day_resolution": {"day_resolution": True},
     "id_column": {"id_column": True},
@@ -23,7 +24,8 @@ VARIANTS: dict[str, dict] = {
     "no_user_ids": {"user_ids": False},
     "no_users": {"users": False},
     # the least data that still meets the contract
-    "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False, "users": False},
+    "bare": {"fit_columns": False, "single_event": True, "touches": False, "user_ids": False, "users": False,
+             "attribute_history": False},
 }
 
 
@@ -45,6 +47,7 @@ class DemoConfig:
     touches: bool = True       # False: no touches table (DemoWorld.touches is None)
     user_ids: bool = True      # False: events have no user_id column
     users: bool = True         # False: no users table (DemoWorld.users is None)
+    attribute_history: bool = True  # False: no account_attributes table (accounts show the signup values)
 
     @classmethod
     def variant(cls, name: str, **overrides) -> DemoConfig:

@@ -1,5 +1,6 @@
 """The output tables of the demo world: the arrays the generator drew, named and stamped as the contract's
-input tables show them (accounts, events, conversions, touches), quirks applied on the way out."""
+input tables show them (accounts, events, conversions, touches, account_attributes), quirks applied on the way
+out."""
 
 from __future__ import annotations
 
@@ -61,8 +62,11 @@ def _time_order(us: np.ndarray, acc: np.ndarray, n_accounts: int) -> np.ndarray:
     return np.lexsort((acc, us))
 
 
-def account_frame(cfg: DemoConfig, ids: np.ndarray, acc: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Accounts in id (= signup) order: id, signup, then the optional external id and firmographics."""
+def account_frame(cfg: DemoConfig, ids: np.ndarray, acc: dict[str, np.ndarray],
+                  today: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Accounts in id (= signup) order: id, signup, then the optional external id and firmographics; ``today``
+    holds the latest values of the attributes with a history (plan, seat limit, employees), which replace the
+    signup values."""
     frame = {"account_id": string_column(ids, np.arange(len(ids))),
              "created_at": _stamp(cfg, _clock(cfg, acc["created_us"]))}
     if cfg.id_column:
@@ -76,7 +80,23 @@ def account_frame(cfg: DemoConfig, ids: np.ndarray, acc: dict[str, np.ndarray]) 
             "use_case": string_column(USE_CASES, acc["use_case"]),
             "seat_limit": acc["seat_limit"].astype(np.int64),
             "plan": string_column(["free", "trial"], acc["trial"].astype(np.int64))}
+        if today is not None:
+            plans, codes = np.unique(today["plan"].astype(str), return_inverse=True)
+            frame |= {"employees": today["employees"].astype(np.int64), "seat_limit": today["seat_limit"].astype(np.int64),
+                      "plan": string_column(plans.astype(object), codes)}
     return pd.DataFrame(frame)
+
+
+def attribute_frame(cfg: DemoConfig, ids: np.ndarray, history: dict[str, np.ndarray],
+                    names: Sequence[str]) -> pd.DataFrame:
+    """The attribute history: account, attribute (a code into ``names``), value as text, valid from its day; of
+    two changes that the clock puts at one instant (day_resolution), the later one (rows come in time order)."""
+    us = _clock(cfg, np.round(history["day"] * US_PER_DAY).astype(np.int64))
+    acc, attr = history["account"], history["attribute"]
+    keep = np.r_[(acc[1:] != acc[:-1]) | (attr[1:] != attr[:-1]) | (us[1:] != us[:-1]), True]
+    return pd.DataFrame({"account_id": string_column(ids, acc[keep]), "attribute": string_column(names, attr[keep]),
+                         "value": string_column(history["value"][keep], np.arange(int(keep.sum()))),
+                         "valid_from": _stamp(cfg, us[keep])})
 
 
 def conversion_frame(cfg: DemoConfig, ids: np.ndarray, buyers: np.ndarray, conv_us: np.ndarray,

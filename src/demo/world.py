@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from demo.activity import draw_events, draw_touches
+from demo.attributes import ATTRIBUTES, draw_history
 from demo.config import US_PER_DAY, DemoConfig, check_config, origin
 from demo.firmographics import draw_accounts
-from demo.frames import (account_frame, account_ids, conversion_frame, event_frame, string_column, touch_frame,
-                          user_frame)
+from demo.frames import (account_frame, account_ids, attribute_frame, conversion_frame, event_frame, string_column,
+                         touch_frame, user_frame)
 from demo.latents import cumulative_hazard, daily_hazard, draw_conversions, first_arrival, latents
 from demo.people import draw_people
 from demo.stale import add_stale
@@ -22,7 +23,8 @@ from demo.stale import add_stale
 
 @dataclass(frozen=True, eq=False)
 class DemoWorld:
-    """The input tables of the contract (touches, users None without them) plus the generator's exact hazard.
+    """The input tables of the contract (touches, users and account_attributes None without them) plus the
+    generator's exact hazard.
 
     The private arrays hold one row per row of ``accounts`` and describe the true process.
     """
@@ -38,6 +40,7 @@ class DemoWorld:
     _hazard: np.ndarray = field(repr=False)      # (accounts, days) per-day hazard rate
     _cum: np.ndarray = field(repr=False)         # (accounts, days + 1) cumulative hazard at midnights
     _stale: np.ndarray = field(repr=False)       # per account: in the stale pool
+    account_attributes: pd.DataFrame | None = None  # the attribute history (None without it)
 
     @property
     def stale_accounts(self) -> pd.Series:
@@ -90,10 +93,11 @@ class DemoWorld:
         return mondays.normalize()
 
     def write(self, directory: str | Path, weekly_truth: bool = True) -> Path:
-        """Write the tables (no touches or users file without them) and truth.parquet as Parquet files into directory."""
+        """Write the tables (no touches, users or account_attributes file without them) and truth.parquet as Parquet
+        files into directory."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        for name in ("accounts", "events", "conversions", "touches", "users"):
+        for name in ("accounts", "events", "conversions", "touches", "users", "account_attributes"):
             if getattr(self, name) is not None:
                 getattr(self, name).to_parquet(path / f"{name}.parquet", index=False)
         if weekly_truth:
@@ -126,9 +130,12 @@ def generate_demo(config: DemoConfig = DemoConfig()) -> DemoWorld:
         acc, truth, events, touches, buyers, people = add_stale(config, n_stale, acc, truth, events, touches, buyers,
                                                                 people)
     ids = account_ids(len(acc["created"]))
-    return DemoWorld(account_frame(config, ids, acc), event_frame(config, ids, truth["team"], *events),
+    history = draw_history(config, acc, truth["converted"]) if config.attribute_history and config.fit_columns else None
+    return DemoWorld(account_frame(config, ids, acc, history["today"] if history else None),
+                     event_frame(config, ids, truth["team"], *events),
                      conversion_frame(config, ids, buyers, conv_us, amount),
                      touch_frame(config, ids, *touches) if config.touches else None,
                      user_frame(config, ids, people) if config.users else None, config,
                      _created=acc["created"], _converted=truth["converted"], _hazard=truth["hazard"],
-                     _cum=truth["cum"], _stale=truth["stale"])
+                     _cum=truth["cum"], _stale=truth["stale"],
+                     account_attributes=attribute_frame(config, ids, history, ATTRIBUTES) if history else None)

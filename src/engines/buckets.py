@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.asof import merged_history
 from features.config import TABLES, DataConfig
 from features.errors import PipelineError
 from features.tables import EventLog, LoadReport, Tables
@@ -74,9 +75,12 @@ def assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) 
     note_outliers(created, report)
     report.notes += [n for n in notes if n not in dated]
     ends = [m["data_end_us"] for m in parts]
+    history = merged_history([m.get("attributes") for m in parts], [len(m["accounts"]) for m in parts], order)
+    fit_columns = tuple(c for c in parts[0]["fit_columns"] if c in accounts.columns)
+    fit_columns += tuple(n for n in (history.names if history else ()) if n not in fit_columns)
     tables = Tables(accounts=accounts, created_us=created, converted_us=converted, events=EventLog.empty(),
-                    touches=None, fit_columns=parts[0]["fit_columns"], data_end_us=int(max(ends)),
-                    conversions=conversions, users=parts[0].get("users"))
+                    touches=None, fit_columns=fit_columns, data_end_us=int(max(ends)),
+                    conversions=conversions, users=parts[0].get("users"), attributes=history)
     return tables, report
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from features import asof
 from features.errors import DataError
 from features.families import fit
 from features.snapshots import eligible, labels
@@ -70,13 +71,16 @@ def _build(tables: Tables, as_of: Sequence[object], spec: FeatureSpec,
                 step(f"as of {from_us([group[i]])[0]:%Y-%m-%d}")
             start = int(starts[-1])
             del block
+    as_of_us = np.repeat(np.concatenate(groups), np.concatenate(sizes).astype(np.int64))
     data: dict[str, object] = {
         # taken from the column as it is (Arrow strings): no Python string object per row
         "account_id": tables.accounts["account_id"].array.take(account_rows),
-        "as_of": np.repeat(np.concatenate(groups), np.concatenate(sizes).astype(np.int64)).astype("datetime64[us]"),
+        "as_of": as_of_us.astype("datetime64[us]"),
     }
+    as_they_were = asof.fit_values(tables, spec, fit_values, account_rows, as_of_us)  # attributes with a history
     for col in spec.columns:
-        data[col.name] = fit_values[col.name][account_rows] if col.group == "fit" else columns[col.name]
+        data[col.name] = (columns[col.name] if col.group != "fit" else as_they_were[col.name]
+                          if col.name in as_they_were else fit_values[col.name][account_rows])
     return pd.DataFrame(data, copy=False), account_rows
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-TABLES = ("accounts", "events", "conversions", "touches", "users")
+TABLES = ("accounts", "events", "conversions", "touches", "users", "account_attributes")
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("account_id", "created_at"),
     "events": ("account_id", "event", "timestamp"),
     "conversions": ("account_id", "converted_at"),
     "touches": ("account_id", "touch", "timestamp"),
     "users": ("user_id", "account_id", "created_at"),
+    "account_attributes": ("account_id", "attribute", "value", "valid_from"),
 }
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": (),
@@ -21,10 +22,11 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "conversions": ("amount",),
     "touches": (),
     "users": (),
+    "account_attributes": (),
 }
 TIME_COLUMN = {"accounts": "created_at", "events": "timestamp", "conversions": "converted_at", "touches": "timestamp",
-               "users": "created_at"}
-OPTIONAL_TABLES = ("touches", "users")
+               "users": "created_at", "account_attributes": "valid_from"}
+OPTIONAL_TABLES = ("touches", "users", "account_attributes")
 ATTRIBUTE_TABLES = ("accounts", "users")  # tables whose other columns are kept (attributes of an account, a user)
 
 

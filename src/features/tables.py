@@ -80,12 +80,38 @@ class Users:
 
 
 @dataclass(frozen=True)
+class AttributeHistory:
+    """The ``account_attributes`` table: each row says attribute ``names[attr]`` of account ``account`` holds
+    ``texts[value]`` (-1: missing) from ``valid_us`` on. Rows are sorted by attribute, account, then
+    ``valid_us``, one row per (attribute, account, instant) (see :mod:`features.asof` for the join).
+    """
+
+    names: tuple[str, ...]
+    attr: np.ndarray  # int16: index in names
+    account: np.ndarray  # int32: row of the account in Tables.accounts
+    valid_us: np.ndarray  # int64 us
+    value: np.ndarray  # int32: index in texts, -1 for a missing value
+    texts: np.ndarray  # object: the distinct values as text
+
+    def __len__(self) -> int:
+        return len(self.valid_us)
+
+    def rows_of(self, name: str) -> slice:
+        """The rows of one attribute (an empty slice when it has none)."""
+        if name not in self.names:
+            return slice(0, 0)
+        code = self.names.index(name)
+        return slice(*np.searchsorted(self.attr, [code, code + 1]).tolist())
+
+
+@dataclass(frozen=True)
 class Tables:
     """The tables after mapping, validation and setting aside (``touches`` and ``users`` None when absent).
 
     ``created_us[i]`` and ``converted_us[i]`` belong to ``accounts.iloc[i]``; ``converted_us`` is the
     first conversion (``NEVER`` when none). ``fit_columns`` are the accounts' fit attributes.
-    ``data_end_us`` is just after the newest instant in events, conversions and touches.
+    ``data_end_us`` is just after the newest instant in events, conversions and touches. ``attributes`` is
+    the attribute history (fit attributes as they were), whose attributes are fit columns too.
     """
 
     accounts: pd.DataFrame
@@ -97,6 +123,7 @@ class Tables:
     data_end_us: int
     conversions: pd.DataFrame = field(default_factory=pd.DataFrame)
     users: Users | None = None
+    attributes: AttributeHistory | None = None  # the optional account_attributes table
 
     @property
     def n_accounts(self) -> int:

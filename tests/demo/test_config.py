@@ -125,7 +125,7 @@ def test_no_touches(tmp_path) -> None:
     assert world.touches is None
     path = world.write(tmp_path, weekly_truth=False)
     assert {p.name for p in path.iterdir()} == {"accounts.parquet", "events.parquet", "conversions.parquet",
-                                                "users.parquet"}
+                                                "users.parquet", "account_attributes.parquet"}
 
 
 def test_no_users(tmp_path) -> None:

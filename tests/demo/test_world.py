@@ -18,9 +18,9 @@ FIT = {
     "funding_stage": {"bootstrapped", "seed", "series_a", "series_b_plus", "public"},
     "signup_role": {"engineer", "product_manager", "founder", "marketer", "operations", "student"},
     "use_case": {"project_management", "crm", "support", "automation", "analytics"},
-    "plan": {"free", "trial"},
+    "plan": {"free", "trial", "paid"},  # today's plan: a trial ends after 14 days, a conversion is paid
 }
-TABLES = ("accounts", "events", "conversions", "touches", "users")
+TABLES = ("accounts", "events", "conversions", "touches", "users", "account_attributes")
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,9 @@ def test_accounts_schema(world: DemoWorld) -> None:
     assert (acc["created_at"] < start + pd.Timedelta(days=7)).any()  # some early history
     for column, allowed in FIT.items():
         assert pd.api.types.is_string_dtype(acc[column]) and set(acc[column]) <= allowed, column
-    assert acc["employees"].dtype == np.int64 and acc["employees"].between(1, 10_000).all()
-    assert acc["seat_limit"].dtype == np.int64 and set(acc["seat_limit"]) <= {5, 10, 20}
+    assert acc["employees"].dtype == np.int64 and (acc["employees"] >= 1).all()
+    assert acc["seat_limit"].dtype == np.int64 and set(acc["seat_limit"]) <= {5, 10, 20, 50}
+    assert (acc.loc[acc["plan"] == "paid", "seat_limit"] == 50).all()
     assert (acc.loc[acc["plan"] == "trial", "seat_limit"] == 20).all()
     assert acc.index.equals(pd.RangeIndex(len(acc)))
 

@@ -1,7 +1,7 @@
 """Point-in-time correctness: nothing at or after ``t`` changes a single feature at ``t``.
 
 Random tables; then rows at or after ``t`` are changed, added and deleted (events, touches,
-conversions, accounts created later); every feature at ``t`` -- and the spec itself -- must be
+conversions, accounts created later, attribute history rows); every feature at ``t`` -- and the spec itself -- must be
 identical. And a snapshot built together with later snapshots equals the snapshot built alone.
 """
 from __future__ import annotations
@@ -52,7 +52,31 @@ def _random_world(rng: np.random.Generator, n_accounts: int, n_events: int) -> d
     # an account must exist before it converts
     conversions = conversions.merge(accounts[["account_id", "created_at"]], on="account_id")
     conversions = conversions[conversions["converted_at"] > conversions["created_at"]].drop(columns="created_at")
-    return {"accounts": accounts, "events": events, "conversions": conversions, "touches": touches}
+    n_hist = 3 * n_accounts
+    history = pd.DataFrame({  # plan (text), seats (also an accounts column: the plan limit's cap), employees
+        "account_id": rng.choice(accounts["account_id"], n_hist),
+        "attribute": rng.choice(["plan", "seats", "employees"], n_hist),
+        "valid_from": start + pd.to_timedelta(rng.integers(-10 * 86400, span, n_hist), unit="s"),
+    }).astype({"valid_from": "datetime64[us]"})
+    history["value"] = np.where(history["attribute"] == "plan", rng.choice(["free", "team", "pro"], n_hist),
+                                rng.integers(1, 90, n_hist).astype(str))
+    history = history.drop_duplicates(["account_id", "attribute", "valid_from"])
+    return {"accounts": accounts, "events": events, "conversions": conversions, "touches": touches,
+            "account_attributes": history}
+
+
+def _perturb_history(history: pd.DataFrame, accounts: pd.Series, rng: np.random.Generator) -> pd.DataFrame:
+    """History rows at or after T changed, deleted and added (new values, a new attribute, rows exactly at T)."""
+    later = lambda n: T + pd.to_timedelta(rng.integers(0, 40 * 86400, n), unit="s")  # noqa: E731 - >= T
+    past, future = history[history["valid_from"] < T], history[history["valid_from"] >= T].copy()
+    future = future.drop(index=future.index[: len(future) // 3])
+    future["value"] = np.where(future["attribute"] == "plan", "enterprise", "999")
+    added = pd.DataFrame({"account_id": rng.choice(accounts, 12), "valid_from": later(12),
+                          "attribute": ["plan", "seats", "employees", "funding"] * 3,
+                          "value": ["brand_new_plan", "77", "5000", "series_z"] * 3})
+    at_t = past.head(4).assign(valid_from=T, value=lambda f: np.where(f["attribute"] == "plan", "at_t", "1234"))
+    out = pd.concat([past, future, added, at_t]).astype({"valid_from": "datetime64[us]"})
+    return out.drop_duplicates(["account_id", "attribute", "valid_from"], keep="last")
 
 
 def _perturb_future(world: dict[str, pd.DataFrame], rng: np.random.Generator) -> dict[str, pd.DataFrame]:
@@ -85,6 +109,7 @@ def _perturb_future(world: dict[str, pd.DataFrame], rng: np.random.Generator) ->
                               "industry": ["brand_new_industry", "x"], "seats": [3.0, 1.0]})
     out["accounts"] = pd.concat([out["accounts"], newcomers.astype({"created_at": "datetime64[us]"})],
                                 ignore_index=True)
+    out["account_attributes"] = _perturb_history(world["account_attributes"], world["accounts"]["account_id"], rng)
     return out
 
 

@@ -154,8 +154,13 @@ def without_sentinel(tables: Tables, report: LoadReport, ids: dict[str, object],
     ends = [int(log.ts.max()) for log in (events, touches) if log is not None and len(log)]
     finite = converted[converted != NEVER]
     ends += [int(finite.max())] if len(finite) else []
+    history = tables.attributes
+    if history is not None:  # the sentinel has no history rows: later accounts are renumbered
+        history = replace(history, account=np.where(history.account > k, history.account - 1,
+                                                    history.account).astype(np.int32))
     return replace(tables, accounts=accounts.drop(index=k).reset_index(drop=True), created_us=created,
                    converted_us=converted, events=events, touches=touches, conversions=conversions, users=users,
+                   attributes=history,
                    data_end_us=(max(ends) + 1) if ends else np.iinfo(np.int64).min)
 
 

@@ -172,6 +172,7 @@ def _validator(empty: dict[str, pa.Table], anchors: dict[str, pa.Table], config:
             t = result.tables
             meta.update(accounts=t.accounts, created_us=t.created_us, converted_us=t.converted_us,
                         conversions=t.conversions, fit_columns=t.fit_columns, data_end_us=t.data_end_us,
+                        attributes=t.attributes,
                         names={k: getattr(t, k).names for k in ("events", "touches") if getattr(t, k) is not None},
                         has_user=t.events.user is not None, has_quantity=t.events.quantity is not None,
                         users=None if t.users is None else kernel.no_users(t.users.attributes.iloc[:0], config))

@@ -49,4 +49,4 @@ def planning_tables(tables: Tables, state: SparkState, reach: dict[str, pd.DataF
         touches = EventLog.empty(state.names.get("touches", ()))
     return Tables(accounts=tables.accounts, created_us=tables.created_us, converted_us=tables.converted_us,
                   events=events, touches=touches, fit_columns=tables.fit_columns, data_end_us=tables.data_end_us,
-                  conversions=tables.conversions, users=tables.users)
+                  conversions=tables.conversions, users=tables.users, attributes=tables.attributes)

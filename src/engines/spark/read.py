@@ -12,7 +12,7 @@ from features.errors import ConfigError, DataError
 
 from engines.settings import EngineConfig
 
-OPTIONAL = OPTIONAL_TABLES  # touches, users
+OPTIONAL = OPTIONAL_TABLES  # touches, users, account_attributes
 
 
 def _exists(spark: Any, path: str) -> bool:

@@ -32,7 +32,8 @@ def open_source(config: DataConfig) -> Source:
     demo = DemoConfig(**config.demo_world())
     world = generate_demo(demo)
     return open_frames({"accounts": world.accounts, "events": world.events, "conversions": world.conversions,
-                        "touches": world.touches, "users": world.users},
+                        "touches": world.touches, "users": world.users,
+                        "account_attributes": world.account_attributes},
                        f"demo world ({demo.accounts} accounts, {demo.days} days from {demo.start}, seed {demo.seed})")
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.config import DataConfig
+from features.data.attributes import TABLE as ATTRIBUTES, read_attributes
 from features.data.conversions import read_conversions
 from features.data.keys import read_accounts, register_keys
 from features.data.logs import read_log
@@ -40,7 +41,7 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     accounts = read_accounts(source, config, fit, report)
     created_us = accounts["created_at"].to_numpy().view("int64")
     note_outliers(created_us, report)
-    logs = ["events", "conversions"] + [t for t in ("touches", "users") if t in source.tables]
+    logs = ["events", "conversions"] + [t for t in ("touches", "users", ATTRIBUTES) if t in source.tables]
     join_on = register_keys(source, ["accounts", *logs], config, report, accounts["account_id"])
     # the users first: they are small, and a bad row should stop the run before the events are read
     users = read_users(source, config, join_on["users"], user_columns or [], report) if "users" in join_on else None
@@ -53,6 +54,8 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     touches = (read_log(source, "touches", config, join_on["touches"], accounts["account_id"], created_us, report,
                         before_created=False)
                if "touches" in source.tables else None)
+    history = read_attributes(source, config, join_on.get(ATTRIBUTES, "t.account_id"), accounts, report,
+                              tuple(c for c in fit if c not in accounts.columns))
     check_strict(report, config.strict)
     ends = [events.ts.max() if len(events) else np.iinfo(np.int64).min]
     if touches is not None and len(touches):
@@ -61,9 +64,10 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     if len(finite):
         ends.append(finite.max())
     fit_columns = tuple(c for c in accounts.columns if c not in ("account_id", "created_at"))
+    fit_columns += tuple(n for n in (history.names if history else ()) if n not in fit_columns)
     return Tables(accounts=accounts, created_us=created_us, converted_us=converted_us, events=events,
                   touches=touches, fit_columns=fit_columns, data_end_us=int(max(ends)) + 1, conversions=conversions,
-                  users=users)
+                  users=users, attributes=history)
 
 
 def check_strict(report: LoadReport, strict: bool) -> None:

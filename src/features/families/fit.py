@@ -1,7 +1,8 @@
 """Fit: who the account is -- every other ``accounts`` column, under its own name, minus identifiers.
 
-Numeric columns stay numeric; text becomes categorical (the top categories + ``(other)``). Planned from the
-accounts that can be eligible at or before the newest as-of; columns excluded by ``features.exclude_columns``
+Numeric columns stay numeric; text becomes categorical (the top categories + ``(other)``). Attributes with a
+history (``account_attributes``) are fit columns too, read as they were at each as-of (:mod:`features.asof`).
+Planned from the values that can reach a feature at or before the newest as-of; columns excluded by ``features.exclude_columns``
 or identifier-like (:func:`identifier`) are left out and recorded in the spec (``dropped_columns``).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from features import naming as nm
 from features.config import FeatureConfig
 from features.errors import DataError
 from features.families.common import template_safe
-from features.snapshots import can_be_eligible
+from features.asof import reachable_values
 from features.spec import OTHER, Column, FeatureSpec
 from features.tables import Tables
 
@@ -62,9 +63,6 @@ def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column]
     least ``config.id_like_share`` of its values, or numbers all distinct under an id-like name (both
     only with at least ``ID_MIN_DISTINCT`` distinct values; ``id_like_share=None`` keeps them).
     """
-    eligible = can_be_eligible(tables, t)
-    known = tables.accounts[eligible]
-    converted = tables.converted_us[eligible] < t  # converted before the newest as-of: tells a category's rate
     excluded = set(config.exclude_columns or ())
     unknown = sorted(excluded - set(tables.fit_columns))
     if unknown:
@@ -75,9 +73,14 @@ def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column]
         if name in excluded:
             dropped.append(name)
             continue
-        values = known[name]
-        numeric = pd.api.types.is_bool_dtype(values) or (pd.api.types.is_numeric_dtype(values)
-                                                         and not isinstance(values.dtype, pd.CategoricalDtype))
+        values, accounts = reachable_values(tables, name, t)
+        if name not in tables.accounts.columns and values.isna().all():
+            continue  # an attribute whose history starts later: no column yet (its rows must change nothing at t)
+        numeric = _numeric(values, tables.accounts.get(name))
+        if numeric and isinstance(values.dtype, pd.CategoricalDtype):  # an attribute only in the history
+            numbers = pd.to_numeric(pd.Series(values.cat.categories, dtype=object), errors="coerce").to_numpy(float)
+            values = pd.Series(np.r_[numbers, np.nan][values.cat.codes.to_numpy()])  # code -1: the NaN last
+        converted = tables.converted_us[accounts] < t  # converted before the newest as-of: tells a category's rate
         why = identifier(name, values, numeric, config.id_like_share)
         if why:
             log.warning("accounts column '%s' looks like an identifier (%s): not used as a fit attribute. "
@@ -89,6 +92,20 @@ def columns(tables: Tables, t: int, config: FeatureConfig) -> tuple[list[Column]
     return out, tuple(dropped)
 
 
+def _numeric(values: pd.Series, own: pd.Series | None) -> bool:
+    """Whether a fit attribute is numeric: its accounts column's type when it has one, else (an attribute only
+    in the history) whether every value that can reach a feature reads as a number (at least one does)."""
+    typed = own if own is not None else values
+    if pd.api.types.is_bool_dtype(typed) or (pd.api.types.is_numeric_dtype(typed)
+                                            and not isinstance(typed.dtype, pd.CategoricalDtype)):
+        return True
+    if own is not None:
+        return False
+    used = values.cat.remove_unused_categories().cat.categories if isinstance(values.dtype, pd.CategoricalDtype) \
+        else values.dropna().unique()
+    return bool(len(used)) and bool(pd.to_numeric(pd.Series(used, dtype=object), errors="coerce").notna().all())
+
+
 def _column(name: str, values: pd.Series, numeric: bool, max_categories: int, converted: np.ndarray,
             labels: Mapping[str, str] | None = None) -> Column:
     """The fit column of an accounts column: numeric, or categorical with its top categories (and their lifts
@@ -96,7 +113,7 @@ def _column(name: str, values: pd.Series, numeric: bool, max_categories: int, co
     label = nm.display_name(name, labels)
     if numeric:
         return Column(name, "numeric", "fit", f"{template_safe(label)}: {{value}}", missing=f"{label}: unknown")
-    counts = values.dropna().astype(str).value_counts()
+    counts = _text_counts(values)
     counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     cats = list(counts.index[: max_categories])
     if len(counts) > max_categories:
@@ -104,6 +121,15 @@ def _column(name: str, values: pd.Series, numeric: bool, max_categories: int, co
     hidden = len(counts) > MANY_VALUES or any(id_like_value(c) for c in cats if c != OTHER)
     return Column(name, "category", "fit", f"{template_safe(label)}: {{value}}", tuple(cats),
                   missing=f"{label}: unknown", lifts=lifts(values, converted, cats) if hidden else None)
+
+
+def _text_counts(values: pd.Series) -> pd.Series:
+    """How often each value occurs, by its text (missing values left out); a categorical is counted by code."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        counts = values.value_counts()
+        counts = counts[counts > 0]
+        return pd.Series(counts.to_numpy(), index=counts.index.astype(str), name="count")
+    return values.dropna().astype(str).value_counts()
 
 
 def lifts(values: pd.Series, converted: np.ndarray, categories: Sequence[str]) -> tuple[float | None, ...]:
@@ -136,7 +162,8 @@ def identifier(name: str, values: pd.Series, numeric: bool, share: float | None)
     present = values.dropna()
     if pd.api.types.is_bool_dtype(values) or len(present) == 0:
         return None
-    distinct = int(present.astype(str).nunique()) if not numeric else int(present.nunique())
+    distinct = int(present.astype(str).nunique()) if not numeric and not isinstance(
+        present.dtype, pd.CategoricalDtype) else int(present.nunique())
     if distinct < ID_MIN_DISTINCT:
         return None
     if not numeric and distinct >= share * len(present):
@@ -155,12 +182,15 @@ def check_names(fit_columns: Sequence[Column], generated: Sequence[Column]) -> N
 
 
 def values_of(tables: Tables, spec: FeatureSpec) -> dict[str, pd.Categorical | np.ndarray]:
-    """Every account's fit attributes as the spec types them (cast once, then taken per snapshot)."""
+    """Every account's ``accounts`` fit columns as the spec types them (cast once, then taken per snapshot;
+    attributes with a history are then read as of each snapshot, see :func:`features.asof.fit_values`)."""
     out: dict[str, pd.Categorical | np.ndarray] = {}
     for col in spec.columns:
         if col.group != "fit":
             continue
         if col.name not in tables.accounts.columns:
+            if tables.attributes is not None:
+                continue  # an attribute only in the history (here without rows: missing), see features.asof
             raise DataError("accounts", col.name, "is missing: the feature spec (the model) needs this fit attribute")
         values = tables.accounts[col.name]
         if col.is_categorical:

@@ -1,8 +1,9 @@
 """Plan limits: how close an account is to a limit of its plan (``features.plan_limits``).
 
-Each limit names what is used (an event type, or ``active_users``) and the numeric accounts column that
-holds the cap. Columns: ``<limit>_used`` (the count since signup) and ``<limit>_used_ratio`` (count / cap,
-empty when the cap is unknown or not positive).
+Each limit names what is used (an event type, or ``active_users``) and the numeric fit attribute that
+holds the cap (an accounts column, or an attribute of ``account_attributes`` read as it was at the as-of).
+Columns: ``<limit>_used`` (the count since signup) and ``<limit>_used_ratio`` (count / cap, empty when the
+cap is unknown or not positive).
 """
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from collections.abc import Mapping, MutableMapping
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from features import naming as nm
+from features.asof import numbers_at
 from features.config import FeatureConfig
 from features.errors import ConfigError
 from features.families.common import code_of, readable, resolve, template_safe
@@ -32,7 +33,7 @@ def choose(config: FeatureConfig, seen: Sequence[str], has_users: bool, fit_colu
         if cap not in numeric_fit:
             why = (" (it was dropped: excluded or identifier-like, see features.exclude_columns and "
                    "features.id_like_share)" if cap in dropped else "")
-            raise ConfigError(f"features.plan_limits.{name}.limit: '{cap}' is not a numeric accounts column{why} "
+            raise ConfigError(f"features.plan_limits.{name}.limit: '{cap}' is not a numeric fit attribute{why} "
                               f"(numeric fit columns: {sorted(numeric_fit)})")
         if used == "active_users":
             if not has_users:
@@ -71,7 +72,7 @@ def values(snap: Snapshot, out: MutableMapping[str, np.ndarray]) -> None:
             used = out[nm.count_name(snap.event_slugs[list(spec.event_types).index(used_name)], None)]
         else:
             used = _count_before(tables.events, used_name, snap.accounts, snap.t_us, tables.n_accounts)
-        cap = pd.to_numeric(tables.accounts[limit["limit"]].iloc[snap.accounts], errors="coerce").to_numpy(float)
+        cap = numbers_at(tables, limit["limit"], snap.accounts, snap.t_us)  # the cap as it was at t
         out[nm.limit_used(name)] = used
         with np.errstate(invalid="ignore", divide="ignore"):
             out[nm.limit_ratio(name)] = np.where(cap > 0, used / np.where(cap > 0, cap, 1), np.nan)

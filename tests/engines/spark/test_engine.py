@@ -189,6 +189,42 @@ def test_an_error_spread_over_buckets_is_counted_over_all_of_them(spark_engine, 
         spark_engine.load_tables(data)
     assert "40 values cannot be read as ISO-8601 timestamps, e.g. 'yesterday'" in str(local_error.value)
     assert str(spark_error.value) == str(local_error.value) and spark_error.value.exit_code == 3
+def _with_history(tmp_path) -> DataConfig:
+    """A Parquet folder with an attribute history: the demo world's (plan, seat limit, headcount, whose today's
+    values accounts shows) plus an attribute only the history has, in text and numbers."""
+    from demo import DemoConfig, generate_demo
+
+    world = generate_demo(DemoConfig(accounts=220, days=140, start=START, seed=5))
+    rng = np.random.default_rng(5)
+    ids = world.accounts["account_id"].sample(120, random_state=5).to_numpy()
+    extra = pd.DataFrame({"account_id": ids, "attribute": "funding_round",
+                          "value": rng.choice(["seed", "series_a", "series_b"], len(ids)),
+                          "valid_from": pd.Timestamp(START) + pd.to_timedelta(rng.integers(0, 140 * 86400, len(ids)),
+                                                                                 unit="s")})
+    history = pd.concat([world.account_attributes, extra.astype({"valid_from": "datetime64[us]"})], ignore_index=True)
+    for name in ("accounts", "events", "conversions", "touches"):
+        getattr(world, name).to_parquet(tmp_path / f"{name}.parquet", index=False)
+    history.sample(frac=1.0, random_state=1).to_parquet(tmp_path / "account_attributes.parquet", index=False)
+    return DataConfig(dir=str(tmp_path))
+
+
+def test_an_attribute_history_matches_cell_for_cell(spark_engine, tmp_path) -> None:
+    data = _with_history(tmp_path)
+    tables, _ = LocalEngine().load_tables(data)
+    assert "funding_round" in tables.fit_columns and len(tables.attributes) > 220
+    _check(spark_engine, data, _mondays("2024-04-22", 6), inside_a_day=pd.Timestamp("2024-03-13 15:30"))
+    (tmp_path / "bad").mkdir()  # a folder of its own: Spark keeps the files it listed under a path
+    data = _with_history(tmp_path / "bad")
+    history = pd.read_parquet(tmp_path / "bad" / "account_attributes.parquet")
+    history.loc[history.index[:2], "account_id"] = "nobody"
+    history.to_parquet(tmp_path / "bad" / "account_attributes.parquet", index=False)
+    with pytest.raises(DataError) as local_error:
+        LocalEngine().load_tables(data)
+    with pytest.raises(Exception) as spark_error:
+        spark_engine.load_tables(data)
+    assert str(spark_error.value) == str(local_error.value)
+    assert "table 'account_attributes', column 'account_id'" in str(local_error.value)
+
 
 DEMO = ["data.demo.accounts=150", "data.demo.days=90", "data.demo.start=2024-01-01", "progress=false",
         "as_of=2024-03-25"]
