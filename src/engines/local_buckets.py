@@ -93,12 +93,13 @@ def load(engine: Any, data: DataConfig, instants: Sequence[object] = ()) -> tupl
                   f"{size.events:,}", size.load_bytes / budget.GIB, limit / budget.GIB, n)
         if n == 1:
             return loader.load_source(source, data)
-        whole = sorted(set(WHOLE_ONLY) & set(source.tables))
+        whole = [t for t in WHOLE_ONLY if t in source.tables]
         if whole:  # their whole-table rules (a user in two accounts) are not split into buckets yet
             raise ConfigError(f"engine.memory_gb: the source ({size.events:,} log rows, about "
                               f"{size.load_bytes / budget.GIB:.1f} GiB in memory) does not fit the budget of "
-                              f"{limit / budget.GIB:.1f} GiB, and a source with a {whole[0]} table is read whole on "
-                              f"one machine: raise engine.memory_gb, or use engine=spark")
+                              f"{limit / budget.GIB:.1f} GiB, and its {' and '.join(whole)} table"
+                              f"{'s are' if len(whole) > 1 else ' is'} read whole on one machine: raise "
+                              f"engine.memory_gb, or use engine=spark")
         return _load_buckets(engine, source, data, fit, n, [to_us(t) for t in instants])
     finally:
         source.con.close()
