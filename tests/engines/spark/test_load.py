@@ -29,6 +29,10 @@ def _source(tmp_path, fmt: str) -> DataConfig:
     for table, column in TIME_COLUMN.items():
         frame = getattr(world, table).copy()
         times = frame[column].dt.floor("D") if fmt == DAY else frame[column]
+        if table == "account_attributes" and fmt == DAY:  # two changes on one day: a date-only export keeps the last
+            frame = frame[~pd.DataFrame({"a": frame["account_id"], "n": frame["attribute"], "d": times}).duplicated(
+                keep="last").to_numpy()]
+            times = times.loc[frame.index]
         frame[column] = times.dt.strftime(fmt)
         columns[table] = {f"{column}_format": fmt}
         if table == "events":
