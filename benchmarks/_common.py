@@ -380,3 +380,30 @@ def with_duplicates(folder: Path, n: int, seed: int = 11) -> Path:
 def load_average() -> str:
     """The 1-minute load average now (the machine may be shared)."""
     return f"{os.getloadavg()[0]:.2f}"
+
+
+def load_plan_build(st: "Stages", folder: str, snapshots: int):
+    """A world folder loaded, planned and built at its newest ``snapshots`` Mondays, each step a stage of ``st``:
+    (load report, spec, feature table)."""
+    with st.stage("imports"):
+        from features.build import build_features
+        from features.config import DataConfig
+        from features.data.load import load_tables
+        from features.plan import plan_features
+    with st.stage("load_tables + validation"):
+        tables, report = load_tables(DataConfig(dir=folder))
+    as_of = mondays_before(tables.data_end_us, snapshots)
+    with st.stage("plan_features"):
+        spec = plan_features(tables, as_of[-1], default_feature_config())
+    with st.stage("build_features"):
+        frame = build_features(tables, as_of, spec)
+    return report, spec, frame
+
+
+def entry(worker, main) -> None:
+    """A benchmark script's entry point: a worker process (``--worker``) runs ``worker``, else ``main``."""
+    if "--worker" in sys.argv:
+        sys.path.insert(0, str(Path(sys.argv[0]).resolve().parent))
+        worker_main(worker)
+    else:
+        main()

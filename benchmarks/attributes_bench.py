@@ -13,7 +13,6 @@ moves less than wall time when the machine is shared).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import _common as c
@@ -24,18 +23,7 @@ ROWS = {"plan": (1.0, 0.4), "seat_limit": (1.0, 0.2), "employees": (1.0, 0.6), "
 
 def worker(params: dict) -> dict:
     st = c.Stages()
-    with st.stage("imports"):
-        from features.build import build_features
-        from features.config import DataConfig
-        from features.data.load import load_tables
-        from features.plan import plan_features
-    with st.stage("load_tables + validation"):
-        tables, report = load_tables(DataConfig(dir=params["dir"]))
-    as_of = c.mondays_before(tables.data_end_us, params["snapshots"])
-    with st.stage("plan_features"):
-        spec = plan_features(tables, as_of[-1], c.default_feature_config())
-    with st.stage("build_features"):
-        frame = build_features(tables, as_of, spec)
+    report, spec, frame = c.load_plan_build(st, params["dir"], params["snapshots"])
     st.info.update(rows=len(frame), columns=len(spec.names), history=report.rows_read.get("account_attributes", 0),
                    peak_mib=c.peak_rss_mib())
     return st.result()
@@ -123,8 +111,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        c.worker_main(worker)
-    else:
-        main()
+    c.entry(worker, main)

@@ -11,7 +11,6 @@ makers), events naming a user of their account. "without" reads the same folder 
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import _common as c
@@ -24,18 +23,7 @@ BUYER_WEIGHT = 0.03  # each of the five decision-maker titles: 15 % in all
 
 def worker(params: dict) -> dict:
     st = c.Stages()
-    with st.stage("imports"):
-        from features.build import build_features
-        from features.config import DataConfig
-        from features.data.load import load_tables
-        from features.plan import plan_features
-    with st.stage("load_tables + validation"):
-        tables, report = load_tables(DataConfig(dir=params["dir"]))
-    as_of = c.mondays_before(tables.data_end_us, params["snapshots"])
-    with st.stage("plan_features"):
-        spec = plan_features(tables, as_of[-1], c.default_feature_config())
-    with st.stage("build_features"):
-        frame = build_features(tables, as_of, spec)
+    report, spec, frame = c.load_plan_build(st, params["dir"], params["snapshots"])
     st.info.update(rows_read=report.rows_read, feature_rows=len(frame), feature_columns=len(spec.names))
     return st.result()
 
@@ -119,8 +107,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        c.worker_main(worker)
-    else:
-        main()
+    c.entry(worker, main)
