@@ -45,6 +45,9 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     join_on = register_keys(source, ["accounts", *logs], config, report, accounts["account_id"])
     # the users first: they are small, and a bad row should stop the run before the events are read
     users = read_users(source, config, join_on["users"], user_columns or [], report) if "users" in join_on else None
+    # the attribute history too: a bad row stops the run before the (big) event log is read
+    history = read_attributes(source, config, join_on.get(ATTRIBUTES, "t.account_id"), accounts, report,
+                              tuple(c for c in fit if c not in accounts.columns))
     events = read_log(source, "events", config, join_on["events"], accounts["account_id"], created_us, report,
                       before_created=True)
     if report.rows_read["events"] == 0:
@@ -54,8 +57,6 @@ def validate(source: Source, config: DataConfig, fit: list[str], report: LoadRep
     touches = (read_log(source, "touches", config, join_on["touches"], accounts["account_id"], created_us, report,
                         before_created=False)
                if "touches" in source.tables else None)
-    history = read_attributes(source, config, join_on.get(ATTRIBUTES, "t.account_id"), accounts, report,
-                              tuple(c for c in fit if c not in accounts.columns))
     check_strict(report, config.strict)
     ends = [events.ts.max() if len(events) else np.iinfo(np.int64).min]
     if touches is not None and len(touches):

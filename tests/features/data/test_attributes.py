@@ -124,3 +124,13 @@ def test_integer_ids_and_their_text_form_are_matched(make_frames):
     assert any("account_attributes (VARCHAR)" in note for note in report.notes)
     frames["account_attributes"] = frames["account_attributes"].assign(account_id=[20, 10, 10])
     assert load_frames(frames)[0].attributes.account.tolist() == [0, 1, 0]
+
+
+def test_a_bad_history_stops_the_run_before_the_event_log_is_read(make_frames):
+    """Both the history and the events are bad: the history's line comes first (it is read before the big log)."""
+    frames = make_frames()
+    frames["events"] = frames["events"].astype({"timestamp": str}).assign(timestamp="not a time")
+    frames["account_attributes"] = _history(account_id=["a", "a", "nobody"])
+    with pytest.raises(DataError) as info:
+        load_frames(frames)
+    assert str(info.value).startswith("table 'account_attributes', column 'account_id'")
