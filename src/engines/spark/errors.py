@@ -15,6 +15,8 @@ from features.config import TABLES
 from features.data.checks import SAMPLES
 from features.errors import DataError, PipelineError
 
+from engines.buckets import PipelineFailure  # the one error both engines re-raise a bucket's failure as
+
 # the problems of one table in the order the local loader checks them (raise_on_checks, then read_accounts)
 CHECK_ORDER = ("null account id", "null event name", "null touch name", "have no timestamp", "cannot be read as",
                "quantity", "amount", "duplicate account ids")
@@ -38,14 +40,6 @@ class BucketError:
         if isinstance(exc, DataError):
             return cls(str(exc), exc.exit_code, exc.table, exc.column, exc.problem)
         return cls(str(exc), exc.exit_code)
-
-
-class PipelineFailure(PipelineError):
-    """A bucket's PipelineError, re-raised on the driver with its message and exit code."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _rank(error: BucketError) -> tuple[int, int]:

@@ -33,6 +33,8 @@ class ParquetTable:
 
 
 def _filesystem(path: str) -> tuple[pafs.FileSystem, str] | None:
+    """pyarrow's filesystem of ``path``; None when pyarrow cannot open it (a scheme it lacks, no credentials):
+    the table is then read by Spark's own reader, as before this path existed (not an error)."""
     try:
         return pafs.FileSystem.from_uri(path)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OSError):
