@@ -86,6 +86,33 @@ def pytest_configure(config):
     config.pluginmanager.register(_ApplyGroups(), "pql-apply-xdist-groups")
 
 
+def tiny_folder(data, timestamp: str = "2024-01-02", **extra: pd.DataFrame):
+    """A folder of CSVs with one account ``a``, one event at ``timestamp`` (any text: a bad one makes the log
+    fail) and no conversion, plus ``extra`` tables (``users=frame`` ...): a command's smallest input."""
+    data.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
+    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": [timestamp]}).to_csv(
+        data / "events.csv", index=False)
+    pd.DataFrame({"account_id": [], "converted_at": []}).to_csv(data / "conversions.csv", index=False)
+    for name, frame in extra.items():
+        frame.to_csv(data / f"{name}.csv", index=False)
+    return data
+
+
+def run_features(tmp_path, *args: str):
+    """``python -m features ARGS`` in ``tmp_path`` (its Hydra run folder there too): the finished process."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "features", *args, f"hydra.run.dir={tmp_path}/run"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+
+
+def error_lines(out) -> list[str]:
+    """The ``error:`` lines a finished command wrote to stderr."""
+    return [line for line in out.stderr.splitlines() if line.startswith("error:")]
+
+
 @pytest.fixture
 def make_frames():
     return frames

@@ -3,18 +3,17 @@ it never writes over one of its inputs.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+
+from tests.conftest import error_lines, run_features, tiny_folder
 
 SMALL = ["data.demo.accounts=300", "data.demo.days=150", "data.demo.start=2024-01-01"]
 
 
 def _run(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "features", *args, f"hydra.run.dir={tmp_path}/run"],
-                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    return run_features(tmp_path, *args)
 
 
 def test_features_command_writes_one_snapshot_and_a_report(tmp_path):
@@ -31,16 +30,10 @@ def test_features_command_writes_one_snapshot_and_a_report(tmp_path):
 
 
 def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
-    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": ["not a date"]}).to_csv(
-        data / "events.csv", index=False)
-    pd.DataFrame({"account_id": [], "converted_at": []}).to_csv(data / "conversions.csv", index=False)
+    data = tiny_folder(tmp_path / "data", timestamp="not a date")
     out = _run(tmp_path, f"data.dir={data}", "as_of=2024-05-06", f"output={tmp_path}/f.parquet")
     assert out.returncode == 3
-    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: table 'events', column 'timestamp': 1 values cannot be read as ISO-8601 "
+    assert error_lines(out) == ["error: table 'events', column 'timestamp': 1 values cannot be read as ISO-8601 "
                       "timestamps, e.g. 'not a date'"]
     assert not (tmp_path / "f.parquet").exists()
 

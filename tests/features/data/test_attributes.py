@@ -1,8 +1,6 @@
 """The account_attributes table: read, coded and checked; bad input is one line naming table, column and problem."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -10,6 +8,7 @@ import pytest
 from features.config import DataConfig
 from features.data.load import load_frames
 from features.errors import DataError
+from tests.conftest import error_lines, run_features, tiny_folder
 
 
 def _history(**overrides) -> pd.DataFrame:
@@ -96,19 +95,10 @@ def test_null_keys_are_errors(make_frames):
 
 
 def test_bad_history_exits_3_with_one_line_and_writes_nothing(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
-    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": ["2024-01-02"]}).to_csv(
-        data / "events.csv", index=False)
-    pd.DataFrame({"account_id": [], "converted_at": []}).to_csv(data / "conversions.csv", index=False)
-    _history(account_id=["a", "a", "nobody"]).to_csv(data / "account_attributes.csv", index=False)
-    out = subprocess.run([sys.executable, "-m", "features", f"data.dir={data}", "as_of=2024-05-06",
-                          f"output={tmp_path}/f.parquet", f"hydra.run.dir={tmp_path}/run"],
-                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    data = tiny_folder(tmp_path / "data", account_attributes=_history(account_id=["a", "a", "nobody"]))
+    out = run_features(tmp_path, f"data.dir={data}", "as_of=2024-05-06", f"output={tmp_path}/f.parquet")
     assert out.returncode == 3, out.stderr
-    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: table 'account_attributes', column 'account_id': 1 rows name accounts that are not "
+    assert error_lines(out) == ["error: table 'account_attributes', column 'account_id': 1 rows name accounts that are not "
                       "in accounts, e.g. 'nobody'"]
     assert not (tmp_path / "f.parquet").exists()
 

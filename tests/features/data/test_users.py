@@ -1,8 +1,6 @@
 """The users table: mapped like the others, read whole; bad rows are one-line errors, never set aside."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -10,6 +8,7 @@ import pytest
 from features.config import DataConfig
 from features.data.load import load_frames
 from features.errors import DataError
+from tests.conftest import error_lines, run_features, tiny_folder
 
 
 def ts(text):
@@ -70,20 +69,11 @@ def test_a_missing_users_column_names_the_mapping(make_frames):
 
 
 def test_bad_users_exit_3_before_the_events_are_read_and_write_nothing(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    pd.DataFrame({"account_id": ["a"], "created_at": ["2024-01-01"]}).to_csv(data / "accounts.csv", index=False)
     # events that would fail too: the users are checked first
-    pd.DataFrame({"account_id": ["a"], "event": ["x"], "timestamp": ["not a date"]}).to_csv(
-        data / "events.csv", index=False)
-    pd.DataFrame({"account_id": [], "converted_at": []}).to_csv(data / "conversions.csv", index=False)
-    pd.DataFrame({"user_id": ["u1"], "account_id": ["b"], "created_at": ["2024-01-01"]}).to_csv(
-        data / "users.csv", index=False)
-    out = subprocess.run([sys.executable, "-m", "features", f"data.dir={data}", "as_of=2024-05-06",
-                          f"output={tmp_path}/f.parquet", f"hydra.run.dir={tmp_path}/run"],
-                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    users = pd.DataFrame({"user_id": ["u1"], "account_id": ["b"], "created_at": ["2024-01-01"]})
+    data = tiny_folder(tmp_path / "data", timestamp="not a date", users=users)
+    out = run_features(tmp_path, f"data.dir={data}", "as_of=2024-05-06", f"output={tmp_path}/f.parquet")
     assert out.returncode == 3
-    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: table 'users', column 'account_id': 1 users belong to an account missing from "
+    assert error_lines(out) == ["error: table 'users', column 'account_id': 1 users belong to an account missing from "
                       "accounts (users 'u1')"]
     assert not (tmp_path / "f.parquet").exists()
