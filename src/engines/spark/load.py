@@ -25,7 +25,9 @@ import pyarrow as pa
 
 from features.config import TABLES, DataConfig
 from features.errors import DataError
+from features.data.duplicates import DAY_RESOLUTION_MIN_ROWS
 from features.data.load import load_frames
+from features.data.mapping import off_midnight
 from features.tables import LoadReport
 from features.windows import to_us
 
@@ -41,7 +43,6 @@ from engines.spark.tables import SparkState, SparkTables
 log = logging.getLogger("pql")
 
 EVENTS_PER_BUCKET = 2_000_000  # automatic bucket count: at least one bucket per this many events
-DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates: fewer rows at midnight are a hand-made table
 
 
 def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description: str, instants: Sequence[object],
@@ -57,17 +58,9 @@ def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description:
         _check_schema(empty, data, description)
         if raw.get("users") is not None:
             _check_users(raw["users"], data)
-        duplicates, rows = {}, {}
-        for table in ("events", "touches"):
-            if raw.get(table) is not None:
-                duplicates[table], rows[table] = _duplicates_setting(raw[table], table, data)
-        counted = rows["events"] if rows["events"] is not None or files is None else files["events"].rows  # footers
-        n = _bucket_count(spark, settings, raw["events"], counted)
+        n = _bucket_count(spark, settings, raw["events"], files["events"].rows if files is not None else None)
         started = time.perf_counter()
-        if files is not None:
-            _split_files(spark, files, data, n, folder)
-        else:
-            _split_frames(raw, data, n, folder)
+        duplicates = _split(spark, raw, files, data, n, folder)
         split_s = time.perf_counter() - started
         config = replace(data, duplicates=duplicates["events"])
         metas = _validate(spark, folder, n, empty, anchors, config, duplicates.get("touches"),
@@ -111,24 +104,51 @@ def _bucket_count(spark: Any, settings: EngineConfig, events: Any, rows: int | N
     return max(2 * spark.sparkContext.defaultParallelism, math.ceil(counted / EVENTS_PER_BUCKET))
 
 
-def _split_files(spark: Any, files: dict[str, ParquetTable | None], data: DataConfig, n: int, folder: str) -> None:
+def _split(spark: Any, raw: dict[str, Any], files: dict[str, ParquetTable | None] | None, data: DataConfig, n: int,
+           folder: str) -> dict[str, str]:
+    """Every table split per bucket into the scratch folder (:func:`_split_files` or :func:`_split_frames`); per
+    log, ``data.duplicates`` decided over the whole table from the parts' counts, as the local loader decides it:
+    ``auto`` keeps repeated rows when every timestamp is a date (00:00 UTC) in a table of at least 1,000 rows."""
+    counts = _split_files(spark, files, data, n, folder) if files is not None else _split_frames(raw, data, n, folder)
+    out = {}
+    for table in ("events", "touches"):
+        if raw.get(table) is not None:
+            rows, off = (sum(c[i] for c in counts if c[0] == table) for i in (1, 2))
+            day_resolution = rows >= DAY_RESOLUTION_MIN_ROWS and not off
+            out[table] = data.duplicates if data.duplicates != "auto" else "keep" if day_resolution else "set_aside"
+    return out
+
+
+def _counted(frame: pa.Table, table: str, data: DataConfig) -> tuple[str, int, int]:
+    """(table, rows, rows whose time is not 00:00 UTC or unreadable) of a part, the time read by the local loader's
+    own code (:func:`features.data.mapping.off_midnight`; logs only, when ``data.duplicates`` is ``auto``)."""
+    if data.duplicates == "auto" and table in ("events", "touches") and len(frame):
+        return (table, *off_midnight(frame, data, table))
+    return table, len(frame), 0
+
+
+def _split_files(spark: Any, files: dict[str, ParquetTable | None], data: DataConfig, n: int, folder: str
+                 ) -> list[tuple[str, int, int]]:
     """The Parquet files read by the executors with pyarrow, a task (some row groups of a file) at a time, and
-    written to the scratch folder per bucket: Spark hands out the tasks and never sees a row."""
+    written to the scratch folder per bucket: Spark hands out the tasks and never sees a row. Each part's
+    :func:`_counted`."""
     tasks = [(t, i) for t in TABLES if files.get(t) is not None for i in range(len(files[t].tasks))]
     ids = {t: id_column(data, t) for t in files}
 
-    def read(task: tuple[str, int]) -> int:
+    def read(task: tuple[str, int]) -> tuple[str, int, int]:
         table, i = task
         source = files[table]
         path, groups = source.tasks[i]
-        return write_parts(folder, table, str(i), read_task(source.uri, path, groups, source.schema), ids[table], n)
+        part = read_task(source.uri, path, groups, source.schema)
+        write_parts(folder, table, str(i), part, ids[table], n)
+        return _counted(part, table, data)
 
-    spark.sparkContext.parallelize(tasks, max(len(tasks), 1)).map(read).collect()
+    return spark.sparkContext.parallelize(tasks, max(len(tasks), 1)).map(read).collect()
 
 
-def _split_frames(raw: dict[str, Any], data: DataConfig, n: int, folder: str) -> None:
+def _split_frames(raw: dict[str, Any], data: DataConfig, n: int, folder: str) -> list[tuple[str, int, int]]:
     """Spark's rows of every table in Arrow batches (``mapInArrow``), written to the scratch folder per bucket
-    where they are read (one file per input partition and bucket); only row counts come back."""
+    where they are read (one file per input partition and bucket); only each part's :func:`_counted` comes back."""
     counted = None
     for table in TABLES:
         if raw.get(table) is None:
@@ -139,13 +159,16 @@ def _split_frames(raw: dict[str, Any], data: DataConfig, n: int, folder: str) ->
             from pyspark import TaskContext
 
             full = [b for b in batches if b.num_rows]
-            rows = write_parts(folder, table, str(TaskContext.get().partitionId()),
-                               naive_utc(pa.Table.from_batches(full)), column, n) if full else 0
-            yield pa.RecordBatch.from_pydict({"rows": pa.array([rows], pa.int64())})
+            part = naive_utc(pa.Table.from_batches(full)) if full else None
+            if part is not None:
+                write_parts(folder, table, str(TaskContext.get().partitionId()), part, column, n)
+            name, rows, off = _counted(part, table, data) if part is not None else (table, 0, 0)
+            yield pa.RecordBatch.from_pydict({"table": [name], "rows": pa.array([rows], pa.int64()),
+                                              "off": pa.array([off], pa.int64())})
 
-        part = raw[table].mapInArrow(write, "rows long")
-        counted = part if counted is None else counted.unionByName(part)
-    counted.collect()
+        job = raw[table].mapInArrow(write, "table string, rows long, off long")
+        counted = job if counted is None else counted.unionByName(job)
+    return [(r["table"], r["rows"], r["off"]) for r in counted.collect()]
 
 
 def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], anchors: dict[str, pa.Table],
@@ -200,47 +223,3 @@ def _check_users(users: Any, data: DataConfig) -> None:
         ex = ", ".join(repr(r["u"]) for r in found)
         raise DataError("users", data.column("users", "user_id"), f"{twice.count():,} user ids are in two or more "
                                                                   f"accounts, e.g. {ex}: a user belongs to one account")
-
-
-def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, int | None]:
-    """``data.duplicates`` decided over the whole table, as the local loader decides it: ``auto`` keeps repeated
-    rows when every timestamp is a date (00:00 UTC) in a table of at least 1,000 rows; and the table's rows
-    when they were counted for it."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    setting = data.duplicates
-    if setting != "auto":
-        return setting, None
-    column = data.column(table, "timestamp") or "timestamp"
-    c = F.col(f"`{column}`")
-    if data.columns.get(table, {}).get("timestamp_format") is not None:
-        # text in a strftime format: read by the local loader's own code, a part of the table at a time (Spark's
-        # to_timestamp reads ISO text only, and throws on anything else under ANSI mode)
-        from features.data.mapping import off_midnight
-
-        def count(parts):  # the text of one column, the local loader's parser needs it as pandas
-            for part in parts:
-                n, off = off_midnight(part.to_pandas(), data, table)
-                yield pa.RecordBatch.from_pydict({"n": pa.array([n], pa.int64()), "off": pa.array([off], pa.int64())})
-
-        row = frame.select(c).mapInArrow(count, "n long, off long").agg(
-            F.sum("n").alias("n"), F.sum("off").alias("off")).collect()[0]
-        day_resolution = (row["n"] or 0) >= DAY_RESOLUTION_MIN_ROWS and not (row["off"] or 0)
-        return ("keep" if day_resolution else "set_aside"), int(row["n"] or 0)
-    kind = frame.schema[column].dataType
-    unit = data.unit(table)
-    if unit:
-        per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}.get(unit, 86_400)
-        off = F.pmod(c.cast("double"), F.lit(float(per_day))) != 0
-    else:
-        ts = c if isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)) else F.try_to_timestamp(c)
-        if isinstance(kind, (T.TimestampNTZType, T.DateType, T.StringType)) and data.timezone.upper() != "UTC":
-            ts = F.to_utc_timestamp(ts, data.timezone)
-        ts = ts.cast("timestamp")
-        off = F.coalesce(ts != F.date_trunc("day", ts), F.lit(True))
-    row = frame.agg(F.count(F.lit(1)).alias("n"), F.sum(off.cast("long")).alias("off")).collect()[0]
-    day_resolution = row["n"] >= DAY_RESOLUTION_MIN_ROWS and not (row["off"] or 0)
-    return ("keep" if day_resolution else "set_aside"), int(row["n"])
-
-
