@@ -61,8 +61,9 @@ class SparkEngine:
     def load_tables(self, data: DataConfig, instants: Sequence[object] = ()) -> tuple[SparkTables, LoadReport]:
         """Read and validate the source on Spark; ``instants``: as-ofs to plan at exactly (any instant;
         midnights are always exact)."""
-        raw, description = read_tables(self.spark, data, self.settings)
         files = parquet_tables(data.dir, TABLES) if data.dir and not self.settings.tables else None
+        by_path = tuple(t for t in TABLES if t != "users") if files is not None else ()  # users: whole-table checks
+        raw, description = read_tables(self.spark, data, self.settings, by_path)
         return load_source(self, raw, data, description, instants, files)
 
     def load_frames(self, frames: dict[str, pd.DataFrame | None], data: DataConfig | None = None,

@@ -49,7 +49,8 @@ def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description:
                 files: dict[str, ParquetTable | None] | None = None) -> tuple[SparkTables, LoadReport]:
     """The tables ``raw`` (Spark DataFrames, ``None`` for an absent table) loaded as the local engine loads
     them, validated per bucket on the executors; ``files``: the same tables as Parquet the executors read
-    with pyarrow (then ``raw`` serves only whole-table counts); ``engine``: the SparkEngine that holds them.
+    with pyarrow (then ``raw`` only says which tables there are, and holds the users' DataFrame for its
+    whole-table checks); ``engine``: the SparkEngine that holds them.
     The buckets wait in a scratch folder (:mod:`.scratch`), deleted with the tables (or at once on failure)."""
     spark, settings = engine.spark, engine.settings
     folder = run_folder(spark, settings)
