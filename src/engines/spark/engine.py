@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ from engines.spark.files import parquet_tables
 from engines.spark.load import load_source
 from engines.spark.plan import planning_tables
 from engines.spark.read import read_tables, to_spark
-from engines.spark.scratch import fetch
+from engines.spark.scratch import fetch, remove, store, validated
 from engines.spark.session import spark_session
 from engines.spark.tables import SparkState, SparkTables
 
@@ -141,13 +142,19 @@ class SparkEngine:
 
 def _run_buckets(state: SparkState, task: Callable[[Tables], Any], every: bool = False) -> list[Any]:
     """``task(bucket_tables)`` on every bucket holding accounts (``every``: also on those without), on the
-    executors: one task per bucket reads its validated tables from the scratch folder; the (picklable) results."""
+    executors: one task per bucket reads its validated tables from the scratch folder and writes its (picklable)
+    result there; the driver reads the results back, in bucket order, and deletes them."""
     buckets = state.loaded if every else state.filled
     if not buckets:
         return []
-    folder = state.folder
+    folder, out = state.folder, f"out/{uuid.uuid4().hex}"
 
-    def run(b: int) -> Any:
-        return task(fetch(folder, b))
+    def run(b: int) -> int:
+        store(folder, f"{out}/{b}.pkl", task(fetch(folder, validated(b))))
+        return b
 
-    return state.engine.spark.sparkContext.parallelize(buckets, len(buckets)).map(run).collect()
+    try:
+        done = state.engine.spark.sparkContext.parallelize(buckets, len(buckets)).map(run).collect()
+        return [fetch(folder, f"{out}/{b}.pkl") for b in done]
+    finally:
+        remove(f"{folder}/{out}")

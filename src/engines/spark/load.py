@@ -37,7 +37,7 @@ from engines.bucket_kernel import id_column, meta_of, validate_bucket
 from engines.spark.arrow import naive_utc
 from engines.spark.errors import merged_error
 from engines.spark.files import ParquetTable, head, read_task
-from engines.spark.scratch import drop_parts, read_parts, remove, run_folder, store, write_parts
+from engines.spark.scratch import drop_parts, read_parts, remove, run_folder, store, validated, write_parts
 from engines.spark.tables import SparkState, SparkTables
 
 log = logging.getLogger("pql")
@@ -187,7 +187,7 @@ def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], ancho
             frames["touches"] = None
         unpacked = time.perf_counter()
         result = validate_bucket(frames, anchors, config, touches_dup, times)
-        store(folder, b, result.tables)
+        store(folder, validated(b), result.tables)
         drop_parts(folder, b)
         meta = meta_of(result, config)
         meta["seconds"] = {"read": unpacked - started, "validate": time.perf_counter() - unpacked}

@@ -3,7 +3,9 @@ reach (``engine.scratch_dir``), so no row of a bucket goes through the JVM.
 
 A run's folder (``<scratch>/pql-spark-<id>/``) holds ``split/<bucket>/<table>.<task>.arrow`` (a read task's rows
 of one bucket, Arrow IPC with LZ4, as the local engine's split writes them) until the bucket is validated, then
-``validated/<bucket>.pkl`` (the bucket's validated tables, pickled as the local engine's buckets wait on disk).
+``validated/<bucket>.pkl`` (the bucket's validated tables, pickled as the local engine's buckets wait on disk);
+each build or scoring pass writes its buckets' results to ``out/<pass>/<bucket>.pkl``, which the driver reads
+and deletes (tens of MB per bucket of features: through Spark's collect they would cross the JVM twice).
 Paths are opened with ``pyarrow.fs.FileSystem.from_uri``: a local path or ``file://``, ``hdfs://``, ``s3://``,
 ``gs://``. With a ``local[...]`` master the default is a temporary folder under ``spark.local.dir`` (or the
 system's); on a cluster the executors run on other machines, so a shared folder must be given.
@@ -93,22 +95,27 @@ def drop_parts(folder: str, bucket: int) -> None:
     fs.delete_dir_contents(f"{root}/split/{bucket}", missing_dir_ok=True)
 
 
-def store(folder: str, bucket: int, tables: Any) -> None:
-    """Bucket ``bucket``'s validated tables written to ``validated/<bucket>.pkl``."""
+def store(folder: str, name: str, value: Any) -> None:
+    """``value`` pickled to ``<folder>/<name>`` (a bucket's validated tables: ``validated/<bucket>.pkl``)."""
     fs, root = pafs.FileSystem.from_uri(folder)
-    fs.create_dir(f"{root}/validated", recursive=True)
-    with fs.open_output_stream(f"{root}/validated/{bucket}.pkl") as out:
-        pickle.dump(tables, out, protocol=pickle.HIGHEST_PROTOCOL)
+    fs.create_dir(f"{root}/{name}".rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(f"{root}/{name}") as out:
+        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def fetch(folder: str, bucket: int) -> Any:
-    """Bucket ``bucket``'s validated tables, read back."""
+def fetch(folder: str, name: str) -> Any:
+    """What :func:`store` wrote to ``<folder>/<name>``, read back."""
     fs, root = pafs.FileSystem.from_uri(folder)
-    with fs.open_input_file(f"{root}/validated/{bucket}.pkl") as source:
+    with fs.open_input_file(f"{root}/{name}") as source:
         return pickle.loads(source.read())
+
+
+def validated(bucket: int) -> str:
+    """Where bucket ``bucket``'s validated tables wait in a run's folder."""
+    return f"validated/{bucket}.pkl"
 
 
 def fetch_all(folder: str, buckets: tuple[int, ...]) -> Iterator[Any]:
     """The validated tables of ``buckets``, one at a time (on the driver: tests, notebooks)."""
     for b in buckets:
-        yield fetch(folder, b)
+        yield fetch(folder, validated(b))

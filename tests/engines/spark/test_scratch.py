@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from engines.settings import EngineConfig
-from engines.spark.scratch import drop_parts, fetch, read_parts, remove, run_folder, store, write_parts
+from engines.spark.scratch import drop_parts, fetch, read_parts, remove, run_folder, store, validated, write_parts
 from features.errors import ConfigError
 
 
@@ -45,9 +45,13 @@ def test_a_scratch_dir_holds_the_runs_parts_and_tables(tmp_path, as_uri) -> None
     schemas = {"events": table.schema, "accounts": pa.schema([("account_id", pa.string())])}
     back = [read_parts(folder, b, schemas) for b in range(3)]
     assert sum(len(p["events"]) for p in back) == 310 and all(len(p["accounts"]) == 0 for p in back)
-    store(folder, 1, {"tables": 1})
+    store(folder, validated(1), {"tables": 1})
     drop_parts(folder, 1)
-    assert fetch(folder, 1) == {"tables": 1} and len(read_parts(folder, 1, schemas)["events"]) == 0
+    assert fetch(folder, validated(1)) == {"tables": 1} and len(read_parts(folder, 1, schemas)["events"]) == 0
+    store(folder, "out/pass/1.pkl", [1, 2])
+    assert fetch(folder, "out/pass/1.pkl") == [1, 2]
+    remove(f"{folder}/out/pass")
+    assert list((tmp_path / folder.rsplit("/", 1)[1] / "out").iterdir()) == []
     remove(folder)
     assert os.listdir(tmp_path) == []
 
