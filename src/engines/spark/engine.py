@@ -29,7 +29,7 @@ from features.windows import DAY_US, to_us
 
 from engines.buckets import collect_frames, summed_reach
 from engines.settings import EngineConfig
-from engines.bucket_kernel import features_of, reach_before
+from engines.bucket_kernel import features_of, id_column, reach_before
 from engines.spark.files import parquet_tables
 from engines.spark.load import load_source
 from engines.spark.plan import planning_tables
@@ -62,7 +62,9 @@ class SparkEngine:
     def load_tables(self, data: DataConfig, instants: Sequence[object] = ()) -> tuple[SparkTables, LoadReport]:
         """Read and validate the source on Spark; ``instants``: as-ofs to plan at exactly (any instant;
         midnights are always exact)."""
-        files = parquet_tables(data.dir, TABLES) if data.dir and not self.settings.tables else None
+        keys = {t: tuple(sorted({c for c in (id_column(data, t), data.column(t, "event"), data.column(t, "touch"))
+                                 if c})) for t in TABLES}
+        files = parquet_tables(data.dir, TABLES, keys) if data.dir and not self.settings.tables else None
         by_path = tuple(t for t in TABLES if t != "users") if files is not None else ()  # users: whole-table checks
         raw, description = read_tables(self.spark, data, self.settings, by_path)
         return load_source(self, raw, data, description, instants, files)

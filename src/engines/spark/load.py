@@ -138,9 +138,7 @@ def _split_files(spark: Any, files: dict[str, ParquetTable | None], data: DataCo
 
     def read(task: tuple[str, int]) -> tuple[str, int, int]:
         table, i = task
-        source = files[table]
-        path, groups = source.tasks[i]
-        part = read_task(source.uri, path, groups, source.schema)
+        part = read_task(files[table], i)
         write_parts(folder, table, str(i), part, ids[table], n)
         return _counted(part, table, data)
 
