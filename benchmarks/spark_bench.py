@@ -52,7 +52,7 @@ def worker(params: dict) -> dict:
     settings = {"name": params["engine"]}
     if params["engine"] == "spark":
         settings.update(master=params["master"], partitions=params.get("partitions"),
-                        storage_level=params["storage_level"],
+                        scratch_dir=params["scratch_dir"],
                         conf={"spark.driver.memory": params["driver_memory"], "spark.ui.enabled": "false",
                               "spark.sql.shuffle.partitions": str(params.get("partitions") or 16)})
     with st.stage("start (Spark session)" if params["engine"] == "spark" else "start"):
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--masters", nargs="+", default=["local[1]", "local[2]"], help="Spark masters, one pairing each")
     parser.add_argument("--partitions", type=int, default=None, help="account buckets (default: automatic)")
     parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument("--storage-level", default="MEMORY_AND_DISK")
+    parser.add_argument("--scratch-dir", default=None, help="engine.scratch_dir (default: a temporary folder)")
     args = parser.parse_args(argv)
 
     folder = c.ensure_world(args.accounts, args.days, args.events_per_account, chunk=args.chunk)
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"world: {args.accounts:,} accounts, {args.days} days, {meta['rows']['events']:,} events, "
           f"{meta['rows']['touches']:,} touches ({folder}); {c.machine()}")
     base = {"dir": str(folder), "snapshots": args.snapshots, "partitions": args.partitions,
-            "driver_memory": args.driver_memory, "storage_level": args.storage_level}
+            "driver_memory": args.driver_memory, "scratch_dir": args.scratch_dir}
     pairs = []
     for master in (args.masters if "spark" in args.engines else [None]):
         pair = {e: _run({**base, "engine": e, "master": master}, meta) for e in args.engines}

@@ -1,17 +1,56 @@
-"""What both engines do with buckets of accounts (a hash of the account id; see :mod:`engines.spark.kernel`):
-the driver's tables and load report put together from the buckets' results, their planning statistics added up,
-and their frames gathered in the local builder's order. Plain pandas/numpy: the Spark engine and the local
-engine's bounded-memory path (:mod:`engines.local_buckets`) share them.
+"""What both engines do with buckets of accounts: the bucket of an account id, the driver's tables and load
+report put together from the buckets' results, their planning statistics added up, and their frames gathered in
+the local builder's order. Plain Arrow/pandas/numpy: the Spark engine and the local engine's bounded-memory path
+(:mod:`engines.local_buckets`) share them.
+
+The bucket of a row is a hash of its account id's plain text (whole-number floats as integers, so ``12``,
+``12.0`` and ``'12'`` land together, as the local loader matches them). Each distinct id of a batch is hashed
+once (``pandas.util.hash_array``: SipHash with a fixed key, so every process and executor agrees); the rows take
+their bucket by dictionary index.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.asof import merged_history
 from features.config import TABLES, DataConfig
 from features.errors import PipelineError
 from features.tables import EventLog, LoadReport, Tables
+
+
+def id_text(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The plain text of account ids (nulls stay null): numbers as their digits, whole-number floats as integers."""
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    kind = ids.type.value_type if pa.types.is_dictionary(ids.type) else ids.type
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.cast(kind)
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        values = ids.cast(pa.float64())
+        whole = pc.and_(pc.is_finite(values), pc.equal(values, pc.floor(values)))
+        as_int = pc.cast(pc.if_else(whole, values, 0.0), pa.int64(), safe=False)
+        return pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(values, pa.string()))
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return ids.cast(pa.string())
+    try:
+        return pc.cast(ids, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a type Arrow cannot print: Python's text of it
+        return pa.array([None if v is None else str(v) for v in ids.to_pylist()], pa.string())
+
+
+def buckets_of(ids: pa.Array | pa.ChunkedArray, n: int) -> np.ndarray:
+    """The bucket (0 .. n-1) of each account id, hashed once per distinct id (a Parquet dictionary as read, else
+    Arrow's encoding of ``ids``); a null id goes to bucket 0 (its loader reports it). 16-bit when ``n`` allows
+    (numpy sorts 16-bit keys by radix)."""
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    coded = ids if pa.types.is_dictionary(ids.type) else pc.dictionary_encode(ids)
+    distinct = id_text(coded.dictionary).to_numpy(zero_copy_only=False).astype(object)
+    kind = np.int16 if n <= np.iinfo(np.int16).max else np.int32
+    per_id = (pd.util.hash_array(distinct, categorize=False) % np.uint64(n)).astype(kind)
+    codes = coded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
+    return np.append(per_id, kind(0))[codes]
 
 
 class PipelineFailure(PipelineError):
@@ -23,16 +62,17 @@ class PipelineFailure(PipelineError):
 
 
 def first_error(metas: list[tuple[int, dict]]) -> PipelineFailure | None:
-    """The error the local loader would raise first: by table (accounts, events, conversions, touches)."""
+    """The error the local loader would raise first: by table (accounts, events, conversions, touches); the
+    buckets' errors are :class:`engines.bucket_kernel.BucketError`."""
     errors = [m["error"] for _, m in metas if m["error"]]
     if not errors:
         return None
 
-    def order(error: tuple[str, int]) -> int:
-        return next((i for i, t in enumerate(TABLES) if error[0].startswith(f"table '{t}'")), len(TABLES))
+    def order(error) -> int:
+        return next((i for i, t in enumerate(TABLES) if error.message.startswith(f"table '{t}'")), len(TABLES))
 
-    message, code = min(errors, key=order)
-    return PipelineFailure(message, code)
+    first = min(errors, key=order)
+    return PipelineFailure(first.message, first.exit_code)
 
 
 def assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) -> tuple[Tables, LoadReport]:

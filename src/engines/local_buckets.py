@@ -36,7 +36,7 @@ from features.windows import DAY_US, to_us
 
 from engines import budget, local_split
 from engines.buckets import collect_frames, names_of, sum_reach, sum_reach_at, summed_reach
-from engines.spark import kernel
+from engines.bucket_kernel import features_of, reach_before
 from engines.spark.plan import planning_tables
 
 log = logging.getLogger("pql")
@@ -146,7 +146,7 @@ def _reach_at(state: BucketState, name: str, t: int) -> pd.DataFrame:
     if t % DAY_US == 0:
         by_day = state.reach.get(name, pd.DataFrame({"kind": [], "day": [], "n": [], "varies": []}))
         return summed_reach([by_day[by_day["day"] < reach_day(t)]], "kind")
-    parts = [kernel.reach_before(bucket, getattr(bucket, name), t) for bucket in state.tables()
+    parts = [reach_before(bucket, getattr(bucket, name), t) for bucket in state.tables()
              if getattr(bucket, name) is not None]
     out = summed_reach(parts or [pd.DataFrame({"kind": [], "n": [], "varies": []})], "kind")
     state.reach_at.setdefault(name, {})[t] = out
@@ -167,7 +167,7 @@ def build(tables: BucketedTables, as_of: Sequence[object], spec: FeatureSpec, ho
         ids = pd.Index(tables.accounts["account_id"])
         parts, times_us, rows = [], [], []
         for i, bucket in enumerate(tables.state.tables()):
-            frame = kernel.features_of(bucket, times, spec, horizon, max_age_us)
+            frame = features_of(bucket, times, spec, horizon, max_age_us)
             times_us.append(frame["as_of"].to_numpy().astype("datetime64[us]").view(np.int64))
             rows.append(ids.get_indexer(frame["account_id"]))
             parts.append(folder / f"{i}.pkl")

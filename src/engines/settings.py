@@ -7,7 +7,6 @@ from typing import Any, Mapping
 from features.errors import ConfigError
 
 ENGINES = ("local", "spark")
-STORAGE_LEVELS = ("MEMORY_AND_DISK", "MEMORY_AND_DISK_DESER", "DISK_ONLY", "MEMORY_ONLY", "NONE")
 TABLE_NAMES = ("accounts", "events", "conversions", "touches")
 
 
@@ -27,7 +26,7 @@ class EngineConfig:
     app_name: str = "pql-pipeline"
     conf: dict[str, Any] = field(default_factory=dict)
     partitions: int | None = None
-    storage_level: str = "MEMORY_AND_DISK"
+    scratch_dir: str | None = None  # Spark: where buckets wait between stages (null: a temp folder, local masters)
     tables: dict[str, str] = field(default_factory=dict)
     scores_table: str | None = None
     memory_gb: float | None = None  # local engine: the memory budget (null: the machine's, minus a margin)
@@ -41,13 +40,13 @@ class EngineConfig:
         if unknown:
             raise ConfigError(f"unknown config key 'engine.{unknown[0]}'; known keys of 'engine': "
                               f"{', '.join(sorted(known))}")
-        nullable = ("master", "partitions", "scores_table", "memory_gb")
+        nullable = ("master", "partitions", "scores_table", "memory_gb", "scratch_dir")
         config = cls(**{k: v for k, v in values.items() if v is not None or k in nullable})
         config.check()
         return config
 
     def check(self) -> None:
-        """Raise a one-line ConfigError for a value no engine accepts (name, partitions, memory, storage level,
+        """Raise a one-line ConfigError for a value no engine accepts (name, partitions, memory, scratch folder,
         tables)."""
         if self.name not in ENGINES:
             raise ConfigError(f"engine.name: '{self.name}' is not one of {list(ENGINES)}")
@@ -57,8 +56,9 @@ class EngineConfig:
         if self.memory_gb is not None and not _positive_number(self.memory_gb):
             raise ConfigError(f"engine.memory_gb: {self.memory_gb!r} must be a positive number of GiB (or null: what "
                               f"the machine has, minus a margin)")
-        if str(self.storage_level).upper() not in STORAGE_LEVELS:
-            raise ConfigError(f"engine.storage_level: '{self.storage_level}' is not one of {list(STORAGE_LEVELS)}")
+        if self.scratch_dir is not None and not (isinstance(self.scratch_dir, str) and self.scratch_dir.strip()):
+            raise ConfigError(f"engine.scratch_dir: {self.scratch_dir!r} must be a folder (a path or a URI: "
+                              f"hdfs://, s3://, file://), or null")
         bad = sorted(set(self.tables or {}) - set(TABLE_NAMES))
         if bad:
             raise ConfigError(f"engine.tables.{bad[0]}: not a table of the contract ({', '.join(TABLE_NAMES)})")

@@ -1,29 +1,28 @@
-"""Splitting a source into account buckets (engines.local_split): an account's rows land in one bucket whatever
-the id's type (``12``, ``12.0``, ``'12'``), in any batch; the per-day reach counts equal the Spark kernel's."""
+"""Splitting a source into account buckets (engines.local_split): every row lands in its account's bucket
+(:func:`engines.buckets.buckets_of`, tested in test_buckets.py) and comes back whole."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from engines.local_split import buckets_of, reach_by_day
-from engines.spark import kernel
+from engines.buckets import buckets_of
+from engines.local_split import bucket_tables, split
 from features.config import DataConfig
-from features.data.load import load_tables
+from features.data.load import open_source
 
 
-def test_an_id_has_one_bucket_whatever_its_type_or_batch() -> None:
-    text = buckets_of(pa.array(["12", "7", "abc", None]), 16)
-    assert (buckets_of(pa.array([12, 7]), 16) == text[:2]).all()
-    assert (buckets_of(pa.array([12.0, 7.0]), 16) == text[:2]).all()
-    assert (buckets_of(pa.array(["12", "7"]).dictionary_encode(), 16) == text[:2]).all()
-    assert buckets_of(pa.array(["7", "x", "12"]), 16)[[0, 2]].tolist() == text[[1, 0]].tolist()
-    assert text[3] == 0  # a null id: bucket 0 (the loader reports it)
-    spread = np.bincount(buckets_of(pa.array([f"acc{i}" for i in range(4000)]), 8), minlength=8)
-    assert spread.min() > 350  # a hash, not a few hot buckets
-
-
-def test_reach_per_day_equals_the_spark_kernels() -> None:
-    tables, _ = load_tables(DataConfig(demo={"accounts": 200, "days": 90, "start": "2024-01-01"}))
-    for log in (tables.events, tables.touches):
-        pd.testing.assert_frame_equal(reach_by_day(tables, log), kernel.reach_by_day(tables, log))
+def test_a_source_split_in_buckets_comes_back_whole(tmp_path) -> None:
+    data = DataConfig(demo={"accounts": 120, "days": 60, "start": "2024-01-01"})
+    source = open_source(data)
+    try:
+        sp = split(source, data, 4, tmp_path)
+    finally:
+        source.con.close()
+    parts = [bucket_tables(sp, b) for b in range(4)]
+    events = [p["events"] for p in parts]
+    assert sum(len(e) for e in events) == int(sp.rows["events"].sum()) > 1000
+    for b, frame in enumerate(events):
+        assert (buckets_of(frame.column("account_id"), 4) == b).all()
+    assert len({pa.concat_tables([p["accounts"] for p in parts]).column("account_id").to_pylist().count(i)
+                for i in parts[0]["accounts"].column("account_id").to_pylist()}) == 1
+    assert np.count_nonzero(sp.rows["events"]) == 4

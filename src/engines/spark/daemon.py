@@ -9,7 +9,7 @@ if __name__ == "__main__":
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    import engines.spark.kernel  # noqa: F401 - features.build, features.data.load and what they import
+    import engines.bucket_kernel  # noqa: F401 - features.build, features.data.load and what they import
     from engines.spark.session import quiet_pandas_warning
     from pyspark.daemon import manager
 

@@ -5,19 +5,19 @@
    needs, never the events themselves.
 2. ``plan_features``: ``features.plan.plan_features`` itself, on the driver, over the accounts and a
    compact event log with the same reachable counts' order at the as-of (:mod:`.plan`).
-3. ``build_features`` / ``build_training_table``: the spec is broadcast and ``features.build`` runs on
-   each bucket (``mapInArrow``); the frames come back to the driver, ordered as the local engine orders them.
+3. ``build_features`` / ``build_training_table``: ``features.build`` runs on each bucket, one Spark task per
+   bucket reading its validated tables from the scratch folder; the frames come back to the driver, ordered as
+   the local engine orders them.
 4. ``map_accounts``: any picklable task (serving's scoring task) runs on each bucket the same way.
 """
 from __future__ import annotations
 
 import logging
-import pickle
+import uuid
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from features import build
 from features.config import TABLES, DataConfig, FeatureConfig
@@ -27,13 +27,14 @@ from features.spec import FeatureSpec
 from features.tables import LoadReport, Tables
 from features.windows import DAY_US, to_us
 
-from engines.buckets import collect_frames
+from engines.buckets import collect_frames, summed_reach
 from engines.settings import EngineConfig
-from engines.spark import kernel
+from engines.bucket_kernel import features_of, id_column, reach_before
 from engines.spark.files import parquet_tables
 from engines.spark.load import load_source
 from engines.spark.plan import planning_tables
 from engines.spark.read import read_tables, to_spark
+from engines.spark.scratch import fetch, remove, store, validated
 from engines.spark.session import spark_session
 from engines.spark.tables import SparkState, SparkTables
 
@@ -61,8 +62,11 @@ class SparkEngine:
     def load_tables(self, data: DataConfig, instants: Sequence[object] = ()) -> tuple[SparkTables, LoadReport]:
         """Read and validate the source on Spark; ``instants``: as-ofs to plan at exactly (any instant;
         midnights are always exact)."""
-        raw, description = read_tables(self.spark, data, self.settings)
-        files = parquet_tables(data.dir, TABLES) if data.dir and not self.settings.tables else None
+        keys = {t: tuple(sorted({c for c in (id_column(data, t), data.column(t, "event"), data.column(t, "touch"))
+                                 if c})) for t in TABLES}
+        files = parquet_tables(data.dir, TABLES, keys) if data.dir and not self.settings.tables else None
+        by_path = tuple(t for t in TABLES if t != "users") if files is not None else ()  # users: whole-table checks
+        raw, description = read_tables(self.spark, data, self.settings, by_path)
         return load_source(self, raw, data, description, instants, files)
 
     def load_frames(self, frames: dict[str, pd.DataFrame | None], data: DataConfig | None = None,
@@ -89,14 +93,14 @@ class SparkEngine:
             return state.reach_at[name][t]
         if t % DAY_US == 0:
             by_day = state.reach.get(name, pd.DataFrame({"kind": [], "day": [], "n": [], "varies": []}))
-            return kernel.summed_reach([by_day[by_day["day"] < reach_day(t)]], "kind")
+            return summed_reach([by_day[by_day["day"] < reach_day(t)]], "kind")
         # an instant inside a day: count it on the executors, once
         def count(bucket: Tables) -> pd.DataFrame | None:
             log_ = getattr(bucket, name)
-            return kernel.reach_before(bucket, log_, t) if log_ is not None else None
+            return reach_before(bucket, log_, t) if log_ is not None else None
 
         parts = [f for f in _run_buckets(state, count, every=True) if f is not None]
-        out = kernel.summed_reach(parts or [pd.DataFrame({"kind": [], "n": [], "varies": []})], "kind")
+        out = summed_reach(parts or [pd.DataFrame({"kind": [], "n": [], "varies": []})], "kind")
         state.reach_at.setdefault(name, {})[t] = out
         return out
 
@@ -134,19 +138,25 @@ class SparkEngine:
     def _build(self, tables: SparkTables, as_of: Sequence[object], spec: FeatureSpec, horizon: int | None,
                max_age_us: int | None = None) -> pd.DataFrame:
         times = sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of})
-        frames = self.map_buckets(tables, lambda bucket: kernel.features_of(bucket, times, spec, horizon, max_age_us))
+        frames = self.map_buckets(tables, lambda bucket: features_of(bucket, times, spec, horizon, max_age_us))
         return collect_frames(frames)
 
 
 def _run_buckets(state: SparkState, task: Callable[[Tables], Any], every: bool = False) -> list[Any]:
-    """``task(bucket_tables)`` on every non-empty bucket (``every``: also on those without accounts), on the
-    executors (``mapInArrow``: each bucket's tables arrive as one pickled blob); the (picklable) results."""
-    def run(batches):
-        for batch in batches:
-            for blob in batch.column("tables"):
-                bucket = pickle.loads(blob.as_buffer())
-                if bucket is not None and (every or bucket.n_accounts):
-                    yield pa.RecordBatch.from_pydict({"out": pa.array([pickle.dumps(task(bucket))], pa.binary())})
+    """``task(bucket_tables)`` on every bucket holding accounts (``every``: also on those without), on the
+    executors: one task per bucket reads its validated tables from the scratch folder and writes its (picklable)
+    result there; the driver reads the results back, in bucket order, and deletes them."""
+    buckets = state.loaded if every else state.filled
+    if not buckets:
+        return []
+    folder, out = state.folder, f"out/{uuid.uuid4().hex}"
 
-    out = state.validated.mapInArrow(run, "out binary").toArrow().column("out")
-    return [pickle.loads(blob.as_buffer()) for blob in out]
+    def run(b: int) -> int:
+        store(folder, f"{out}/{b}.pkl", task(fetch(folder, validated(b))))
+        return b
+
+    try:
+        done = state.engine.spark.sparkContext.parallelize(buckets, len(buckets)).map(run).collect()
+        return [fetch(folder, f"{out}/{b}.pkl") for b in done]
+    finally:
+        remove(f"{folder}/{out}")

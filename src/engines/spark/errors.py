@@ -9,12 +9,12 @@ id"), and its examples are the buckets' examples, distinct, up to as many as one
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from features.config import TABLES
 from features.data.checks import SAMPLES
 from features.errors import DataError, PipelineError
 
+from engines.bucket_kernel import BucketError
 from engines.buckets import PipelineFailure  # the one error both engines re-raise a bucket's failure as
 
 # the problems of one table in the order the local loader checks them (raise_on_checks, then read_accounts)
@@ -22,24 +22,6 @@ CHECK_ORDER = ("null account id", "null event name", "null touch name", "have no
                "quantity", "amount", "duplicate account ids")
 _COUNTED = re.compile(r"^(\d[\d,]*) (.*?)(?:, e\.g\. (.*))?$")
 _EXAMPLE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,\s][^,]*")
-
-
-@dataclass(frozen=True)
-class BucketError:
-    """A bucket's PipelineError: its message and exit code, and for a DataError its table, column, problem."""
-
-    message: str
-    exit_code: int
-    table: str | None = None
-    column: str | None = None
-    problem: str | None = None
-
-    @classmethod
-    def of(cls, exc: PipelineError) -> "BucketError":
-        """The picklable parts of ``exc``."""
-        if isinstance(exc, DataError):
-            return cls(str(exc), exc.exit_code, exc.table, exc.column, exc.problem)
-        return cls(str(exc), exc.exit_code)
 
 
 def _rank(error: BucketError) -> tuple[int, int]:

@@ -30,6 +30,7 @@ class ParquetTable:
     schema: pa.Schema
     tasks: tuple[tuple[str, tuple[int, ...]], ...]  # (file, row groups)
     rows: int = 0
+    keys: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per file: the columns read as their dictionaries
 
 
 def _filesystem(path: str) -> tuple[pafs.FileSystem, str] | None:
@@ -57,9 +58,12 @@ def _files(fs: pafs.FileSystem, path: str, table: str) -> list[str] | None:
     return parts
 
 
-def parquet_tables(path: str, tables: tuple[str, ...]) -> dict[str, ParquetTable | None] | None:
+def parquet_tables(path: str, tables: tuple[str, ...], keys: dict[str, tuple[str, ...]] | None = None
+                   ) -> dict[str, ParquetTable | None] | None:
     """Each table of the folder ``path`` as Parquet pyarrow reads (``None`` for a table not there), or None
-    when any table is not such Parquet (then Spark reads them all: one way of reading per load)."""
+    when any table is not such Parquet (then Spark reads them all: one way of reading per load). ``keys``: per
+    table, the columns to read as their dictionaries when they are text (each distinct id decoded, hashed and
+    moved once: cutting a part per bucket costs a third; the local engine's split reads them so too)."""
     opened = _filesystem(path)
     if opened is None:
         return None
@@ -75,10 +79,12 @@ def parquet_tables(path: str, tables: tuple[str, ...]) -> dict[str, ParquetTable
                 out[table] = None
                 continue
             metas = [pq.ParquetFile(f, filesystem=fs).metadata for f in files]
-            schema = pa.unify_schemas([m.schema.to_arrow_schema() for m in metas], promote_options="permissive")
-            schema = schema.remove_metadata()
+            mine = tuple((f, tuple(k for k in (keys or {}).get(table, ()) if k in m.schema.names))
+                         for f, m in zip(files, metas))
+            schemas = [pq.ParquetFile(f, filesystem=fs, read_dictionary=k).schema_arrow for f, k in mine]
+            schema = pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
             out[table] = ParquetTable(path, tuple(files), schema, tuple(_tasks(files, metas)),
-                                      sum(m.num_rows for m in metas))
+                                      sum(m.num_rows for m in metas), mine)
     except (OSError, pa.ArrowException):
         return None
     return out
@@ -100,19 +106,20 @@ def _tasks(files: list[str], metas: list) -> list[tuple[str, tuple[int, ...]]]:
     return tasks
 
 
-def read_task(uri: str, path: str, groups: tuple[int, ...], schema: pa.Schema) -> pa.Table:
-    """The rows of some row groups of one file, in the table's common schema."""
-    fs, _ = pafs.FileSystem.from_uri(uri)
-    with pq.ParquetFile(path, filesystem=fs) as f:
-        table = f.read_row_groups(list(groups)) if groups else f.schema_arrow.empty_table()
-    return conform(table.replace_schema_metadata(None), schema)
+def read_task(table: ParquetTable, task: int) -> pa.Table:
+    """The rows of read task ``task`` (some row groups of one file), in the table's common schema."""
+    fs, _ = pafs.FileSystem.from_uri(table.uri)
+    path, groups = table.tasks[task]
+    with pq.ParquetFile(path, filesystem=fs, read_dictionary=dict(table.keys).get(path)) as f:
+        rows = f.read_row_groups(list(groups)) if groups else f.schema_arrow.empty_table()
+    return conform(rows.replace_schema_metadata(None), table.schema)
 
 
 def head(table: ParquetTable, rows: int) -> pa.Table:
     """The first ``rows`` rows of the table (from the first file that has any), in its common schema."""
     fs, _ = pafs.FileSystem.from_uri(table.uri)
     for path in table.files:
-        with pq.ParquetFile(path, filesystem=fs) as f:
+        with pq.ParquetFile(path, filesystem=fs, read_dictionary=dict(table.keys).get(path)) as f:
             if f.metadata.num_rows:
                 first = next(f.iter_batches(batch_size=max(rows, 1)))
                 return conform(pa.Table.from_batches([first]).replace_schema_metadata(None), table.schema).slice(0, rows)

@@ -1,82 +1,88 @@
-"""Loading on Spark: the source's tables validated per bucket of accounts by the local loader.
+"""Loading on Spark: the source's tables validated per bucket of accounts by the local loader, with no row of a
+bucket going through the JVM.
 
-Every table's rows are cut per bucket (a hash of the account id, :mod:`.arrow`) where they are read, as
-Arrow IPC blobs: by the executors straight from the Parquet files with pyarrow (:mod:`.files`), or from
-Spark's own reader in Arrow batches (``mapInArrow``: catalog tables, Hadoop-only paths, frames). Only the
-blobs are shuffled; each bucket's blobs are put together as Arrow tables and validated by
-``features.data.load.load_frames`` (:mod:`.kernel`, ``applyInArrow``) and kept, validated, as one binary
-row per bucket (persisted). No raw row becomes a pandas frame. The driver gets the accounts, conversions,
-the summed load report and, per event type and day, how many rows can reach a feature (what planning
-needs), never the events themselves.
+1. Split: every table's rows are cut per bucket (a hash of the account id, :func:`engines.buckets.buckets_of`)
+   where they are read, by the executors straight from the Parquet files with pyarrow (:mod:`.files`; one task per
+   read task), or from Spark's own reader in Arrow batches (``mapInArrow``: catalog tables, Hadoop-only paths,
+   frames), and written to the run's scratch folder per bucket (:mod:`.scratch`): a shuffle on the Python side.
+2. Validate: one task per bucket reads its rows back and loads them with the local loader (:mod:`engines.bucket_kernel`); its
+   validated tables wait in the scratch folder for the build and scoring passes (:mod:`.engine`).
+
+Spark only schedules the tasks and carries small results: the driver gets the accounts, conversions, the summed
+load report and, per event type and day, how many rows can reach a feature (what planning needs), never the
+events themselves. No raw row becomes a pandas frame.
 """
 from __future__ import annotations
 
 import logging
 import math
-import pickle
 import time
+import weakref
 from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import pandas as pd
 import pyarrow as pa
 
 from features.config import TABLES, DataConfig
 from features.errors import DataError
+from features.data.duplicates import DAY_RESOLUTION_MIN_ROWS
 from features.data.load import load_frames
+from features.data.mapping import off_midnight
 from features.tables import LoadReport
 from features.windows import to_us
 
 from engines.buckets import assemble, names_of, sum_reach, sum_reach_at
 from engines.settings import EngineConfig
-from engines.spark import kernel
-from engines.spark.arrow import from_ipc, naive_utc, split
+from engines.bucket_kernel import id_column, meta_of, validate_bucket
+from engines.spark.arrow import naive_utc
 from engines.spark.errors import merged_error
 from engines.spark.files import ParquetTable, head, read_task
+from engines.spark.scratch import drop_parts, read_parts, remove, run_folder, store, validated, write_parts
 from engines.spark.tables import SparkState, SparkTables
 
 log = logging.getLogger("pql")
 
 EVENTS_PER_BUCKET = 2_000_000  # automatic bucket count: at least one bucket per this many events
-DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates: fewer rows at midnight are a hand-made table
-VALIDATED = "bucket int, meta binary, tables binary"
-PACKED = "_bucket int, table string, blob binary"
 
 
 def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description: str, instants: Sequence[object],
                 files: dict[str, ParquetTable | None] | None = None) -> tuple[SparkTables, LoadReport]:
     """The tables ``raw`` (Spark DataFrames, ``None`` for an absent table) loaded as the local engine loads
     them, validated per bucket on the executors; ``files``: the same tables as Parquet the executors read
-    with pyarrow (then ``raw`` serves only whole-table counts); ``engine``: the SparkEngine that holds them."""
+    with pyarrow (then ``raw`` only says which tables there are, and holds the users' DataFrame for its
+    whole-table checks); ``engine``: the SparkEngine that holds them.
+    The buckets wait in a scratch folder (:mod:`.scratch`), deleted with the tables (or at once on failure)."""
     spark, settings = engine.spark, engine.settings
-    empty, anchors = _heads(raw, files)
-    _check_schema(empty, data, description)
-    if raw.get("users") is not None:
-        _check_users(raw["users"], data)
-    duplicates, rows = {}, {}
-    for table in ("events", "touches"):
-        if raw.get(table) is not None:
-            duplicates[table], rows[table] = _duplicates_setting(raw[table], table, data)
-    counted = rows["events"] if rows["events"] is not None or files is None else files["events"].rows  # footers
-    n = _bucket_count(spark, settings, raw["events"], counted)
-    packed = _read_files(spark, files, data, n) if files is not None else _packed(raw, data, n)
-    has_touches = raw.get("touches") is not None
-    validate = _validator(empty, anchors, replace(data, duplicates=duplicates["events"]), duplicates.get("touches"),
-                          [to_us(t) for t in instants], has_touches)
-    validated = _persisted(packed.groupBy("_bucket").applyInArrow(validate, VALIDATED), settings.storage_level)
-    metas = [(r["bucket"], pickle.loads(r["meta"])) for r in validated.select("bucket", "meta").collect()]
-    metas.sort(key=lambda m: m[0])
-    log.debug("Spark load: %d buckets, kernel seconds per bucket %s", n, [m.get("seconds") for _, m in metas])
-    error = merged_error([m["error"] for _, m in metas if m["error"]])  # counted over every bucket
-    if error is not None:
-        raise error
-    tables, report = assemble(metas, data, description)
-    state = SparkState(validated=validated.select("bucket", "tables"), buckets=n, reach=sum_reach(metas),
-                       reach_at=sum_reach_at(metas), names=names_of(metas),
-                       has_user=any(m.get("has_user") for _, m in metas),
-                       has_quantity=any(m.get("has_quantity") for _, m in metas), has_touches=has_touches,
-                       bucket_events={b: m["report"].rows_read.get("events", 0) for b, m in metas},
-                       engine=engine)
+    folder = run_folder(spark, settings)
+    try:
+        empty, anchors = _heads(raw, files)
+        _check_schema(empty, data, description)
+        if raw.get("users") is not None:
+            _check_users(raw["users"], data)
+        n = _bucket_count(spark, settings, raw["events"], files["events"].rows if files is not None else None)
+        started = time.perf_counter()
+        duplicates = _split(spark, raw, files, data, n, folder)
+        split_s = time.perf_counter() - started
+        config = replace(data, duplicates=duplicates["events"])
+        metas = _validate(spark, folder, n, empty, anchors, config, duplicates.get("touches"),
+                          [to_us(t) for t in instants], raw.get("touches") is not None)
+        log.debug("Spark load: %d buckets, split %.1f s, validated %.1f s; kernel seconds per bucket %s", n, split_s,
+                  time.perf_counter() - started - split_s, [m.get("seconds") for _, m in metas])
+        error = merged_error([m["error"] for _, m in metas if m["error"]])  # counted over every bucket
+        if error is not None:
+            raise error
+        tables, report = assemble(metas, data, description)
+    except BaseException:
+        remove(folder)
+        raise
+    state = SparkState(folder=folder, buckets=n, reach=sum_reach(metas), reach_at=sum_reach_at(metas),
+                       names=names_of(metas), has_user=any(m.get("has_user") for _, m in metas),
+                       has_quantity=any(m.get("has_quantity") for _, m in metas),
+                       has_touches=raw.get("touches") is not None,
+                       filled=tuple(b for b, m in metas if m.get("n_accounts")),
+                       loaded=tuple(b for b, m in metas if "accounts" in m),
+                       bucket_events={b: m["report"].rows_read.get("events", 0) for b, m in metas}, engine=engine)
+    weakref.finalize(state, remove, folder)  # the scratch folder goes with the tables (or at exit)
     return SparkTables(**{f: getattr(tables, f) for f in tables.__dataclass_fields__}, state=state), report
 
 
@@ -99,98 +105,93 @@ def _bucket_count(spark: Any, settings: EngineConfig, events: Any, rows: int | N
     return max(2 * spark.sparkContext.defaultParallelism, math.ceil(counted / EVENTS_PER_BUCKET))
 
 
-def _blobs(table: str, frame: pa.Table, id_column: str, n: int) -> pa.RecordBatch:
-    """One row per bucket of ``frame``: (bucket, table, its rows as an Arrow IPC blob)."""
-    cut = list(split(frame, id_column, n))
-    return pa.RecordBatch.from_pydict({"_bucket": pa.array([b for b, _ in cut], pa.int32()),
-                                       "table": pa.array([table] * len(cut), pa.string()),
-                                       "blob": pa.array([blob for _, blob in cut], pa.binary())})
+def _split(spark: Any, raw: dict[str, Any], files: dict[str, ParquetTable | None] | None, data: DataConfig, n: int,
+           folder: str) -> dict[str, str]:
+    """Every table split per bucket into the scratch folder (:func:`_split_files` or :func:`_split_frames`); per
+    log, ``data.duplicates`` decided over the whole table from the parts' counts, as the local loader decides it:
+    ``auto`` keeps repeated rows when every timestamp is a date (00:00 UTC) in a table of at least 1,000 rows."""
+    counts = _split_files(spark, files, data, n, folder) if files is not None else _split_frames(raw, data, n, folder)
+    out = {}
+    for table in ("events", "touches"):
+        if raw.get(table) is not None:
+            rows, off = (sum(c[i] for c in counts if c[0] == table) for i in (1, 2))
+            day_resolution = rows >= DAY_RESOLUTION_MIN_ROWS and not off
+            out[table] = data.duplicates if data.duplicates != "auto" else "keep" if day_resolution else "set_aside"
+    return out
 
 
-def _packed(raw: dict[str, Any], data: DataConfig, n: int) -> Any:
-    """Spark's rows of every table in Arrow batches, cut per bucket where they are read (one blob per input
-    partition and bucket): only these blobs are shuffled, never a row."""
-    packed = None
+def _counted(frame: pa.Table, table: str, data: DataConfig) -> tuple[str, int, int]:
+    """(table, rows, rows whose time is not 00:00 UTC or unreadable) of a part, the time read by the local loader's
+    own code (:func:`features.data.mapping.off_midnight`; logs only, when ``data.duplicates`` is ``auto``)."""
+    if data.duplicates == "auto" and table in ("events", "touches") and len(frame):
+        return (table, *off_midnight(frame, data, table))
+    return table, len(frame), 0
+
+
+def _split_files(spark: Any, files: dict[str, ParquetTable | None], data: DataConfig, n: int, folder: str
+                 ) -> list[tuple[str, int, int]]:
+    """The Parquet files read by the executors with pyarrow, a task (some row groups of a file) at a time, and
+    written to the scratch folder per bucket: Spark hands out the tasks and never sees a row. Each part's
+    :func:`_counted`."""
+    tasks = [(t, i) for t in TABLES if files.get(t) is not None for i in range(len(files[t].tasks))]
+    ids = {t: id_column(data, t) for t in files}
+
+    def read(task: tuple[str, int]) -> tuple[str, int, int]:
+        table, i = task
+        part = read_task(files[table], i)
+        write_parts(folder, table, str(i), part, ids[table], n)
+        return _counted(part, table, data)
+
+    return spark.sparkContext.parallelize(tasks, max(len(tasks), 1)).map(read).collect()
+
+
+def _split_frames(raw: dict[str, Any], data: DataConfig, n: int, folder: str) -> list[tuple[str, int, int]]:
+    """Spark's rows of every table in Arrow batches (``mapInArrow``), written to the scratch folder per bucket
+    where they are read (one file per input partition and bucket); only each part's :func:`_counted` comes back."""
+    counted = None
     for table in TABLES:
         if raw.get(table) is None:
             continue
-        id_column = kernel.id_column(data, table)
+        column = id_column(data, table)
 
-        def pack(batches, table=table, id_column=id_column):
+        def write(batches, table=table, column=column):  # (no type hints: PySpark 4.3 reads them)
+            from pyspark import TaskContext
+
             full = [b for b in batches if b.num_rows]
-            if full:
-                yield _blobs(table, naive_utc(pa.Table.from_batches(full)), id_column, n)
+            part = naive_utc(pa.Table.from_batches(full)) if full else None
+            if part is not None:
+                write_parts(folder, table, str(TaskContext.get().partitionId()), part, column, n)
+            name, rows, off = _counted(part, table, data) if part is not None else (table, 0, 0)
+            yield pa.RecordBatch.from_pydict({"table": [name], "rows": pa.array([rows], pa.int64()),
+                                              "off": pa.array([off], pa.int64())})
 
-        part = raw[table].mapInArrow(pack, PACKED)
-        packed = part if packed is None else packed.unionByName(part)
-    return packed
-
-
-def _tasks(spark: Any, files: dict[str, ParquetTable | None], tables: Sequence[str]) -> Any:
-    """One row (table, task number) per read task of ``tables``, one per partition: what Spark hands out."""
-    from pyspark.sql import types as T
-
-    tasks = [(t, i) for t in tables if files.get(t) is not None for i in range(len(files[t].tasks))]
-    schema = T.StructType([T.StructField("table", T.StringType()), T.StructField("task", T.IntegerType())])
-    return spark.createDataFrame(spark.sparkContext.parallelize(tasks, max(len(tasks), 1)), schema)
+        job = raw[table].mapInArrow(write, "table string, rows long, off long")
+        counted = job if counted is None else counted.unionByName(job)
+    return [(r["table"], r["rows"], r["off"]) for r in counted.collect()]
 
 
-def _read_files(spark: Any, files: dict[str, ParquetTable | None], data: DataConfig, n: int) -> Any:
-    """The Parquet files read by the executors with pyarrow, a task (some row groups of a file) at a time,
-    and cut per bucket: Spark hands out the tasks and shuffles the blobs, and never sees a row."""
-    frame = _tasks(spark, files, TABLES)
-    ids = {t: kernel.id_column(data, t) for t in files}
+def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], anchors: dict[str, pa.Table],
+              config: DataConfig, touches_dup: str | None, times: list[int], has_touches: bool
+              ) -> list[tuple[int, dict]]:
+    """Each bucket validated by the local loader on an executor (:func:`engines.bucket_kernel.validate_bucket`; one task per
+    bucket): its tables stored in the scratch folder, its split rows deleted; per bucket, in bucket order, what
+    the driver needs (report, error, planning statistics, the driver's tables)."""
+    schemas = {t: head.schema for t, head in empty.items()}
 
-    def read(batches):
-        for batch in batches:
-            for table, i in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
-                source = files[table]
-                path, groups = source.tasks[i]
-                yield _blobs(table, read_task(source.uri, path, groups, source.schema), ids[table], n)
-
-    return frame.mapInArrow(read, PACKED)
-
-
-def _validator(empty: dict[str, pa.Table], anchors: dict[str, pa.Table], config: DataConfig,
-               touches_dup: str | None, times: list[int], has_touches: bool) -> Callable:
-    """``applyInArrow``: one bucket's blobs put together and validated (:func:`kernel.validate_bucket`), as one
-    row (bucket, pickled meta: report, error, planning statistics, driver's tables; pickled validated tables)."""
-    def validate(key, parts):  # (no type hints: PySpark 4.3 reads them and fails on partial ones)
+    def validate(b: int) -> tuple[int, dict]:
         started = time.perf_counter()
-        names, blobs = parts.column("table").to_pylist(), parts.column("blob")
-        frames: dict[str, pa.Table | None] = {}
-        for table, head_ in empty.items():
-            mine = [blobs[i].as_buffer() for i, name in enumerate(names) if name == table]
-            frames[table] = from_ipc(mine, head_.schema)
+        frames: dict[str, pa.Table | None] = dict(read_parts(folder, b, schemas))
         if not has_touches:
             frames["touches"] = None
         unpacked = time.perf_counter()
-        result = kernel.validate_bucket(frames, anchors, config, touches_dup, times)
-        meta = {"report": result.report, "error": result.error, "reach": result.reach, "reach_at": result.reach_at,
-                "seconds": {"unpack": unpacked - started, "validate": time.perf_counter() - unpacked}}
-        if result.tables is not None:
-            t = result.tables
-            meta.update(accounts=t.accounts, created_us=t.created_us, converted_us=t.converted_us,
-                        conversions=t.conversions, fit_columns=t.fit_columns, data_end_us=t.data_end_us,
-                        attributes=t.attributes,
-                        names={k: getattr(t, k).names for k in ("events", "touches") if getattr(t, k) is not None},
-                        has_user=t.events.user is not None, has_quantity=t.events.quantity is not None,
-                        users=None if t.users is None else kernel.no_users(t.users.attributes.iloc[:0], config))
-        return pa.table({"bucket": pa.array([int(key[0].as_py())], pa.int32()),
-                         "meta": pa.array([pickle.dumps(meta)], pa.binary()),
-                         "tables": pa.array([pickle.dumps(result.tables)], pa.binary())})
+        result = validate_bucket(frames, anchors, config, touches_dup, times)
+        store(folder, validated(b), result.tables)
+        drop_parts(folder, b)
+        meta = meta_of(result, config)
+        meta["seconds"] = {"read": unpacked - started, "validate": time.perf_counter() - unpacked}
+        return b, meta
 
-    return validate
-
-
-def _persisted(validated: Any, storage_level: str) -> Any:
-    """The validated buckets kept at ``engine.storage_level`` (``NONE``: recomputed by every job)."""
-    level = storage_level.upper()
-    if level == "NONE":
-        return validated
-    from pyspark import StorageLevel
-
-    return validated.persist(getattr(StorageLevel, level))
+    return sorted(spark.sparkContext.parallelize(range(n), n).map(validate).collect(), key=lambda m: m[0])
 
 
 def _check_schema(heads: dict[str, pa.Table], data: DataConfig, description: str) -> None:
@@ -221,47 +222,3 @@ def _check_users(users: Any, data: DataConfig) -> None:
         ex = ", ".join(repr(r["u"]) for r in found)
         raise DataError("users", data.column("users", "user_id"), f"{twice.count():,} user ids are in two or more "
                                                                   f"accounts, e.g. {ex}: a user belongs to one account")
-
-
-def _duplicates_setting(frame: Any, table: str, data: DataConfig) -> tuple[str, int | None]:
-    """``data.duplicates`` decided over the whole table, as the local loader decides it: ``auto`` keeps repeated
-    rows when every timestamp is a date (00:00 UTC) in a table of at least 1,000 rows; and the table's rows
-    when they were counted for it."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    setting = data.duplicates
-    if setting != "auto":
-        return setting, None
-    column = data.column(table, "timestamp") or "timestamp"
-    c = F.col(f"`{column}`")
-    if data.columns.get(table, {}).get("timestamp_format") is not None:
-        # text in a strftime format: read by the local loader's own code, a part of the table at a time (Spark's
-        # to_timestamp reads ISO text only, and throws on anything else under ANSI mode)
-        from features.data.mapping import off_midnight
-
-        def count(parts):  # the text of one column, the local loader's parser needs it as pandas
-            for part in parts:
-                n, off = off_midnight(part.to_pandas(), data, table)
-                yield pa.RecordBatch.from_pydict({"n": pa.array([n], pa.int64()), "off": pa.array([off], pa.int64())})
-
-        row = frame.select(c).mapInArrow(count, "n long, off long").agg(
-            F.sum("n").alias("n"), F.sum("off").alias("off")).collect()[0]
-        day_resolution = (row["n"] or 0) >= DAY_RESOLUTION_MIN_ROWS and not (row["off"] or 0)
-        return ("keep" if day_resolution else "set_aside"), int(row["n"] or 0)
-    kind = frame.schema[column].dataType
-    unit = data.unit(table)
-    if unit:
-        per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}.get(unit, 86_400)
-        off = F.pmod(c.cast("double"), F.lit(float(per_day))) != 0
-    else:
-        ts = c if isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)) else F.try_to_timestamp(c)
-        if isinstance(kind, (T.TimestampNTZType, T.DateType, T.StringType)) and data.timezone.upper() != "UTC":
-            ts = F.to_utc_timestamp(ts, data.timezone)
-        ts = ts.cast("timestamp")
-        off = F.coalesce(ts != F.date_trunc("day", ts), F.lit(True))
-    row = frame.agg(F.count(F.lit(1)).alias("n"), F.sum(off.cast("long")).alias("off")).collect()[0]
-    day_resolution = row["n"] >= DAY_RESOLUTION_MIN_ROWS and not (row["off"] or 0)
-    return ("keep" if day_resolution else "set_aside"), int(row["n"])
-
-

@@ -27,8 +27,11 @@ def _join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
 
 
-def read_tables(spark: Any, data: DataConfig, engine: EngineConfig) -> tuple[dict[str, Any], str]:
-    """Each table of the source as a DataFrame (``touches`` None when absent), and a description."""
+def read_tables(spark: Any, data: DataConfig, engine: EngineConfig, by_path: tuple[str, ...] = ()
+                ) -> tuple[dict[str, Any], str]:
+    """Each table of the source as a DataFrame (``touches`` None when absent), and a description; the Parquet
+    tables of ``by_path`` as their path instead (the executors read them with pyarrow: Spark need not open
+    them, which costs a job listing the files and reading their footers)."""
     if data.export:
         raise ConfigError("data.export (one raw event export) is not supported with engine=spark: derive accounts "
                           "and conversions in the lake, or run it with engine=local")
@@ -52,7 +55,7 @@ def read_tables(spark: Any, data: DataConfig, engine: EngineConfig) -> tuple[dic
                                                  f"{candidates[1]}/ of parts) or catalog tables (engine.tables); "
                                                  f"convert the text file or use engine=local")
                 raise DataError(table, None, f"not found: no {candidates[0]} and no folder {candidates[1]}/")
-            frames[table] = spark.read.parquet(found)
+            frames[table] = found if table in by_path else spark.read.parquet(found)
         return frames, f"Parquet folder {data.dir} (Spark)"
     return _demo(spark, data)
 

@@ -1,9 +1,11 @@
 """Run a command under ``spark-submit`` (which takes a Python file, not ``-m``)::
 
-    spark-submit --master yarn ... src/engines/spark/submit.py serve engine=spark engine.master=null as_of=...
+    spark-submit --master yarn ... src/engines/spark/submit.py serve engine=spark engine.master=null \
+        engine.scratch_dir=hdfs:///tmp/pql as_of=...
 
 The first argument is the command (``features``, ``train`` or ``serve``), the rest are its overrides;
-``engine.master=null`` lets the session take the master ``spark-submit`` gives it.
+``engine.master=null`` lets the session take the master ``spark-submit`` gives it; on a cluster
+``engine.scratch_dir`` is a folder every executor reaches (where the account buckets wait).
 """
 from __future__ import annotations
 

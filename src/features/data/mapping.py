@@ -166,13 +166,14 @@ def _select(config: DataConfig, table: str, available: dict[str, str],
     return select, used
 
 
-def off_midnight(frame: pd.DataFrame, config: DataConfig, table: str) -> tuple[int, int]:
-    """The rows of ``frame`` (a log table, or a part of it, in the source's columns) and how many of them have a
-    time that is not 00:00 UTC or cannot be read, the time read as :func:`canonical_views` reads it: what
-    ``data.duplicates=auto`` decides on (an engine that counts a table in parts adds them up)."""
+def off_midnight(frame: pd.DataFrame | pyarrow.Table, config: DataConfig, table: str) -> tuple[int, int]:
+    """The rows of ``frame`` (a log table, or a part of it, in the source's columns; pandas or Arrow) and how many
+    of them have a time that is not 00:00 UTC or cannot be read, the time read as :func:`canonical_views` reads it:
+    what ``data.duplicates=auto`` decides on (an engine that counts a table in parts adds them up)."""
     time_col = TIME_COLUMN[table]
     column = mapped(config, table, time_col)
-    source = open_frames({table: frame[[column]]}, f"a part of {table}")
+    source = open_frames({table: frame[[column]] if isinstance(frame, pd.DataFrame) else frame.select([column])},
+                         f"a part of {table}")
     try:
         fmt = time_format(source.con, config.columns.get(table, {}), time_col, f"data.columns.{table}.{time_col}")
         ts = timestamp_sql(column, source.columns(table)[column], config.unit(table), config.timezone, table, fmt)

@@ -130,8 +130,6 @@ PEOPLE = {"users_count", "buyers_count", "buyer_active_7d", "buyer_active_30d"}
 
 
 def test_people_features_and_contacts_match_and_bad_users_stop_alike(spark_engine) -> None:
-    import pickle
-
     from demo import DemoConfig, generate_demo
     from features.data.load import load_frames
     from serve.batch import contacts_of
@@ -148,7 +146,7 @@ def test_people_features_and_contacts_match_and_bad_users_stop_alike(spark_engin
     assert spark_features["buyer_active_30d"].sum() > 0
     # contacts come from each bucket's own users: the same text
     ids = spark_features["account_id"]
-    buckets = [pickle.loads(b) for b in st.state.validated.toPandas()["tables"]]
+    buckets = list(st.state.tables())
     got = pd.concat([contacts_of(b, ids[ids.isin(b.accounts["account_id"])], t, spec.buyers).set_axis(
         ids[ids.isin(b.accounts["account_id"])].index) for b in buckets if b is not None]).sort_index()
     assert got.tolist() == contacts_of(lt, ids, t, spec.buyers).tolist()
@@ -171,7 +169,7 @@ def test_an_error_spread_over_buckets_is_counted_over_all_of_them(spark_engine, 
     of the whole table (each bucket sees only its own rows)."""
     from demo import DemoConfig, generate_demo
 
-    from engines.spark.arrow import buckets_of
+    from engines.buckets import buckets_of
 
     world = generate_demo(DemoConfig(accounts=120, days=60, start=START, seed=5))
     events = world.events.assign(timestamp=world.events["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"))

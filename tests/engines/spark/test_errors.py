@@ -2,7 +2,8 @@
 (spark/test_engine.py holds a Spark load to the local engine's message with an error spread over buckets)."""
 from __future__ import annotations
 
-from engines.spark.errors import BucketError, merged_error
+from engines.bucket_kernel import BucketError
+from engines.spark.errors import merged_error
 from features.errors import DataError
 
 

@@ -30,9 +30,22 @@ def test_parts_are_read_by_tasks_in_one_schema(tmp_path) -> None:
     assert files["touches"] is None and files["events"].rows == 3 and len(files["events"].tasks) == 2
     events = files["events"]
     assert "quantity" in events.schema.names  # the union of the parts' columns
-    parts = [read_task(events.uri, path, groups, events.schema) for path, groups in events.tasks]
+    parts = [read_task(events, i) for i in range(len(events.tasks))]
     assert [p.num_rows for p in parts] == [2, 1] and all(p.schema == events.schema for p in parts)
     assert head(files["accounts"], 1).column("account_id").to_pylist() == ["a"]
+
+
+def test_key_columns_are_read_as_their_dictionaries(tmp_path) -> None:
+    _write(tmp_path, events_in_parts=True)
+    keys = {"events": ("account_id", "event", "timestamp"), "accounts": ("account_id", "event")}  # no event there
+    files = parquet_tables(str(tmp_path), TABLES, keys)
+    events = files["events"]
+    assert pa.types.is_dictionary(events.schema.field("account_id").type)
+    assert events.schema.field("timestamp").type == pa.timestamp("us")  # not text: read as it is
+    parts = [read_task(events, i) for i in range(len(events.tasks))]
+    assert all(p.schema == events.schema for p in parts)
+    assert pa.concat_tables(parts).column("event").to_pylist() == ["x", "y", "x"]
+    assert head(files["accounts"], 1).column("account_id").type == files["accounts"].schema.field("account_id").type
 
 
 def test_folders_spark_must_read_are_left_to_spark(tmp_path) -> None:

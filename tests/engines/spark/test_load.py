@@ -59,3 +59,38 @@ def test_text_times_in_a_format_load_and_build_as_locally(spark_engine, tmp_path
     assert spark_engine.plan_features(st, snapshots[-1], config) == spec
     pd.testing.assert_frame_equal(spark_engine.build_training_table(st, snapshots, spec, 30),
                                   local.build_training_table(lt, snapshots, spec, 30))
+
+
+def test_buckets_wait_in_the_scratch_dir_and_go_with_the_tables_or_the_failed_load(spark, tmp_path) -> None:
+    """``engine.scratch_dir`` as a file:// URI: the buckets wait there between stages (features cell for cell the
+    local engine's); the run's folder is deleted with the tables, and at once when a load fails."""
+    import gc
+
+    from demo import DemoConfig, generate_demo
+    from engines.settings import EngineConfig
+    from engines.spark import SparkEngine
+    from features.errors import DataError
+
+    from .conftest import SPARK_CONF
+
+    scratch = tmp_path / "scratch"
+    engine = SparkEngine(EngineConfig(name="spark", partitions=3, conf=SPARK_CONF, scratch_dir=f"file://{scratch}"))
+    data = DataConfig(demo={"accounts": 120, "days": 70, "start": "2024-01-01", "seed": 8})
+    tables, _ = engine.load_tables(data)
+    runs = list(scratch.iterdir())
+    assert len(runs) == 1 and sorted(p.name for p in (runs[0] / "validated").iterdir()) == ["0.pkl", "1.pkl", "2.pkl"]
+    assert not any((runs[0] / "split").rglob("*.arrow"))  # split parts go once their bucket is validated
+    local = LocalEngine()
+    lt, _ = local.load_tables(data)
+    t = pd.Timestamp("2024-03-04")
+    spec = local.plan_features(lt, t, FeatureConfig().for_source(data))
+    pd.testing.assert_frame_equal(engine.build_features(tables, [t], spec), local.build_features(lt, [t], spec))
+    del tables
+    gc.collect()
+    assert list(scratch.iterdir()) == []
+    world = generate_demo(DemoConfig(accounts=60, days=40, start="2024-01-01", seed=2))
+    events = world.events.assign(timestamp=world.events["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    events.loc[events.index[:5], "timestamp"] = "yesterday"
+    with pytest.raises(DataError, match="5 values cannot be read"):
+        engine.load_frames({"accounts": world.accounts, "events": events, "conversions": world.conversions})
+    assert list(scratch.iterdir()) == []

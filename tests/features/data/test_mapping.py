@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from features.config import DataConfig
@@ -168,6 +169,8 @@ def test_off_midnight_counts_what_auto_decides_on_part_by_part(columns) -> None:
     config = DataConfig.from_mapping({"columns": {"events": columns}})
     parts = [off_midnight(events.iloc[lo:lo + 5000], config, "events") for lo in range(0, len(events), 5000)]
     assert sum(n for n, _ in parts) == len(events)
+    arrow = pa.Table.from_pandas(events, preserve_index=False)  # Spark's split tasks count their Arrow parts
+    assert [off_midnight(arrow.slice(lo, 5000), config, "events") for lo in range(0, len(events), 5000)] == parts
     _, report = load_frames({**world, "events": events}, config)
     day_resolution = any("day resolution" in note for note in report.notes)
     assert day_resolution == (sum(off for _, off in parts) == 0) == (fmt != MINUTE)

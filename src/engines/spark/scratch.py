@@ -1,0 +1,121 @@
+"""Where the Spark engine keeps bucket data between stages: a scratch folder that the driver and every executor
+reach (``engine.scratch_dir``), so no row of a bucket goes through the JVM.
+
+A run's folder (``<scratch>/pql-spark-<id>/``) holds ``split/<bucket>/<table>.<task>.arrow`` (a read task's rows
+of one bucket, Arrow IPC with LZ4, as the local engine's split writes them) until the bucket is validated, then
+``validated/<bucket>.pkl`` (the bucket's validated tables, pickled as the local engine's buckets wait on disk);
+each build or scoring pass writes its buckets' results to ``out/<pass>/<bucket>.pkl``, which the driver reads
+and deletes (tens of MB per bucket of features: through Spark's collect they would cross the JVM twice).
+Paths are opened with ``pyarrow.fs.FileSystem.from_uri``: a local path or ``file://``, ``hdfs://``, ``s3://``,
+``gs://``. With a ``local[...]`` master the default is a temporary folder under ``spark.local.dir`` (or the
+system's); on a cluster the executors run on other machines, so a shared folder must be given.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import uuid
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from features.errors import ConfigError
+
+from engines.settings import EngineConfig
+from engines.spark.arrow import conform, split
+
+_IPC = pa.ipc.IpcWriteOptions(compression="lz4")  # as engines.local_split writes its parts: cheap to write and read
+
+
+def run_folder(spark: Any, settings: EngineConfig) -> str:
+    """A new, empty folder for one load's buckets (a URI or an absolute path); a one-line ConfigError when the
+    master is not local and ``engine.scratch_dir`` is not set, or the folder cannot be made."""
+    master = str(spark.sparkContext.master)
+    base = settings.scratch_dir
+    if not base:
+        if not master.startswith("local"):
+            raise ConfigError(f"engine.scratch_dir: the Spark master '{master}' runs executors on other machines: "
+                              f"give a folder the driver and every executor reach (hdfs://..., s3://..., a shared "
+                              f"mount)")
+        local_dir = (spark.sparkContext.getConf().get("spark.local.dir") or "").split(",")[0].strip()
+        if local_dir:
+            os.makedirs(local_dir, exist_ok=True)
+        return tempfile.mkdtemp(prefix="pql-spark-", dir=local_dir or None)
+    uri = base if "://" in base else os.path.abspath(base)
+    folder = f"{uri.rstrip('/')}/pql-spark-{uuid.uuid4().hex}"
+    try:
+        fs, path = pafs.FileSystem.from_uri(folder)
+        fs.create_dir(path, recursive=True)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise ConfigError(f"engine.scratch_dir: cannot make a folder in '{base}' "
+                          f"({' '.join(str(exc).split())[:160]})") from exc
+    return folder
+
+
+def remove(folder: str) -> None:
+    """Delete a run's folder and everything in it (nothing when it is gone already)."""
+    try:
+        fs, path = pafs.FileSystem.from_uri(folder)
+        fs.delete_dir(path)
+    except (pa.ArrowException, ValueError, OSError):
+        pass
+
+
+def write_parts(folder: str, table: str, task: str, frame: pa.Table, id_column: str, n: int) -> int:
+    """``frame``'s rows cut per bucket (of ``id_column``, among ``n``) into ``split/<b>/<table>.<task>.arrow``;
+    the rows written. A task run again writes the same files again."""
+    fs, root = pafs.FileSystem.from_uri(folder)
+    for b, part in split(frame, id_column, n):
+        fs.create_dir(f"{root}/split/{b}", recursive=True)
+        with fs.open_output_stream(f"{root}/split/{b}/{table}.{task}.arrow") as out:
+            with pa.ipc.new_stream(out, part.schema, options=_IPC) as writer:
+                writer.write_table(part)
+    return len(frame)
+
+
+def read_parts(folder: str, bucket: int, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
+    """Bucket ``bucket``'s rows of each table of ``schemas`` (in its columns and types; empty where it has none)."""
+    fs, root = pafs.FileSystem.from_uri(folder)
+    infos = fs.get_file_info(pafs.FileSelector(f"{root}/split/{bucket}", allow_not_found=True))
+    parts: dict[str, list[pa.Table]] = {t: [] for t in schemas}
+    for info in sorted(infos, key=lambda i: i.path):
+        table = info.base_name.split(".")[0]
+        if table in parts:
+            with fs.open_input_stream(info.path) as source:
+                parts[table].append(conform(pa.ipc.open_stream(source).read_all(), schemas[table]))
+    return {t: (pa.concat_tables(p) if len(p) > 1 else p[0]) if p else schemas[t].empty_table()
+            for t, p in parts.items()}
+
+
+def drop_parts(folder: str, bucket: int) -> None:
+    """Delete bucket ``bucket``'s split rows (once it is validated)."""
+    fs, root = pafs.FileSystem.from_uri(folder)
+    fs.delete_dir_contents(f"{root}/split/{bucket}", missing_dir_ok=True)
+
+
+def store(folder: str, name: str, value: Any) -> None:
+    """``value`` pickled to ``<folder>/<name>`` (a bucket's validated tables: ``validated/<bucket>.pkl``)."""
+    fs, root = pafs.FileSystem.from_uri(folder)
+    fs.create_dir(f"{root}/{name}".rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(f"{root}/{name}") as out:
+        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def fetch(folder: str, name: str) -> Any:
+    """What :func:`store` wrote to ``<folder>/<name>``, read back."""
+    fs, root = pafs.FileSystem.from_uri(folder)
+    with fs.open_input_file(f"{root}/{name}") as source:
+        return pickle.loads(source.read())
+
+
+def validated(bucket: int) -> str:
+    """Where bucket ``bucket``'s validated tables wait in a run's folder."""
+    return f"validated/{bucket}.pkl"
+
+
+def fetch_all(folder: str, buckets: tuple[int, ...]) -> Iterator[Any]:
+    """The validated tables of ``buckets``, one at a time (on the driver: tests, notebooks)."""
+    for b in buckets:
+        yield fetch(folder, validated(b))

@@ -1,0 +1,69 @@
+"""The Spark engine's scratch folder (engines.spark.scratch): a run's folder made under ``engine.scratch_dir`` (a
+path or a URI) or, with a local master, under a temporary folder; a cluster master without one is a one-line
+ConfigError; bucket parts and validated tables written and read back through pyarrow's filesystems; the run's
+folder deleted. No Spark here: a stand-in session answers the master and ``spark.local.dir``."""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pyarrow as pa
+import pytest
+
+from engines.settings import EngineConfig
+from engines.spark.scratch import drop_parts, fetch, read_parts, remove, run_folder, store, validated, write_parts
+from features.errors import ConfigError
+
+
+def _spark(master: str, local_dir: str | None = None):
+    conf = SimpleNamespace(get=lambda key, default=None: local_dir if key == "spark.local.dir" else default)
+    return SimpleNamespace(sparkContext=SimpleNamespace(master=master, getConf=lambda: conf))
+
+
+def test_a_cluster_master_needs_a_shared_scratch_folder() -> None:
+    with pytest.raises(ConfigError) as error:
+        run_folder(_spark("yarn"), EngineConfig(name="spark"))
+    assert str(error.value).startswith("engine.scratch_dir: the Spark master 'yarn' runs executors on other machines")
+    assert "\n" not in str(error.value)
+
+
+def test_a_local_master_takes_a_folder_under_spark_local_dir(tmp_path) -> None:
+    folder = run_folder(_spark("local[2]", f"{tmp_path / 'spark-local'},/elsewhere"), EngineConfig(name="spark"))
+    assert os.path.dirname(folder) == str(tmp_path / "spark-local") and os.path.isdir(folder)
+    remove(folder)
+    assert not os.path.exists(folder)
+
+
+@pytest.mark.parametrize("as_uri", [False, True], ids=["path", "file-uri"])
+def test_a_scratch_dir_holds_the_runs_parts_and_tables(tmp_path, as_uri) -> None:
+    base = f"file://{tmp_path}" if as_uri else str(tmp_path)
+    folder = run_folder(_spark("spark://cluster:7077"), EngineConfig(name="spark", scratch_dir=base))
+    assert folder.startswith(base + "/pql-spark-")
+    table = pa.table({"account_id": [f"a{i % 30}" for i in range(300)], "n": list(range(300))})
+    assert write_parts(folder, "events", "0", table, "account_id", 3) == 300
+    write_parts(folder, "events", "1", table.slice(0, 10), "account_id", 3)
+    schemas = {"events": table.schema, "accounts": pa.schema([("account_id", pa.string())])}
+    back = [read_parts(folder, b, schemas) for b in range(3)]
+    assert sum(len(p["events"]) for p in back) == 310 and all(len(p["accounts"]) == 0 for p in back)
+    store(folder, validated(1), {"tables": 1})
+    drop_parts(folder, 1)
+    assert fetch(folder, validated(1)) == {"tables": 1} and len(read_parts(folder, 1, schemas)["events"]) == 0
+    store(folder, "out/pass/1.pkl", [1, 2])
+    assert fetch(folder, "out/pass/1.pkl") == [1, 2]
+    remove(f"{folder}/out/pass")
+    assert list((tmp_path / folder.rsplit("/", 1)[1] / "out").iterdir()) == []
+    remove(folder)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_scratch_dir_that_cannot_be_made_is_one_line(tmp_path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ConfigError) as error:
+        run_folder(_spark("yarn"), EngineConfig(name="spark", scratch_dir=str(tmp_path / "file")))
+    assert str(error.value).startswith("engine.scratch_dir: cannot make a folder in") and "\n" not in str(error.value)
+
+
+def test_scratch_dir_must_be_a_folder_or_null() -> None:
+    with pytest.raises(ConfigError, match="engine.scratch_dir"):
+        EngineConfig.from_mapping({"name": "spark", "scratch_dir": " "})
+    assert EngineConfig.from_mapping({"scratch_dir": None}).scratch_dir is None

@@ -1,0 +1,44 @@
+"""What both engines do with buckets (engines.buckets): the one hash that puts an account in its bucket -- the same
+bucket whatever the id's type (``12``, ``12.0``, ``'12'``), whether the ids come plain, chunked or as a Parquet
+dictionary, in any batch -- and the first bucket error in the local loader's order."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engines.bucket_kernel import BucketError
+from engines.buckets import PipelineFailure, buckets_of, first_error, id_text
+from features.errors import DataError
+
+
+def test_an_id_has_one_bucket_whatever_its_type_or_batch() -> None:
+    text = buckets_of(pa.array(["12", "7", "abc", None]), 16)
+    assert (buckets_of(pa.array([12, 7]), 16) == text[:2]).all()
+    assert (buckets_of(pa.array([12.0, 7.0]), 16) == text[:2]).all()  # whole-number floats as integers
+    assert (buckets_of(pa.array(["12", "7"]).dictionary_encode(), 16) == text[:2]).all()  # a Parquet dictionary
+    assert (buckets_of(pa.chunked_array([["12"], ["7"]]), 16) == text[:2]).all()
+    assert buckets_of(pa.array(["7", "x", "12"]), 16)[[0, 2]].tolist() == text[[1, 0]].tolist()
+    assert text[3] == 0  # a null id: bucket 0 (the loader reports it)
+    ids = pa.array([f"acc{i}" for i in range(4000)])
+    assert np.bincount(buckets_of(ids, 8), minlength=8).min() > 350  # a hash, not a few hot buckets
+    assert (buckets_of(ids, 8) == buckets_of(ids, 8)).all()
+
+
+def test_buckets_are_16_bit_keys_while_they_fit() -> None:
+    ids = pa.array([f"acc{i}" for i in range(100)])
+    assert buckets_of(ids, 8).dtype == np.int16 and buckets_of(ids, 40_000).dtype == np.int32
+    assert buckets_of(ids, 40_000).max() < 40_000
+
+
+def test_id_text_writes_numbers_as_the_loader_matches_them() -> None:
+    assert id_text(pa.array([12.0, 2.5, None, float("inf")])).to_pylist() == ["12", "2.5", None, "inf"]
+    assert id_text(pa.array([3, None], pa.int64())).to_pylist() == ["3", None]
+
+
+def test_the_first_error_is_the_first_tables_as_the_loader_checks_them() -> None:
+    metas = [(0, {"error": BucketError.of(DataError("events", "ts", "1 value is bad"))}),
+             (1, {"error": None}),
+             (2, {"error": BucketError.of(DataError("accounts", "account_id", "2 ids are null"))})]
+    got = first_error(metas)
+    assert isinstance(got, PipelineFailure) and got.exit_code == 3 and str(got).startswith("table 'accounts'")
+    assert first_error([(0, {"error": None})]) is None
