@@ -208,3 +208,14 @@ def test_outputs_keep_the_sources_own_key_name(trained, tmp_path):
     written = pd.read_parquet(job.alerts_written_to)
     assert list(written.columns[:2]) == ["account_id", "workspace_id"] and len(written) > 0
     assert (written["workspace_id"] == written["account_id"]).all()
+
+
+def test_only_the_demo_world_replays_nights_unless_asked():
+    from features.config import DataConfig
+    from serve.alerts import AlertsConfig
+
+    demo = DataConfig(demo={"alerts": {"warm_days": 3}})
+    assert serve_job.warm_days(AlertsConfig(), demo) == 3  # what conf/data/demo.yaml brings
+    assert serve_job.warm_days(AlertsConfig(), DataConfig(dir="exports", demo={"alerts": {"warm_days": 3}})) == 0
+    assert serve_job.warm_days(AlertsConfig(warm_days=0), demo) == 0  # said explicitly: wins
+    assert serve_job.warm_days(AlertsConfig(warm_days=2), DataConfig(dir="exports")) == 2
