@@ -85,9 +85,23 @@ class LakeHistory:
         spark = self.engine.spark
         where = write_partition(spark, scores, self.dataset, self.table, as_of)
         table = f"{self.table}{ALERTS_SUFFIX}" if self.table else None
-        alerts_to = write_partition(spark, _spark_frame(spark, alerts), None if table else self.alerts_output,
-                                    table, as_of)
+        dataset = None if table else self.alerts_output
+        if alerts.empty:  # an overwrite with no row replaces no partition: a rerun's quiet night clears the day
+            _clear_day(spark, dataset, table, as_of)
+        alerts_to = write_partition(spark, _spark_frame(spark, alerts), dataset, table, as_of)
         return where, alerts_to
+
+
+def _clear_day(spark: Any, dataset: str | None, table: str | None, as_of: pd.Timestamp) -> None:
+    """Remove the ``as_of`` day's partition of a dataset folder or catalog table, if there is one."""
+    day = f"{pd.Timestamp(as_of):%Y-%m-%d}"
+    if table:
+        if spark.catalog.tableExists(table):
+            spark.sql(f"ALTER TABLE {table} DROP IF EXISTS PARTITION ({PARTITION} = DATE'{day}')")
+        return
+    jvm = spark.sparkContext._jvm  # Hadoop's file system: the dataset may be on any Hadoop path (s3a://, abfss://)
+    path = jvm.org.apache.hadoop.fs.Path(f"{str(dataset).rstrip('/')}/{PARTITION}={day}")
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
 
 
 def _spark_frame(spark: Any, frame: pd.DataFrame) -> Any:

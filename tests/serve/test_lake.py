@@ -68,5 +68,7 @@ def test_three_days_a_rerun_and_a_gap_in_the_lake(spark, tmp_path, kind):
     gap = _run(history, "2024-05-11", .40)  # two days skipped: against 05-08
     assert list(gap["change"]) == ["score -30 pts"]
     assert pd.Timestamp(stored("2024-05-11")["compared_with"].iloc[0]) == pd.Timestamp("2024-05-08")
+    _run(history, "2024-05-08", .55)  # a rerun that changed its mind: a quiet night replaces the day's alerts
+    assert stored("2024-05-08").empty and len(stored("2024-05-11")) == 1
     if kind == "dataset":
         assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["pql_scores", "pql_scores_alerts"]
