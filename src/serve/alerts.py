@@ -117,18 +117,19 @@ def alerts(today: pd.DataFrame, previous: pd.DataFrame | None, config: AlertsCon
     phrases, moved = _changes(today, prior, float(config.score_points))
     if compared_with is None and previous is not None and not previous.empty:
         compared_with = pd.to_datetime(previous["as_of"]).max()
+    hot = np.array([bool(p) for p in phrases], dtype=bool)  # the rest of the work only for accounts that changed:
+    today, prior, moved = today[hot], prior[hot], moved[hot]  # a night of a million accounts has a few thousand
     before_reasons = prior["reasons"] if "reasons" in prior else pd.Series(None, index=today.index, dtype=object)
-    frame = pd.DataFrame({
+    changed = pd.DataFrame({
         "account_id": today["account_id"].astype(str), "as_of": today["as_of"],
         "compared_with": pd.NaT if compared_with is None else pd.Timestamp(compared_with),
-        "first_run": previous is None, "change": [SEPARATOR.join(p) for p in phrases],
+        "first_run": previous is None, "change": [SEPARATOR.join(p) for p, h in zip(phrases, hot) if h],
         "new_reasons": _new_reasons(today["reasons"] if "reasons" in today else [None] * len(today), before_reasons),
         "reasons": today["reasons"] if "reasons" in today else "", "score": today["score"],
         "previous_score": prior["score"] if "score" in prior else np.nan, "score_change_points": moved,
         "pql_tier": today["pql_tier"], "previous_pql_tier": prior["pql_tier"] if "pql_tier" in prior else pd.NA,
         "model_version": today["model_version"] if "model_version" in today else "",
     }, index=today.index)
-    changed = frame[np.array([bool(p) for p in phrases], dtype=bool)]
     changed = changed.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
     return typed(changed.reset_index(drop=True))
 
