@@ -20,7 +20,6 @@ scores and alerts.
 """
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,6 @@ from serve.files import Staged, replace_together
 from serve.realized.scores import checked_scores, read_scores_file, score_files
 from serve.write import LOCK_WAIT_SECONDS, current_umask, target
 
-log = logging.getLogger("pql")
 ALERTS_SUFFIX = "_alerts"  # a database's alerts table: <output_table>_alerts; a single file's: <stem>_alerts
 ALERTS_NAME = "alerts_{date}"  # a daily file's alerts, with the scores' suffix
 KEPT_FOLDER = "{stem}_history"  # a single file's kept days, beside it: <stem>_history/<stem>_{date}<suffix>

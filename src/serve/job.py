@@ -48,20 +48,19 @@ def run_job(config: dict[str, Any]) -> ServeJob:
     engine = engine_for(config.get("engine"))
     settings = AlertsConfig(**(config.get("alerts") or {}))
     if engine.name == "spark":  # a Parquet dataset partitioned by day, or a catalog table
-        from engines.spark.write import spark_target
         from serve.lake import LakeHistory
 
-        output = spark_target(config.get("output") or config.get("output_dir"), engine.settings.scores_table)
         history = LakeHistory.of(engine, config.get("output") or config.get("output_dir"), settings)
+        output = history.output
     else:
         output = output_of(config)  # output, or output_dir + output_pattern
         check_target(output, as_of, input_files(data), config.get("output_table"))  # a bad output fails before any work
         history = History.of(output, config.get("output_table", "pql_scores"), as_of, input_files(data),
                              float(config.get("output_wait_seconds", LOCK_WAIT_SECONDS)), settings)
-    track = TrackingConfig(**config["tracking"])
+    warm, track = warm_days(settings, data), TrackingConfig(**config["tracking"])
     params = {"as_of": str(as_of), "output": str(output)}
     try:
-        return _score(config, as_of, data, track, params, engine, history, warm_days(settings, data))
+        return _score(config, as_of, data, track, params, engine, history, warm)
     except Exception as exc:  # recorded as a FAILED run with the reason, then reported as usual
         tracking.log_scoring_failure(track, params, exc)
         raise
