@@ -18,13 +18,12 @@ CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
+    """The test run's session (a warehouse in a temporary folder when this module starts it)."""
     from engines.settings import EngineConfig
     from engines.spark.session import spark_session
 
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    conf = {**CONF, "spark.sql.warehouse.dir": str(warehouse)}
-    session = spark_session(EngineConfig(name="spark", master="local[2]", app_name="pql-tests", conf=conf))
-    yield session
+    conf = {**CONF, "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse"))}
+    return spark_session(EngineConfig(name="spark", master="local[2]", app_name="pql-tests", conf=conf))
 
 
 def _scores(day: str, score: float) -> pd.DataFrame:
@@ -49,7 +48,10 @@ def _run(history, day: str, score: float) -> pd.DataFrame:
 def test_three_days_a_rerun_and_a_gap_in_the_lake(spark, tmp_path, kind):
     from serve.lake import LakeHistory
 
-    table = f"pql_scores_{kind}" if kind == "catalog" else None
+    table = None
+    if kind == "catalog":  # a database of its own, in tmp_path: the session may be another test's, warehouse and all
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS pql_lake_test LOCATION '{tmp_path / 'db'}'")
+        table = "pql_lake_test.pql_scores"
     engine = SimpleNamespace(spark=spark, settings=SimpleNamespace(scores_table=table))
     history = LakeHistory.of(engine, str(tmp_path / "lake" / "pql_scores"))
 
@@ -72,3 +74,6 @@ def test_three_days_a_rerun_and_a_gap_in_the_lake(spark, tmp_path, kind):
     assert stored("2024-05-08").empty and len(stored("2024-05-11")) == 1
     if kind == "dataset":
         assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["pql_scores", "pql_scores_alerts"]
+    else:
+        assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["pql_scores", "pql_scores_alerts"]
+        spark.sql("DROP DATABASE pql_lake_test CASCADE")
