@@ -117,7 +117,8 @@ def group_schemas() -> dict[str, type]:
 
     # the demo world's generator settings, plus what it brings (its key events, plan limit and rules)
     demo = schema_of(DemoConfig, optional=("start",),
-                     extra=(("features", Dict[str, Any], {}), ("rules", Optional[str], None)))
+                     extra=(("features", Dict[str, Any], {}), ("rules", Optional[str], None),
+                            ("alerts", Dict[str, Any], {})))
     return {
         "data": schema_of(DataConfig, nested={"demo": demo}), "features": schema_of(FeatureConfig),
         "snapshots": schema_of(SnapshotConfig), "label": schema_of(LabelConfig),

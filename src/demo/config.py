@@ -77,9 +77,10 @@ def origin(cfg: DemoConfig) -> pd.Timestamp:
 
 def brings(settings: dict) -> dict:
     """What a demo world of these ``data.demo`` settings brings for itself, from what ``conf/data/demo.yaml``
-    lists there (``features``: key events and plan limits; ``rules``): its key events unless every event has
-    one name, its seat limit unless the accounts carry no fit columns or the events no user ids (the seats in
-    use are counted from them), and its rules (the training run leaves out a rule a variant cannot evaluate).
+    lists there (``features``: key events and plan limits; ``rules``; ``alerts``: serve's warm-up): its key
+    events unless every event has one name, its seat limit unless the accounts carry no fit columns or the
+    events no user ids (the seats in use are counted from them), its rules (the training run leaves out a
+    rule a variant cannot evaluate) and serve's alerts settings.
 
     >>> listed = {"features": {"key_events": ["task_created"], "plan_limits": {"seats": {}}}, "rules": "demo"}
     >>> brings(listed)["key_events"], brings({**listed, "single_event": True})["key_events"]
@@ -93,4 +94,6 @@ def brings(settings: dict) -> dict:
            "plan_limits": dict(features.get("plan_limits") or {}) if fit and settings.get("user_ids", True) else {}}
     if settings.get("rules"):
         out["rules"] = settings["rules"]
+    if settings.get("alerts"):  # serve's alerts settings for a world with no past nights (alerts.warm_days)
+        out["alerts"] = dict(settings["alerts"])
     return out

@@ -90,8 +90,9 @@ class DataConfig:
 
     def brings(self) -> dict[str, Any]:
         """What the source brings for itself, used where the config leaves a setting unset: the demo world
-        brings its own key events, plan limit and rules (``data.demo.features`` and ``data.demo.rules``,
-        written in ``conf/data/demo.yaml``); a folder or a database brings nothing.
+        brings its own key events, plan limit, rules and alerts warm-up (``data.demo.features``,
+        ``data.demo.rules`` and ``data.demo.alerts``, written in ``conf/data/demo.yaml``); a folder or a
+        database brings nothing.
 
         >>> DataConfig(demo={"features": {"key_events": ["a"]}, "rules": "demo"}).brings()
         {'key_events': ['a'], 'plan_limits': {}, 'rules': 'demo'}
@@ -109,7 +110,7 @@ class DataConfig:
         is the day that makes the world end at today's midnight (UTC), so ``serve as_of=now`` fits it."""
         from demo import DemoConfig
 
-        settings = {k: v for k, v in self.demo.items() if k not in ("features", "rules")}
+        settings = {k: v for k, v in self.demo.items() if k not in ("features", "rules", "alerts")}
         if settings.get("start") is None:
             import pandas as pd
 

@@ -25,6 +25,7 @@ from features.errors import ConfigError
 
 RULE_PREFIX = "rule_"
 LEARNED = "learned"
+MAX_WARM = 31  # days a first run may replay before as_of (each is a full scoring run)
 SEPARATOR = "; "  # between reasons (train.explain) and between changes
 COLUMNS = ("account_id", "as_of", "compared_with", "first_run", "change", "new_reasons", "reasons", "score",
            "previous_score", "score_change_points", "pql_tier", "previous_pql_tier", "model_version")
@@ -36,13 +37,22 @@ _DTYPES = {"account_id": "str", "as_of": "datetime64[us]", "compared_with": "dat
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """When a change of an account is an alert (the ``alerts`` config group of ``python -m serve``)."""
+    """When a change of an account is an alert, and what the runs keep to compare with (the ``alerts`` config
+    group of ``python -m serve``)."""
 
     score_points: float = 10.0  # a score move of more than this many percentage points (0.50 -> 0.61) alerts
+    keep_days: int = 7  # a single output file (scores.parquet) keeps this many newest days beside it
+    warm_days: int | None = None  # with no earlier run kept, first replay this many days before as_of (None: what
+    # the data source brings -- the demo world its own, conf/data/demo.yaml; 0 on your data)
 
     def __post_init__(self) -> None:
         if not self.score_points >= 0:
             raise ConfigError(f"alerts.score_points: {self.score_points} must be a number of points >= 0")
+        if not (isinstance(self.keep_days, int) and self.keep_days >= 1):
+            raise ConfigError(f"alerts.keep_days: {self.keep_days} must be a whole number of days >= 1")
+        if self.warm_days is not None and not (isinstance(self.warm_days, int) and 0 <= self.warm_days <= MAX_WARM):
+            raise ConfigError(f"alerts.warm_days: {self.warm_days} must be a whole number of days from 0 to "
+                              f"{MAX_WARM} (or null)")
 
 
 def flag_columns(scores: pd.DataFrame) -> list[str]:
@@ -107,18 +117,19 @@ def alerts(today: pd.DataFrame, previous: pd.DataFrame | None, config: AlertsCon
     phrases, moved = _changes(today, prior, float(config.score_points))
     if compared_with is None and previous is not None and not previous.empty:
         compared_with = pd.to_datetime(previous["as_of"]).max()
+    hot = np.array([bool(p) for p in phrases], dtype=bool)  # the rest of the work only for accounts that changed:
+    today, prior, moved = today[hot], prior[hot], moved[hot]  # a night of a million accounts has a few thousand
     before_reasons = prior["reasons"] if "reasons" in prior else pd.Series(None, index=today.index, dtype=object)
-    frame = pd.DataFrame({
+    changed = pd.DataFrame({
         "account_id": today["account_id"].astype(str), "as_of": today["as_of"],
         "compared_with": pd.NaT if compared_with is None else pd.Timestamp(compared_with),
-        "first_run": previous is None, "change": [SEPARATOR.join(p) for p in phrases],
+        "first_run": previous is None, "change": [SEPARATOR.join(p) for p, h in zip(phrases, hot) if h],
         "new_reasons": _new_reasons(today["reasons"] if "reasons" in today else [None] * len(today), before_reasons),
         "reasons": today["reasons"] if "reasons" in today else "", "score": today["score"],
         "previous_score": prior["score"] if "score" in prior else np.nan, "score_change_points": moved,
         "pql_tier": today["pql_tier"], "previous_pql_tier": prior["pql_tier"] if "pql_tier" in prior else pd.NA,
         "model_version": today["model_version"] if "model_version" in today else "",
     }, index=today.index)
-    changed = frame[np.array([bool(p) for p in phrases], dtype=bool)]
     changed = changed.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
     return typed(changed.reset_index(drop=True))
 

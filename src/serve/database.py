@@ -1,16 +1,17 @@
-"""Writing one day's scores into a database table -- a DuckDB file or any SQLAlchemy URL -- in one transaction.
+"""Writing one day's scores, and their alerts, into database tables -- a DuckDB file or any SQLAlchemy URL -- in
+one transaction.
 
-Inside that transaction the table is created with the scores schema's types, or made to take today's
+Inside that transaction each table is created with the scores schema's types, or made to take today's
 columns (:func:`serve.tables.evolve`: new columns added, empty wrongly typed ones retyped), that day's rows
-are deleted and today's inserted: a crash leaves the previous rows and the previous table, a rerun of a
-day replaces its rows. Names are always quoted identifiers (or bound parameters), never spliced as SQL.
+are deleted and today's inserted, the scores' table first, then the alerts': a crash leaves the previous rows
+and the previous tables (scores and alerts alike), a rerun of a day replaces its rows. Names are always quoted identifiers (or bound parameters), never spliced as SQL.
 ``postgresql://`` / ``postgres://`` URLs use psycopg 3 (``pip install -e '.[postgres]'``).
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -133,32 +134,43 @@ def _connect_waiting(path: str, wait_seconds: float):
             raise ConfigError(f"output: cannot open '{path}' as a DuckDB database: {first_line(exc)}") from exc
 
 
-def write_duckdb(scores: pd.DataFrame, path: str, table: str, as_of: pd.Timestamp,
+def write_duckdb(days: Mapping[str, pd.DataFrame], path: str, as_of: pd.Timestamp,
                  wait_seconds: float = LOCK_WAIT_SECONDS) -> str:
-    """Write one day's scores to table ``table`` of DuckDB file ``path`` in one transaction; returns where."""
+    """Write one day's rows to DuckDB file ``path``, each frame of ``days`` (table name -> that day's rows: the
+    scores, then their alerts) into its table, all in one transaction; returns where the first went."""
     import duckdb
 
-    check_names(table, scores.columns, "duckdb")
-    scores = conform(scores)
+    days = _checked(days, "duckdb")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = _connect_waiting(path, wait_seconds)
+    table = next(iter(days))
     where = f"{path} (table {table})"
+    plans = []
     try:
         con.execute("BEGIN TRANSACTION")
-        plan = _prepare_duckdb(con, table, kinds(scores.dtypes))
-        con.execute(f"DELETE FROM {quote(table)} WHERE as_of = ?", [as_of.to_pydatetime()])
-        insert_rows(con, scores, table)
+        for table, rows in days.items():  # a failure at any table undoes them all
+            plans.append(_prepare_duckdb(con, table, kinds(rows.dtypes)))
+            con.execute(f"DELETE FROM {quote(table)} WHERE as_of = ?", [as_of.to_pydatetime()])
+            insert_rows(con, rows, table)
         con.execute("COMMIT")
-        log_evolution(plan)
     except BaseException as exc:
         _rollback(con)
         if isinstance(exc, duckdb.Error) and not isinstance(exc, duckdb.OutOfMemoryException):
-            raise OutputBusyError(f"output: writing to {where} failed, the previous rows are kept: "
+            raise OutputBusyError(f"output: writing to {path} (table {table}) failed, the previous rows are kept: "
                                   f"{first_line(exc)}") from exc
         raise
     finally:
         con.close()
+    for plan in plans:
+        log_evolution(plan)
     return where
+
+
+def _checked(days: Mapping[str, pd.DataFrame], dialect: str) -> dict[str, pd.DataFrame]:
+    """Each table's name and columns checked (:func:`serve.tables.check_names`), its rows typed by the schema."""
+    for table, rows in days.items():
+        check_names(table, rows.columns, dialect)
+    return {table: conform(rows) for table, rows in days.items()}
 
 
 def _rollback(con) -> None:
@@ -197,32 +209,35 @@ def _holds_values(con, table: str, column: str) -> bool:
 
 # -- SQLAlchemy databases ---------------------------------------------------------------------------------------
 
-def write_sql(scores: pd.DataFrame, output: str, table: str, as_of: pd.Timestamp) -> str:
-    """Write one day's scores to table ``table`` of the database at URL ``output`` in one transaction; returns
-    where (the URL without its password)."""
+def write_sql(days: Mapping[str, pd.DataFrame], output: str, as_of: pd.Timestamp) -> str:
+    """Write one day's rows to the database at URL ``output``, each frame of ``days`` (table name -> that day's
+    rows: the scores, then their alerts) into its table, all in one transaction; returns where the first went
+    (the URL without its password)."""
     import sqlalchemy as sa
 
     url = sql_url(output)
-    check_names(table, scores.columns, url.get_backend_name())
-    scores = conform(scores)
+    days = _checked(days, url.get_backend_name())
     engine = engine_for(url)
-    where = f"{url.render_as_string(hide_password=True)} (table {table})"
+    table = next(iter(days))
+    where, plans = url.render_as_string(hide_password=True), []
     try:
-        with engine.begin() as conn:  # one transaction: the table's changes, that day's rows out, today's in
+        with engine.begin() as conn:  # one transaction: the tables' changes, that day's rows out, today's in
             if engine.dialect.name == "postgresql":  # two jobs writing the same table queue here
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"pql:{table}"})
-            plan = _prepare_sql(conn, table, kinds(scores.dtypes))
-            day = sa.table(table, sa.column("as_of", sa.DateTime()))
-            conn.execute(day.delete().where(day.c.as_of == as_of.to_pydatetime()))
-            insert_rows(conn, scores, table)
+            for table, rows in days.items():
+                plans.append(_prepare_sql(conn, table, kinds(rows.dtypes)))
+                day = sa.table(table, sa.column("as_of", sa.DateTime()))
+                conn.execute(day.delete().where(day.c.as_of == as_of.to_pydatetime()))
+                insert_rows(conn, rows, table)
     except (sa.exc.DBAPIError, pd.errors.DatabaseError) as exc:  # the server went away, a full disk, no right, a
         # constraint of the user's own: nothing committed (pandas wraps what its insert met in a DatabaseError)
-        raise OutputBusyError(f"output: writing to {where} failed, the previous rows are kept: "
+        raise OutputBusyError(f"output: writing to {where} (table {table}) failed, the previous rows are kept: "
                               f"{_dbapi_line(exc)}") from exc
     finally:
         engine.dispose()
-    log_evolution(plan)
-    return where
+    for plan in plans:
+        log_evolution(plan)
+    return f"{where} (table {next(iter(days))})"
 
 
 def _sql_types() -> dict[str, Any]:

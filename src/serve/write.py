@@ -121,10 +121,10 @@ def write_scores(scores: pd.DataFrame, output: str, table: str, as_of: pd.Timest
     """Write the scores of one as-of to ``output``; returns where they went."""
     output = target(output, as_of)
     if "://" in output:
-        return write_sql(scores, output, table, as_of)
+        return write_sql({table: scores}, output, as_of)
     suffix = Path(output).suffix.lower()
     if suffix == ".duckdb":
-        return write_duckdb(scores, output, table, as_of, wait_seconds)
+        return write_duckdb({table: scores}, output, as_of, wait_seconds)
     if suffix in FILE_FORMATS:
         path = write_file(scores, output)
         honour_umask(path)

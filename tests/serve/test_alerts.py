@@ -70,3 +70,11 @@ def test_a_quiet_day_gives_an_empty_typed_table():
 def test_negative_points_are_a_config_error():
     with pytest.raises(ConfigError, match="alerts.score_points"):
         AlertsConfig(score_points=-1)
+
+
+@pytest.mark.parametrize("settings, key", [({"keep_days": 0}, "alerts.keep_days"), ({"keep_days": 1.5}, "alerts.keep_days"),
+                                           ({"warm_days": -1}, "alerts.warm_days"), ({"warm_days": 32}, "alerts.warm_days")])
+def test_kept_and_replayed_days_are_whole_numbers_in_range(settings, key):
+    with pytest.raises(ConfigError, match=key):
+        AlertsConfig(**settings)
+    assert AlertsConfig(keep_days=1, warm_days=0).warm_days == 0 and AlertsConfig().warm_days is None

@@ -266,3 +266,33 @@ def test_a_write_the_database_refuses_is_one_line_exit_4_and_keeps_the_rows(db):
         _write(db, _scores(DAY2), DAY2)
     assert err.value.exit_code == 4 and "\n" not in str(err.value)
     assert len(db.rows()) == 1 and "rule_trial" not in db.types()
+
+
+# -- the day's scores and alerts: one transaction ------------------------------------------------------------
+
+def test_scores_and_alerts_are_one_transaction(db, monkeypatch):
+    """The alerts' insert fails after the scores' went in: neither table changes."""
+    from serve.alerts import alerts
+
+    def write(day: pd.Timestamp, scores: pd.DataFrame) -> str:
+        days = {TABLE: scores, f"{TABLE}_alerts": alerts(scores, None)}
+        if db.name == "duckdb":
+            return database.write_duckdb(days, db.output, day)
+        return database.write_sql(days, db.output, day)
+
+    write(DAY1, _scores(DAY1))
+    before = db.rows(), db.rows(f"{TABLE}_alerts")
+    assert len(before[1]) == 1  # the account in tier 1: written beside the scores
+    insert = database.insert_rows
+
+    def lost(conn, rows, table):
+        if table.endswith("_alerts"):
+            raise RuntimeError("connection lost")
+        insert(conn, rows, table)
+
+    monkeypatch.setattr(database, "insert_rows", lost)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        write(DAY1, _scores(DAY1, n=2))  # that day's scores deleted and the new ones inserted, then the crash
+    with pytest.raises(RuntimeError, match="connection lost"):
+        write(DAY2, _scores(DAY2))
+    assert (db.rows(), db.rows(f"{TABLE}_alerts")) == before

@@ -110,16 +110,19 @@ def _expected_alerts(today: pd.DataFrame, before: pd.DataFrame | None, points: f
     return set(now.index[hot])
 
 
-def test_alerts_over_three_days_a_rerun_and_a_gap_on_the_demo_model(trained, tmp_path, caplog):
-    """serve on the demo model, output_dir: each day's alerts file against the newest earlier day's scores."""
-    folder = tmp_path / "scores"
-    base = [*trained.demo, f"tracking.uri={trained.uri}", f"output_dir={folder}", "alerts.score_points=2"]
-    days, kept, jobs = ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-04", "2024-12-07"], {}, []
-    for day in days:
+DAYS = ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-04", "2024-12-07"]  # three days, a rerun, a gap
+
+
+def _three_days_a_rerun_and_a_gap(trained, caplog, output: list[str], alerts_file) -> list:
+    """serve on the demo model over DAYS, no warm-up: each day's alerts against the newest earlier day's scores."""
+    base = [*trained.demo, f"tracking.uri={trained.uri}", *output, "alerts.score_points=2", "alerts.warm_days=0"]
+    kept, jobs = {}, []
+    for day in DAYS:
+        caplog.clear()
         with caplog.at_level("INFO", logger="pql"):
             job = serve_job.run_job(trained.compose("serve", [*base, f"as_of={day}"]))
         jobs.append(job)
-        assert job.alerts_written_to == str(folder / f"alerts_{day}.parquet")
+        assert job.alerts_written_to == str(alerts_file(day))
         written = pd.read_parquet(job.alerts_written_to)
         assert list(written["account_id"]) == list(job.alerts["account_id"])  # the file holds what the job returned
         before_day = max((d for d in kept if d < day), default=None)
@@ -134,23 +137,55 @@ def test_alerts_over_three_days_a_rerun_and_a_gap_on_the_demo_model(trained, tmp
         assert (written["change"] != "").all()
         kept[day] = job.scores
     assert len(jobs[1].alerts) > 0  # the test means something: the demo world moves from one day to the next
+    assert jobs[3].alerts.equals(jobs[2].alerts)  # the rerun of 12-04 compares with 12-03 again: the same alerts
+    return jobs
+
+
+def test_alerts_over_three_days_a_rerun_and_a_gap_on_the_demo_model(trained, tmp_path, caplog):
+    """output_dir: one scores file and one alerts file a day, in one folder."""
+    folder = tmp_path / "scores"
+    jobs = _three_days_a_rerun_and_a_gap(trained, caplog, [f"output_dir={folder}"],
+                                         lambda day: folder / f"alerts_{day}.parquet")
     import mlflow
 
     logged = mlflow.MlflowClient(trained.uri).get_run(jobs[1].monitoring_run).data.metrics
     assert logged["alerts"] == len(jobs[1].alerts)  # so runs can be charted night after night
     assert logged["alerts_new_tier1"] == jobs[1].alerts["change"].str.contains("new in tier 1").sum()
-    assert jobs[3].alerts.equals(jobs[2].alerts)  # the rerun of 12-04 compares with 12-03 again: the same alerts
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"scores_{d}.parquet" for d in sorted(set(days))] + [f"alerts_{d}.parquet" for d in sorted(set(days))])
+        [f"scores_{d}.parquet" for d in sorted(set(DAYS))] + [f"alerts_{d}.parquet" for d in sorted(set(DAYS))])
 
 
-def test_a_single_output_file_says_there_are_no_alerts(trained, tmp_path, caplog):
-    config = trained.compose("serve", [*trained.demo, f"tracking.uri={trained.uri}", "as_of=2024-12-02",
-                                       f"output={tmp_path / 'scores.parquet'}"])
+def test_alerts_with_the_default_output_file(trained, tmp_path, caplog, monkeypatch):
+    """No output given (scores.parquet, overwritten daily): each run keeps its day in scores_history/, and the
+    alerts go to scores_alerts.parquet -- the same alerts as with one file a day."""
+    monkeypatch.chdir(tmp_path)
+    jobs = _three_days_a_rerun_and_a_gap(trained, caplog, [], lambda day: "scores_alerts.parquet")
+    assert jobs[-1].written_to == "scores.parquet"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet", "scores_alerts.parquet", "scores_history"]
+    assert sorted(p.name for p in (tmp_path / "scores_history").iterdir()) == [
+        f"scores_{d}.parquet" for d in sorted(set(DAYS))]
+    pd.testing.assert_frame_equal(pd.read_parquet("scores.parquet"), jobs[-1].scores.reset_index(drop=True),
+                                  check_dtype=False)
+
+
+def test_the_demo_world_shows_alerts_on_its_first_run(trained, tmp_path, caplog, monkeypatch):
+    """train then serve on the demo world, nothing kept yet: serve replays the demo's warm-up nights first
+    (data.demo.alerts.warm_days), so its first run already compares with the day before."""
+    monkeypatch.chdir(tmp_path)
     with caplog.at_level("INFO", logger="pql"):
-        job = serve_job.run_job(config)
-    assert job.alerts is None and "alerts: none written" in caplog.text
-    assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
+        job = serve_job.run_job(trained.compose("serve", [*trained.demo, f"tracking.uri={trained.uri}",
+                                                          "as_of=2024-12-02"]))
+    assert len(job.alerts) > 0 and not job.alerts["first_run"].any()
+    assert (job.alerts["compared_with"] == pd.Timestamp("2024-12-01")).all()
+    assert "replaying the 3 nights before as_of" in caplog.text and "changed since the run of 2024-12-01" in caplog.text
+    assert f"  {job.alerts['account_id'].iloc[0]}  score" in caplog.text  # the top alerts are shown
+    assert sorted(p.name for p in (tmp_path / "scores_history").iterdir()) == [
+        f"scores_2024-11-{d}.parquet" for d in (29, 30)] + ["scores_2024-12-01.parquet", "scores_2024-12-02.parquet"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pql"):  # a rerun: no replay, the same comparison, the same alerts
+        again = serve_job.run_job(trained.compose("serve", [*trained.demo, f"tracking.uri={trained.uri}",
+                                                            "as_of=2024-12-02"]))
+    assert "replaying" not in caplog.text and again.alerts.equals(job.alerts)
 
 
 def test_outputs_keep_the_sources_own_key_name(trained, tmp_path):
@@ -173,3 +208,14 @@ def test_outputs_keep_the_sources_own_key_name(trained, tmp_path):
     written = pd.read_parquet(job.alerts_written_to)
     assert list(written.columns[:2]) == ["account_id", "workspace_id"] and len(written) > 0
     assert (written["workspace_id"] == written["account_id"]).all()
+
+
+def test_only_the_demo_world_replays_nights_unless_asked():
+    from features.config import DataConfig
+    from serve.alerts import AlertsConfig
+
+    demo = DataConfig(demo={"alerts": {"warm_days": 3}})
+    assert serve_job.warm_days(AlertsConfig(), demo) == 3  # what conf/data/demo.yaml brings
+    assert serve_job.warm_days(AlertsConfig(), DataConfig(dir="exports", demo={"alerts": {"warm_days": 3}})) == 0
+    assert serve_job.warm_days(AlertsConfig(warm_days=0), demo) == 0  # said explicitly: wins
+    assert serve_job.warm_days(AlertsConfig(warm_days=2), DataConfig(dir="exports")) == 2

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config(trained, output, **extra):
-    overrides = [*trained.demo, f"tracking.uri={trained.uri}", f"as_of={AS_OF}", f"output={output}"]
+    overrides = [*trained.demo, f"tracking.uri={trained.uri}", f"as_of={AS_OF}", f"output={output}",
+                 "alerts.warm_days=0"]  # each run writes its own day only (the demo's warm-up: test_job.py)
     return {**trained.compose("serve", overrides), **extra}
 
 
@@ -170,7 +171,7 @@ def test_the_readme_cron_line_writes_to_postgresql(trained, postgres, tmp_path):
                      }.items():
         assert old in command, (old, command)
         command = command.replace(old, new)
-    extra = [*trained.demo, f"tracking.uri={trained.uri}", f"hydra.run.dir={run_dir}"]
+    extra = [*trained.demo, f"tracking.uri={trained.uri}", f"hydra.run.dir={run_dir}", "alerts.warm_days=0"]
     head, redirect, tail = command.partition(" >> ")
     command = f"{head} {' '.join(map(shlex.quote, extra))}{redirect}{tail}"
     for _ in range(2):  # tonight, and a rerun of tonight

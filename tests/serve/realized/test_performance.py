@@ -98,7 +98,7 @@ def nights(trained, tmp_path_factory):
     folder = tmp_path_factory.mktemp("nightly")
     for day in DAYS:
         overrides = [*trained.demo, f"tracking.uri={trained.uri}", f"as_of={day}", f"output_dir={folder}",
-                     "progress=false"]
+                     "progress=false", "alerts.warm_days=0"]  # only the nights of DAYS, not the demo's warm-up
         run_job(trained.compose("serve", overrides))
     return folder
 
