@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 from features.build import build_features, build_training_table
 from features.config import DataConfig
 from features.errors import DataError, PipelineError
-from features.data.load import load_frames
+from features.data.load import load_source
+from features.data.sources import open_frames
 from features.snapshots import reach_day, reach_start
 from features.spec import FeatureSpec
 from features.tables import NEVER, EventLog, LoadReport, Tables, Users
@@ -185,11 +186,19 @@ def _load(frames: dict, config: DataConfig) -> tuple[Tables, LoadReport]:
     is refused on the driver) gets an empty users table with the table's columns."""
     users = frames.get("users")
     present = {t: f for t, f in frames.items() if f is not None and not (t == "users" and not len(f))}
-    tables, report = load_frames(present, config, "bucket")
+    source = open_frames(present, "bucket")
+    source.con.execute(f"SET threads = {load_threads()}")
+    tables, report = load_source(source, config)
     if users is not None and not len(users):
         tables = replace(tables, users=no_users(users.to_pandas() if isinstance(users, pa.Table) else users, config))
         report.rows_read["users"] = 0
     return tables, report
+
+
+def load_threads() -> int:
+    """DuckDB's threads for a bucket's load: pyarrow's CPU count, the cores this process may use (all of the
+    machine's for the local engine; a Spark task's own, set by :func:`engines.spark.cores.use_task_cores`)."""
+    return max(1, pa.cpu_count())
 
 
 def no_users(frame: pd.DataFrame, config: DataConfig) -> Users:

@@ -10,7 +10,7 @@ import pytest
 from engines import bucket_kernel
 from engines.bucket_kernel import reach_by_day, validate_bucket
 from features.config import DataConfig
-from features.data.load import load_frames, load_tables
+from features.data.load import load_frames, load_source, load_tables
 from features.snapshots import reach_day, reach_start
 
 START = "2024-01-01"
@@ -76,3 +76,23 @@ def test_an_empty_bucket_table_takes_the_anchors_types(table) -> None:
              "conversions": frames["conversions"].slice(0, 0)}
     result = validate_bucket(empty, anchors, DataConfig(duplicates="set_aside"))
     assert result.error is None and result.tables.n_accounts == 0 and len(getattr(result.tables, table)) == 0
+
+
+def test_a_buckets_duckdb_load_uses_as_many_threads_as_pyarrow(monkeypatch) -> None:
+    """DuckDB sizes its pool to the machine; a bucket's load follows pyarrow's CPU count instead, which a Spark
+    task sets to its own cores (engines.spark.cores) and the local engine leaves at the machine's."""
+    seen = []
+
+    def spy(source, config):
+        seen.append(source.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        return load_source(source, config)
+
+    monkeypatch.setattr(bucket_kernel, "load_source", spy)
+    frames, before = _world(), pa.cpu_count()
+    try:
+        for n in (1, 3):
+            pa.set_cpu_count(n)
+            validate_bucket(frames, _anchors(frames), DataConfig())
+            assert seen[-1] == n
+    finally:
+        pa.set_cpu_count(before)

@@ -30,6 +30,7 @@ from features.windows import DAY_US, to_us
 from engines.buckets import collect_frames, summed_reach
 from engines.settings import EngineConfig
 from engines.bucket_kernel import features_of, id_column, reach_before
+from engines.spark.cores import use_task_cores
 from engines.spark.files import parquet_tables
 from engines.spark.load import load_source
 from engines.spark.plan import planning_tables
@@ -144,19 +145,23 @@ class SparkEngine:
 
 def _run_buckets(state: SparkState, task: Callable[[Tables], Any], every: bool = False) -> list[Any]:
     """``task(bucket_tables)`` on every bucket holding accounts (``every``: also on those without), on the
-    executors: one task per bucket reads its validated tables from the scratch folder and writes its (picklable)
-    result there; the driver reads the results back, in bucket order, and deletes them."""
+    executors: one task per bucket (the biggest first) reads its validated tables from the scratch folder and writes
+    its (picklable) result there; the driver reads the results back, in bucket order, and deletes them."""
     buckets = state.loaded if every else state.filled
     if not buckets:
         return []
     folder, out = state.folder, f"out/{uuid.uuid4().hex}"
 
     def run(b: int) -> int:
+        use_task_cores()
         store(folder, f"{out}/{b}.pkl", task(fetch(folder, validated(b))))
         return b
 
+    # biggest buckets first (Spark hands out tasks in partition order): the last tasks of the pass are short ones,
+    # so no core waits long on a straggler at its end
+    largest_first = sorted(buckets, key=lambda b: -state.bucket_events.get(b, 0))
     try:
-        done = state.engine.spark.sparkContext.parallelize(buckets, len(buckets)).map(run).collect()
-        return [fetch(folder, f"{out}/{b}.pkl") for b in done]
+        state.engine.spark.sparkContext.parallelize(largest_first, len(buckets)).map(run).collect()
+        return [fetch(folder, f"{out}/{b}.pkl") for b in buckets]
     finally:
         remove(f"{folder}/{out}")

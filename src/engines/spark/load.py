@@ -35,6 +35,7 @@ from engines.buckets import assemble, names_of, sum_reach, sum_reach_at
 from engines.settings import EngineConfig
 from engines.bucket_kernel import id_column, meta_of, validate_bucket
 from engines.spark.arrow import naive_utc
+from engines.spark.cores import use_task_cores
 from engines.spark.errors import merged_error
 from engines.spark.files import ParquetTable, head, read_task
 from engines.spark.scratch import drop_parts, read_parts, remove, run_folder, store, validated, write_parts
@@ -137,6 +138,7 @@ def _split_files(spark: Any, files: dict[str, ParquetTable | None], data: DataCo
     ids = {t: id_column(data, t) for t in files}
 
     def read(task: tuple[str, int]) -> tuple[str, int, int]:
+        use_task_cores()
         table, i = task
         part = read_task(files[table], i)
         write_parts(folder, table, str(i), part, ids[table], n)
@@ -157,6 +159,7 @@ def _split_frames(raw: dict[str, Any], data: DataConfig, n: int, folder: str) ->
         def write(batches, table=table, column=column):  # (no type hints: PySpark 4.3 reads them)
             from pyspark import TaskContext
 
+            use_task_cores()
             full = [b for b in batches if b.num_rows]
             part = naive_utc(pa.Table.from_batches(full)) if full else None
             if part is not None:
@@ -179,6 +182,7 @@ def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], ancho
     schemas = {t: head.schema for t, head in empty.items()}
 
     def validate(b: int) -> tuple[int, dict]:
+        use_task_cores()
         started = time.perf_counter()
         frames: dict[str, pa.Table | None] = dict(read_parts(folder, b, schemas))
         if not has_touches:

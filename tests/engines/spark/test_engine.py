@@ -249,3 +249,19 @@ def test_features_on_spark_writes_the_local_file(spark, tmp_path) -> None:
         outputs[engine] = pd.read_parquet(out)
     pd.testing.assert_frame_equal(outputs["spark"], outputs["local"])
     assert len(outputs["local"]) > 50
+
+
+def _partition(bucket) -> int:
+    from pyspark import TaskContext
+
+    return TaskContext.get().partitionId()
+
+
+def test_a_pass_starts_with_the_biggest_buckets_and_answers_in_bucket_order(spark_engine) -> None:
+    data = DataConfig(demo={"accounts": 60, "days": 40, "start": START})
+    tables, _ = spark_engine.load_tables(data)
+    state = tables.state
+    partitions = spark_engine.map_buckets(tables, _partition)  # the results in bucket order, tasks biggest first
+    assert len(partitions) == len(state.filled) > 1
+    assert sorted(state.filled, key=lambda b: partitions[state.filled.index(b)]) == \
+        sorted(state.filled, key=lambda b: -state.bucket_events[b])
