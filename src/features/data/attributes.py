@@ -104,18 +104,26 @@ def _history(rows: dict[str, object]) -> AttributeHistory:
 
 
 def _order(attr: np.ndarray, k: np.ndarray, valid: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The permutation sorting rows by attribute, account, instant and value: one int64 key (the instant as its
-    rank among the instants) sorted once, 3x faster than a lexsort of four keys; rows that tie on it (repeats,
-    or two values at one instant: rare) by a lexsort."""
-    instants, rank = np.unique(valid, return_inverse=True)
+    """The permutation sorting rows by attribute, account, instant and value: one int64 key sorted once, the
+    instant in its low bits (shifted right just enough to fit: a monotone map, so rows it tells apart are in
+    instant order), 3x faster than a lexsort of four keys and than ranking the instants first. Rows that tie on
+    it (repeats, two values at one instant, two instants of one series within ``2**shift`` us: few) are then
+    put in order among themselves by a lexsort of just those rows."""
     series = attr.astype(np.int64) * (int(k.max(initial=0)) + 1) + k
-    if (int(series.max(initial=0)) + 1) * (len(instants) + 1) >= 2**62:  # would overflow one key
+    room = 62 - int(series.max(initial=0) + 1).bit_length()  # bits left for the instant below the series
+    if room < 20:  # the series alone nearly fill a key: coarse instants would tie too often
         return np.lexsort((codes, valid, series))
-    key = series * len(instants) + rank.reshape(-1)
+    low, high = (int(valid.min()), int(valid.max())) if len(valid) else (0, 0)
+    key = (series << room) | ((valid - low) >> max((high - low + 1).bit_length() - room, 0))
     order = np.argsort(key)
     ordered = key[order]
-    if (ordered[1:] == ordered[:-1]).any():
-        return np.lexsort((codes, valid, series))
+    same = ordered[1:] == ordered[:-1]
+    if same.any():
+        # a run of equal keys is one series in consecutive places: sorting those places by (key, instant,
+        # value) keeps each run in its places and orders it
+        at = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+        tied = order[at]
+        order[at] = tied[np.lexsort((codes[tied], valid[tied], ordered[at]))]
     return order
 
 

@@ -87,3 +87,12 @@ def test_bad_users_exit_3_before_the_events_are_read_and_write_nothing(tmp_path)
     assert errors == ["error: table 'users', column 'account_id': 1 users belong to an account missing from "
                       "accounts (users 'u1')"]
     assert not (tmp_path / "f.parquet").exists()
+
+
+def test_a_repeated_user_hash_is_found_by_sorting():
+    import numpy as np
+
+    from features.data.users import _repeats
+
+    assert _repeats(np.array([5, 9, 2, 9], np.uint64)) and not _repeats(np.array([5, 9, 2], np.uint64))
+    assert not _repeats(np.array([], np.uint64))
