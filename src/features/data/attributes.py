@@ -35,10 +35,10 @@ def read_attributes(source: Source, config: DataConfig, join_on: str, accounts: 
     n, _ = check_columns(source, TABLE, config, set())
     report.rows_read[TABLE] = n
     col = lambda name: config.column(TABLE, name) or name  # noqa: E731 - the user's column name
-    nulls = source.con.execute(f"SELECT count(*) FILTER (WHERE attribute IS NULL) FROM canon_{TABLE}").fetchall()[0][0]
+    rows = _rows(source, join_on, accounts["account_id"])
+    nulls = rows["attribute"].null_count  # counted on the rows read (a scan of its own cost ~0.2 s at 4.5 M rows)
     if nulls:
         raise DataError(TABLE, col("attribute"), f"{nulls:,} rows have a null attribute name (a key)")
-    rows = _rows(source, join_on, accounts["account_id"])
     unknown = int(np.count_nonzero(rows["k"] < 0))
     if unknown:
         ex = examples(source, TABLE, "account_id NOT IN (SELECT account_id FROM account_keys)", "account_id")
@@ -104,26 +104,34 @@ def _history(rows: dict[str, object]) -> AttributeHistory:
 
 
 def _order(attr: np.ndarray, k: np.ndarray, valid: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The permutation sorting rows by attribute, account, instant and value: one int64 key sorted once, the
-    instant in its low bits (shifted right just enough to fit: a monotone map, so rows it tells apart are in
-    instant order), 3x faster than a lexsort of four keys and than ranking the instants first. Rows that tie on
-    it (repeats, two values at one instant, two instants of one series within ``2**shift`` us: few) are then
-    put in order among themselves by a lexsort of just those rows."""
+    """The permutation sorting rows by attribute, account, instant and value.
+
+    One 64-bit word per row, sorted once: the series (attribute, account) in the high bits, the instant in the
+    bits left above the row number (shifted right just enough to fit: a monotone map, so rows it tells apart are
+    in instant order), the row number in the low bits. A sort of words is ~2x faster than an argsort of keys,
+    ~3x faster than ranking the instants first, ~6x faster than a lexsort of four keys. Rows that tie on series
+    and shifted instant (repeats, two values at one instant, two instants of one series closer than the shift:
+    few) are then put in order among themselves by a lexsort of just those rows."""
+    n = len(valid)
+    index_bits = max(n - 1, 1).bit_length()
     series = attr.astype(np.int64) * (int(k.max(initial=0)) + 1) + k
-    room = 62 - int(series.max(initial=0) + 1).bit_length()  # bits left for the instant below the series
-    if room < 20:  # the series alone nearly fill a key: coarse instants would tie too often
+    room = 64 - index_bits - int(series.max(initial=0) + 1).bit_length()  # bits left for the instant
+    if room < 8:  # the series and row numbers nearly fill a word: coarse instants would tie too often
         return np.lexsort((codes, valid, series))
-    low, high = (int(valid.min()), int(valid.max())) if len(valid) else (0, 0)
-    key = (series << room) | ((valid - low) >> max((high - low + 1).bit_length() - room, 0))
-    order = np.argsort(key)
-    ordered = key[order]
-    same = ordered[1:] == ordered[:-1]
+    low, high = (int(valid.min()), int(valid.max())) if n else (0, 0)
+    instant = (valid - low) >> max((high - low + 1).bit_length() - room, 0)
+    words = (series.astype(np.uint64) << (room + index_bits)) | (instant.astype(np.uint64) << index_bits)
+    words |= np.arange(n, dtype=np.uint64)
+    words.sort()
+    order = (words & np.uint64((1 << index_bits) - 1)).astype(np.int64)
+    coarse = words >> np.uint64(index_bits)
+    same = coarse[1:] == coarse[:-1]
     if same.any():
-        # a run of equal keys is one series in consecutive places: sorting those places by (key, instant,
-        # value) keeps each run in its places and orders it
+        # a run of equal words (but for the row number) is one series in consecutive places: sorting those
+        # places by (word, instant, value) keeps each run in its places and orders it
         at = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
         tied = order[at]
-        order[at] = tied[np.lexsort((codes[tied], valid[tied], ordered[at]))]
+        order[at] = tied[np.lexsort((codes[tied], valid[tied], coarse[at]))]
     return order
 
 
