@@ -157,3 +157,17 @@ def test_rows_are_ordered_as_a_lexsort_of_attribute_account_instant_value(span):
     order, expected = _order(attr, k, valid, codes), np.lexsort((codes, valid, attr * 3_000 + k))
     for values in (attr, k, valid, codes):
         assert (values[order] == values[expected]).all()
+
+
+def test_a_clean_history_is_read_in_one_scan_a_bad_row_still_gets_the_column_checks_line(make_frames, monkeypatch):
+    """The column checks (a second scan of the history) run only when the rows read show a null or unreadable
+    account id or valid_from; their line is the same as before."""
+    import features.data.attributes as module
+
+    calls = []
+    checks = module.check_columns
+    monkeypatch.setattr(module, "check_columns", lambda *a, **k: calls.append(a[1]) or checks(*a, **k))
+    _load(make_frames, _history())
+    assert calls == []
+    assert "cannot be read" in _error(make_frames, _history(valid_from=["2024-01-05", "later", "2024-01-20"]))
+    assert calls == ["account_attributes"]
