@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
             for side, path in (("without", folder), ("with", history)):
                 res = c.run_worker(__file__, {"dir": str(path), "snapshots": n})
                 total = sum(r["seconds"] for r in res["stages"][1:])
+                print(f"  {n} snapshot(s), {side}: load + plan + build {total:.2f} s, CPU {res['child_cpu_s']:.2f} s; "
+                      f"load average {c.load_average()}", flush=True)
                 if side not in best or total < best[side]["total"]:
                     best[side] = {"total": total, **res, "cpu": min(res["child_cpu_s"], best.get(side, {}).get(
                         "cpu", float("inf")))}

@@ -37,16 +37,32 @@ def latest_rows(history: AttributeHistory, name: str, account: np.ndarray, t_us:
     t_us = np.broadcast_to(np.asarray(t_us, dtype=np.int64), account.shape)
     if rows.stop == rows.start or not len(account):
         return np.full(len(account), -1, dtype=np.int64)
-    instants = np.unique(t_us)
+    instants, at = _ranked(t_us)
     width = len(instants) + 1
     owner = history.account[rows].astype(np.int64)
     # rank r: how many query instants are <= valid_from, so valid_from < instants[j] <=> r <= j
     key = owner * width + np.searchsorted(instants, history.valid_us[rows], side="right")
-    query = account * width + np.searchsorted(instants, t_us) + 1
+    query = account * width + at + 1
     found = np.searchsorted(key, query, side="left") - 1
     hit = found >= 0
     hit[hit] = owner[found[hit]] == account[hit]
     return np.where(hit, found + rows.start, -1)
+
+
+def _ranked(t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct instants of the queries, sorted, and each query's position among them. Queries in time order
+    (a feature table's rows are, by as-of) are ranked by one pass: no sort or hash of millions of instants.
+
+    >>> [x.tolist() for x in _ranked(np.array([5, 5, 9, 12, 12]))]
+    [[5, 9, 12], [0, 0, 1, 2, 2]]
+    """
+    if len(t_us) and bool((t_us[1:] >= t_us[:-1]).all()):
+        new = np.empty(len(t_us), dtype=bool)
+        new[0] = True
+        np.not_equal(t_us[1:], t_us[:-1], out=new[1:])
+        return t_us[new], np.cumsum(new) - 1
+    instants, at = np.unique(t_us, return_inverse=True)
+    return instants, at.reshape(-1)
 
 
 def text_numbers(history: AttributeHistory) -> np.ndarray:

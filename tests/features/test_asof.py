@@ -113,6 +113,20 @@ def test_latest_rows_and_numbers_at_for_one_instant():
     assert latest_rows(tables.attributes, "nothing", accounts, 0).tolist() == [-1, -1]
 
 
+def test_queries_in_time_order_and_shuffled_find_the_same_rows():
+    """Queries in time order (a feature table's rows) are ranked by one pass, others by a sort: same rows."""
+    tables, _ = load_frames(_world(HISTORY))
+    instants = np.array([to_us(d) for d in ("2024-01-02", "2024-01-06", "2024-01-16", "2024-02-20")])
+    t_us, accounts = np.repeat(instants, 2), np.tile([0, 1], 4)
+    shuffle = np.array([5, 0, 7, 2, 1, 6, 3, 4])
+    for name in ("plan", "employees", "seats"):
+        ordered = latest_rows(tables.attributes, name, accounts, t_us)
+        assert latest_rows(tables.attributes, name, accounts[shuffle], t_us[shuffle]).tolist() == \
+            ordered[shuffle].tolist()
+        for i, (account, t) in enumerate(zip(accounts, t_us)):
+            assert latest_rows(tables.attributes, name, np.array([account]), int(t)).tolist() == [ordered[i]]
+
+
 def test_histories_of_parts_of_the_accounts_merge_into_the_whole_ones():
     from features.asof import merged_history
 

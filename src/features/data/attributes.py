@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.config import DataConfig
 from features.data.checks import check_columns, examples
-from features.data.keys import key_array, key_type
 from features.data.sources import Source
 from features.errors import DataError
 from features.tables import AttributeHistory, LoadReport
@@ -32,13 +29,17 @@ def read_attributes(source: Source, config: DataConfig, join_on: str, accounts: 
     ``accounts`` is the accounts frame (ids, ``created_at`` and fit columns), ``dropped`` its date columns."""
     if TABLE not in source.tables:
         return None
-    n, _ = check_columns(source, TABLE, config, set())
-    report.rows_read[TABLE] = n
     col = lambda name: config.column(TABLE, name) or name  # noqa: E731 - the user's column name
-    nulls = source.con.execute(f"SELECT count(*) FILTER (WHERE attribute IS NULL) FROM canon_{TABLE}").fetchall()[0][0]
+    rows = _rows(source, join_on)
+    report.rows_read[TABLE] = len(rows["k"])
+    if rows["valid"].null_count or bool((rows["k"] < 0).any()):
+        # a null account id or valid_from, or an unreadable one: the column checks name it first (they scan the
+        # table again, so only when the rows read show something: ~0.2 s at 4.5 M rows)
+        check_columns(source, TABLE, config, set())
+    rows["valid_us"] = rows.pop("valid").to_numpy().astype(np.int64)
+    nulls = rows["attribute"].null_count  # counted on the rows read (a scan of its own cost ~0.2 s at 4.5 M rows)
     if nulls:
         raise DataError(TABLE, col("attribute"), f"{nulls:,} rows have a null attribute name (a key)")
-    rows = _rows(source, join_on, accounts["account_id"])
     unknown = int(np.count_nonzero(rows["k"] < 0))
     if unknown:
         ex = examples(source, TABLE, "account_id NOT IN (SELECT account_id FROM account_keys)", "account_id")
@@ -62,27 +63,16 @@ def _check_names(names: tuple[str, ...], accounts: pd.DataFrame, config: DataCon
                         f"rename the attribute")
 
 
-def _rows(source: Source, join_on: str, account_ids: pd.Series) -> dict[str, object]:
-    """The rows: ``k`` (the account's row, -1: unknown), ``attribute`` and ``value`` (Arrow), ``valid_us``.
-
-    Ids of one type in both tables are looked up in the accounts' own ids by Arrow (a hash of a million ids):
-    a DuckDB join and sort of six million rows by text took 36 s where this takes a few."""
-    select = "attribute, value, epoch_us(valid_from) AS valid_us"
-    ids = key_array(account_ids)
-    if join_on == "t.account_id" and key_type(source, TABLE) == key_type(source, "accounts") and (
-            pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type) or pa.types.is_integer(ids.type)):
-        table = source.con.sql(f"SELECT account_id, {select} FROM canon_{TABLE}").to_arrow_table()
-        column = table.column("account_id")
-        column = column if column.type == ids.type or not pa.types.is_integer(ids.type) else pc.cast(column, pa.int64())
-        k = pc.index_in(column, value_set=pc.cast(ids, column.type))  # the million ids cast, not the history's
-        k = k.fill_null(-1).to_numpy(zero_copy_only=False)
-    else:  # ids matched after a conversion (see features.data.keys.register_keys): DuckDB joins them
-        table = source.con.sql(f"SELECT coalesce(k.k, -1)::INTEGER AS k, t.attribute, t.value, "
-                               f"epoch_us(t.valid_from) AS valid_us FROM canon_{TABLE} t "
-                               f"LEFT JOIN account_keys k ON {join_on} = k.account_id").to_arrow_table()
-        k = table.column("k").to_numpy()
-    return {"k": np.asarray(k, dtype=np.int64), "attribute": table.column("attribute"),
-            "value": table.column("value"), "valid_us": table.column("valid_us").to_numpy().astype(np.int64)}
+def _rows(source: Source, join_on: str) -> dict[str, object]:
+    """The rows: ``k`` (the account's row, -1: unknown or null), ``attribute``, ``value`` and ``valid`` (Arrow: the
+    instant in us, null when ``valid_from`` is missing or unreadable), in no particular order (:func:`_history`
+    sorts them). DuckDB joins the ids on the account keys (~0.95 CPU s at 4.5 M rows, where a scan to Arrow and
+    Arrow's ``index_in`` took ~1.3); sorting by the text columns there was what made a DuckDB read slow (36 s)."""
+    table = source.con.sql(f"SELECT coalesce(k.k, -1)::INTEGER AS k, t.attribute, t.value, "
+                           f"epoch_us(t.valid_from) AS valid_us FROM canon_{TABLE} t "
+                           f"LEFT JOIN account_keys k ON {join_on} = k.account_id").to_arrow_table()
+    return {"k": table.column("k").to_numpy(), "attribute": table.column("attribute"),
+            "value": table.column("value"), "valid": table.column("valid_us")}
 
 
 def _history(rows: dict[str, object]) -> AttributeHistory:
@@ -104,18 +94,34 @@ def _history(rows: dict[str, object]) -> AttributeHistory:
 
 
 def _order(attr: np.ndarray, k: np.ndarray, valid: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The permutation sorting rows by attribute, account, instant and value: one int64 key (the instant as its
-    rank among the instants) sorted once, 3x faster than a lexsort of four keys; rows that tie on it (repeats,
-    or two values at one instant: rare) by a lexsort."""
-    instants, rank = np.unique(valid, return_inverse=True)
+    """The permutation sorting rows by attribute, account, instant and value.
+
+    One 64-bit word per row, sorted once: the series (attribute, account) in the high bits, the instant in the
+    bits left above the row number (shifted right just enough to fit: a monotone map, so rows it tells apart are
+    in instant order), the row number in the low bits. A sort of words is ~2x faster than an argsort of keys,
+    ~3x faster than ranking the instants first, ~6x faster than a lexsort of four keys. Rows that tie on series
+    and shifted instant (repeats, two values at one instant, two instants of one series closer than the shift:
+    few) are then put in order among themselves by a lexsort of just those rows."""
+    n = len(valid)
+    index_bits = max(n - 1, 1).bit_length()
     series = attr.astype(np.int64) * (int(k.max(initial=0)) + 1) + k
-    if (int(series.max(initial=0)) + 1) * (len(instants) + 1) >= 2**62:  # would overflow one key
+    room = 64 - index_bits - int(series.max(initial=0) + 1).bit_length()  # bits left for the instant
+    if room < 8:  # the series and row numbers nearly fill a word: coarse instants would tie too often
         return np.lexsort((codes, valid, series))
-    key = series * len(instants) + rank.reshape(-1)
-    order = np.argsort(key)
-    ordered = key[order]
-    if (ordered[1:] == ordered[:-1]).any():
-        return np.lexsort((codes, valid, series))
+    low, high = (int(valid.min()), int(valid.max())) if n else (0, 0)
+    instant = (valid - low) >> max((high - low + 1).bit_length() - room, 0)
+    words = (series.astype(np.uint64) << (room + index_bits)) | (instant.astype(np.uint64) << index_bits)
+    words |= np.arange(n, dtype=np.uint64)
+    words.sort()
+    order = (words & np.uint64((1 << index_bits) - 1)).astype(np.int64)
+    coarse = words >> np.uint64(index_bits)
+    same = coarse[1:] == coarse[:-1]
+    if same.any():
+        # a run of equal words (but for the row number) is one series in consecutive places: sorting those
+        # places by (word, instant, value) keeps each run in its places and orders it
+        at = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+        tied = order[at]
+        order[at] = tied[np.lexsort((codes[tied], valid[tied], coarse[at]))]
     return order
 
 

@@ -124,3 +124,40 @@ def test_a_bad_history_stops_the_run_before_the_event_log_is_read(make_frames):
     with pytest.raises(DataError) as info:
         load_frames(frames)
     assert str(info.value).startswith("table 'account_attributes', column 'account_id'")
+
+
+@pytest.mark.parametrize("span", [50, 10**13, 2**61])
+def test_rows_are_ordered_as_a_lexsort_of_attribute_account_instant_value(span):
+    """The one-key sort (instants shifted into the key's low bits) orders the rows exactly as a lexsort of the
+    four keys, including rows the shifted instant cannot tell apart (a change a few us after another) and
+    exact repeats."""
+    import numpy as np
+
+    from features.data.attributes import _order
+
+    rng = np.random.default_rng(span % 1000)
+    attr, k = rng.integers(0, 4, 20_000), rng.integers(0, 3_000, 20_000)
+    valid = 1_700_000_000_000_000 + rng.integers(0, span, 20_000)
+    for values, step in ((attr, 0), (k, 0), (valid, 1)):  # changes 1 us after another: tie once shifted
+        values[1:2000:2] = values[0:2000:2] + step
+    for values in (attr, k, valid):  # and exact repeats (the values too, below)
+        values[3000:3100] = values[4000:4100]
+    codes = rng.integers(-1, 5, 20_000)
+    codes[3000:3050] = codes[4000:4050]
+    order, expected = _order(attr, k, valid, codes), np.lexsort((codes, valid, attr * 3_000 + k))
+    for values in (attr, k, valid, codes):
+        assert (values[order] == values[expected]).all()
+
+
+def test_a_clean_history_is_read_in_one_scan_a_bad_row_still_gets_the_column_checks_line(make_frames, monkeypatch):
+    """The column checks (a second scan of the history) run only when the rows read show a null or unreadable
+    account id or valid_from; their line is the same as before."""
+    import features.data.attributes as module
+
+    calls = []
+    checks = module.check_columns
+    monkeypatch.setattr(module, "check_columns", lambda *a, **k: calls.append(a[1]) or checks(*a, **k))
+    _load(make_frames, _history())
+    assert calls == []
+    assert "cannot be read" in _error(make_frames, _history(valid_from=["2024-01-05", "later", "2024-01-20"]))
+    assert calls == ["account_attributes"]

@@ -77,3 +77,26 @@ def test_bad_users_exit_3_before_the_events_are_read_and_write_nothing(tmp_path)
     assert error_lines(out) == ["error: table 'users', column 'account_id': 1 users belong to an account missing from "
                       "accounts (users 'u1')"]
     assert not (tmp_path / "f.parquet").exists()
+
+
+def test_a_repeated_user_hash_is_found_by_sorting():
+    import numpy as np
+
+    from features.data.users import _repeats
+
+    assert _repeats(np.array([5, 9, 2, 9], np.uint64)) and not _repeats(np.array([5, 9, 2], np.uint64))
+    assert not _repeats(np.array([], np.uint64))
+
+
+def test_clean_users_are_read_in_one_scan_a_bad_row_still_gets_the_column_checks_line(make_frames, monkeypatch):
+    """The column checks (a second scan of millions of users) run only when the rows read show a null or
+    unreadable key or created_at; their line is the same as before."""
+    import features.data.users as module
+
+    calls = []
+    checks = module.check_columns
+    monkeypatch.setattr(module, "check_columns", lambda *a, **k: calls.append(a[1]) or checks(*a, **k))
+    load_frames({**make_frames(), "users": _users()})
+    assert calls == []
+    error = _error(make_frames, _users(created_at=["2024-01-02", "soon"]))
+    assert calls == ["users"] and "1 values cannot be read as ISO-8601 timestamps" in str(error)
