@@ -4,8 +4,10 @@
 2. One streaming pass over every table (Parquet files by pyarrow, a batch of row groups at a time, the key
    columns as their dictionaries; other sources through DuckDB) writes its rows to a spill folder, one Arrow
    stream per bucket (the bucket: a hash of the account id's plain text, ``12``, ``12.0`` and ``'12'`` alike).
-3. Each bucket is read back and validated by the local loader itself (a sentinel account added when the loader
-   refuses a degenerate bucket, as :func:`engines.spark.kernel.validate_bucket` adds one); its validated tables
+3. Each bucket is read back and validated by the local loader itself (its account ids and event names coded from
+   the Arrow dictionaries the split kept, cut to the bucket's entries, as the loader codes a Parquet file's; a
+   sentinel account added when the loader refuses a degenerate bucket, as
+   :func:`engines.spark.kernel.validate_bucket` adds one); its validated tables
    wait on disk, its load report and planning statistics stay in memory; the driver adds them up
    (:func:`engines.buckets.assemble`).
 
