@@ -377,6 +377,53 @@ def with_duplicates(folder: Path, n: int, seed: int = 11) -> Path:
     return out
 
 
+def with_copies(folder: Path, copies: int) -> Path:
+    """A world ``copies`` times as long (``<world>-x<copies>/``): the same accounts, conversions and touches
+    (symlinks), and ``copies`` copies of its events, copy ``k``'s timestamps ``k`` seconds later (so no row is an
+    exact duplicate of another: nothing is set aside). Each account then has ``copies`` times its events, and a
+    feature table has the world's rows. Copy 0 is the original parts (symlinks); the others are written a row group
+    at a time with the original's schema, so building 1 B events takes minutes and little memory,
+    where the demo generator would take hours."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    out = folder.with_name(f"{folder.name}-x{copies}")
+    if (out / "meta.json").exists() or copies <= 1:
+        return out if copies > 1 else folder
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "events").mkdir(parents=True)
+    for entry in folder.iterdir():
+        if entry.name not in ("events.parquet", "events", "meta.json"):
+            (tmp / entry.name).symlink_to(entry.resolve())
+    single = folder / "events.parquet"
+    parts = [single] if single.exists() else sorted((folder / "events").glob("*.parquet"))
+    began = time.perf_counter()
+    for k in range(copies):
+        for i, part in enumerate(parts):
+            target = tmp / "events" / f"part-{k:03d}-{i:03d}.parquet"
+            if k == 0:
+                target.symlink_to(part.resolve())
+                continue
+            with pq.ParquetFile(part) as reader, \
+                    pq.ParquetWriter(target, reader.schema_arrow) as writer:
+                for g in range(reader.num_row_groups):
+                    group = reader.read_row_group(g)
+                    at = group.schema.get_field_index("timestamp")
+                    shifted = pc.add(group["timestamp"], pa.scalar(k * 1_000_000, pa.duration("us")))
+                    writer.write_table(group.set_column(at, "timestamp", shifted.cast(group.schema.field(at).type)))
+        print(f"copy {k + 1}/{copies} of the events written ({time.perf_counter() - began:.0f} s)", flush=True)
+    meta = world_meta(folder)
+    meta["rows"]["events"] *= copies
+    meta["copies"] = copies
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
 def load_average() -> str:
     """The 1-minute load average now (the machine may be shared)."""
     return f"{os.getloadavg()[0]:.2f}"

@@ -7,7 +7,12 @@ workers write after their peak is taken).
 
 ``--stream``: the bucketed run builds features bucket by bucket through ``map_accounts`` and keeps only a
 checksum per bucket (a log whose feature table is bigger than the budget: 1 B events); ``--no-whole`` skips the
-in-memory run (it would not fit).
+in-memory run (it would not fit). ``--copies 10``: the world's events ten times over, copy ``k``'s timestamps
+``k`` seconds later, the same accounts (``_common.with_copies``: 1 B events from the cached 100 M-event world in
+minutes; each account has ten times its events, so the feature table keeps the 100 M run's 3.9 M rows):
+
+    PQL_BENCH_CACHE=/tmp/pql_bench python benchmarks/memory_bench.py --accounts 500000 --chunk 100000 --copies 10 \
+        --memory-gb 8 --no-whole
 """
 from __future__ import annotations
 
@@ -64,9 +69,12 @@ def main() -> None:
     parser.add_argument("--memory-gb", type=float, default=3.0)
     parser.add_argument("--whole-first", action="store_true", help="run the in-memory worker first")
     parser.add_argument("--no-whole", action="store_true", help="skip the in-memory run")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="the world's events this many times, copy k shifted k seconds (1 B events from 100 M)")
     parser.add_argument("--stream", action="store_true", help="bucketed run: checksums per bucket, no whole table")
     args = parser.parse_args()
     folder = c.ensure_world(args.accounts, args.days, args.events_per_account, args.seed, args.start, args.chunk)
+    folder = c.with_copies(folder, args.copies)
     print(f"commit {c.code_version()}, world {folder.name}, load average {c.load_average()}", flush=True)
     runs = {"in memory": None, f"engine.memory_gb={args.memory_gb:g}": args.memory_gb}
     order = list(runs) if args.whole_first else list(runs)[::-1]

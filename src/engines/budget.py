@@ -26,9 +26,10 @@ BYTES_PER_ACCOUNT = 400  # ids, instants and a dozen fit attributes, with pandas
 BASELINE = 400 << 20  # the process itself: Python, numpy, pandas, pyarrow, DuckDB and the pipeline imported
 BUCKET_SHARE = 0.5  # one bucket's load at most this share of the budget above the process: the rest holds the
 # driver's tables and the bucket's features
-# A bucket is loaded from Arrow through DuckDB's join of its ids (not the Parquet key coding), holding its raw
-# rows beside the loader's columns: 16.7 M-event buckets of the 100 M world peaked 1.7-2.1 GiB above the process,
-# ~120 bytes per event with users and quantities, i.e. the loaded event's bytes plus ~90.
+# A bucket is loaded from its raw Arrow rows (its keys coded from their dictionaries, as the Parquet loader codes
+# them), holding those rows beside the loader's columns: 16.7 M-event buckets of the 100 M world peaked 1.7-2.1 GiB
+# above the process when DuckDB joined their ids, ~120 bytes per event with users and quantities, i.e. the loaded
+# event's bytes plus ~90 (kept: the coded path peaked no higher, benchmarks/README.md).
 BUCKET_OVERHEAD_PER_EVENT = 90
 
 

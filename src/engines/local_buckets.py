@@ -110,6 +110,7 @@ def _load_buckets(engine: Any, source: Any, data: DataConfig, fit: list[str], n:
     """Split, validate per bucket, assemble on the driver (see :mod:`engines.local_split`)."""
     folder = Path(tempfile.mkdtemp(prefix="pql-buckets-"))
     started = time.perf_counter()
+    fix_mmap_threshold()
     try:
         parts = local_split.split(source, data, n, folder)
         split_s = time.perf_counter() - started
@@ -190,6 +191,21 @@ def release_memory() -> None:
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError, TypeError):  # not glibc (TypeError: Windows has no CDLL(None))
+        pass
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD = 1 << 20
+
+
+def fix_mmap_threshold() -> None:
+    """Have glibc map every allocation of 1 MiB or more apart, given back whole when freed. By default the
+    threshold rises to the largest block freed (up to 32 MiB), so a bucket's columns of a few MiB were carved
+    from the heaps of the loader's threads and stayed resident, fragmented, after the bucket: the process grew
+    by ~15 bytes an event with every bucket (20 M events in 6 buckets: 926 MiB peak, 653 MiB with this)."""
+    try:
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    except (OSError, AttributeError, TypeError):  # not glibc
         pass
 
 

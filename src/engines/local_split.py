@@ -4,8 +4,9 @@
 2. One streaming pass over every table (Parquet files by pyarrow, a batch of row groups at a time, the key
    columns as their dictionaries; other sources through DuckDB) writes its rows to a spill folder, one Arrow
    stream per bucket (the bucket: a hash of the account id's plain text, ``12``, ``12.0`` and ``'12'`` alike).
-3. Each bucket is read back and validated by the local loader itself (:func:`engines.bucket_kernel.validate_bucket`,
-   as the Spark engine validates its buckets); its validated tables
+3. Each bucket is read back and validated by the local loader itself (its account ids and event names coded from
+   the Arrow dictionaries the split kept, cut to the bucket's entries, as the loader codes a Parquet file's;
+   :func:`engines.bucket_kernel.validate_bucket`, as the Spark engine validates its buckets); its validated tables
    wait on disk, its load report and planning statistics stay in memory; the driver adds them up
    (:func:`engines.buckets.assemble`).
 
@@ -113,9 +114,27 @@ def _write_batch(out: Split, table: str, batch: pa.RecordBatch, bucket: np.ndarr
             (out.folder / str(b)).mkdir(parents=True, exist_ok=True)
             writers[b] = pa.ipc.new_stream(str(out.folder / str(b) / f"{table}.arrow"), rows.schema,
                                            options=pa.ipc.IpcWriteOptions(compression="lz4"))
-        writers[b].write_batch(rows.slice(start, counts[b]))
+        writers[b].write_batch(compact_dictionaries(rows.slice(start, counts[b])))
         start += counts[b]
     out.rows[table] += counts
+
+
+def compact_dictionaries(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with each dictionary column's dictionary cut to the entries its rows use (a bucket's rows use
+    ~1/n of a batch's account ids: the whole dictionary would be written, read and coded n times over)."""
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type) and len(column.dictionary) > len(column) // 4:
+            nulls = column.indices.null_count
+            valid = column.indices.is_valid().to_numpy(zero_copy_only=False) if nulls else None
+            indices = (column.indices.fill_null(0) if nulls else column.indices).to_numpy(zero_copy_only=False)
+            used = np.zeros(len(column.dictionary), dtype=bool)
+            used[indices if valid is None else indices[valid]] = True
+            code = np.maximum(np.cumsum(used, dtype=np.int32) - 1, 0)[indices]  # (a null's code: 0, masked)
+            kept = pa.array(code, column.type.index_type, mask=None if valid is None else ~valid)
+            column = pa.DictionaryArray.from_arrays(kept, column.dictionary.filter(pa.array(used)))
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 def duplicates_setting(source: Source, config: DataConfig, table: str) -> str:

@@ -199,3 +199,24 @@ def test_rows_at_or_after_t_never_change_bucketed_features_at_t(tmp_path, seed, 
     spec_after, after = _pit_features(pit._perturb_future(world, rng), tmp_path / "after")
     assert spec_after == spec
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_a_bucketed_load_has_glibc_map_blocks_of_a_mib_apart(tmp_path, monkeypatch) -> None:
+    """Blocks of a bucket's size must be given back whole when freed, not carved from the threads' heaps (where
+    they stayed resident: the process grew with every bucket)."""
+    from engines import local_buckets
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(local_buckets.ctypes, "CDLL", lambda name: Libc())
+    data = _folder(tmp_path)
+    _bucketed(2).load_tables(data)
+    assert (-3, 1 << 20) in calls  # M_MMAP_THRESHOLD: 1 MiB
+    calls.clear()
+    WHOLE.load_tables(data)
+    assert calls == []  # the in-memory path leaves malloc as it is

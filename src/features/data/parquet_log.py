@@ -6,7 +6,8 @@ writers store such columns dictionary-encoded per row group; read as Arrow dicti
 id of a row group is looked up once and every row takes its code by index.
 
 Only these two key columns are read here, and only where the view would pass them through unchanged:
-a table read from Parquet file(s) of ``data.dir`` (not an export), its account ids and the accounts'
+a table read from Parquet file(s) of ``data.dir`` (not an export) or from an Arrow table as it is (a bucket of
+accounts, :mod:`engines.local_split`, whose split keeps the files' dictionaries), its account ids and the accounts'
 of one DuckDB type (text or integers) and its names stored as text. The other columns (timestamps,
 user ids, quantities) still come from the canonical view, in the same row order (a scan without a join
 keeps the files' order), so their conversions and checks are the view's.
@@ -30,11 +31,12 @@ _INT_KEYS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT"
 
 @dataclass(frozen=True)
 class Plan:
-    """The Parquet files of a log table and the source columns of its account id and name."""
+    """The Parquet files (or the Arrow table) of a log table and the source columns of its account id and name."""
 
     files: tuple[str, ...]
     account_id: str
     name: str
+    table: pa.Table | None = None  # an Arrow table registered as it is (a bucket of accounts): read instead of files
 
 
 def _plain(t: pa.DataType) -> pa.DataType:
@@ -52,17 +54,17 @@ def plan(source: Source, table: str, config: DataConfig) -> Plan | None:
     The caller checks that the table's account ids are matched as they are (no conversion between
     tables) and have the DuckDB type of the accounts' ids.
     """
-    files = source.parquet.get(table)
-    if not files:
+    files, arrow = source.parquet.get(table), source.arrow.get(table)
+    if not files and arrow is None:
         return None
     account_id, name = mapped(config, table, "account_id"), mapped(config, table, "event" if table == "events"
                                                                      else "touch")
     duck = source.columns(table)
     if duck.get(name) != "VARCHAR" or duck.get(account_id) not in ("VARCHAR", *_INT_KEYS):
         return None
-    for path in files:
+    for path in files or [None]:
         try:
-            schema = pq.read_schema(path)
+            schema = pq.read_schema(path) if path is not None else arrow.schema
         except (OSError, pa.ArrowException):
             return None
         if schema.get_field_index(account_id) < 0 or schema.get_field_index(name) < 0:
@@ -71,11 +73,13 @@ def plan(source: Source, table: str, config: DataConfig) -> Plan | None:
         text_ids = duck[account_id] == "VARCHAR"
         if names != pa.string() or (ids != pa.string() if text_ids else not pa.types.is_integer(ids)):
             return None
-    return Plan(tuple(map(str, files)), account_id, name)
+    return Plan(tuple(map(str, files or ())), account_id, name, arrow if not files else None)
 
 
 def rows(plan_: Plan) -> int:
-    """The number of rows in the plan's files (from their footers)."""
+    """The number of rows in the plan's files (from their footers) or Arrow table."""
+    if plan_.table is not None:
+        return plan_.table.num_rows
     return sum(pq.ParquetFile(path).metadata.num_rows for path in plan_.files)
 
 
@@ -84,7 +88,14 @@ _BATCH_ROWS = 1 << 25  # rows of key columns read at once: the memory of a batch
 
 
 def _batches(plan_: Plan):
-    """The plan's (account id, name) columns, a few row groups at a time, in the files' row order."""
+    """The plan's (account id, name) columns, a few row groups at a time, in the files' row order (an Arrow
+    table's, a slice at a time: its chunks, dictionaries included, are shared, not copied)."""
+    if plan_.table is not None:
+        keys = plan_.table.select([plan_.account_id, plan_.name])
+        for lo in range(0, keys.num_rows, _BATCH_ROWS):
+            part = keys.slice(lo, _BATCH_ROWS)
+            yield part.column(plan_.account_id), part.column(plan_.name)
+        return
     for path in plan_.files:
         with pq.ParquetFile(path, read_dictionary=[plan_.account_id, plan_.name]) as f:
             groups, size = [], 0

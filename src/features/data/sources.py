@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from features.config import TABLES, DataConfig
 from features.data.sql import first_line, literal, path_literal, quote, shown
@@ -71,6 +72,7 @@ class Source:
     origin: dict[str, str]
     pending: dict[str, tuple[str, list[Path]]] = field(default_factory=dict)
     parquet: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # tables read as they are from these files
+    arrow: dict[str, pa.Table] = field(default_factory=dict)  # tables read as they are from these Arrow tables
     folder: Path | None = None  # the folder the tables were looked for in (a folder source)
 
     @property
@@ -83,6 +85,7 @@ class Source:
         self.con.execute(f"CREATE OR REPLACE VIEW {quote('raw_' + table)} AS SELECT * FROM {relation}")
         self.origin[table] = relation
         self.parquet.pop(table, None)  # another relation now (e.g. an export's rows): not the files any more
+        self.arrow.pop(table, None)
 
     def missing(self, table: str) -> str:
         """Why ``table`` is not there, with the file names a folder was searched for."""
@@ -234,10 +237,13 @@ def open_duckdb(database: str | os.PathLike, wanted: tuple[str, ...] = TABLES) -
 
 
 def open_frames(frames: dict, description: str) -> Source:
-    """Raw views over in-memory pandas DataFrames (the demo world, tests)."""
+    """Raw views over in-memory pandas DataFrames or Arrow tables (the demo world, tests, a bucket of accounts);
+    an Arrow table's key columns can be coded from its dictionaries (:mod:`features.data.parquet_log`)."""
     source = Source(connect(), description, {})
     for table, frame in frames.items():
         if frame is not None:
             source.con.register(f"src_{table}", frame)
             source.add(table, quote(f"src_{table}"))
+            if isinstance(frame, pa.Table):
+                source.arrow[table] = frame
     return source

@@ -237,3 +237,37 @@ def test_positions_hash_the_smaller_side_and_equal_index_in(n):
         expected = pc.index_in(values, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)
         assert np.array_equal(parquet_log._positions(values, ids), expected)
     assert (n < len(keys)) == (n in (0, 3, 400))  # both sides of the rule are exercised
+
+
+def _arrow(frames: dict, chunks: int) -> dict:
+    """The frames as Arrow tables, the logs' account ids and names dictionary-encoded chunk by chunk (each chunk
+    its own dictionary, as a bucket's Arrow stream holds them)."""
+    out = {}
+    for name, frame in frames.items():
+        table = pa.Table.from_pandas(frame, preserve_index=False) if frame is not None else None
+        if table is not None and name in ("events", "touches") and chunks:  # 0: plain text, as Spark's buckets
+            bounds = np.linspace(0, table.num_rows, chunks + 1).astype(int)
+            parts = [table.slice(lo, hi - lo) for lo, hi in zip(bounds[:-1], bounds[1:])]
+            for key in ("account_id", "event" if name == "events" else "touch"):
+                coded = pa.chunked_array([p.column(key).combine_chunks().dictionary_encode() for p in parts])
+                table = table.set_column(table.schema.get_field_index(key), key, coded)
+        out[name] = table
+    return out
+
+
+@pytest.mark.parametrize("chunks", [0, 1, 3])
+def test_arrow_tables_are_coded_from_their_dictionaries_as_parquet_files_are(spy, chunks):
+    frames = _frames()
+    got = load_frames(_arrow(frames, chunks))
+    assert [p.name for p in spy] == ["event", "touch"] and spy[0].table is not None  # no DuckDB join of the ids
+    _same(got, load_frames(_frames()))
+
+
+def test_an_arrow_tables_errors_are_the_duckdb_paths(spy):
+    frames = _frames(events=_events().assign(account_id=["a", None, "b", "a", "zz", "c", "b", "a"]))
+    with pytest.raises(DataError) as arrow:
+        load_frames(_arrow(frames, 2))
+    with pytest.raises(DataError) as memory:
+        load_frames(frames)
+    assert str(arrow.value) == str(memory.value) and "1 rows have a null account id" in str(arrow.value)
+    assert len(spy) == 1
