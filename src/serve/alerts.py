@@ -48,11 +48,18 @@ class AlertsConfig:
     def __post_init__(self) -> None:
         if not self.score_points >= 0:
             raise ConfigError(f"alerts.score_points: {self.score_points} must be a number of points >= 0")
-        if not (isinstance(self.keep_days, int) and self.keep_days >= 1):
-            raise ConfigError(f"alerts.keep_days: {self.keep_days} must be a whole number of days >= 1")
-        if self.warm_days is not None and not (isinstance(self.warm_days, int) and 0 <= self.warm_days <= MAX_WARM):
+        # >= 2: the day itself and one before it, so that a rerun of the newest day still finds what it compared with
+        if not (_whole(self.keep_days) and self.keep_days >= 2):
+            raise ConfigError(f"alerts.keep_days: {self.keep_days} must be a whole number of days >= 2 (the day "
+                              f"and one before it: a rerun compares with that one)")
+        if self.warm_days is not None and not (_whole(self.warm_days) and 0 <= self.warm_days <= MAX_WARM):
             raise ConfigError(f"alerts.warm_days: {self.warm_days} must be a whole number of days from 0 to "
                               f"{MAX_WARM} (or null)")
+
+
+def _whole(value: object) -> bool:
+    """A whole number (``True`` is an int to Python, not a number of days)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def flag_columns(scores: pd.DataFrame) -> list[str]:

@@ -84,6 +84,8 @@ def _score(config: dict[str, Any], as_of: pd.Timestamp, data: DataConfig, track:
     log.info("scores are P(convert within %s days) of model %s (version %s)", scorer.meta.get("horizon_days"), uri,
              version)
     previous = history.previous(as_of)  # before slow work: a broken kept file stops the run here
+    if getattr(history, "kept", None) is not None:  # a single output file keeps keep_days days: replay no more
+        warm = min(warm, history.settings.keep_days - 1)
     replay = [as_of - pd.Timedelta(days=k) for k in range(warm, 0, -1)] if previous[0] is None else []
     tables, report = engine.load_tables(data, instants=[*replay, as_of])
     for line in report.lines():

@@ -73,8 +73,11 @@ def test_negative_points_are_a_config_error():
 
 
 @pytest.mark.parametrize("settings, key", [({"keep_days": 0}, "alerts.keep_days"), ({"keep_days": 1.5}, "alerts.keep_days"),
-                                           ({"warm_days": -1}, "alerts.warm_days"), ({"warm_days": 32}, "alerts.warm_days")])
+                                           ({"keep_days": 1}, "alerts.keep_days"), ({"keep_days": True}, "alerts.keep_days"),
+                                           ({"warm_days": -1}, "alerts.warm_days"), ({"warm_days": 32}, "alerts.warm_days"),
+                                           ({"warm_days": True}, "alerts.warm_days")])
 def test_kept_and_replayed_days_are_whole_numbers_in_range(settings, key):
+    # keep_days=1 would keep only the day itself: its rerun would find nothing to compare with, all "first run"
     with pytest.raises(ConfigError, match=key):
         AlertsConfig(**settings)
-    assert AlertsConfig(keep_days=1, warm_days=0).warm_days == 0 and AlertsConfig().warm_days is None
+    assert AlertsConfig(keep_days=2, warm_days=0).warm_days == 0 and AlertsConfig().warm_days is None

@@ -104,6 +104,7 @@ def test_a_single_file_keeps_only_its_newest_days(tmp_path):
         _run(history, output, day, .5)
     assert [str(when.date()) for when, _ in score_files(kept_files(output))] == ["2024-05-08", "2024-05-10"]
     assert list(_run(history, output, "2024-05-10", .9)["compared_with"]) == [pd.Timestamp("2024-05-08")]
+    assert _run(history, output, "2024-05-10", .9).equals(_run(history, output, "2024-05-10", .9))  # reruns agree
 
 
 def test_a_single_file_written_before_days_were_kept_is_the_previous_run(tmp_path):

@@ -188,6 +188,17 @@ def test_the_demo_world_shows_alerts_on_its_first_run(trained, tmp_path, caplog,
     assert "replaying" not in caplog.text and again.alerts.equals(job.alerts)
 
 
+def test_a_single_file_replays_no_more_nights_than_it_keeps(trained, tmp_path, monkeypatch):
+    """keep_days=2 keeps the day and one before it: of the demo's 3 warm-up nights only the last is replayed (the
+    others would be scored and pruned at once)."""
+    monkeypatch.chdir(tmp_path)
+    job = serve_job.run_job(trained.compose("serve", [*trained.demo, f"tracking.uri={trained.uri}",
+                                                      "as_of=2024-12-02", "alerts.keep_days=2"]))
+    assert (job.alerts["compared_with"] == pd.Timestamp("2024-12-01")).all()
+    assert sorted(p.name for p in (tmp_path / "scores_history").iterdir()) == [
+        "scores_2024-12-01.parquet", "scores_2024-12-02.parquet"]
+
+
 def test_outputs_keep_the_sources_own_key_name(trained, tmp_path):
     """A source mapped from workspace_id writes workspace_id beside account_id, in the scores and the alerts."""
     from demo import DemoConfig, generate_demo

@@ -38,7 +38,7 @@ from engines.spark.arrow import naive_utc
 from engines.spark.cores import use_task_cores
 from engines.spark.errors import merged_error
 from engines.spark.files import ParquetTable, head, read_task
-from engines.spark.scratch import drop_parts, read_parts, remove, run_folder, store, validated, write_parts
+from engines.spark.scratch import drop_split, read_parts, remove, run_folder, store, validated, write_parts
 from engines.spark.tables import SparkState, SparkTables
 
 log = logging.getLogger("pql")
@@ -177,7 +177,7 @@ def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], ancho
               config: DataConfig, touches_dup: str | None, times: list[int], has_touches: bool
               ) -> list[tuple[int, dict]]:
     """Each bucket validated by the local loader on an executor (:func:`engines.bucket_kernel.validate_bucket`; one task per
-    bucket): its tables stored in the scratch folder, its split rows deleted; per bucket, in bucket order, what
+    bucket): its tables stored in the scratch folder, the split rows deleted once all are; per bucket, in bucket order, what
     the driver needs (report, error, planning statistics, the driver's tables)."""
     schemas = {t: head.schema for t, head in empty.items()}
 
@@ -190,12 +190,13 @@ def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], ancho
         unpacked = time.perf_counter()
         result = validate_bucket(frames, anchors, config, touches_dup, times)
         store(folder, validated(b), result.tables)
-        drop_parts(folder, b)
         meta = meta_of(result, config)
         meta["seconds"] = {"read": unpacked - started, "validate": time.perf_counter() - unpacked}
         return b, meta
 
-    return sorted(spark.sparkContext.parallelize(range(n), n).map(validate).collect(), key=lambda m: m[0])
+    metas = sorted(spark.sparkContext.parallelize(range(n), n).map(validate).collect(), key=lambda m: m[0])
+    drop_split(folder)
+    return metas
 
 
 def _check_schema(heads: dict[str, pa.Table], data: DataConfig, description: str) -> None:

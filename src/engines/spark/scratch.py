@@ -12,9 +12,11 @@ system's); on a cluster the executors run on other machines, so a shared folder 
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import tempfile
+import time
 import uuid
 from typing import Any, Iterator
 
@@ -26,7 +28,11 @@ from features.errors import ConfigError
 from engines.settings import EngineConfig
 from engines.spark.arrow import conform, split
 
+log = logging.getLogger("pql")
+
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")  # as engines.local_split writes its parts: cheap to write and read
+PREFIX = "pql-spark-"
+STALE_SECONDS = 2 * 86_400  # a run's folder this old was left by a killed process (no run takes two days)
 
 
 def run_folder(spark: Any, settings: EngineConfig) -> str:
@@ -42,25 +48,60 @@ def run_folder(spark: Any, settings: EngineConfig) -> str:
         local_dir = (spark.sparkContext.getConf().get("spark.local.dir") or "").split(",")[0].strip()
         if local_dir:
             os.makedirs(local_dir, exist_ok=True)
-        return tempfile.mkdtemp(prefix="pql-spark-", dir=local_dir or None)
+        sweep_stale(os.path.abspath(local_dir or tempfile.gettempdir()))
+        return tempfile.mkdtemp(prefix=PREFIX, dir=local_dir or None)
     uri = base if "://" in base else os.path.abspath(base)
-    folder = f"{uri.rstrip('/')}/pql-spark-{uuid.uuid4().hex}"
+    folder = f"{uri.rstrip('/')}/{PREFIX}{uuid.uuid4().hex}"
     try:
         fs, path = pafs.FileSystem.from_uri(folder)
         fs.create_dir(path, recursive=True)
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise ConfigError(f"engine.scratch_dir: cannot make a folder in '{base}' "
                           f"({' '.join(str(exc).split())[:160]})") from exc
+    sweep_stale(uri)
     return folder
 
 
+def sweep_stale(base: str, now: float | None = None) -> list[str]:
+    """Delete the run folders in ``base`` older than STALE_SECONDS: a process killed by a signal (a scheduler's
+    timeout) never ran its clean-up, and on a shared scratch folder its buckets would stay forever. The
+    folders deleted (a folder that cannot be listed or deleted is left, with a warning)."""
+    now = time.time() if now is None else now
+    try:
+        fs, root = pafs.FileSystem.from_uri(base if "://" in base else os.path.abspath(base))
+        infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    except (pa.ArrowException, ValueError, OSError):
+        return []
+    old = [i for i in infos if i.type == pafs.FileType.Directory and i.base_name.startswith(PREFIX)
+           and i.mtime is not None and now - i.mtime.timestamp() > STALE_SECONDS]
+    for info in old:
+        log.info("engine.scratch_dir: deleting %s, left by a run that did not finish", info.path)
+        try:
+            fs.delete_dir(info.path)
+        except (pa.ArrowException, OSError) as exc:  # another process's, or gone meanwhile
+            log.warning("engine.scratch_dir: could not delete %s (%s)", info.path, " ".join(str(exc).split())[:160])
+    return [i.path for i in old]
+
+
 def remove(folder: str) -> None:
-    """Delete a run's folder and everything in it (nothing when it is gone already)."""
+    """Delete a run's folder and everything in it (nothing when it is gone already; a warning when it stays)."""
     try:
         fs, path = pafs.FileSystem.from_uri(folder)
-        fs.delete_dir(path)
-    except (pa.ArrowException, ValueError, OSError):
-        pass
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_dir(path)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        log.warning("engine.scratch_dir: could not delete %s (%s); delete it by hand", folder,
+                    " ".join(str(exc).split())[:160])
+
+
+def _atomic(fs: Any, path: str, write: Any) -> None:
+    """``write(stream)`` into ``path`` through a temporary name, renamed when complete: a task run twice (Spark
+    retries a task whose executor died, or speculates) never leaves half a file where another attempt's
+    whole one was."""
+    temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(temporary) as out:
+        write(out)
+    fs.move(temporary, path)
 
 
 def write_parts(folder: str, table: str, task: str, frame: pa.Table, id_column: str, n: int) -> int:
@@ -69,9 +110,11 @@ def write_parts(folder: str, table: str, task: str, frame: pa.Table, id_column: 
     fs, root = pafs.FileSystem.from_uri(folder)
     for b, part in split(frame, id_column, n):
         fs.create_dir(f"{root}/split/{b}", recursive=True)
-        with fs.open_output_stream(f"{root}/split/{b}/{table}.{task}.arrow") as out:
+        def write(out: Any, part: pa.Table = part) -> None:
             with pa.ipc.new_stream(out, part.schema, options=_IPC) as writer:
                 writer.write_table(part)
+
+        _atomic(fs, f"{root}/split/{b}/{table}.{task}.arrow", write)
     return len(frame)
 
 
@@ -82,25 +125,25 @@ def read_parts(folder: str, bucket: int, schemas: dict[str, pa.Schema]) -> dict[
     parts: dict[str, list[pa.Table]] = {t: [] for t in schemas}
     for info in sorted(infos, key=lambda i: i.path):
         table = info.base_name.split(".")[0]
-        if table in parts:
+        if table in parts and info.base_name.endswith(".arrow"):  # not another attempt's unfinished file
             with fs.open_input_stream(info.path) as source:
                 parts[table].append(conform(pa.ipc.open_stream(source).read_all(), schemas[table]))
     return {t: (pa.concat_tables(p) if len(p) > 1 else p[0]) if p else schemas[t].empty_table()
             for t, p in parts.items()}
 
 
-def drop_parts(folder: str, bucket: int) -> None:
-    """Delete bucket ``bucket``'s split rows (once it is validated)."""
+def drop_split(folder: str) -> None:
+    """Delete every bucket's split rows, on the driver once every bucket is validated (a validate task does not
+    delete its own: Spark may run it again, and the second attempt must find the same rows)."""
     fs, root = pafs.FileSystem.from_uri(folder)
-    fs.delete_dir_contents(f"{root}/split/{bucket}", missing_dir_ok=True)
+    fs.delete_dir_contents(f"{root}/split", missing_dir_ok=True)
 
 
 def store(folder: str, name: str, value: Any) -> None:
     """``value`` pickled to ``<folder>/<name>`` (a bucket's validated tables: ``validated/<bucket>.pkl``)."""
     fs, root = pafs.FileSystem.from_uri(folder)
     fs.create_dir(f"{root}/{name}".rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(f"{root}/{name}") as out:
-        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+    _atomic(fs, f"{root}/{name}", lambda out: pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def fetch(folder: str, name: str) -> Any:

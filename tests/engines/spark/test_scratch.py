@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from engines.settings import EngineConfig
-from engines.spark.scratch import drop_parts, fetch, read_parts, remove, run_folder, store, validated, write_parts
+from engines.spark.scratch import (STALE_SECONDS, drop_split, fetch, read_parts, remove, run_folder, store,
+                                   sweep_stale, validated, write_parts)
 from features.errors import ConfigError
 
 
@@ -46,7 +47,8 @@ def test_a_scratch_dir_holds_the_runs_parts_and_tables(tmp_path, as_uri) -> None
     back = [read_parts(folder, b, schemas) for b in range(3)]
     assert sum(len(p["events"]) for p in back) == 310 and all(len(p["accounts"]) == 0 for p in back)
     store(folder, validated(1), {"tables": 1})
-    drop_parts(folder, 1)
+    assert len(read_parts(folder, 1, schemas)["events"]) > 0  # a validate task run again finds the same rows
+    drop_split(folder)
     assert fetch(folder, validated(1)) == {"tables": 1} and len(read_parts(folder, 1, schemas)["events"]) == 0
     store(folder, "out/pass/1.pkl", [1, 2])
     assert fetch(folder, "out/pass/1.pkl") == [1, 2]
@@ -67,3 +69,31 @@ def test_scratch_dir_must_be_a_folder_or_null() -> None:
     with pytest.raises(ConfigError, match="engine.scratch_dir"):
         EngineConfig.from_mapping({"name": "spark", "scratch_dir": " "})
     assert EngineConfig.from_mapping({"scratch_dir": None}).scratch_dir is None
+
+
+def test_a_task_run_twice_leaves_whole_files_and_an_unfinished_one_is_not_read(tmp_path) -> None:
+    folder = run_folder(_spark("local[2]", str(tmp_path)), EngineConfig(name="spark"))
+    table = pa.table({"account_id": ["a", "b", "c"], "n": [1, 2, 3]})
+    schemas = {"events": table.schema}
+    write_parts(folder, "events", "0", table, "account_id", 1)
+    write_parts(folder, "events", "0", table, "account_id", 1)  # Spark ran the task again
+    (tmp_path / folder.rsplit("/", 1)[1] / "split" / "0" / "events.1.arrow.0a1b.tmp").write_bytes(b"half a fi")
+    assert read_parts(folder, 0, schemas)["events"].equals(table)
+    store(folder, validated(0), "once")
+    store(folder, validated(0), "again")
+    names = sorted(p.name for p in (tmp_path / folder.rsplit("/", 1)[1] / "validated").iterdir())
+    assert names == ["0.pkl"] and fetch(folder, validated(0)) == "again"
+
+
+def test_run_folders_left_by_killed_runs_are_swept_and_fresh_ones_kept(tmp_path) -> None:
+    old, fresh, other = (tmp_path / "pql-spark-old"), (tmp_path / "pql-spark-fresh"), (tmp_path / "mine")
+    for folder in (old, fresh, other):
+        (folder / "split").mkdir(parents=True)
+    long_ago = os.path.getmtime(fresh) - STALE_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    os.utime(other, (long_ago, long_ago))
+    assert sweep_stale(str(tmp_path)) == [str(old)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "pql-spark-fresh"]
+    os.utime(fresh, (long_ago, long_ago))
+    run_folder(_spark("local[1]", str(tmp_path)), EngineConfig(name="spark"))  # a new run sweeps too
+    assert "pql-spark-fresh" not in {p.name for p in tmp_path.iterdir()}
