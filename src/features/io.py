@@ -19,9 +19,18 @@ def write_file(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
         raise ConfigError(f"output: '{path}' must end in .parquet or .csv")
+    return _replace(path, lambda tmp: write_frame(frame, tmp, suffix))
+
+
+def write_frame(frame: pd.DataFrame, path: str, suffix: str) -> None:
+    """``frame`` written to ``path`` as ``suffix`` says (``.parquet`` or ``.csv``), in place: callers that replace
+    files atomically write to a temporary path with it."""
     if suffix == ".parquet":
-        return _replace(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    return _replace(path, lambda tmp: frame.to_csv(tmp, index=False))
+        frame.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        raise ConfigError(f"output: '{path}' must end in .parquet or .csv")
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import ConfigError
+from features.io import write_frame
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,6 @@ class Staged:
     target: Path
     frame: pd.DataFrame | None = None
     same_as: Path | None = None
-
-
-def _fill(frame: pd.DataFrame, path: str, suffix: str) -> None:
-    if suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    elif suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        raise ConfigError(f"output: '{path}' must end in .parquet or .csv")
 
 
 def _link(source: str, path: str) -> None:
@@ -65,7 +56,7 @@ def replace_together(files: list[Staged], mode: int) -> list[Path]:
             if item.same_as is not None:
                 _link(staged[item.same_as], tmp)
             else:
-                _fill(item.frame, tmp, item.target.suffix.lower())
+                write_frame(item.frame, tmp, item.target.suffix.lower())
             os.chmod(tmp, mode)
     except BaseException as exc:
         for tmp in staged.values():

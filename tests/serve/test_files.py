@@ -25,7 +25,7 @@ def test_a_failure_writing_any_file_leaves_every_target_and_no_trace(tmp_path, m
     def fail(frame, path, suffix):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files, "_fill", fail)
+    monkeypatch.setattr(files, "write_frame", fail)
     with pytest.raises(OSError, match="a.parquet"):  # the target named, not the temporary file
         replace_together([Staged(old, pd.DataFrame({"x": [1]})), Staged(tmp_path / "new" / "b.csv", None)], 0o644)
     assert old.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.parquet"]
@@ -38,7 +38,7 @@ def test_a_failure_writing_any_file_leaves_every_target_and_no_trace(tmp_path, m
             raise RuntimeError("killed")
         frame.to_parquet(path)
 
-    monkeypatch.setattr(files, "_fill", second_fails)
+    monkeypatch.setattr(files, "write_frame", second_fails)
     with pytest.raises(RuntimeError, match="killed"):
         replace_together([Staged(old, pd.DataFrame({"x": [1]})), Staged(tmp_path / "new" / "b.parquet",
                                                                          pd.DataFrame({"x": [2]}))], 0o644)

@@ -142,14 +142,14 @@ def test_a_failure_writing_the_alerts_leaves_the_scores_as_they_were(tmp_path, m
     history = History.of(output, "pql_scores", pd.Timestamp("2024-05-06"), [])
     _run(history, output, "2024-05-06", .5)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    fill = files._fill
+    fill = files.write_frame
 
     def full_disk(frame, path, suffix):
         if "alerts" in Path(path).name:
             raise OSError(28, "No space left on device")
         fill(frame, path, suffix)
 
-    monkeypatch.setattr(files, "_fill", full_disk)
+    monkeypatch.setattr(files, "write_frame", full_disk)
     with pytest.raises(OSError, match="alerts"):
         _run(history, output, "2024-05-07", .9)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
