@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import pickle
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -54,28 +53,12 @@ def _batches(source: Source, table: str, keys: list[str]):
         schema = next(iter(schemas.values()))
         text = [f.name for f in schema if f.name in keys and (pa.types.is_string(f.type) or
                                                               pa.types.is_large_string(f.type))]
-        yield from read_ahead(_parquet_batches(files, text))
+        for path in files:
+            # pre_buffer=False: pre-buffering kept every column chunk read so far (a whole file) in Arrow's pool
+            with pq.ParquetFile(path, read_dictionary=text, pre_buffer=False) as handle:
+                yield from handle.iter_batches(batch_size=BATCH_ROWS)
         return
     yield from source.con.sql(f"SELECT * FROM {quote('raw_' + table)}").to_arrow_reader(BATCH_ROWS)
-
-
-def _parquet_batches(files: Sequence[Path], text: list[str]):
-    """The rows of the Parquet ``files``, a batch at a time (the ``text`` columns as their dictionaries)."""
-    for path in files:
-        # pre_buffer=False: pre-buffering kept every column chunk read so far (a whole file) in Arrow's pool
-        with pq.ParquetFile(path, read_dictionary=text, pre_buffer=False) as handle:
-            yield from handle.iter_batches(batch_size=BATCH_ROWS)
-
-
-def read_ahead(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``batches`` as they are, the next one read by a second thread while the caller works on this one (pyarrow
-    decodes Parquet without the GIL: the split's reads overlap its hashing and writes; one batch more in memory)."""
-    rows = iter(batches)
-    with ThreadPoolExecutor(1, thread_name_prefix="split-read") as pool:
-        coming = pool.submit(next, rows, None)
-        while (batch := coming.result()) is not None:
-            coming = pool.submit(next, rows, None)
-            yield batch
 
 
 @dataclass
@@ -102,21 +85,12 @@ def split(source: Source, config: DataConfig, n: int, folder: Path) -> Split:
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         try:
             keys = [column, config.column(table, "event") or "event", config.column(table, "touch") or "touch"]
-            # one thread writes a batch's buckets while this one sorts the next (LZ4 and the writes run without the
-            # GIL); at most one batch waits, so the split holds three: read ahead, sorted, being written
-            with ThreadPoolExecutor(1, thread_name_prefix="split-write") as pool:
-                written = None
-                for batch in _batches(source, table, keys):
-                    if table not in out.schemas:
-                        # a copy of the first row (a slice would keep the whole batch alive)
-                        out.schemas[table], out.anchors[table] = batch.schema, pa.Table.from_batches(
-                            [batch.take(pa.array([0]))])
-                    rows, counts = _sorted(batch, buckets_of(batch.column(column), n), n)
-                    if written is not None:
-                        written.result()
-                    written = pool.submit(_write_batch, out, table, rows, counts, writers)
-                if written is not None:
-                    written.result()
+            for batch in _batches(source, table, keys):
+                if table not in out.schemas:
+                    # a copy of the first row (a slice would keep the whole batch alive)
+                    out.schemas[table], out.anchors[table] = batch.schema, pa.Table.from_batches(
+                        [batch.take(pa.array([0]))])
+                _write_batch(out, table, batch, buckets_of(batch.column(column), n), writers)
             pa.default_memory_pool().release_unused()
             if table not in out.schemas:  # no rows at all: the loader says so, for every bucket
                 empty = source.con.sql(f"SELECT * FROM {quote('raw_' + table)} LIMIT 0").to_arrow_table()
@@ -127,16 +101,13 @@ def split(source: Source, config: DataConfig, n: int, folder: Path) -> Split:
     return out
 
 
-def _sorted(batch: pa.RecordBatch, bucket: np.ndarray, n: int) -> tuple[pa.RecordBatch, np.ndarray]:
-    """``batch``'s rows in bucket order and the rows per bucket (``n`` of them)."""
-    order = np.argsort(bucket, kind="stable")  # 16-bit keys: a radix sort
-    return batch.take(pa.array(order)), np.bincount(bucket, minlength=n)
-
-
-def _write_batch(out: Split, table: str, rows: pa.RecordBatch, counts: np.ndarray,
+def _write_batch(out: Split, table: str, batch: pa.RecordBatch, bucket: np.ndarray,
                  writers: dict[int, pa.ipc.RecordBatchStreamWriter]) -> None:
-    """Rows in bucket order (``counts`` per bucket) appended to their buckets' Arrow streams (IPC with LZ4: written
-    about as they are in memory, dictionaries included; Parquet's encoding cost 20 times more)."""
+    """A batch's rows appended to their buckets' Arrow streams (IPC with LZ4: written about as they are in memory,
+    dictionaries included; Parquet's encoding cost 20 times more)."""
+    order = np.argsort(bucket, kind="stable")  # 16-bit keys: a radix sort
+    counts = np.bincount(bucket, minlength=out.buckets)
+    rows = batch.take(pa.array(order))
     start = 0
     for b in np.flatnonzero(counts):
         if b not in writers:
