@@ -339,6 +339,20 @@ def profile(script: str | Path, params: dict[str, Any], name: str, top: int = 35
     pstats.Stats(str(out)).sort_stats("tottime").print_stats(15)
 
 
+def _staged(folder: Path, out: Path) -> tuple[Path, list[Path]]:
+    """A fresh ``<out>.tmp`` folder holding symlinks to every table of ``folder`` but its events (an empty
+    ``events/`` for the caller to fill), and the world's event Parquet parts: a derived world is built there and
+    renamed to ``out`` when whole."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "events").mkdir(parents=True)
+    for entry in folder.iterdir():
+        if entry.name not in ("events.parquet", "events", "meta.json"):
+            (tmp / entry.name).symlink_to(entry.resolve())
+    single = folder / "events.parquet"
+    return tmp, [single] if single.exists() else sorted((folder / "events").glob("*.parquet"))
+
+
 def with_duplicates(folder: Path, n: int, seed: int = 11) -> Path:
     """A copy of a world (symlinks) whose events carry ``n`` extra exact copies of random events.
 
@@ -353,14 +367,7 @@ def with_duplicates(folder: Path, n: int, seed: int = 11) -> Path:
     out = folder.with_name(f"{folder.name}-dup{n}")
     if (out / "meta.json").exists() or n <= 0:
         return out if n > 0 else folder
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "events").mkdir(parents=True)
-    for entry in folder.iterdir():
-        if entry.name not in ("events.parquet", "events", "meta.json"):
-            (tmp / entry.name).symlink_to(entry.resolve())
-    single = folder / "events.parquet"
-    parts = [single] if single.exists() else sorted((folder / "events").glob("*.parquet"))
+    tmp, parts = _staged(folder, out)
     for k, part in enumerate(parts):
         (tmp / "events" / f"part-{k:03d}.parquet").symlink_to(part.resolve())
     first = pq.ParquetFile(parts[0])
@@ -392,14 +399,7 @@ def with_copies(folder: Path, copies: int) -> Path:
     out = folder.with_name(f"{folder.name}-x{copies}")
     if (out / "meta.json").exists() or copies <= 1:
         return out if copies > 1 else folder
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "events").mkdir(parents=True)
-    for entry in folder.iterdir():
-        if entry.name not in ("events.parquet", "events", "meta.json"):
-            (tmp / entry.name).symlink_to(entry.resolve())
-    single = folder / "events.parquet"
-    parts = [single] if single.exists() else sorted((folder / "events").glob("*.parquet"))
+    tmp, parts = _staged(folder, out)
     began = time.perf_counter()
     for k in range(copies):
         for i, part in enumerate(parts):

@@ -95,3 +95,27 @@ def postgres():
         yield server
     finally:
         server.stop()
+
+
+def day_scores(day: str, score: float) -> "pd.DataFrame":
+    """A day's scores table of two accounts: ``a`` at ``score`` (tier 1, flagged by rule ``power``), ``b`` at .1."""
+    import pandas as pd
+
+    return pd.DataFrame({"account_id": ["a", "b"], "as_of": pd.Timestamp(day).as_unit("us"), "score": [score, .1],
+                         "pql_tier": pd.array([1, 2], dtype="Int64"), "rule_power": [True, False],
+                         "reasons": ["x", "y"], "model_version": "1"})
+
+
+def serve_day(history, day: str, score: float) -> "pd.DataFrame":
+    """What serve does with a kept history (any output kind): read the previous run, compare, write the day's
+    scores (:func:`day_scores`) and alerts together; the alerts."""
+    import pandas as pd
+
+    from serve.alerts import alerts
+
+    as_of = pd.Timestamp(day)
+    previous, when = history.previous(as_of)
+    today = day_scores(day, score)
+    changed = alerts(today, previous, history.settings, when)
+    history.write(today, changed, as_of)
+    return changed

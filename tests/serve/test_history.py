@@ -10,26 +10,15 @@ import pytest
 import sqlalchemy as sa
 
 from features.errors import ConfigError, DataError
-from serve.alerts import AlertsConfig, alerts
+from serve.alerts import AlertsConfig
 from serve import files
 from serve.history import History, alerts_file, kept_files
 from serve.realized.scores import score_files
-
-
-def _scores(day: str, score: float) -> pd.DataFrame:
-    return pd.DataFrame({"account_id": ["a", "b"], "as_of": pd.Timestamp(day), "score": [score, .1],
-                         "pql_tier": pd.array([1, 2], dtype="Int64"), "rule_power": [True, False],
-                         "reasons": ["x", "y"], "model_version": "1"})
+from tests.serve.conftest import day_scores, serve_day
 
 
 def _run(history: History, output: str, day: str, score: float) -> pd.DataFrame:
-    """What serve does: read the previous run, compare, write today's scores and alerts together."""
-    as_of = pd.Timestamp(day)
-    previous, when = history.previous(as_of)
-    today = _scores(day, score)
-    changed = alerts(today, previous, history.settings, when)
-    history.write(today, changed, as_of)
-    return changed
+    return serve_day(history, day, score)
 
 
 def _outputs(tmp_path: Path) -> dict[str, str]:
@@ -110,7 +99,7 @@ def test_a_single_file_keeps_only_its_newest_days(tmp_path):
 def test_a_single_file_written_before_days_were_kept_is_the_previous_run(tmp_path):
     """Upgrading: scores.parquet holds yesterday, nothing kept beside it yet: today compares with the file itself."""
     output = tmp_path / "scores.parquet"
-    _scores("2024-05-06", .5).to_parquet(output)
+    day_scores("2024-05-06", .5).to_parquet(output)
     history = History.of(str(output), "pql_scores", pd.Timestamp("2024-05-07"), [])
     changed = _run(history, str(output), "2024-05-07", .7)
     assert list(changed["change"]) == ["score +20 pts"] and not changed["first_run"].any()
@@ -129,7 +118,7 @@ def test_an_alerts_table_name_too_long_is_refused_before_any_work(tmp_path):
 
 def test_a_broken_kept_file_stops_the_run_naming_it(tmp_path):
     output = str(tmp_path / "scores_{date}.parquet")
-    _scores("2024-05-06", 1.5).to_parquet(tmp_path / "scores_2024-05-06.parquet")
+    day_scores("2024-05-06", 1.5).to_parquet(tmp_path / "scores_2024-05-06.parquet")
     with pytest.raises(DataError, match="scores_2024-05-06.parquet"):
         History.of(output, "pql_scores", pd.Timestamp("2024-05-07"), []).previous(pd.Timestamp("2024-05-07"))
 

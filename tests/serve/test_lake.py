@@ -7,6 +7,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from tests.serve.conftest import serve_day
+
 # slow: starts Spark (a JVM); the "spark" group keeps every Spark test on one xdist worker
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark"),
               pytest.mark.filterwarnings("ignore:PySpark does not yet")]
@@ -26,22 +28,8 @@ def spark(tmp_path_factory):
     return spark_session(EngineConfig(name="spark", master="local[2]", app_name="pql-tests", conf=conf))
 
 
-def _scores(day: str, score: float) -> pd.DataFrame:
-    return pd.DataFrame({"account_id": ["a", "b"], "as_of": pd.Timestamp(day).as_unit("us"), "score": [score, .1],
-                         "pql_tier": pd.array([1, 2], dtype="Int64"), "rule_power": [True, False],
-                         "reasons": ["x", "y"], "model_version": "1"})
-
-
 def _run(history, day: str, score: float) -> pd.DataFrame:
-    """What serve does with engine=spark: read the previous partition, compare, write both."""
-    from serve.alerts import alerts
-
-    as_of = pd.Timestamp(day)
-    previous, when = history.previous(as_of)
-    today = _scores(day, score)
-    changed = alerts(today, previous, history.settings, when)
-    history.write(today, changed, as_of)
-    return changed
+    return serve_day(history, day, score)
 
 
 @pytest.mark.parametrize("kind", ["dataset", "catalog"])
