@@ -42,3 +42,8 @@ def test_the_first_error_is_the_first_tables_as_the_loader_checks_them() -> None
     got = first_error(metas)
     assert isinstance(got, PipelineFailure) and got.exit_code == 3 and str(got).startswith("table 'accounts'")
     assert first_error([(0, {"error": None})]) is None
+
+
+def test_id_text_of_a_type_arrow_cannot_cast_is_pythons_text() -> None:
+    # a list: Arrow has no cast of it to string, so each id's text is Python's text of it
+    assert id_text(pa.array([[1, 2], None, [3]])).to_pylist() == ["[1, 2]", None, "[3]"]
