@@ -7,6 +7,7 @@ loader keeps of it plus what loading it costs on the way (see :data:`LOAD_BYTES_
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,10 @@ BUCKET_SHARE = 0.5  # one bucket's load at most this share of the budget above t
 # above the process when DuckDB joined their ids, ~120 bytes per event with users and quantities, i.e. the loaded
 # event's bytes plus ~90 (kept: the coded path peaked no higher, benchmarks/README.md).
 BUCKET_OVERHEAD_PER_EVENT = 90
+# Buckets are independent, so the bucketed path works on one per core: the loader and the builder let go of the
+# GIL in numpy, pyarrow and DuckDB (building two buckets in two threads took 0.55x the time of one after the
+# other). More threads than this add more small buckets than speed: each holds its share of the budget.
+MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,18 @@ def source_size(source: Source, has_user: bool, has_quantity: bool) -> SourceSiz
     return SourceSize(rows, kept + LOAD_OVERHEAD_PER_EVENT)
 
 
-def bucket_count(size: SourceSize, budget: int) -> int:
-    """How many account buckets keep one bucket's load within :data:`BUCKET_SHARE` of ``budget`` above the
-    process (1: load whole when the source fits the budget)."""
+def workers() -> int:
+    """How many buckets the local engine works on at once: the cores this process may use (its CPU affinity,
+    which a container's CPU set limits), at most :data:`MAX_WORKERS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def bucket_count(size: SourceSize, budget: int, at_once: int = 1) -> int:
+    """How many account buckets keep ``at_once`` buckets' loads within :data:`BUCKET_SHARE` of ``budget`` above
+    the process (1: load whole when the source fits the budget)."""
     if size.load_bytes <= budget:
         return 1
-    per_bucket = max((budget - BASELINE) * BUCKET_SHARE, 64 << 20)
+    per_bucket = max((budget - BASELINE) * BUCKET_SHARE / max(1, at_once), 64 << 20)
     return max(2, math.ceil(size.events * size.bucket_bytes_per_event / per_bucket))
 

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -61,8 +62,12 @@ class BucketState:
     def tables(self) -> Iterator[Tables]:
         """Each bucket's validated tables, one at a time (read from disk)."""
         for b in self.filled:
-            with open(self.folder / "validated" / f"{b}.pkl", "rb") as handle:
-                yield pickle.load(handle)
+            yield self.bucket(b)
+
+    def bucket(self, b: int) -> Tables:
+        """Bucket ``b``'s validated tables (read from disk)."""
+        with open(self.folder / "validated" / f"{b}.pkl", "rb") as handle:
+            return pickle.load(handle)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def load(engine: Any, data: DataConfig, instants: Sequence[object] = ()) -> tupl
         size = budget.source_size(source, mapped(data, "events", "user_id") in has,
                                   mapped(data, "events", "quantity") in has)
         limit = budget.budget_bytes(engine.settings.memory_gb)
-        n = budget.bucket_count(size, limit)
+        n = budget.bucket_count(size, limit, budget.workers())
         n = max(int(engine.settings.partitions or n), 2) if n > 1 else 1  # engine.partitions: the count, when set
         log.debug("local engine: %s log rows, estimated %.1f GiB whole, budget %.1f GiB: %d bucket(s)",
                   f"{size.events:,}", size.load_bytes / budget.GIB, limit / budget.GIB, n)
@@ -112,9 +117,9 @@ def _load_buckets(engine: Any, source: Any, data: DataConfig, fit: list[str], n:
     started = time.perf_counter()
     fix_mmap_threshold()
     try:
-        parts = local_split.split(source, data, n, folder)
+        parts = local_split.split(source, data, n, folder, budget.workers())
         split_s = time.perf_counter() - started
-        metas = local_split.validate_buckets(source, data, parts, instants, release_memory)
+        metas = local_split.validate_buckets(source, data, parts, instants, release_memory, budget.workers())
         tables, report = local_split.assembled(source, data, fit, metas)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -156,28 +161,35 @@ def _reach_at(state: BucketState, name: str, t: int) -> pd.DataFrame:
 
 def build(tables: BucketedTables, as_of: Sequence[object], spec: FeatureSpec, horizon: int | None,
           max_age_us: int | None = None) -> pd.DataFrame:
-    """The local builder on each bucket; the frames in the in-memory path's order (by as-of, then account id);
-    ``max_age_us``: first looks only.
+    """The local builder on each bucket, a bucket per worker at once (:func:`engines.budget.workers`); the frames
+    in the in-memory path's order (by as-of, then account id); ``max_age_us``: first looks only.
 
     Each bucket's frame waits on disk until all are built: then every column is allocated once at its full length
     and filled bucket by bucket, so the gathered table is never held twice (concatenating and sorting would hold
     it three times over)."""
     times = sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of})
-    folder = Path(tempfile.mkdtemp(prefix="frames-", dir=tables.state.folder))
+    state = tables.state
+    folder = Path(tempfile.mkdtemp(prefix="frames-", dir=state.folder))
     try:
         ids = pd.Index(tables.accounts["account_id"])
-        parts, times_us, rows = [], [], []
-        for i, bucket in enumerate(tables.state.tables()):
-            frame = features_of(bucket, times, spec, horizon, max_age_us)
-            times_us.append(frame["as_of"].to_numpy().astype("datetime64[us]").view(np.int64))
-            rows.append(ids.get_indexer(frame["account_id"]))
-            parts.append(folder / f"{i}.pkl")
-            with open(parts[-1], "wb") as handle:
+        ids.get_indexer(ids[:1])  # its hash table built once, here, not by two threads at once
+
+        def one(i: int) -> tuple[np.ndarray, np.ndarray]:
+            frame = features_of(state.bucket(state.filled[i]), times, spec, horizon, max_age_us)
+            with open(folder / f"{i}.pkl", "wb") as handle:
                 pickle.dump(frame, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            keys = frame["as_of"].to_numpy().astype("datetime64[us]").view(np.int64), ids.get_indexer(
+                frame["account_id"])
             del frame
             release_memory()
+            return keys
+
+        with ThreadPoolExecutor(budget.workers()) as pool:
+            times_us, rows = zip(*pool.map(one, range(len(state.filled)))) if state.filled else ((), ())
+        parts = [folder / f"{i}.pkl" for i in range(len(state.filled))]
         sizes = [len(t) for t in times_us]
-        order = np.lexsort((np.concatenate(rows), np.concatenate(times_us)))  # by as-of, then account row
+        order = np.lexsort((np.concatenate(rows or [np.empty(0, np.int64)]),
+                            np.concatenate(times_us or [np.empty(0, np.int64)])))  # by as-of, then account row
         del ids, rows, times_us
         return _gathered(parts, sizes, order)
     finally:
@@ -232,9 +244,14 @@ def _gathered(parts: list[Path], sizes: list[int], order: np.ndarray) -> pd.Data
         frame, first = (first, None) if i == 0 else (_read(path), None)
         if not frame.dtypes.equals(dtypes):  # a bucket's types differ (e.g. a column without values): pandas' rules
             return collect_frames([_read(p) for p in parts])
-        rows = dest[start:start + len(frame)]
-        for column in plain:
+        rows = dest[start:start + len(frame)].astype(np.intp)
+
+        def fill(column: str, frame: pd.DataFrame = frame, rows: np.ndarray = rows) -> None:
             filled[column][rows] = frame[column].to_numpy()
+
+        # in threads: most of the cost is the kernel mapping the new columns' pages as they are first written
+        with ThreadPoolExecutor(budget.workers()) as pool:
+            list(pool.map(fill, plain))
         for column in pieces:
             pieces[column].append(frame[column])
         start += len(frame)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import pickle
 import shutil
-from contextlib import nullcontext
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -43,27 +43,49 @@ BATCH_ROWS = 1 << 20  # rows read from the source at once: the split's memory
 DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates.keeps_repeats
 
 
-def _batches(source: Source, table: str, keys: list[str]):
-    """The raw rows of ``table``, a batch at a time: Parquet files read by pyarrow (the ``keys`` columns, account
-    id and event name, as their dictionaries: each distinct value decoded once; a dictionary of user ids costs
-    more than it saves), any other source through DuckDB."""
+def _readers(source: Source, table: str, keys: list[str], workers: int) -> list[Iterator[pa.RecordBatch]]:
+    """The raw rows of ``table`` as up to ``workers`` batch streams that together hold every row once, stream
+    ``w``'s rows all before stream ``w + 1``'s in the table's order (so reading a bucket's streams in turn keeps
+    that order). Parquet files are read by pyarrow, their row groups cut into contiguous runs of about equal
+    rows (the ``keys`` columns, account id and event name, as their dictionaries: each distinct value decoded
+    once; a dictionary of user ids costs more than it saves); any other source is one stream through DuckDB."""
     files = source.parquet.get(table) or ()
     schemas = {str(f): pq.read_schema(f) for f in files}
-    if files and len({s.remove_metadata().to_string() for s in schemas.values()}) == 1:
-        schema = next(iter(schemas.values()))
-        text = [f.name for f in schema if f.name in keys and (pa.types.is_string(f.type) or
-                                                              pa.types.is_large_string(f.type))]
-        for path in files:
-            # pre_buffer=False: pre-buffering kept every column chunk read so far (a whole file) in Arrow's pool
-            with pq.ParquetFile(path, read_dictionary=text, pre_buffer=False) as handle:
-                yield from handle.iter_batches(batch_size=BATCH_ROWS)
-        return
-    yield from source.con.sql(f"SELECT * FROM {quote('raw_' + table)}").to_arrow_reader(BATCH_ROWS)
+    if not files or len({s.remove_metadata().to_string() for s in schemas.values()}) != 1:
+        return [source.con.sql(f"SELECT * FROM {quote('raw_' + table)}").to_arrow_reader(BATCH_ROWS)]
+    schema = next(iter(schemas.values()))
+    text = [f.name for f in schema if f.name in keys and (pa.types.is_string(f.type) or
+                                                          pa.types.is_large_string(f.type))]
+    groups = [(str(path), g, pq.ParquetFile(path).metadata.row_group(g).num_rows)
+              for path in files for g in range(pq.ParquetFile(path).metadata.num_row_groups)]
+    return [_parquet_stream(run, text) for run in _runs(groups, workers)]
+
+
+def _runs(groups: list[tuple[str, int, int]], workers: int) -> list[list[tuple[str, int, int]]]:
+    """``groups`` (file, row group, rows) cut into at most ``workers`` contiguous runs of about equal rows."""
+    total = sum(rows for _, _, rows in groups)
+    runs: list[list[tuple[str, int, int]]] = [[]]
+    done = 0
+    for group in groups:
+        if runs[-1] and done + group[2] / 2 > total * len(runs) / workers:  # the cut nearest the ideal one
+            runs.append([])
+        runs[-1].append(group)
+        done += group[2]
+    return runs
+
+
+def _parquet_stream(run: list[tuple[str, int, int]], text: list[str]) -> Iterator[pa.RecordBatch]:
+    """The batches of a run of row groups, file by file."""
+    for path in dict.fromkeys(p for p, _, _ in run):
+        # pre_buffer=False: pre-buffering kept every column chunk read so far (a whole file) in Arrow's pool
+        with pq.ParquetFile(path, read_dictionary=text, pre_buffer=False) as handle:
+            yield from handle.iter_batches(batch_size=BATCH_ROWS, row_groups=[g for p, g, _ in run if p == path])
 
 
 @dataclass
 class Split:
-    """Where the buckets' raw rows are (``folder/<b>/<table>.arrow``), their schemas and each table's first row."""
+    """Where the buckets' raw rows are (``folder/<b>/<table>.<w>.arrow``: bucket ``b``'s rows read by reader
+    ``w``), their schemas and each table's first row."""
 
     folder: Path
     buckets: int
@@ -74,37 +96,50 @@ class Split:
     ids: dict[str, str] = field(default_factory=dict)  # per table: its account id column
 
 
-def split(source: Source, config: DataConfig, n: int, folder: Path) -> Split:
-    """Every table of the source streamed once into per-bucket Arrow streams (``folder/<b>/<table>.arrow``)."""
+def split(source: Source, config: DataConfig, n: int, folder: Path, workers: int = 1) -> Split:
+    """Every table of the source streamed once into per-bucket Arrow streams (``folder/<b>/<table>.<w>.arrow``),
+    by up to ``workers`` readers at once (pyarrow decodes, hashes, compresses and writes without the GIL)."""
     out = Split(folder, n)
     for table in TABLES:
         if table not in source.tables:
             continue
         column = out.ids[table] = id_column(config, table)
-        out.rows[table] = np.zeros(n, dtype=np.int64)
-        writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
-        try:
-            keys = [column, config.column(table, "event") or "event", config.column(table, "touch") or "touch"]
-            for batch in _batches(source, table, keys):
-                if table not in out.schemas:
-                    # a copy of the first row (a slice would keep the whole batch alive)
-                    out.schemas[table], out.anchors[table] = batch.schema, pa.Table.from_batches(
-                        [batch.take(pa.array([0]))])
-                _write_batch(out, table, batch, buckets_of(batch.column(column), n), writers)
-            pa.default_memory_pool().release_unused()
-            if table not in out.schemas:  # no rows at all: the loader says so, for every bucket
-                empty = source.con.sql(f"SELECT * FROM {quote('raw_' + table)} LIMIT 0").to_arrow_table()
-                out.schemas[table], out.anchors[table] = empty.schema, empty
-        finally:
-            for writer in writers.values():
-                writer.close()
+        keys = [column, config.column(table, "event") or "event", config.column(table, "touch") or "touch"]
+        readers = _readers(source, table, keys, workers)
+        with ThreadPoolExecutor(len(readers)) as pool:
+            results = list(pool.map(lambda w: _split_stream(out, table, column, readers[w], w), range(len(readers))))
+        out.rows[table] = sum((counts for counts, _ in results), np.zeros(n, dtype=np.int64))
+        first = next((batch for _, batch in results if batch is not None), None)
+        if first is not None:
+            out.schemas[table], out.anchors[table] = first.schema, pa.Table.from_batches([first])
+        else:  # no rows at all: the loader says so, for every bucket
+            empty = source.con.sql(f"SELECT * FROM {quote('raw_' + table)} LIMIT 0").to_arrow_table()
+            out.schemas[table], out.anchors[table] = empty.schema, empty
+        pa.default_memory_pool().release_unused()
     return out
 
 
+def _split_stream(out: Split, table: str, column: str, batches: Iterator[pa.RecordBatch], w: int
+                  ) -> tuple[np.ndarray, pa.RecordBatch | None]:
+    """One reader's batches appended to their buckets' Arrow streams; its rows per bucket and its first row."""
+    counts = np.zeros(out.buckets, dtype=np.int64)
+    first = None
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    try:
+        for batch in batches:
+            if first is None and len(batch):
+                first = batch.take(pa.array([0]))  # a copy of the first row (a slice would keep the batch alive)
+            counts += _write_batch(out, table, batch, buckets_of(batch.column(column), out.buckets), writers, w)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return counts, first
+
+
 def _write_batch(out: Split, table: str, batch: pa.RecordBatch, bucket: np.ndarray,
-                 writers: dict[int, pa.ipc.RecordBatchStreamWriter]) -> None:
-    """A batch's rows appended to their buckets' Arrow streams (IPC with LZ4: written about as they are in memory,
-    dictionaries included; Parquet's encoding cost 20 times more)."""
+                 writers: dict[int, pa.ipc.RecordBatchStreamWriter], w: int) -> np.ndarray:
+    """A batch's rows appended to their buckets' Arrow streams of reader ``w`` (IPC with LZ4: written about as
+    they are in memory, dictionaries included; Parquet's encoding cost 20 times more); its rows per bucket."""
     order = np.argsort(bucket, kind="stable")  # 16-bit keys: a radix sort
     counts = np.bincount(bucket, minlength=out.buckets)
     rows = batch.take(pa.array(order))
@@ -112,11 +147,11 @@ def _write_batch(out: Split, table: str, batch: pa.RecordBatch, bucket: np.ndarr
     for b in np.flatnonzero(counts):
         if b not in writers:
             (out.folder / str(b)).mkdir(parents=True, exist_ok=True)
-            writers[b] = pa.ipc.new_stream(str(out.folder / str(b) / f"{table}.arrow"), rows.schema,
+            writers[b] = pa.ipc.new_stream(str(out.folder / str(b) / f"{table}.{w}.arrow"), rows.schema,
                                            options=pa.ipc.IpcWriteOptions(compression="lz4"))
         writers[b].write_batch(compact_dictionaries(rows.slice(start, counts[b])))
         start += counts[b]
-    out.rows[table] += counts
+    return counts
 
 
 def compact_dictionaries(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -149,34 +184,42 @@ def duplicates_setting(source: Source, config: DataConfig, table: str) -> str:
 
 
 def bucket_tables(sp: Split, b: int) -> dict[str, pa.Table]:
-    """Bucket ``b``'s raw tables (Arrow; an empty one where it has no rows)."""
+    """Bucket ``b``'s raw tables (Arrow, its readers' streams in turn: the source's row order; an empty table
+    where it has no rows)."""
     tables = {}
     for table, schema in sp.schemas.items():
-        path = sp.folder / str(b) / f"{table}.arrow"
-        with pa.ipc.open_stream(str(path)) if path.is_file() else nullcontext() as reader:
-            tables[table] = reader.read_all() if reader is not None else schema.empty_table()
+        paths = sorted((sp.folder / str(b)).glob(f"{table}.*.arrow"), key=lambda p: int(p.suffixes[-2][1:]))
+        parts = []
+        for path in paths:
+            with pa.ipc.open_stream(str(path)) as reader:
+                parts.append(reader.read_all())
+        tables[table] = pa.concat_tables(parts) if parts else schema.empty_table()
     return tables
 
 
 def validate_buckets(source: Source, config: DataConfig, sp: Split, instants: Sequence[int],
-                     release: Callable[[], None] = lambda: None) -> list[tuple[int, dict]]:
-    """Each bucket validated by the local loader; its tables pickled to ``folder/validated/<b>.pkl`` and its raw
-    parts deleted; per bucket what the driver needs (report, error, planning statistics, the driver's tables).
-    ``release``: called after each bucket (to give its memory back)."""
+                     release: Callable[[], None] = lambda: None, workers: int = 1) -> list[tuple[int, dict]]:
+    """Each bucket validated by the local loader, up to ``workers`` buckets at once; its tables pickled to
+    ``folder/validated/<b>.pkl`` and its raw parts deleted; per bucket, in bucket order, what the driver needs
+    (report, error, planning statistics, the driver's tables). ``release``: called after each bucket (to give
+    its memory back)."""
     dup = {t: duplicates_setting(source, config, t) for t in ("events", "touches") if t in sp.schemas}
     events_config = replace(config, duplicates=dup["events"])
     (sp.folder / "validated").mkdir(exist_ok=True)
-    metas = []
     anchors = {t: a.cast(sp.schemas[t]) for t, a in sp.anchors.items()}  # the sentinel's rows copy them
-    for b in range(sp.buckets):
+
+    def one(b: int) -> tuple[int, dict]:
         result = validate_bucket(bucket_tables(sp, b), anchors, events_config, dup.get("touches"), instants)
         shutil.rmtree(sp.folder / str(b), ignore_errors=True)
         with open(sp.folder / "validated" / f"{b}.pkl", "wb") as handle:
             pickle.dump(result.tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        metas.append((b, meta_of(result, config)))
+        meta = meta_of(result, config)
         del result
         release()
-    return metas
+        return b, meta
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return list(pool.map(one, range(sp.buckets)))
 
 
 def whole_table_error(source: Source, config: DataConfig, fit: list[str]) -> None:

@@ -36,3 +36,18 @@ def test_a_source_that_fits_is_one_bucket_and_a_bigger_one_is_split_to_fit() -> 
     per_bucket = size.events * size.bucket_bytes_per_event / n
     assert n >= 2 and per_bucket <= (3 * budget.GIB - budget.BASELINE) * budget.BUCKET_SHARE
     assert budget.bucket_count(size, budget.GIB // 100) >= n  # a tiny budget: many buckets, never zero
+
+
+def test_buckets_worked_on_at_once_each_get_their_share_of_the_budget() -> None:
+    size = budget.SourceSize({"accounts": 500_000, "events": 100_000_000}, 46)
+    one, two = budget.bucket_count(size, 3 * budget.GIB, 1), budget.bucket_count(size, 3 * budget.GIB, 2)
+    assert two >= 2 * one - 1
+    assert 2 * size.events * size.bucket_bytes_per_event / two <= (3 * budget.GIB - budget.BASELINE) * budget.BUCKET_SHARE
+    assert budget.bucket_count(size, 8 * budget.GIB, 4) == 1  # a source that fits is loaded whole
+
+
+def test_the_workers_are_the_cores_this_process_may_use(monkeypatch) -> None:
+    monkeypatch.setattr(budget.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert budget.workers() == 3
+    monkeypatch.setattr(budget.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert budget.workers() == budget.MAX_WORKERS

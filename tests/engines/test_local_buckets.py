@@ -113,6 +113,15 @@ def test_a_parquet_folder_in_sixteen_buckets_matches_and_its_spill_folder_goes_w
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_buckets_worked_on_one_or_several_at_once_give_the_same_tables(tmp_path, monkeypatch, workers) -> None:
+    from engines import budget
+
+    monkeypatch.setattr(budget, "workers", lambda: workers)
+    tables = _same(_folder(tmp_path), _bucketed(7), _mondays("2024-04-08", 4))
+    assert tables.state.buckets == 7
+
+
 def test_the_training_design_and_its_sample_keep_the_same_rows(tmp_path) -> None:
     from train.backtest import negative_sample
     from train.design import build_design

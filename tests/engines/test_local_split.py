@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from engines.buckets import buckets_of
-from engines.local_split import bucket_tables, compact_dictionaries, split
+from engines.local_split import _runs, bucket_tables, compact_dictionaries, split
 from features.config import DataConfig
 from features.data.load import open_source
 
@@ -37,3 +38,52 @@ def test_a_buckets_batch_keeps_only_the_dictionary_entries_its_rows_use() -> Non
     assert small.schema == rows.schema and small.column(1).equals(rows.column(1))
     names = pa.array(["a", "b", "a", "a", "b", "a", "a", "a"]).dictionary_encode()  # a small dictionary: as it is
     assert compact_dictionaries(pa.record_batch([names], names=["event"])).column(0).dictionary.equals(names.dictionary)
+
+
+def _parquet_in_groups(tmp_path, data: DataConfig) -> DataConfig:
+    """The demo world of ``data`` as a Parquet folder whose events are two files of many small row groups."""
+    import pyarrow.parquet as pq
+
+    source = open_source(data)
+    try:
+        tables = {t: source.con.sql(f'SELECT * FROM "raw_{t}"').to_arrow_table() for t in source.tables}
+    finally:
+        source.con.close()
+    folder = tmp_path / "world"
+    (folder / "events").mkdir(parents=True)
+    events = tables.pop("events")
+    half = len(events) // 2
+    pq.write_table(events.slice(0, half), folder / "events" / "part-0.parquet", row_group_size=700)
+    pq.write_table(events.slice(half), folder / "events" / "part-1.parquet", row_group_size=900)
+    for table, rows in tables.items():
+        pq.write_table(rows, folder / f"{table}.parquet")
+    return DataConfig(dir=str(folder))
+
+
+@pytest.mark.parametrize("workers", [2, 3, 7])
+def test_readers_at_once_give_every_bucket_its_rows_in_the_sources_order(tmp_path, workers) -> None:
+    data = _parquet_in_groups(tmp_path, DataConfig(demo={"accounts": 120, "days": 60, "start": "2024-01-01",
+                                                         "users": False, "attribute_history": False}))
+    source = open_source(data)
+    try:
+        one = split(source, data, 5, tmp_path / "one", workers=1)
+        many = split(source, data, 5, tmp_path / "many", workers=workers)
+    finally:
+        source.con.close()
+    assert len(list((tmp_path / "many").glob("*/events.*.arrow"))) > 5  # several readers wrote each bucket
+    for b in range(5):
+        alone, together = bucket_tables(one, b), bucket_tables(many, b)
+        for table in alone:
+            assert together[table].to_pylist() == alone[table].to_pylist(), (b, table)
+    for table in one.rows:
+        assert (one.rows[table] == many.rows[table]).all()
+        assert one.anchors[table].to_pylist() == many.anchors[table].to_pylist()
+
+
+def test_row_groups_are_cut_into_contiguous_runs_of_about_equal_rows() -> None:
+    groups = [("a", g, 100) for g in range(6)] + [("b", g, 50) for g in range(4)]
+    runs = _runs(groups, 3)
+    assert [g for run in runs for g in run] == groups  # every group once, in order
+    assert [sum(r for _, _, r in run) for run in runs] == [300, 200, 300]  # cuts nearest 266.7 and 533.3
+    assert _runs(groups[:1], 4) == [groups[:1]]  # never more runs than groups
+    assert _runs(groups, 1) == [groups]
