@@ -39,7 +39,7 @@ from features.tables import LoadReport, Tables
 from engines.bucket_kernel import id_column, meta_of, validate_bucket
 from engines.buckets import assemble, buckets_of, first_error
 
-BATCH_ROWS = 1 << 20  # rows read from the source at once: the split's memory
+BATCH_ROWS = 1 << 20  # rows read from the source at once, by all readers together: the split's memory
 DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates.keeps_repeats
 
 
@@ -58,7 +58,8 @@ def _readers(source: Source, table: str, keys: list[str], workers: int) -> list[
                                                           pa.types.is_large_string(f.type))]
     groups = [(str(path), g, pq.ParquetFile(path).metadata.row_group(g).num_rows)
               for path in files for g in range(pq.ParquetFile(path).metadata.num_row_groups)]
-    return [_parquet_stream(run, text) for run in _runs(groups, workers)]
+    runs = _runs(groups, workers)
+    return [_parquet_stream(run, text, max(BATCH_ROWS // len(runs), 1 << 16)) for run in runs]
 
 
 def _runs(groups: list[tuple[str, int, int]], workers: int) -> list[list[tuple[str, int, int]]]:
@@ -74,12 +75,12 @@ def _runs(groups: list[tuple[str, int, int]], workers: int) -> list[list[tuple[s
     return runs
 
 
-def _parquet_stream(run: list[tuple[str, int, int]], text: list[str]) -> Iterator[pa.RecordBatch]:
-    """The batches of a run of row groups, file by file."""
+def _parquet_stream(run: list[tuple[str, int, int]], text: list[str], rows: int) -> Iterator[pa.RecordBatch]:
+    """The batches (``rows`` each) of a run of row groups, file by file."""
     for path in dict.fromkeys(p for p, _, _ in run):
         # pre_buffer=False: pre-buffering kept every column chunk read so far (a whole file) in Arrow's pool
         with pq.ParquetFile(path, read_dictionary=text, pre_buffer=False) as handle:
-            yield from handle.iter_batches(batch_size=BATCH_ROWS, row_groups=[g for p, g, _ in run if p == path])
+            yield from handle.iter_batches(batch_size=rows, row_groups=[g for p, g, _ in run if p == path])
 
 
 @dataclass
