@@ -315,8 +315,9 @@ def reach_by_day(tables: Tables, log: EventLog) -> pd.DataFrame:
     low, span = int(day.min()), int(day.max() - day.min()) + 1
     key = log.kind[ok].astype(np.int64) * span + (day - low)
     n = np.bincount(key, minlength=size)
-    varies = (np.bincount(key, weights=(log.quantity[ok] != 1.0), minlength=size) > 0
-              if log.quantity is not None else np.zeros(size, dtype=bool))
+    varies = np.zeros(size, dtype=bool)
+    if log.quantity is not None:  # the few rows whose quantity is not 1 (a weighted count of all rows cost 2x)
+        varies[key[log.quantity[ok] != 1.0]] = True
     cells = np.flatnonzero(n)
     names = np.asarray(log.names, dtype=object)
     return pd.DataFrame({"kind": names[cells // span], "day": (cells % span + low).astype(day.dtype),
