@@ -61,20 +61,6 @@ class PipelineFailure(PipelineError):
         self.exit_code = exit_code
 
 
-def first_error(metas: list[tuple[int, dict]]) -> PipelineFailure | None:
-    """The error the local loader would raise first: by table (accounts, events, conversions, touches); the
-    buckets' errors are :class:`engines.bucket_kernel.BucketError`."""
-    errors = [m["error"] for _, m in metas if m["error"]]
-    if not errors:
-        return None
-
-    def order(error) -> int:
-        return next((i for i, t in enumerate(TABLES) if error.message.startswith(f"table '{t}'")), len(TABLES))
-
-    first = min(errors, key=order)
-    return PipelineFailure(first.message, first.exit_code)
-
-
 def assemble(metas: list[tuple[int, dict]], data: DataConfig, description: str) -> tuple[Tables, LoadReport]:
     """The driver's tables and the load report, from the buckets' results (the caller has raised their errors,
     each engine as its loader words them); whole-table checks."""

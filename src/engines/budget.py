@@ -24,6 +24,10 @@ MARGIN_SHARE, MARGIN_MIN = 0.15, 1 * GIB  # the default budget leaves this much 
 # users and quantities (benchmarks/README.md), i.e. the kept bytes plus 16.
 LOAD_OVERHEAD_PER_EVENT = 16
 BYTES_PER_ACCOUNT = 400  # ids, instants and a dozen fit attributes, with pandas' overhead
+# Users and attribute history rows, whole or in a bucket: 5 M users with a title and a role added ~400 MiB to the
+# in-memory load's peak (~80 bytes a user, benchmarks/README.md), a bucket holds its raw rows beside them; a
+# history row keeps 20 bytes of arrays and its value's text
+BYTES_PER_ROW = {"users": 160, "account_attributes": 100}
 BASELINE = 400 << 20  # the process itself: Python, numpy, pandas, pyarrow, DuckDB and the pipeline imported
 BUCKET_SHARE = 0.5  # one bucket's load at most this share of the budget above the process: the rest holds the
 # driver's tables and the bucket's features
@@ -56,9 +60,15 @@ class SourceSize:
         return self.rows.get("events", 0) + self.rows.get("touches", 0)
 
     @property
+    def people_bytes(self) -> int:
+        """What the users and the attribute history cost, whole or split over the buckets."""
+        return sum(self.rows.get(t, 0) * b for t, b in BYTES_PER_ROW.items())
+
+    @property
     def load_bytes(self) -> int:
         """Estimated peak of loading the source whole (and of building features from it, less their output)."""
-        return BASELINE + self.events * self.bytes_per_event + self.rows.get("accounts", 0) * BYTES_PER_ACCOUNT
+        return (BASELINE + self.events * self.bytes_per_event + self.rows.get("accounts", 0) * BYTES_PER_ACCOUNT
+                + self.people_bytes)
 
 
 def machine_bytes() -> int:
@@ -97,7 +107,7 @@ def table_rows(source: Source, table: str) -> int:
 def source_size(source: Source, has_user: bool, has_quantity: bool) -> SourceSize:
     """The rows of the source's tables (after :func:`features.data.mapping.canonical_views`) and the bytes an
     event costs while loading."""
-    rows = {t: table_rows(source, t) for t in ("accounts", "events", "touches") if t in source.tables}
+    rows = {t: table_rows(source, t) for t in ("accounts", "events", "touches", *BYTES_PER_ROW) if t in source.tables}
     kept = 4 + 2 + 8 + (8 if has_user else 0) + (8 if has_quantity else 0)
     return SourceSize(rows, kept + LOAD_OVERHEAD_PER_EVENT)
 
@@ -115,5 +125,5 @@ def bucket_count(size: SourceSize, budget: int, at_once: int = 1) -> int:
     if size.load_bytes <= budget:
         return 1
     per_bucket = max((budget - BASELINE) * BUCKET_SHARE / max(1, at_once), 64 << 20)
-    return max(2, math.ceil(size.events * size.bucket_bytes_per_event / per_bucket))
+    return max(2, math.ceil((size.events * size.bucket_bytes_per_event + size.people_bytes) / per_bucket))
 

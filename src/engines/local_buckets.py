@@ -26,7 +26,6 @@ import pandas as pd
 import pyarrow as pa
 
 from features.config import DataConfig, FeatureConfig
-from features.errors import ConfigError
 from features.data import load as loader
 from features.data.mapping import canonical_views, mapped
 from features.plan import plan_features
@@ -77,10 +76,6 @@ class BucketedTables(Tables):
 
     state: BucketState | None = None
 
-WHOLE_ONLY = ("users", "account_attributes")  # tables the bucketed path does not read yet
-
-
-
 def load(engine: Any, data: DataConfig, instants: Sequence[object] = ()) -> tuple[Tables, LoadReport]:
     """The source read whole when it fits ``engine.memory_gb``, else in buckets of accounts (module docstring)."""
     source = loader.open_source(data)
@@ -98,13 +93,6 @@ def load(engine: Any, data: DataConfig, instants: Sequence[object] = ()) -> tupl
                   f"{size.events:,}", size.load_bytes / budget.GIB, limit / budget.GIB, n)
         if n == 1:
             return loader.load_source(source, data)
-        whole = [t for t in WHOLE_ONLY if t in source.tables]
-        if whole:  # their whole-table rules (a user in two accounts) are not split into buckets yet
-            raise ConfigError(f"engine.memory_gb: the source ({size.events:,} log rows, about "
-                              f"{size.load_bytes / budget.GIB:.1f} GiB in memory) does not fit the budget of "
-                              f"{limit / budget.GIB:.1f} GiB, and its {' and '.join(whole)} table"
-                              f"{'s are' if len(whole) > 1 else ' is'} read whole on one machine: raise "
-                              f"engine.memory_gb, or use engine=spark")
         return _load_buckets(engine, source, data, fit, n, [to_us(t) for t in instants])
     finally:
         source.con.close()

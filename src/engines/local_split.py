@@ -30,14 +30,17 @@ import pyarrow.parquet as pq
 
 from features.config import TABLES, TIME_COLUMN, DataConfig
 from features.data.checks import check_columns, columns_of
+from features.data.attributes import TABLE as ATTRIBUTES, read_attributes
 from features.data.keys import read_accounts, register_keys
 from features.data.sources import Source
 from features.data.sql import quote
+from features.data.users import check_user_ids, check_users
 from features.errors import DataError
 from features.tables import LoadReport, Tables
 
 from engines.bucket_kernel import id_column, meta_of, validate_bucket
-from engines.buckets import assemble, buckets_of, first_error
+from engines.buckets import assemble, buckets_of
+from engines.bucket_errors import merged_error
 
 BATCH_ROWS = 1 << 20  # rows read from the source at once, by all readers together: the split's memory
 DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates.keeps_repeats
@@ -224,14 +227,21 @@ def validate_buckets(source: Source, config: DataConfig, sp: Split, instants: Se
 
 
 def whole_table_error(source: Source, config: DataConfig, fit: list[str]) -> None:
-    """Raise the first error the local loader's checks find over the whole source (accounts, keys, then each
-    log's columns), as the in-memory path raises it; nothing when they all pass. ``fit``: the accounts' fit
-    columns (:func:`features.data.mapping.canonical_views`)."""
+    """Raise the first error the local loader's checks find over the whole source (accounts, keys, the users and
+    the attribute history, then each log's columns), as the in-memory path raises it; nothing when they all pass.
+    ``fit``: the accounts' fit columns (:func:`features.data.mapping.canonical_views`)."""
     report = LoadReport(source.description)
     accounts = read_accounts(source, config, fit, report)
-    logs = ["events", "conversions"] + (["touches"] if "touches" in source.tables else [])
-    register_keys(source, ["accounts", *logs], config, report, accounts["account_id"])
-    for table in logs:
+    logs = ["events", "conversions"] + [t for t in ("touches", "users", ATTRIBUTES) if t in source.tables]
+    join_on = register_keys(source, ["accounts", *logs], config, report, accounts["account_id"])
+    if "users" in join_on:
+        check_users(source, config, join_on["users"])
+    if ATTRIBUTES in join_on:  # read whole: a history is a few rows per account, not a log
+        read_attributes(source, config, join_on[ATTRIBUTES], accounts, report,
+                        tuple(c for c in fit if c not in accounts.columns))
+    for table in ("events", "conversions", "touches"):
+        if table not in join_on:
+            continue
         rows, _ = check_columns(source, table, config, columns_of(source, table))
         if table == "events" and rows == 0:
             raise DataError("events", None, "is empty")
@@ -239,9 +249,17 @@ def whole_table_error(source: Source, config: DataConfig, fit: list[str]) -> Non
 
 def assembled(source: Source, config: DataConfig, fit: list[str], metas: list[tuple[int, dict]]
               ) -> tuple[Tables, LoadReport]:
-    """The driver's tables and the summed load report; a bucket's error raised as the whole source gives it."""
-    error = first_error(metas)
-    if error is not None:
+    """The driver's tables and the summed load report. A bucket's error is raised as the whole source gives it:
+    the loader's checks over the whole source, else (a problem of rows the buckets hold whole: users of unknown
+    accounts, the attribute history) the buckets' errors counted over them all. The users' whole-table rules
+    (an empty table, a user in two accounts: two buckets) are checked here."""
+    errors = [m["error"] for _, m in metas if m["error"]]
+    if errors:
         whole_table_error(source, config, fit)
-        raise error
-    return assemble(metas, config, source.description)
+        raise merged_error(errors)
+    tables, report = assemble(metas, config, source.description)
+    if "users" in source.tables:
+        if not report.rows_read.get("users"):
+            raise DataError("users", None, "is empty (leave the table out when there are no users)")
+        check_user_ids(source, config)
+    return tables, report

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from engines.bucket_kernel import BucketError
-from engines.buckets import PipelineFailure, buckets_of, first_error, id_text
+from engines.buckets import PipelineFailure, buckets_of, id_text
 from features.errors import DataError
 
 
@@ -33,15 +33,6 @@ def test_buckets_are_16_bit_keys_while_they_fit() -> None:
 def test_id_text_writes_numbers_as_the_loader_matches_them() -> None:
     assert id_text(pa.array([12.0, 2.5, None, float("inf")])).to_pylist() == ["12", "2.5", None, "inf"]
     assert id_text(pa.array([3, None], pa.int64())).to_pylist() == ["3", None]
-
-
-def test_the_first_error_is_the_first_tables_as_the_loader_checks_them() -> None:
-    metas = [(0, {"error": BucketError.of(DataError("events", "ts", "1 value is bad"))}),
-             (1, {"error": None}),
-             (2, {"error": BucketError.of(DataError("accounts", "account_id", "2 ids are null"))})]
-    got = first_error(metas)
-    assert isinstance(got, PipelineFailure) and got.exit_code == 3 and str(got).startswith("table 'accounts'")
-    assert first_error([(0, {"error": None})]) is None
 
 
 def test_id_text_of_a_type_arrow_cannot_cast_is_pythons_text() -> None:

@@ -51,3 +51,10 @@ def test_the_workers_are_the_cores_this_process_may_use(monkeypatch) -> None:
     assert budget.workers() == 3
     monkeypatch.setattr(budget.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert budget.workers() == budget.MAX_WORKERS
+
+
+def test_users_and_the_attribute_history_are_priced_whole_and_per_bucket() -> None:
+    bare = budget.SourceSize({"accounts": 500_000, "events": 50_000_000}, 46)
+    people = budget.SourceSize({**bare.rows, "users": 20_000_000, "account_attributes": 10_000_000}, 46)
+    assert people.load_bytes - bare.load_bytes == 20_000_000 * 160 + 10_000_000 * 100
+    assert budget.bucket_count(people, 3 * budget.GIB) > budget.bucket_count(bare, 3 * budget.GIB)

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from engines.local import LocalEngine
-from engines.local_buckets import WHOLE_ONLY, BucketedTables
+from engines.local_buckets import BucketedTables
 from engines.settings import EngineConfig
 from features.config import DataConfig, FeatureConfig
-from features.errors import ConfigError, DataError
+from features.errors import DataError
 
 START = "2024-01-01"
 TINY = 1e-6  # GiB: no source fits, so every load goes through the buckets
@@ -67,11 +67,49 @@ def test_demo_worlds_in_buckets_match_the_whole_load(quirks) -> None:
     assert tables.state.buckets == 2
 
 
-def test_a_source_with_users_over_the_budget_is_one_line_not_a_silent_drop_of_its_users() -> None:
+def test_users_and_the_attribute_history_in_buckets_match_the_whole_load() -> None:
     data = DataConfig(demo={"accounts": 250, "days": 150, "start": START, "seed": 3})
-    with pytest.raises(ConfigError, match=r"^engine.memory_gb: .* its users and account_attributes tables are read "
-                                          r"whole on one machine: .* engine=spark$"):
-        _bucketed().load_tables(data)
+    tables = _same(data, _bucketed(5), _mondays("2024-05-20", 6))
+    spec = WHOLE.plan_features(WHOLE.load_tables(data)[0], pd.Timestamp("2024-05-20"), FeatureConfig().for_source(data))
+    assert spec.has_users and tables.state.buckets == 5  # people columns were built from each bucket's users
+
+
+def _world_folder(tmp_path: Path, **change) -> DataConfig:
+    """The demo world (users, attribute history) as a Parquet folder, ``change`` applied to its tables."""
+    from demo import DemoConfig, generate_demo
+
+    world = generate_demo(DemoConfig(accounts=150, days=90, start=START, seed=5))
+    for name in ("accounts", "events", "conversions", "touches", "users", "account_attributes"):
+        frame = getattr(world, name)
+        change.get(name, lambda f: f)(frame.copy()).to_parquet(tmp_path / f"{name}.parquet", index=False)
+    return DataConfig(dir=str(tmp_path))
+
+
+def _two_accounts(users: pd.DataFrame) -> pd.DataFrame:
+    """Users whose ids also belong to users of other accounts (accounts in other buckets, most of them)."""
+    moved = users.groupby("account_id").head(1).head(12).copy()
+    moved["account_id"] = moved["account_id"].to_numpy()[::-1]
+    return pd.concat([users, moved[moved["account_id"] != users.groupby("account_id").head(1).head(12)[
+        "account_id"].to_numpy()]], ignore_index=True)
+
+
+@pytest.mark.parametrize("change", [
+    {"users": _two_accounts},
+    {"users": lambda u: u.assign(account_id=np.where(np.arange(len(u)) % 9 == 0, "nobody", u["account_id"]))},
+    {"users": lambda u: u.iloc[:0]},
+    {"account_attributes": lambda h: h.assign(attribute=h["attribute"].where(np.arange(len(h)) % 7 > 0, None))},
+    {"users": lambda u: u.assign(account_id=np.where(np.arange(len(u)) % 9 == 0, "nobody", u["account_id"])),
+     "events": lambda e: e.assign(account_id=e["account_id"].where(np.arange(len(e)) % 50 > 0, None))},
+], ids=["user-in-two-accounts", "users-of-unknown-accounts", "no-users", "null-attribute-names",
+        "users-before-events"])
+def test_bad_users_and_history_give_the_whole_loads_error(tmp_path, change) -> None:
+    data = _world_folder(tmp_path, **change)
+    with pytest.raises(DataError) as whole:
+        WHOLE.load_tables(data)
+    with pytest.raises(DataError) as bucketed:
+        _bucketed(6).load_tables(data)
+    assert str(bucketed.value) == str(whole.value)
+    assert whole.value.table in ("users", "account_attributes")
 
 
 def _folder(tmp_path: Path) -> DataConfig:
@@ -193,7 +231,7 @@ _spec.loader.exec_module(pit)  # the local test's random worlds and future pertu
 def _pit_features(world: dict, folder: Path):
     folder.mkdir()
     for name, frame in world.items():
-        if frame is not None and name not in WHOLE_ONLY:  # (read whole: see the users test above)
+        if frame is not None:
             frame.to_parquet(folder / f"{name}.parquet", index=False)
     tables, _ = _bucketed(4).load_tables(DataConfig(dir=str(folder)), instants=[pit.T])
     spec = _bucketed(4).plan_features(tables, pit.T, pit.CONFIG)

@@ -36,7 +36,7 @@ from engines.settings import EngineConfig
 from engines.bucket_kernel import id_column, meta_of, validate_bucket
 from engines.spark.arrow import naive_utc
 from engines.spark.cores import use_task_cores
-from engines.spark.errors import merged_error
+from engines.bucket_errors import merged_error
 from engines.spark.files import ParquetTable, head, read_task
 from engines.spark.scratch import drop_split, read_parts, remove, run_folder, store, validated, write_parts
 from engines.spark.tables import SparkState, SparkTables

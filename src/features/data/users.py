@@ -40,17 +40,37 @@ def read_users(source: Source, config: DataConfig, join_on: str, attributes: lis
         check_columns(source, "users", config, set())
     user = table["hash__"].to_numpy().astype(np.uint64, copy=False)
     if table["user_id__"].null_count or _repeats(user):  # the hashes of distinct ids differ
-        _raise_on_user_ids(source, config)
+        check_user_ids(source, config)
     unknown = account < 0
     if unknown.any():
         ex = ", ".join(repr(v) for v in table["user_id__"].filter(pa.array(unknown)).slice(0, SAMPLES).to_pylist())
-        raise DataError("users", config.column("users", "account_id"),
-                        f"{int(unknown.sum()):,} users belong to an account missing from accounts (users {ex})")
+        raise _unknown_accounts(config, int(unknown.sum()), ex)
     # kept in the table's order: nothing downstream needs another (a sort of 5 M users cost ~2 s)
     rest = table.select(["user_id__", *attributes]).to_pandas(
         types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
     return Users(account=account.astype(np.int32), created_us=table["created__"].to_numpy().astype(np.int64),
                  user=user, ids=rest["user_id__"].astype("string"), attributes=rest[attributes])
+
+
+def check_users(source: Source, config: DataConfig, join_on: str) -> None:
+    """Raise the error :func:`read_users` would raise, without reading the users: the same checks in its order as
+    DuckDB aggregates over ``canon_users`` (the local engine's buckets hold some accounts' users each, so a user
+    in two accounts, or the whole table's counts, are only seen here)."""
+    if not source.con.execute("SELECT count(*) FROM canon_users").fetchall()[0][0]:
+        raise DataError("users", None, "is empty (leave the table out when there are no users)")
+    check_columns(source, "users", config, set())
+    check_user_ids(source, config)
+    unknown = f"NOT EXISTS (SELECT 1 FROM account_keys k WHERE {join_on} = k.account_id)"
+    n = source.con.execute(f"SELECT count(*) FROM canon_users t WHERE {unknown}").fetchall()[0][0]
+    if n:
+        rows = source.con.execute(f"SELECT CAST(t.user_id AS VARCHAR) FROM canon_users t WHERE {unknown} "
+                                  f"LIMIT {SAMPLES}").fetchall()
+        raise _unknown_accounts(config, n, ", ".join(repr(r[0]) for r in rows))
+
+
+def _unknown_accounts(config: DataConfig, n: int, ex: str) -> DataError:
+    return DataError("users", config.column("users", "account_id"),
+                     f"{n:,} users belong to an account missing from accounts (users {ex})")
 
 
 def _repeats(hashes: np.ndarray) -> bool:
@@ -60,7 +80,7 @@ def _repeats(hashes: np.ndarray) -> bool:
     return bool((ordered[1:] == ordered[:-1]).any())
 
 
-def _raise_on_user_ids(source: Source, config: DataConfig) -> None:
+def check_user_ids(source: Source, config: DataConfig) -> None:
     """The DataError of a null user id, or of one given twice (a user in two accounts, or a repeated row)."""
     column = config.column("users", "user_id")
     nulls = source.con.execute("SELECT count(*) FROM canon_users WHERE user_id IS NULL").fetchall()[0][0]

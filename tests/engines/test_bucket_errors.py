@@ -1,9 +1,10 @@
 """The buckets' load errors merged into the local loader's one error over the whole tables. No Spark here
-(spark/test_engine.py holds a Spark load to the local engine's message with an error spread over buckets)."""
+(spark/test_engine.py and test_local_buckets.py hold both engines' loads to the in-memory message with an error
+spread over buckets)."""
 from __future__ import annotations
 
 from engines.bucket_kernel import BucketError
-from engines.spark.errors import merged_error
+from engines.bucket_errors import merged_error
 from features.errors import DataError
 
 
@@ -26,6 +27,10 @@ def test_the_earliest_problem_wins_as_the_local_loader_checks_them() -> None:
     assert str(merged_error([late, bad_time, null_id])) == "table 'events', column 'account_id': 5 rows have a null account id (a key)"
     assert str(merged_error([late, bad_time])).startswith("table 'events', column 'timestamp': 4 values")
     assert merged_error([]) is None
+    users = _error("users", "account_id", "2 users belong to an account missing from accounts (users 'u1', 'u2')")
+    history = _error("account_attributes", "attribute", "1 rows have a null attribute name (a key)")
+    assert str(merged_error([null_id, history, users])).startswith("table 'users'")  # read before the logs
+    assert str(merged_error([late, history])).startswith("table 'account_attributes'")
 
 
 def test_an_uncounted_error_is_passed_on_as_it_is() -> None:

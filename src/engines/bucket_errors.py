@@ -1,7 +1,8 @@
-"""The buckets' load errors as the one error the local loader raises over the whole tables.
+"""The buckets' load errors as the one error the local loader raises over the whole tables (both engines: Spark's
+load, and the local engine's within a memory budget where the loader's whole-source checks find nothing).
 
-Each bucket stops at its first problem, in the local loader's order (tables: accounts, events, conversions,
-touches; within a table the order of :func:`features.data.checks.raise_on_checks`). The whole tables' first
+Each bucket stops at its first problem, in the local loader's order (tables: accounts, users, the attribute
+history, events, conversions, touches; within a table the order of :func:`features.data.checks.raise_on_checks`). The whole tables' first
 problem is the earliest of the buckets' first problems; every bucket with rows of that problem stopped at
 it, so its count over the tables is the sum of those buckets' counts ("1,234 rows have a null account
 id"), and its examples are the buckets' examples, distinct, up to as many as one message shows.
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import re
 
-from features.config import TABLES
 from features.data.checks import SAMPLES
 from features.errors import DataError, PipelineError
 
 from engines.bucket_kernel import BucketError
 from engines.buckets import PipelineFailure  # the one error both engines re-raise a bucket's failure as
 
+# the tables in the order the local loader reads them (features.data.validate): users and the attribute history
+# before the logs
+LOAD_ORDER = ("accounts", "users", "account_attributes", "events", "conversions", "touches")
 # the problems of one table in the order the local loader checks them (raise_on_checks, then read_accounts)
 CHECK_ORDER = ("null account id", "null event name", "null touch name", "have no timestamp", "cannot be read as",
                "quantity", "amount", "duplicate account ids")
@@ -25,8 +28,8 @@ _EXAMPLE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,\s][^,]*")
 
 
 def _rank(error: BucketError) -> tuple[int, int]:
-    table = TABLES.index(error.table) if error.table in TABLES else next(
-        (i for i, t in enumerate(TABLES) if error.message.startswith(f"table '{t}'")), len(TABLES))
+    table = LOAD_ORDER.index(error.table) if error.table in LOAD_ORDER else next(
+        (i for i, t in enumerate(LOAD_ORDER) if error.message.startswith(f"table '{t}'")), len(LOAD_ORDER))
     problem = error.problem or ""
     return table, next((i for i, key in enumerate(CHECK_ORDER) if key in problem), len(CHECK_ORDER))
 
