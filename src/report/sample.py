@@ -3,6 +3,8 @@ score, whether it converted within the horizon, and its contacts (who a rep woul
 makers first, :mod:`features.contacts`), read as of that week's snapshot."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -26,9 +28,31 @@ def tier1_sample(test: pd.DataFrame, tables: Tables | None, buyers: dict[str, st
         return []
     people = [""] * len(top)
     if tables is not None and tables.users is not None:
-        rows = pd.Index(tables.accounts["account_id"]).get_indexer(top["account_id"])
-        found = contacts(tables, rows, instant_us(top["as_of"].iloc[0]), buyers)
-        people = [text if isinstance(text, str) else "" for text in found.tolist()]
+        task = ContactsTask(tuple(top["account_id"]), instant_us(top["as_of"].iloc[0]), buyers)
+        engine = getattr(getattr(tables, "state", None), "engine", None)
+        # buckets of accounts (either engine) keep their users in the buckets: the task runs on each
+        found = engine.map_accounts(tables, task)[0] if engine is not None else task(tables)[0]
+        text = dict(zip(found["account_id"], found["contacts"]))
+        people = [t if isinstance(t, str) else "" for t in (text.get(a) for a in top["account_id"])]
     label = top["label"].to_numpy() if "label" in top else np.full(len(top), np.nan)
     return [{"account": str(a), "score": f"{s:.0%}", "converted": "" if pd.isna(y) else ("yes" if y else "no"),
              "contacts": c} for a, s, y, c in zip(top["account_id"], top["score"], label, people)]
+
+
+@dataclass(frozen=True)
+class ContactsTask:
+    """The contacts of some accounts as of an instant (:func:`features.contacts.contacts`), as a task an engine
+    maps over its buckets: one row per account of ``accounts`` the tables hold."""
+
+    accounts: tuple
+    t_us: int
+    buyers: dict[str, str] | None = None
+
+    def __call__(self, tables: Tables, progress: bool = False) -> tuple[pd.DataFrame]:
+        """(``as_of``, ``account_id``, ``contacts``) of the accounts found in ``tables``."""
+        rows = pd.Index(tables.accounts["account_id"]).get_indexer(pd.Series(list(self.accounts)))
+        rows = rows[rows >= 0]
+        found = contacts(tables, rows, self.t_us, self.buyers) if len(rows) else None
+        ids = tables.accounts["account_id"].to_numpy()[rows]
+        return (pd.DataFrame({"as_of": pd.Timestamp(self.t_us, unit="us"), "account_id": ids,
+                              "contacts": found.to_numpy() if found is not None else [None] * len(rows)}),)

@@ -41,3 +41,21 @@ def test_the_newest_weeks_tier_one_best_first_with_contacts() -> None:
 def test_the_training_report_shows_the_sample_with_contacts(trained) -> None:
     text = (Path(trained.root) / "report.html").read_text()
     assert '<table id="tier1-sample">' in text and "decision maker" in text.split('id="tier1-sample"')[1]
+
+
+def test_buckets_of_accounts_give_the_same_sample_as_the_whole_tables(tmp_path) -> None:
+    from engines.local import LocalEngine
+    from engines.settings import EngineConfig
+    from features.config import DataConfig
+
+    data = DataConfig(demo={"accounts": 120, "days": 90, "start": "2024-01-01", "seed": 2})
+    whole, _ = LocalEngine().load_tables(data)
+    bucketed, _ = LocalEngine(EngineConfig(memory_gb=1e-6, partitions=4)).load_tables(data)
+    assert bucketed.state.buckets == 4 and not len(bucketed.users.ids)  # the driver holds no users
+    t = pd.Timestamp("2024-03-25")
+    ids = whole.accounts["account_id"].iloc[::9].tolist()
+    test = pd.DataFrame({"account_id": ids, "as_of": t, "score": [0.9 - i / 100 for i in range(len(ids))],
+                         "pql_tier": 1, "label": 0})
+    want = tier1_sample(test, whole, None, n=len(ids))
+    assert tier1_sample(test, bucketed, None, n=len(ids)) == want
+    assert sum(bool(r["contacts"]) for r in want) >= len(ids) // 2
