@@ -87,3 +87,24 @@ def test_row_groups_are_cut_into_contiguous_runs_of_about_equal_rows() -> None:
     assert [sum(r for _, _, r in run) for run in runs] == [300, 200, 300]  # cuts nearest 266.7 and 533.3
     assert _runs(groups[:1], 4) == [groups[:1]]  # never more runs than groups
     assert _runs(groups, 1) == [groups]
+
+
+def test_the_split_is_uncompressed_when_the_disk_has_room_and_lz4_when_not(tmp_path, monkeypatch) -> None:
+    from engines import local_split
+
+    data = _parquet_in_groups(tmp_path, DataConfig(demo={"accounts": 60, "days": 30, "start": "2024-01-01",
+                                                         "users": False, "attribute_history": False}))
+    source = open_source(data)
+    try:
+        roomy = split(source, data, 3, tmp_path / "roomy")
+        monkeypatch.setattr(local_split, "DISK_SHARE", 0.0)  # no room: compressed
+        tight = split(source, data, 3, tmp_path / "tight")
+        csv = DataConfig(demo={"accounts": 60, "days": 30, "start": "2024-01-01"})
+    finally:
+        source.con.close()
+    assert (roomy.compression, tight.compression) == (None, "lz4")
+    assert local_split.compression(open_source(csv), tmp_path) == "lz4"  # not Parquet: its size is not known
+    for b in range(3):
+        assert bucket_tables(roomy, b)["events"].to_pylist() == bucket_tables(tight, b)["events"].to_pylist()
+    size = lambda sp: sum(p.stat().st_size for p in sp.folder.rglob("*.arrow"))  # noqa: E731
+    assert size(roomy) > size(tight)
