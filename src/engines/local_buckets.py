@@ -216,7 +216,9 @@ def _read(path: Path) -> pd.DataFrame:
 
 def _gathered(parts: list[Path], sizes: list[int], order: np.ndarray) -> pd.DataFrame:
     """The buckets' frames (pickled at ``parts``, ``sizes`` rows each) as one, row ``p`` being row ``order[p]`` of
-    the frames end to end; columns of numpy types are filled in place, the others concatenated."""
+    the frames end to end; columns of numpy types are filled in place, a bucket per worker at once (most of the
+    cost is reading the frames and the kernel mapping the new columns' pages as they are first written), the
+    others concatenated."""
     first = _read(parts[0]) if parts else pd.DataFrame()
     if not parts or sum(sizes) == sizes[0]:  # the first frame holds every row (or none does): it is the table
         return collect_frames([first])
@@ -226,28 +228,27 @@ def _gathered(parts: list[Path], sizes: list[int], order: np.ndarray) -> pd.Data
     dtypes = first.dtypes
     plain = [c for c in first.columns if isinstance(dtypes[c], np.dtype)]
     filled = {c: np.empty(len(order), dtype=dtypes[c]) for c in plain}
-    pieces: dict[str, list[pd.Series]] = {c: [] for c in first.columns if c not in filled}
-    start = 0
-    for i, path in enumerate(parts):
-        frame, first = (first, None) if i == 0 else (_read(path), None)
-        if not frame.dtypes.equals(dtypes):  # a bucket's types differ (e.g. a column without values): pandas' rules
-            return collect_frames([_read(p) for p in parts])
-        rows = dest[start:start + len(frame)].astype(np.intp)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
-        def fill(column: str, frame: pd.DataFrame = frame, rows: np.ndarray = rows) -> None:
+    def fill(i: int) -> dict[str, pd.Series] | None:
+        frame = first if i == 0 else _read(parts[i])
+        if not frame.dtypes.equals(dtypes):  # a bucket's types differ (e.g. a column without values)
+            return None
+        rows = dest[starts[i]:starts[i] + len(frame)].astype(np.intp)  # disjoint rows: threads never meet
+        for column in plain:
             filled[column][rows] = frame[column].to_numpy()
-
-        # in threads: most of the cost is the kernel mapping the new columns' pages as they are first written
-        with ThreadPoolExecutor(budget.workers()) as pool:
-            list(pool.map(fill, plain))
-        for column in pieces:
-            pieces[column].append(frame[column])
-        start += len(frame)
+        rest = {c: frame[c] for c in frame.columns if c not in filled}
         del frame
         release_memory()
-    del dest
-    for column in list(pieces):
-        series = pieces.pop(column)  # each column's pieces go as soon as it is whole
+        return rest
+
+    with ThreadPoolExecutor(budget.workers()) as pool:
+        pieces = list(pool.map(fill, range(len(parts))))
+    del first, dest
+    if any(p is None for p in pieces):  # pandas' rules for types that differ: concatenated whole
+        return collect_frames([_read(p) for p in parts])
+    for column in [c for c in dtypes.index if c not in filled]:
+        series = [p.pop(column) for p in pieces]  # each column's pieces go as soon as it is whole
         filled[column] = pd.concat(series, ignore_index=True).take(order).reset_index(drop=True)
         del series
     return pd.DataFrame({c: filled[c] for c in dtypes.index}, copy=False)

@@ -267,3 +267,25 @@ def test_a_bucketed_load_has_glibc_map_blocks_of_a_mib_apart(tmp_path, monkeypat
     calls.clear()
     WHOLE.load_tables(data)
     assert calls == []  # the in-memory path leaves malloc as it is
+
+
+def test_gathering_fills_every_row_in_order_and_falls_back_when_types_differ(tmp_path) -> None:
+    import pickle
+
+    from engines.local_buckets import _gathered
+
+    frames = [pd.DataFrame({"as_of": [1, 2, 3], "account_id": ["b", "d", "f"], "x": [0.5, 1.5, 2.5],
+                            "t": pd.array(["p", None, "r"], dtype="string")}),
+              pd.DataFrame({"as_of": [1, 3], "account_id": ["a", "c"], "x": [9.0, 8.0],
+                            "t": pd.array(["s", "u"], dtype="string")})]
+    paths = []
+    for i, frame in enumerate(frames):
+        paths.append(tmp_path / f"{i}.pkl")
+        paths[-1].write_bytes(pickle.dumps(frame))
+    whole = pd.concat(frames, ignore_index=True)
+    order = np.lexsort((whole["account_id"].to_numpy(), whole["as_of"].to_numpy()))
+    want = whole.take(order).reset_index(drop=True)
+    pd.testing.assert_frame_equal(_gathered(paths, [3, 2], order), want)
+    paths[1].write_bytes(pickle.dumps(frames[1].assign(x=frames[1]["x"].astype("float32"))))  # types differ
+    got = _gathered(paths, [3, 2], order)
+    assert got["account_id"].tolist() == want["account_id"].tolist() and got["x"].dtype == np.float64
