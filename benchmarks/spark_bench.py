@@ -11,7 +11,8 @@ has a yardstick measured minutes apart on the same (possibly busy) machine; the 
 over the local engine's per pairing and ``local[2]`` over ``local[1]`` (below 1: Spark uses its cores).
 Reported: seconds and events per second per stage, the peak RSS
 of the driver's Python process, of the JVM (in local mode the driver and the executors) and of the
-whole process tree (driver + JVM + Python workers), sampled every 0.2 s; how the events divide over the
+whole process tree (driver + JVM + Python workers), sampled every 0.2 s; the CPU seconds of that tree for load +
+plan + build (a busy machine stretches wall time more than it changes them); how the events divide over the
 buckets; and whether both engines produced the same feature table (a hash of every cell).
 """
 from __future__ import annotations
@@ -38,6 +39,22 @@ def _tree_sampler(peaks: dict, stop: threading.Event) -> None:
         stop.wait(0.2)
 
 
+def _tree_cpu() -> float:
+    """CPU seconds (user + system) so far of this process and every process under it (the JVM, Python workers):
+    what a run costs in cores, which a busy machine disturbs less than wall time."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
 def worker(params: dict) -> dict:
     peaks: dict = {}
     stop = threading.Event()
@@ -60,6 +77,7 @@ def worker(params: dict) -> dict:
         if params["engine"] == "spark":
             engine.spark  # noqa: B018 - the JVM starts here
     data = DataConfig(dir=params["dir"])
+    cpu_before = _tree_cpu()
     with st.stage("load + validate", unit="events") as rec:
         tables, report = engine.load_tables(data)
         rec["count"] = report.rows_read["events"]
@@ -69,6 +87,7 @@ def worker(params: dict) -> dict:
     with st.stage(f"build_features, {params['snapshots']} snapshots", count=report.rows_read["events"],
                   unit="events"):
         frame = engine.build_features(tables, as_of, spec)
+    st.info["cpu_s"] = round(_tree_cpu() - cpu_before, 1)
     stop.set()
     sampler.join()
     st.info.update(feature_rows=len(frame), feature_columns=len(spec.names),
@@ -96,7 +115,8 @@ def _run(params: dict, meta: dict) -> dict:
         rate = f", {rec['count'] / rec['seconds']:,.0f} {rec['unit']}/s" if rec.get("count") else ""
         print(f"  {rec['stage']:<32} {rec['seconds']:8.1f} s{rate}")
     res["total"] = sum(r["seconds"] for r in res["stages"][1:])
-    print(f"  {'load + plan + build':<32} {res['total']:8.1f} s, {meta['rows']['events'] / res['total']:,.0f} events/s")
+    print(f"  {'load + plan + build':<32} {res['total']:8.1f} s, {meta['rows']['events'] / res['total']:,.0f} events/s, "
+          f"{info['cpu_s']:.1f} CPU s (process tree)")
     return res
 
 

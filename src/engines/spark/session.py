@@ -22,6 +22,9 @@ DEFAULT_CONF = {
     "spark.sql.adaptive.enabled": "true",
     # workers fork from a daemon that has imported the kernel's modules (pandas, DuckDB, features) once
     "spark.python.daemon.module": "engines.spark.daemon",
+    # the JVM talks to its Python workers over a Unix socket, not TCP on the loopback: over TCP each task's worker
+    # waited ~40 ms for its input (measured; the pattern of a small write held back by TCP until an acknowledgement)
+    "spark.python.unix.domain.socket.enabled": "true",
 }
 
 

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from engines.settings import EngineConfig
-from engines.spark.scratch import (STALE_SECONDS, drop_split, fetch, read_parts, remove, run_folder, store,
-                                   sweep_stale, validated, write_parts)
+from engines.spark.scratch import (STALE_SECONDS, drop_split, fetch, ipc_options, read_parts, remove, run_folder,
+                                   store, sweep_stale, validated, write_parts)
 from features.errors import ConfigError
 
 
@@ -56,6 +56,20 @@ def test_a_scratch_dir_holds_the_runs_parts_and_tables(tmp_path, as_uri) -> None
     assert list((tmp_path / folder.rsplit("/", 1)[1] / "out").iterdir()) == []
     remove(folder)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("folder, compression", [("/tmp/x/pql-spark-1", None), ("file:///tmp/x", None),
+                                                 ("hdfs://nn/scratch", "lz4"), ("s3://bucket/scratch", "lz4")])
+def test_parts_are_compressed_only_where_they_cross_a_network(folder, compression) -> None:
+    assert ipc_options(folder).compression == compression
+
+
+def test_parts_on_this_machine_are_written_uncompressed_and_read_back(tmp_path) -> None:
+    table = pa.table({"account_id": ["a"] * 20_000, "event": ["the same text every time"] * 20_000})
+    write_parts(str(tmp_path), "events", "0", table, "account_id", 1)
+    (part,) = (tmp_path / "split").rglob("*.arrow")
+    assert part.stat().st_size > 20_000 * len("the same text every time")  # LZ4 would make it a few kB
+    assert read_parts(str(tmp_path), 0, {"events": table.schema})["events"].equals(table)
 
 
 def test_a_scratch_dir_that_cannot_be_made_is_one_line(tmp_path) -> None:

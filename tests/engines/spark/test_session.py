@@ -37,3 +37,13 @@ def test_a_spark_command_prints_no_pandas_warning(tmp_path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "f.parquet").exists()
     assert "does not yet fully support pandas" not in run.stdout + run.stderr
+
+
+@pytest.mark.slow  # the shared local[2] session
+@pytest.mark.xdist_group("spark")
+def test_workers_talk_to_the_jvm_over_a_unix_socket(spark) -> None:
+    from engines.spark.session import DEFAULT_CONF
+
+    assert DEFAULT_CONF["spark.python.unix.domain.socket.enabled"] == "true"  # engine.conf may set it false
+    assert spark.sparkContext.getConf().get("spark.python.unix.domain.socket.enabled") == "true"
+    assert sorted(spark.sparkContext.parallelize(range(4), 4).map(lambda x: x * x).collect()) == [0, 1, 4, 9]

@@ -1,0 +1,20 @@
+"""The Spark engine's worker daemon (engines.spark.daemon): the kernel's modules imported before PySpark's daemon
+forks its workers, and every object so far frozen out of the garbage collector, so the full collection PySpark's
+worker runs after each task does not walk them."""
+from __future__ import annotations
+
+import gc
+import sys
+
+from engines.spark.daemon import prepare
+
+
+def test_prepare_imports_the_kernel_and_freezes_its_objects() -> None:
+    try:
+        frozen = prepare()
+        assert frozen == gc.get_freeze_count() > 10_000  # pandas, pyarrow, DuckDB and features: many objects
+        assert {"duckdb", "pandas", "pyarrow", "engines.bucket_kernel"} <= set(sys.modules)
+        gc.collect()
+        assert gc.get_freeze_count() == frozen  # a collection leaves them alone
+    finally:
+        gc.unfreeze()  # this test process goes on collecting as usual
