@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -161,7 +162,10 @@ def _run_buckets(state: SparkState, task: Callable[[Tables], Any], every: bool =
     # so no core waits long on a straggler at its end
     largest_first = sorted(buckets, key=lambda b: -state.bucket_events.get(b, 0))
     try:
-        state.engine.spark.sparkContext.parallelize(largest_first, len(buckets)).map(run).collect()
-        return [fetch(folder, f"{out}/{b}.pkl") for b in buckets]
+        context = state.engine.spark.sparkContext
+        context.parallelize(largest_first, len(buckets)).map(run).collect()
+        # read back in threads (the driver waits on its disk and copies, which let go of the GIL in part)
+        with ThreadPoolExecutor(max(1, min(len(buckets), context.defaultParallelism))) as pool:
+            return list(pool.map(lambda b: fetch(folder, f"{out}/{b}.pkl"), buckets))
     finally:
         remove(f"{folder}/{out}")

@@ -65,6 +65,20 @@ def spark_session(settings: EngineConfig) -> Any:
             raise ConfigError(f"engine=spark: Spark did not start with master '{settings.master}' "
                               f"({' '.join(str(exc).split())[:200]}); Java 17 must be installed (java -version)") from exc
         session.sparkContext.setLogLevel("ERROR")
+        start_workers(session)
     for key, value in REQUIRED_CONF.items():
         session.conf.set(key, value)
     return session
+
+
+def start_workers(session: Any) -> None:
+    """Start the session's Python workers with it (a job of one empty task per core): their daemon's start --
+    a Python process importing the kernel's modules, the JVM loading its Python runner -- is a fixed cost of
+    each session, like the JVM's own start, ~2 s here, which otherwise lands in the first stage's time."""
+    context = session.sparkContext
+    n = max(1, int(context.defaultParallelism))
+    context.parallelize(range(n), n).foreach(_nothing)
+
+
+def _nothing(_: object) -> None:
+    """An empty task (a module-level function: it pickles by reference, the worker imports it)."""

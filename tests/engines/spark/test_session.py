@@ -47,3 +47,17 @@ def test_workers_talk_to_the_jvm_over_a_unix_socket(spark) -> None:
     assert DEFAULT_CONF["spark.python.unix.domain.socket.enabled"] == "true"  # engine.conf may set it false
     assert spark.sparkContext.getConf().get("spark.python.unix.domain.socket.enabled") == "true"
     assert sorted(spark.sparkContext.parallelize(range(4), 4).map(lambda x: x * x).collect()) == [0, 1, 4, 9]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("spark")
+def test_the_python_workers_start_with_the_session(spark) -> None:
+    from engines.spark.session import start_workers
+
+    tracker = spark.sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup())
+    start_workers(spark)  # what a new session runs: one job of an empty task per core
+    (job,) = set(tracker.getJobIdsForGroup()) - before
+    assert tracker.getJobInfo(job).status == "SUCCEEDED"
+    stage = tracker.getStageInfo(tracker.getJobInfo(job).stageIds[0])
+    assert stage.numTasks == spark.sparkContext.defaultParallelism and stage.numFailedTasks == 0
