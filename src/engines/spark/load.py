@@ -62,11 +62,11 @@ def load_source(engine: Any, raw: dict[str, Any], data: DataConfig, description:
             _check_users(raw["users"], data)
         n = _bucket_count(spark, settings, raw["events"], files["events"].rows if files is not None else None)
         started = time.perf_counter()
-        duplicates = _split(spark, raw, files, data, n, folder)
+        duplicates, sizes = _split(spark, raw, files, data, n, folder)
         split_s = time.perf_counter() - started
         config = replace(data, duplicates=duplicates["events"])
         metas = _validate(spark, folder, n, empty, anchors, config, duplicates.get("touches"),
-                          [to_us(t) for t in instants], raw.get("touches") is not None)
+                          [to_us(t) for t in instants], raw.get("touches") is not None, sizes)
         log.debug("Spark load: %d buckets, split %.1f s, validated %.1f s; kernel seconds per bucket %s", n, split_s,
                   time.perf_counter() - started - split_s, [m.get("seconds") for _, m in metas])
         error = merged_error([m["error"] for _, m in metas if m["error"]])  # counted over every bucket
@@ -107,18 +107,24 @@ def _bucket_count(spark: Any, settings: EngineConfig, events: Any, rows: int | N
 
 
 def _split(spark: Any, raw: dict[str, Any], files: dict[str, ParquetTable | None] | None, data: DataConfig, n: int,
-           folder: str) -> dict[str, str]:
-    """Every table split per bucket into the scratch folder (:func:`_split_files` or :func:`_split_frames`); per
-    log, ``data.duplicates`` decided over the whole table from the parts' counts, as the local loader decides it:
-    ``auto`` keeps repeated rows when every timestamp is a date (00:00 UTC) in a table of at least 1,000 rows."""
+           folder: str) -> tuple[dict[str, str], dict[int, int]]:
+    """Every table split per bucket into the scratch folder (:func:`_split_files` or :func:`_split_frames`).
+    Returns per log ``data.duplicates`` decided over the whole table from the parts' counts, as the local loader
+    decides it (``auto`` keeps repeated rows when every timestamp is a date, 00:00 UTC, in a table of at least
+    1,000 rows), and the rows per bucket (from Parquet files, whose read tasks count them; Spark's partitions
+    do not)."""
     counts = _split_files(spark, files, data, n, folder) if files is not None else _split_frames(raw, data, n, folder)
+    sizes: dict[int, int] = {}  # rows per bucket, of every table (read tasks of Parquet files say; frames do not)
+    for c in counts:
+        for b, rows in (c[3] if len(c) > 3 else {}).items():
+            sizes[b] = sizes.get(b, 0) + rows
     out = {}
     for table in ("events", "touches"):
         if raw.get(table) is not None:
             rows, off = (sum(c[i] for c in counts if c[0] == table) for i in (1, 2))
             day_resolution = rows >= DAY_RESOLUTION_MIN_ROWS and not off
             out[table] = data.duplicates if data.duplicates != "auto" else "keep" if day_resolution else "set_aside"
-    return out
+    return out, sizes
 
 
 def _counted(frame: pa.Table, table: str, data: DataConfig) -> tuple[str, int, int]:
@@ -137,12 +143,12 @@ def _split_files(spark: Any, files: dict[str, ParquetTable | None], data: DataCo
     tasks = [(t, i) for t in TABLES if files.get(t) is not None for i in range(len(files[t].tasks))]
     ids = {t: id_column(data, t) for t in files}
 
-    def read(task: tuple[str, int]) -> tuple[str, int, int]:
+    def read(task: tuple[str, int]) -> tuple[str, int, int, dict[int, int]]:
         use_task_cores()
         table, i = task
         part = read_task(files[table], i)
-        write_parts(folder, table, str(i), part, ids[table], n)
-        return _counted(part, table, data)
+        rows = write_parts(folder, table, str(i), part, ids[table], n)
+        return (*_counted(part, table, data), rows)
 
     return spark.sparkContext.parallelize(tasks, max(len(tasks), 1)).map(read).collect()
 
@@ -174,11 +180,12 @@ def _split_frames(raw: dict[str, Any], data: DataConfig, n: int, folder: str) ->
 
 
 def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], anchors: dict[str, pa.Table],
-              config: DataConfig, touches_dup: str | None, times: list[int], has_touches: bool
-              ) -> list[tuple[int, dict]]:
+              config: DataConfig, touches_dup: str | None, times: list[int], has_touches: bool,
+              sizes: dict[int, int] | None = None) -> list[tuple[int, dict]]:
     """Each bucket validated by the local loader on an executor (:func:`engines.bucket_kernel.validate_bucket`; one task per
     bucket): its tables stored in the scratch folder, the split rows deleted once all are; per bucket, in bucket order, what
-    the driver needs (report, error, planning statistics, the driver's tables)."""
+    the driver needs (report, error, planning statistics, the driver's tables), the biggest buckets handed out
+    first (``sizes``)."""
     schemas = {t: head.schema for t, head in empty.items()}
 
     def validate(b: int) -> tuple[int, dict]:
@@ -194,7 +201,9 @@ def _validate(spark: Any, folder: str, n: int, empty: dict[str, pa.Table], ancho
         meta["seconds"] = {"read": unpacked - started, "validate": time.perf_counter() - unpacked}
         return b, meta
 
-    metas = sorted(spark.sparkContext.parallelize(range(n), n).map(validate).collect(), key=lambda m: m[0])
+    # the biggest buckets first (``sizes``: rows per bucket), so the stage does not end on one long task
+    order = sorted(range(n), key=lambda b: -(sizes or {}).get(b, 0))
+    metas = sorted(spark.sparkContext.parallelize(order, n).map(validate).collect(), key=lambda m: m[0])
     drop_split(folder)
     return metas
 

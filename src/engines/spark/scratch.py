@@ -115,19 +115,21 @@ def ipc_options(folder: str) -> pa.ipc.IpcWriteOptions:
     return _PLAIN if "://" not in folder or folder.startswith("file://") else _LZ4
 
 
-def write_parts(folder: str, table: str, task: str, frame: pa.Table, id_column: str, n: int) -> int:
+def write_parts(folder: str, table: str, task: str, frame: pa.Table, id_column: str, n: int) -> dict[int, int]:
     """``frame``'s rows cut per bucket (of ``id_column``, among ``n``) into ``split/<b>/<table>.<task>.arrow``;
-    the rows written. A task run again writes the same files again."""
+    the rows written per bucket. A task run again writes the same files again."""
     fs, root = pafs.FileSystem.from_uri(folder)
     options = ipc_options(folder)
+    rows = {}
     for b, part in split(frame, id_column, n):
+        rows[b] = len(part)
         fs.create_dir(f"{root}/split/{b}", recursive=True)
         def write(out: Any, part: pa.Table = part) -> None:
             with pa.ipc.new_stream(out, part.schema, options=options) as writer:
                 writer.write_table(part)
 
         _atomic(fs, f"{root}/split/{b}/{table}.{task}.arrow", write)
-    return len(frame)
+    return rows
 
 
 def read_parts(folder: str, bucket: int, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:

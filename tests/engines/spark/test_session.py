@@ -61,3 +61,13 @@ def test_the_python_workers_start_with_the_session(spark) -> None:
     assert tracker.getJobInfo(job).status == "SUCCEEDED"
     stage = tracker.getStageInfo(tracker.getJobInfo(job).stageIds[0])
     assert stage.numTasks == spark.sparkContext.defaultParallelism and stage.numFailedTasks == 0
+
+
+def test_a_local_session_on_parquet_files_compiles_with_the_quick_jit_only() -> None:
+    from engines.settings import EngineConfig
+    from engines.spark.session import QUICK_JIT, local_conf
+
+    assert local_conf(EngineConfig(name="spark", master="local[2]")) == QUICK_JIT
+    assert local_conf(EngineConfig(name="spark", master="spark://host:7077")) == {}  # a cluster: its own settings
+    catalog = {t: f"db.{t}" for t in ("accounts", "events", "conversions")}
+    assert local_conf(EngineConfig(name="spark", master="local[2]", tables=catalog)) == {}  # the JVM reads the rows
