@@ -4,6 +4,7 @@ dictionary, in any batch -- and the first bucket error in the local loader's ord
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from engines.bucket_kernel import BucketError
@@ -38,3 +39,21 @@ def test_id_text_writes_numbers_as_the_loader_matches_them() -> None:
 def test_id_text_of_a_type_arrow_cannot_cast_is_pythons_text() -> None:
     # a list: Arrow has no cast of it to string, so each id's text is Python's text of it
     assert id_text(pa.array([[1, 2], None, [3]])).to_pylist() == ["[1, 2]", None, "[3]"]
+
+
+def test_frames_put_together_in_threads_equal_pandas_own_concatenation() -> None:
+    from engines.buckets import collect_frames
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for b in range(4):
+        n = int(rng.integers(0, 40))
+        frames.append(pd.DataFrame({
+            "as_of": pd.to_datetime(rng.choice(["2024-01-01", "2024-01-08"], n)),
+            "account_id": [f"a{b}-{i}" for i in rng.permutation(n)], "x": rng.random(n).astype("float32"),
+            "k": pd.array(rng.choice(["p", "q", None], n), dtype="string"), "n": rng.integers(0, 9, n)}))
+    want = collect_frames(frames)
+    pd.testing.assert_frame_equal(collect_frames(frames, threads=3), want)
+    assert want["as_of"].is_monotonic_increasing and len(want) == sum(len(f) for f in frames)
+    odd = [frames[0], frames[1].assign(x=frames[1]["x"].astype("float64"))]  # types differ: pandas' rules
+    pd.testing.assert_frame_equal(collect_frames(odd, threads=3), collect_frames(odd))

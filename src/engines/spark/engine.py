@@ -141,7 +141,7 @@ class SparkEngine:
                max_age_us: int | None = None) -> pd.DataFrame:
         times = sorted({to_us(t) if not isinstance(t, (int, np.integer)) else int(t) for t in as_of})
         frames = self.map_buckets(tables, lambda bucket: features_of(bucket, times, spec, horizon, max_age_us))
-        return collect_frames(frames)
+        return collect_frames(frames, self.spark.sparkContext.defaultParallelism)
 
 
 def _run_buckets(state: SparkState, task: Callable[[Tables], Any], every: bool = False) -> list[Any]:
