@@ -114,9 +114,18 @@ def source_size(source: Source, has_user: bool, has_quantity: bool) -> SourceSiz
 
 def workers() -> int:
     """How many buckets the local engine works on at once: the cores this process may use (its CPU affinity,
-    which a container's CPU set limits), at most :data:`MAX_WORKERS`."""
+    which a container's CPU set limits, and a cgroup's CPU quota), at most :data:`MAX_WORKERS`."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, MAX_WORKERS))
+    return max(1, min(cores, cpu_quota() or cores, MAX_WORKERS))
+
+
+def cpu_quota(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> int | None:
+    """The cores a cgroup (v2) quota allows this process, rounded up ("200000 100000": 2); None without one."""
+    try:
+        quota, period = path.read_text().split()[:2]
+        return max(1, math.ceil(int(quota) / int(period))) if quota != "max" else None
+    except (OSError, ValueError):
+        return None
 
 
 def bucket_count(size: SourceSize, budget: int, at_once: int = 1) -> int:

@@ -246,6 +246,7 @@ def _gathered(parts: list[Path], sizes: list[int], order: np.ndarray) -> pd.Data
         pieces = list(pool.map(fill, range(len(parts))))
     del first, dest
     if any(p is None for p in pieces):  # pandas' rules for types that differ: concatenated whole
+        del filled, pieces  # (what was filled so far goes first)
         return collect_frames([_read(p) for p in parts])
     for column in [c for c in dtypes.index if c not in filled]:
         series = [p.pop(column) for p in pieces]  # each column's pieces go as soon as it is whole

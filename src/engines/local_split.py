@@ -43,7 +43,8 @@ from engines.buckets import assemble, buckets_of
 from engines.bucket_errors import merged_error
 
 DISK_SHARE = 0.25  # the split may take this share of the free disk uncompressed (the validated buckets follow)
-DECODED_PER_ENCODED = 1.5  # measured: 100 M events, 3.1 GB of encoded pages, ~4.5 GB of Arrow rows as split
+SAMPLE_ROWS = 1 << 16  # rows read to price a table's decoded rows
+OPEN_FILES_MARGIN = 64  # files kept for everything else (Parquet files, DuckDB, Python)
 BATCH_ROWS = 1 << 20  # rows read from the source at once, by all readers together: the split's memory
 DAY_RESOLUTION_MIN_ROWS = 1000  # as features.data.duplicates.keeps_repeats
 
@@ -59,8 +60,7 @@ def _readers(source: Source, table: str, keys: list[str], workers: int) -> list[
     if not files or len({s.remove_metadata().to_string() for s in schemas.values()}) != 1:
         return [source.con.sql(f"SELECT * FROM {quote('raw_' + table)}").to_arrow_reader(BATCH_ROWS)]
     schema = next(iter(schemas.values()))
-    text = [f.name for f in schema if f.name in keys and (pa.types.is_string(f.type) or
-                                                          pa.types.is_large_string(f.type))]
+    text = _dictionary_columns(schema, keys)
     groups = [(str(path), g, pq.ParquetFile(path).metadata.row_group(g).num_rows)
               for path in files for g in range(pq.ParquetFile(path).metadata.num_row_groups)]
     runs = _runs(groups, workers)
@@ -100,35 +100,63 @@ class Split:
     anchors: dict[str, pa.Table] = field(default_factory=dict)  # per table: its first row (the sentinel's model)
 
     ids: dict[str, str] = field(default_factory=dict)  # per table: its account id column
-    compression: str | None = "lz4"  # of the streams (None: as they are in memory)
+    compression: dict[str, str | None] = field(default_factory=dict)  # per table: of its streams (None: as in memory)
 
 
-def compression(source: Source, folder: Path) -> str | None:
-    """How the split writes its streams: as they are in memory (None) when the source's Parquet files, decoded,
-    take at most :data:`DISK_SHARE` of the free disk at ``folder``, else LZ4 (a third to half the size; LZ4 made
-    cutting and writing 4 M events take 0.67 s instead of 0.33, and reading them back 0.15 s instead of 0.03).
-    Decoded size: the footers' uncompressed row-group bytes, times :data:`DECODED_PER_ENCODED` (text that Parquet
-    stores once per page dictionary is read as one value per row); other sources: LZ4."""
-    files = [f for t in TABLES for f in (source.parquet.get(t) or ())]
-    if not files or any(not source.parquet.get(t) for t in ("accounts", "events") if t in source.tables):
+def compression(source: Source, table: str, keys: list[str], folder: Path) -> str | None:
+    """How the split writes ``table``'s streams: as they are in memory (None) when the table, decoded, would take at
+    most :data:`DISK_SHARE` of the free disk at ``folder``, else LZ4 (a third to half the size; LZ4 made cutting
+    and writing 4 M events take 0.67 s instead of 0.33, and reading them back 0.15 s instead of 0.03). The decoded
+    size: the rows (Parquet footers) times the bytes a row takes in the first batch of its first file, read as the
+    split reads it (text one value per row, the key columns' dictionaries counted at a fifth more than their
+    indices); other sources: LZ4."""
+    files = source.parquet.get(table)
+    if not files:
         return "lz4"
-    encoded = 0
-    for path in files:
-        meta = pq.ParquetFile(path).metadata
-        encoded += sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+    with pq.ParquetFile(files[0], read_dictionary=_dictionary_columns(pq.read_schema(files[0]), keys)) as handle:
+        sample = next(handle.iter_batches(batch_size=SAMPLE_ROWS), None)
+    if sample is None or not len(sample):
+        return None
+    per_row = sum(c.indices.nbytes * 1.2 if pa.types.is_dictionary(c.type) else c.nbytes
+                  for c in sample.columns) / len(sample)
+    rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
     free = shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).free
-    return None if encoded * DECODED_PER_ENCODED <= free * DISK_SHARE else "lz4"
+    return None if rows * per_row <= free * DISK_SHARE else "lz4"
+
+
+def _dictionary_columns(schema: pa.Schema, keys: list[str]) -> list[str]:
+    """The text columns among ``keys`` (account id, event name), read as Arrow dictionaries."""
+    return [f.name for f in schema if f.name in keys and (pa.types.is_string(f.type) or
+                                                          pa.types.is_large_string(f.type))]
+
+
+def open_files_allowed() -> int:
+    """How many files this process may hold open (its soft limit, raised to the hard one where it may be)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        return int(soft)
+    except (ImportError, ValueError, OSError):  # not Unix, or the limit cannot be raised
+        return 512
 
 
 def split(source: Source, config: DataConfig, n: int, folder: Path, workers: int = 1) -> Split:
     """Every table of the source streamed once into per-bucket Arrow streams (``folder/<b>/<table>.<w>.arrow``),
     by up to ``workers`` readers at once (pyarrow decodes, hashes, compresses and writes without the GIL)."""
-    out = Split(folder, n, compression=compression(source, folder))
+    out = Split(folder, n)
+    # each reader holds a stream open per bucket: as many readers as the open-file limit allows
+    workers = max(1, min(workers, (open_files_allowed() - OPEN_FILES_MARGIN) // max(n, 1)))
     for table in TABLES:
         if table not in source.tables:
             continue
         column = out.ids[table] = id_column(config, table)
         keys = [column, config.column(table, "event") or "event", config.column(table, "touch") or "touch"]
+        out.compression[table] = compression(source, table, keys, folder)
         readers = _readers(source, table, keys, workers)
         with ThreadPoolExecutor(len(readers)) as pool:
             results = list(pool.map(lambda w: _split_stream(out, table, column, readers[w], w), range(len(readers))))
@@ -172,8 +200,9 @@ def _write_batch(out: Split, table: str, batch: pa.RecordBatch, bucket: np.ndarr
     for b in np.flatnonzero(counts):
         if b not in writers:
             (out.folder / str(b)).mkdir(parents=True, exist_ok=True)
+            options = pa.ipc.IpcWriteOptions(compression=out.compression.get(table, "lz4"))
             writers[b] = pa.ipc.new_stream(str(out.folder / str(b) / f"{table}.{w}.arrow"), rows.schema,
-                                           options=pa.ipc.IpcWriteOptions(compression=out.compression))
+                                           options=options)
         writers[b].write_batch(compact_dictionaries(rows.slice(start, counts[b])))
         start += counts[b]
     return counts
@@ -278,9 +307,8 @@ def assembled(source: Source, config: DataConfig, fit: list[str], metas: list[tu
     if errors:
         whole_table_error(source, config, fit)
         raise merged_error(errors)
-    tables, report = assemble(metas, config, source.description)
-    if "users" in source.tables:
-        if not report.rows_read.get("users"):
+    if "users" in source.tables:  # before the logs' whole-table rules (strict, no known rows), as the loader
+        if not sum(m["report"].rows_read.get("users", 0) for _, m in metas):
             raise DataError("users", None, "is empty (leave the table out when there are no users)")
         check_user_ids(source, config)
-    return tables, report
+    return assemble(metas, config, source.description)

@@ -58,3 +58,13 @@ def test_users_and_the_attribute_history_are_priced_whole_and_per_bucket() -> No
     people = budget.SourceSize({**bare.rows, "users": 20_000_000, "account_attributes": 10_000_000}, 46)
     assert people.load_bytes - bare.load_bytes == 20_000_000 * 160 + 10_000_000 * 100
     assert budget.bucket_count(people, 3 * budget.GIB) > budget.bucket_count(bare, 3 * budget.GIB)
+
+
+def test_a_cgroup_cpu_quota_bounds_the_workers(tmp_path, monkeypatch) -> None:
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert budget.cpu_quota(tmp_path / "cpu.max") == 2
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert budget.cpu_quota(tmp_path / "cpu.max") is None and budget.cpu_quota(tmp_path / "none") is None
+    monkeypatch.setattr(budget.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(budget, "cpu_quota", lambda: 2)
+    assert budget.workers() == 2

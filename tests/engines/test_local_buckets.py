@@ -93,6 +93,11 @@ def _two_accounts(users: pd.DataFrame) -> pd.DataFrame:
         "account_id"].to_numpy()]], ignore_index=True)
 
 
+def _with_unknown_accounts(events: pd.DataFrame) -> pd.DataFrame:
+    """Events plus a few of an account missing from accounts (set aside; an error under ``data.strict``)."""
+    return pd.concat([events, events.head(5).assign(account_id="nobody")], ignore_index=True)
+
+
 @pytest.mark.parametrize("change", [
     {"users": _two_accounts},
     {"users": lambda u: u.assign(account_id=np.where(np.arange(len(u)) % 9 == 0, "nobody", u["account_id"]))},
@@ -100,10 +105,14 @@ def _two_accounts(users: pd.DataFrame) -> pd.DataFrame:
     {"account_attributes": lambda h: h.assign(attribute=h["attribute"].where(np.arange(len(h)) % 7 > 0, None))},
     {"users": lambda u: u.assign(account_id=np.where(np.arange(len(u)) % 9 == 0, "nobody", u["account_id"])),
      "events": lambda e: e.assign(account_id=e["account_id"].where(np.arange(len(e)) % 50 > 0, None))},
+    {"users": _two_accounts, "events": _with_unknown_accounts, "strict": True},
+    {"users": lambda u: u.iloc[:0], "events": _with_unknown_accounts, "strict": True},
 ], ids=["user-in-two-accounts", "users-of-unknown-accounts", "no-users", "null-attribute-names",
-        "users-before-events"])
+        "users-before-events", "user-in-two-accounts-before-strict", "no-users-before-strict"])
 def test_bad_users_and_history_give_the_whole_loads_error(tmp_path, change) -> None:
-    data = _world_folder(tmp_path, **change)
+    change = dict(change)
+    strict = change.pop("strict", False)
+    data = replace(_world_folder(tmp_path, **change), strict=strict)
     with pytest.raises(DataError) as whole:
         WHOLE.load_tables(data)
     with pytest.raises(DataError) as bucketed:

@@ -102,9 +102,24 @@ def test_the_split_is_uncompressed_when_the_disk_has_room_and_lz4_when_not(tmp_p
         csv = DataConfig(demo={"accounts": 60, "days": 30, "start": "2024-01-01"})
     finally:
         source.con.close()
-    assert (roomy.compression, tight.compression) == (None, "lz4")
-    assert local_split.compression(open_source(csv), tmp_path) == "lz4"  # not Parquet: its size is not known
+    assert roomy.compression["events"] is None and tight.compression["events"] == "lz4"
+    assert local_split.compression(open_source(csv), "events", [], tmp_path) == "lz4"  # not Parquet: size unknown
     for b in range(3):
         assert bucket_tables(roomy, b)["events"].to_pylist() == bucket_tables(tight, b)["events"].to_pylist()
     size = lambda sp: sum(p.stat().st_size for p in sp.folder.rglob("*.arrow"))  # noqa: E731
     assert size(roomy) > size(tight)
+
+
+def test_readers_are_as_many_as_the_open_file_limit_allows(tmp_path, monkeypatch) -> None:
+    from engines import local_split
+
+    data = _parquet_in_groups(tmp_path, DataConfig(demo={"accounts": 60, "days": 30, "start": "2024-01-01",
+                                                         "users": False, "attribute_history": False}))
+    monkeypatch.setattr(local_split, "open_files_allowed", lambda: local_split.OPEN_FILES_MARGIN + 2 * 5)
+    source = open_source(data)
+    try:
+        sp = split(source, data, 5, tmp_path / "few", workers=4)  # room for 2 readers' 5 streams each
+    finally:
+        source.con.close()
+    assert {p.name for p in (tmp_path / "few").glob("*/events.*.arrow")} == {"events.0.arrow", "events.1.arrow"}
+    assert int(sp.rows["events"].sum()) > 0
