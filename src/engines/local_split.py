@@ -34,7 +34,7 @@ from features.data.attributes import TABLE as ATTRIBUTES, read_attributes
 from features.data.keys import read_accounts, register_keys
 from features.data.sources import Source
 from features.data.sql import quote
-from features.data.users import check_user_ids, check_users
+from features.data.users import check_user_ids, check_users, no_users_error
 from features.errors import DataError
 from features.tables import LoadReport, Tables
 
@@ -309,6 +309,6 @@ def assembled(source: Source, config: DataConfig, fit: list[str], metas: list[tu
         raise merged_error(errors)
     if "users" in source.tables:  # before the logs' whole-table rules (strict, no known rows), as the loader
         if not sum(m["report"].rows_read.get("users", 0) for _, m in metas):
-            raise DataError("users", None, "is empty (leave the table out when there are no users)")
+            raise no_users_error()
         check_user_ids(source, config)
     return assemble(metas, config, source.description)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engines.dispatch import engine_of
 from features.contacts import contacts
 from features.tables import Tables
 from features.windows import instant_us
@@ -29,9 +30,8 @@ def tier1_sample(test: pd.DataFrame, tables: Tables | None, buyers: dict[str, st
     people = [""] * len(top)
     if tables is not None and tables.users is not None:
         task = ContactsTask(tuple(top["account_id"]), instant_us(top["as_of"].iloc[0]), buyers)
-        engine = getattr(getattr(tables, "state", None), "engine", None)
-        # buckets of accounts (either engine) keep their users in the buckets: the task runs on each
-        found = engine.map_accounts(tables, task)[0] if engine is not None else task(tables)[0]
+        # buckets of accounts (either engine) keep their users in the buckets: the engine runs the task on each
+        found = engine_of(tables).map_accounts(tables, task)[0]
         text = dict(zip(found["account_id"], found["contacts"]))
         people = [t if isinstance(t, str) else "" for t in (text.get(a) for a in top["account_id"])]
     label = top["label"].to_numpy() if "label" in top else np.full(len(top), np.nan)

@@ -28,6 +28,7 @@ from features.errors import DataError
 from features.data.duplicates import DAY_RESOLUTION_MIN_ROWS
 from features.data.load import load_frames
 from features.data.mapping import off_midnight
+from features.data.users import no_users_error
 from features.tables import LoadReport
 from features.windows import to_us
 
@@ -230,7 +231,7 @@ def _check_users(users: Any, data: DataConfig) -> None:
         F.countDistinct(F.col(acc).cast("string")).alias("a")).filter("a > 1 AND u IS NOT NULL")
     n = users.limit(1).count()
     if not n:
-        raise DataError("users", None, "is empty (leave the table out when there are no users)")
+        raise no_users_error()
     found = twice.select("u").orderBy("u").limit(3).collect()
     if found:
         ex = ", ".join(repr(r["u"]) for r in found)

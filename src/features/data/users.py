@@ -32,7 +32,7 @@ def read_users(source: Source, config: DataConfig, join_on: str, attributes: lis
         f"LEFT JOIN account_keys k ON {join_on} = k.account_id").to_arrow_table()
     report.rows_read["users"] = table.num_rows
     if table.num_rows == 0:
-        raise DataError("users", None, "is empty (leave the table out when there are no users)")
+        raise no_users_error()
     account = table["account__"].to_numpy()
     if table["created__"].null_count or (account < 0).any():
         # a null account id or created_at, or an unreadable one: the column checks name it first (they scan the
@@ -57,7 +57,7 @@ def check_users(source: Source, config: DataConfig, join_on: str) -> None:
     DuckDB aggregates over ``canon_users`` (the local engine's buckets hold some accounts' users each, so a user
     in two accounts, or the whole table's counts, are only seen here)."""
     if not source.con.execute("SELECT count(*) FROM canon_users").fetchall()[0][0]:
-        raise DataError("users", None, "is empty (leave the table out when there are no users)")
+        raise no_users_error()
     check_columns(source, "users", config, set())
     check_user_ids(source, config)
     unknown = f"NOT EXISTS (SELECT 1 FROM account_keys k WHERE {join_on} = k.account_id)"
@@ -66,6 +66,11 @@ def check_users(source: Source, config: DataConfig, join_on: str) -> None:
         rows = source.con.execute(f"SELECT CAST(t.user_id AS VARCHAR) FROM canon_users t WHERE {unknown} "
                                   f"LIMIT {SAMPLES}").fetchall()
         raise _unknown_accounts(config, n, ", ".join(repr(r[0]) for r in rows))
+
+
+def no_users_error() -> DataError:
+    """The error of a users table without rows (every engine words it so)."""
+    return DataError("users", None, "is empty (leave the table out when there are no users)")
 
 
 def _unknown_accounts(config: DataConfig, n: int, ex: str) -> DataError:
