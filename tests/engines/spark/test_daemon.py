@@ -12,9 +12,11 @@ from engines.spark.daemon import prepare
 def test_prepare_imports_the_kernel_and_freezes_its_objects() -> None:
     try:
         frozen = prepare()
-        assert frozen == gc.get_freeze_count() > 10_000  # pandas, pyarrow, DuckDB and features: many objects
+        # pandas, pyarrow, DuckDB and features: many objects. (A frozen object that dies leaves the count, and
+        # other threads of a test worker free some: the count may fall a little, never to what a thaw leaves.)
+        assert frozen > 10_000 and 0.99 * frozen <= gc.get_freeze_count() <= frozen
         assert {"duckdb", "pandas", "pyarrow", "engines.bucket_kernel"} <= set(sys.modules)
         gc.collect()
-        assert gc.get_freeze_count() == frozen  # a collection leaves them alone
+        assert 0.99 * frozen <= gc.get_freeze_count() <= frozen  # a collection leaves them alone
     finally:
         gc.unfreeze()  # this test process goes on collecting as usual
